@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_HOME ?= warehouse
+
+.PHONY: demo test check lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO_HOME)
+	$(BIN)/deletedcalls --home $(DEMO_HOME) init
+	$(BIN)/deletedcalls --home $(DEMO_HOME) ingest cdr data/*.csv || test $$? -eq 3
+	$(BIN)/deletedcalls --home $(DEMO_HOME) files list
+	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT CDRFileID, lineNumber, reasons FROM rejected_rows ORDER BY 1, 2"
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check deletedcalls tests bench
+	$(BIN)/mypy
+
+check: lint test
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) bench/out

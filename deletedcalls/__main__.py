@@ -1,0 +1,3 @@
+from deletedcalls.cli import main
+
+main()

@@ -1,0 +1,261 @@
+"""The command line: parse, call one library function, render, map errors to exit codes.
+
+Exit codes (SPEC 6): 0 success, 1 unexpected error, 2 usage error, 3 input
+rejected, 4 permission denied, 5 warehouse busy, 6 integrity failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from deletedcalls import logs
+from deletedcalls.errors import DeletedCallsError, ExitCode, exit_code_for
+from deletedcalls.settings import Settings, load_settings
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0 success            1 unexpected error    2 usage error
+  3 input rejected     4 permission denied   5 warehouse busy
+  6 integrity failure (a DR archive that does not verify)"""
+
+
+class Cli(click.Group):
+    """A group that turns library errors into one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DeletedCallsError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            logs.error(e.one_line(), exit_code=int(e.exit_code))
+            ctx.exit(int(exit_code_for(e)))
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            logs.error("interrupted; nothing half-done was kept, run the command again")
+            ctx.exit(int(ExitCode.UNEXPECTED))
+        except Exception as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            logs.error(f"unexpected error: {type(e).__name__}: {' '.join(str(e).split())} (run with --debug for the traceback)")
+            ctx.exit(int(ExitCode.UNEXPECTED))
+
+
+@click.group(cls=Cli, epilog=EXIT_CODES_HELP)
+@click.option("--home", type=click.Path(path_type=Path), default=None, help="Warehouse directory (else $DELETEDCALLS_HOME, else ./warehouse).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Format of the log lines on stderr.")
+@click.option("--quiet", is_flag=True, help="Only warnings and errors on stderr; no progress bars.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.version_option(package_name="deletedcalls")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, log_format: str, quiet: bool, debug: bool) -> None:
+    """Keep the audit trail of deleted call records in a DuckDB warehouse."""
+    logs.setup(log_format, quiet)
+    ctx.ensure_object(dict)
+    ctx.obj.update(home=home, quiet=quiet, debug=debug, log_format=log_format)
+
+
+def settings_of(ctx: click.Context, **overrides: Any) -> Settings:
+    return load_settings(ctx.obj["home"], **overrides)
+
+
+def want_progress(ctx: click.Context) -> bool:
+    return not ctx.obj.get("quiet") and sys.stderr.isatty() and sys.stdout.isatty()
+
+
+@contextlib.contextmanager
+def progress_bar(ctx: click.Context, total: int, description: str) -> Iterator[Callable[[int], None] | None]:
+    """A byte-based progress bar on a terminal; nothing otherwise."""
+    if not want_progress(ctx) or total <= 0:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (machine-readable, nothing else on stdout).")(f)
+
+
+@contextlib.contextmanager
+def recorded_run(settings: Settings, command: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
+    """A writer connection plus a run record whose outcome follows what happens inside."""
+    from deletedcalls.runs import finish_run, mark_interrupted, start_run
+    from deletedcalls.warehouse import writer
+
+    with writer(settings) as con:
+        mark_interrupted(con)
+        run_id = start_run(con, command, settings.user)
+        counts: dict[str, Any] = {}
+        try:
+            yield con, run_id, counts
+        except DeletedCallsError as e:
+            outcome = "rejected" if e.exit_code == ExitCode.INPUT_REJECTED else "failed"
+            finish_run(con, run_id, outcome, int(e.exit_code), counts, e.one_line())
+            raise
+        except BaseException as e:
+            with contextlib.suppress(Exception):
+                finish_run(con, run_id, "failed", int(ExitCode.UNEXPECTED), counts, f"{type(e).__name__}: {e}")
+            raise
+        finish_run(con, run_id, "ok", 0, counts)
+
+
+# ---------------------------------------------------------------- init
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the warehouse, or upgrade an older one (idempotent)."""
+    from deletedcalls.warehouse import init_warehouse
+
+    result = init_warehouse(settings_of(ctx))
+    if result.created:
+        logs.info(f"created warehouse {result.home} (schema version {result.to_version})")
+    elif result.from_version != result.to_version:
+        logs.info(f"upgraded warehouse {result.home} from schema version {result.from_version} to {result.to_version}")
+    else:
+        logs.info(f"warehouse {result.home} is up to date (schema version {result.to_version}); nothing to do")
+
+
+# ---------------------------------------------------------------- ingest
+
+
+@cli.group()
+def ingest() -> None:
+    """Ingest carrier CDR files or deletion logs."""
+
+
+@ingest.command("cdr")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--max-reject-ratio", type=click.FloatRange(0, 1), default=None, help="Largest share of rejected records a file may have and still load (default from config.toml, 0.01).")
+@output_options
+@click.pass_context
+def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: float | None, as_json: bool) -> None:
+    """Ingest carrier CDR files (CSV) into calls.
+
+    Each file loads whole or not at all. Rejected records are kept in
+    rejected_rows. Exit 3 when a file is over its reject limit or conflicts
+    with a known file of the same name; the other files are still ingested.
+    """
+    from deletedcalls.ingest_cdr import ingest_cdr_file, raise_for_rejections
+
+    settings = settings_of(ctx, max_reject_ratio=max_reject_ratio)
+    total = sum(p.stat().st_size for p in files)
+    results = []
+    with recorded_run(settings, "ingest cdr") as (con, run_id, counts):
+        with progress_bar(ctx, total, "ingesting CDR files") as advance:
+            for path in files:
+                r = ingest_cdr_file(con, settings, path, run_id, progress=advance)
+                results.append(r)
+                log = logs.warning if r.status in ("rejected", "conflict") else logs.info
+                log(f"{path.name}: {r.message}", stage="ingest-cdr", file=str(path), status=r.status, rows=r.rows, rejected=r.rejected)
+        counts.update(
+            files=len(results),
+            loaded=sum(r.status == "loaded" for r in results),
+            unchanged=sum(r.status == "unchanged" for r in results),
+            rejected_files=sum(r.status in ("rejected", "conflict") for r in results),
+            rows=sum(r.rows for r in results),
+            rejected_rows=sum(r.rejected for r in results),
+        )
+        if as_json:
+            from deletedcalls.output import echo_json
+
+            echo_json([r.as_dict() for r in results])
+        raise_for_rejections(results)
+
+
+# ---------------------------------------------------------------- files
+
+
+@cli.group()
+def files() -> None:
+    """CDR files known to the warehouse."""
+
+
+@files.command("list")
+@output_options
+@click.pass_context
+def files_list(ctx: click.Context, as_json: bool) -> None:
+    """List CDR files: id, fileName, sha256, carrier, status, rows, rejected."""
+    from deletedcalls.output import echo_json, echo_table
+    from deletedcalls.warehouse import reader
+
+    with reader(settings_of(ctx)) as con:
+        rel = con.sql(
+            'SELECT id, fileName, sha256, carrier, status, "rows", rejected, ingestedAt, reason FROM cdr_files ORDER BY id'
+        )
+        cols, rows = rel.columns, rel.fetchall()
+    if as_json:
+        echo_json([dict(zip(cols, r, strict=True)) for r in rows])
+    else:
+        echo_table(cols[:7], [r[:7] for r in rows], title="CDR files")
+
+
+# ---------------------------------------------------------------- runs
+
+
+@cli.group()
+def runs() -> None:
+    """Job runs and their outcome."""
+
+
+@runs.command("list")
+@output_options
+@click.pass_context
+def runs_list(ctx: click.Context, as_json: bool) -> None:
+    """List runs: command, user, start, end, outcome, counts."""
+    from deletedcalls.output import echo_json, echo_table
+    from deletedcalls.runs import list_runs
+    from deletedcalls.warehouse import reader
+
+    with reader(settings_of(ctx)) as con:
+        rows = list_runs(con)
+    if as_json:
+        echo_json(rows)
+    else:
+        cols = ["id", "command", "user", "startedAt", "endedAt", "outcome", "exitCode", "counts"]
+        echo_table(cols, [[r[c] for c in cols] for r in rows], title="runs")
+
+
+# ---------------------------------------------------------------- sql
+
+
+@cli.command("sql")
+@click.argument("query")
+@output_options
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.pass_context
+def sql_command(ctx: click.Context, query: str, as_json: bool, as_csv: bool) -> None:
+    """Run a read-only SQL query over the warehouse tables and views."""
+    from deletedcalls.analyst import run_query
+    from deletedcalls.output import echo_json, echo_table, to_csv
+
+    cols, rows = run_query(settings_of(ctx), query)
+    if as_json:
+        echo_json([dict(zip(cols, r, strict=True)) for r in rows])
+    elif as_csv:
+        sys.stdout.write(to_csv(cols, rows))
+    else:
+        echo_table(cols, rows)
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

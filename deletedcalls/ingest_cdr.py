@@ -1,0 +1,450 @@
+"""Ingest carrier CDR files into ``calls``: stream, validate, load in one transaction.
+
+Per file: hash it; a known (name, content) is a no-op and a known name with
+other content is refused. Otherwise, inside one transaction: a reader thread
+scans records (exact line numbers), parses them with polars and validates
+them with the pandera schema while the main thread checks duplicates and
+inserts the previous batch into DuckDB. Rejected records are kept with every
+reason and their raw text. Over the reject limit, the transaction is rolled
+back and only the file's rejection and its reasons are recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
+from deletedcalls.errors import InputRejected, UsageError
+from deletedcalls.schemas import CDR_COLUMNS, REQUIRED_COLUMNS, rejection_reasons
+from deletedcalls.settings import Settings
+from deletedcalls.warehouse import next_ids, sql, utc_now
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class FileResult:
+    """What happened to one CDR file."""
+
+    path: str
+    file_name: str
+    sha256: str
+    status: str  # loaded | rejected | unchanged
+    file_id: int | None = None
+    rows: int = 0
+    rejected: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.path,
+            "fileName": self.file_name,
+            "sha256": self.sha256,
+            "status": self.status,
+            "id": self.file_id,
+            "rows": self.rows,
+            "rejected": self.rejected,
+            "extraColumns": self.extra_columns,
+            "message": self.message,
+        }
+
+
+@dataclass
+class _Batch:
+    """One validated batch: the good records as text, and the rejected ones."""
+
+    good: pl.DataFrame  # CDR columns as text + lineNumber
+    rejected: list[tuple[int, list[str], str]]  # (line, reasons, raw text)
+    records: int
+    carriers: set[str]
+    nbytes: int
+    chunk: Chunk
+
+    def raw_for_line(self, line: int) -> str:
+        return self.chunk.raw(int(np.searchsorted(self.chunk.lines, line)))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(4 * 1024 * 1024):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataFrame, np.ndarray, list]:
+    """Parse the well-formed records of a chunk; returns (frame, their indexes, rejects)."""
+    ncols = len(header)
+    blank = chunk.ends == chunk.starts
+    good = (chunk.fields == ncols) & ~blank
+    rejects: list[tuple[int, list[str], str]] = []
+    bad_idx = np.flatnonzero(~good & ~blank)
+    for i in bad_idx:
+        reason = f"expected {ncols} fields as in the header, found {int(chunk.fields[i])}"
+        if chunk.unterminated and i == len(chunk) - 1:
+            reason = "a quoted field is never closed (runs to the end of the file)"
+        rejects.append((int(chunk.lines[i]), [reason], chunk.raw(int(i))))
+    idx = np.flatnonzero(good)
+    if len(idx) == len(chunk) and chunk.data.endswith(b"\n"):
+        payload = chunk.data
+    elif len(idx) == 0:
+        payload = b""
+    else:
+        data, starts, ends = chunk.data, chunk.starts, chunk.ends
+        payload = b"\n".join(data[starts[i] : ends[i]] for i in idx) + b"\n"
+    try:
+        payload.decode("utf-8") if len(idx) != len(chunk) else None
+        frame = _read(payload, header, wanted)
+    except (pl.exceptions.ComputeError, UnicodeDecodeError):
+        frame, idx, more = _read_valid_utf8(chunk, idx, header, wanted)
+        rejects.extend(more)
+    if frame.height != len(idx):  # the scanner and polars must agree on every record
+        raise RuntimeError(f"parser disagreement: {frame.height} rows for {len(idx)} records")
+    return frame, idx, rejects
+
+
+def _read(payload: bytes, header: list[str], wanted: list[str]) -> pl.DataFrame:
+    if not payload:
+        return pl.DataFrame(schema={c: pl.String for c in wanted})
+    positions = sorted(header.index(c) for c in wanted)
+    frame = pl.read_csv(
+        io.BytesIO(payload),
+        has_header=False,
+        infer_schema=False,
+        quote_char='"',
+        separator=",",
+        columns=positions,
+        raise_if_empty=False,
+    )
+    # polars names unnamed columns column_<position>; an empty field, quoted or not, is absent
+    return frame.select(
+        pl.when(pl.col(f"column_{header.index(c)}") != "").then(pl.col(f"column_{header.index(c)}")).alias(c)
+        for c in wanted
+    )
+
+
+def _read_valid_utf8(
+    chunk: Chunk, idx: np.ndarray, header: list[str], wanted: list[str]
+) -> tuple[pl.DataFrame, np.ndarray, list]:
+    keep, rejects = [], []
+    for i in idx:
+        raw = chunk.data[chunk.starts[i] : chunk.ends[i]]
+        try:
+            raw.decode("utf-8")
+            keep.append(i)
+        except UnicodeDecodeError:
+            rejects.append((int(chunk.lines[i]), ["not valid UTF-8 text"], raw.decode("utf-8", "replace")))
+    idx = np.array(keep, dtype=np.int64)
+    data, starts, ends = chunk.data, chunk.starts, chunk.ends
+    payload = b"\n".join(data[starts[i] : ends[i]] for i in idx) + b"\n" if len(idx) else b""
+    return _read(payload, header, wanted), idx, rejects
+
+
+def _batches(path: Path, chunk_size: int) -> Iterator[_Batch | tuple[list[str], list[str]]]:
+    """First the (header, extra columns), then validated batches."""
+    with open(path, "rb") as f:
+        header, _, first_line = read_header(f)
+        yield header, [c for c in header if c not in CDR_COLUMNS]
+        present = [c for c in CDR_COLUMNS if c in header]
+        for chunk in scan_records(f, first_line=first_line, chunk_size=chunk_size):
+            frame, idx, rejects = _parse(chunk, header, present)
+            for c in CDR_COLUMNS:
+                if c not in frame.columns:
+                    frame = frame.with_columns(pl.lit(None, pl.String).alias(c))
+            frame = frame.select(list(CDR_COLUMNS)).with_columns(
+                lineNumber=pl.Series(chunk.lines[idx], dtype=pl.Int64)
+            )
+            reasons = rejection_reasons(frame) if frame.height else {}
+            if reasons:
+                bad = np.fromiter(reasons, dtype=np.int64)
+                for row in bad:
+                    i = int(idx[row])
+                    rejects.append((int(chunk.lines[i]), reasons[int(row)], chunk.raw(i)))
+                mask = np.ones(frame.height, dtype=bool)
+                mask[bad] = False
+                frame = frame.filter(pl.Series(mask))
+            # within the file, the first record of a (carrier, carrierCallID) wins
+            first = frame.select(pl.struct("carrier", "carrierCallID").is_first_distinct()).to_series()
+            if not first.all():
+                for line in frame.filter(~first)["lineNumber"]:
+                    raw = chunk.raw(int(np.searchsorted(chunk.lines, line)))
+                    rejects.append((int(line), ["duplicate: (carrier, carrierCallID) appears earlier in this file"], raw))
+                frame = frame.filter(first)
+            carriers = set(frame["carrier"].unique().to_list())
+            records = len(chunk) - int(np.sum(chunk.ends == chunk.starts))
+            yield _Batch(frame, rejects, records, carriers, len(chunk.data), chunk)
+
+
+def _prefetch(it: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Run a generator in a thread, one or two items ahead (polars and DuckDB release the GIL)."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", done))
+        except BaseException as e:  # handed to the consumer
+            q.put(("error", e))
+
+    t = threading.Thread(target=work, daemon=True, name="cdr-reader")
+    t.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+def ingest_cdr_files(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    paths: list[Path],
+    run_id: int,
+    *,
+    progress: Progress | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> list[FileResult]:
+    """Ingest each file in turn; a rejected file does not stop the others."""
+    return [
+        ingest_cdr_file(con, settings, p, run_id, progress=progress, chunk_size=chunk_size) for p in paths
+    ]
+
+
+def ingest_cdr_file(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    path: Path,
+    run_id: int,
+    *,
+    progress: Progress | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> FileResult:
+    if not path.is_file():
+        raise UsageError(f"no such CDR file: {path}")
+    name = path.name
+    sha = file_sha256(path)
+    size = path.stat().st_size
+    known = con.execute(
+        "SELECT id, fileName, sha256, status FROM cdr_files WHERE sha256 = $s OR fileName = $n ORDER BY id",
+        {"s": sha, "n": name},
+    ).fetchall()
+    for fid, fname, fsha, fstatus in known:
+        if fsha == sha:
+            if progress:
+                progress(size)
+            same = "" if fname == name else f" as {fname!r}"
+            return FileResult(str(path), name, sha, "unchanged", fid, message=f"already ingested{same} ({fstatus}); nothing to do")
+    for fid, fname, fsha, fstatus in known:
+        if fname == name and fstatus == "loaded":
+            return FileResult(
+                str(path), name, sha, "conflict", fid,
+                message=f"{name}: a different file of this name was already loaded (id {fid}, sha256 {fsha[:12]}…); "
+                "refused, nothing changed. Send corrections under a new file name.",
+            )
+
+    result = FileResult(str(path), name, sha, "loaded")
+    rejects: list[tuple[int, list[str], str]] = []
+    records = 0
+    carriers: set[str] = set()
+    con.execute("BEGIN")
+    try:
+        file_id = next_ids(con, "cdr_file", 1)
+        result.file_id = file_id
+        stream = _prefetch(_batches(path, chunk_size))
+        header, extra = next(stream)
+        result.extra_columns = extra
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        duplicated = sorted({c for c in header if header.count(c) > 1})
+        if not header or missing or duplicated:
+            stream.close()
+            con.execute("ROLLBACK")
+            why = (
+                "the file is empty" if not header
+                else f"the header lacks required column(s) {', '.join(missing)}" if missing
+                else f"the header names column(s) {', '.join(duplicated)} more than once"
+            )
+            return _reject_file(con, settings, result, size, run_id, why, [], 0, carriers)
+        for batch in stream:
+            records += batch.records
+            rejects.extend(batch.rejected)
+            good = batch.good
+            if good.height:
+                good = _drop_known(con, good, batch, file_id, rejects)
+            if good.height:
+                first_id = next_ids(con, "call", good.height)
+                table = good.with_columns(
+                    id=pl.int_range(first_id, first_id + good.height, dtype=pl.Int64),
+                    CDRFileID=pl.lit(file_id, pl.Int64),
+                ).to_arrow()
+                con.register("batch", table)
+                con.execute(sql("ingest/insert_calls"))
+                con.unregister("batch")
+                result.rows += good.height
+                carriers |= set(good["carrier"].unique().to_list())
+            if progress:
+                progress(batch.nbytes)
+        result.rejected = len(rejects)
+        if records and len(rejects) / records > settings.max_reject_ratio:
+            con.execute("ROLLBACK")
+            why = (
+                f"{len(rejects)} of {records} records rejected ({len(rejects) / records:.2%}), "
+                f"over the limit of {settings.max_reject_ratio:.2%}"
+            )
+            return _reject_file(con, settings, result, size, run_id, why, rejects, records, carriers)
+        _record_file(con, result, size, run_id, "loaded", None, carriers)
+        _record_rejects(con, file_id, name, run_id, rejects)
+        con.execute("COMMIT")
+    except BaseException:
+        _rollback(con)
+        raise
+    if rejects:
+        result.message = f"loaded {result.rows} records, rejected {len(rejects)} (see rejected_rows)"
+    else:
+        result.message = f"loaded {result.rows} records"
+    if extra:
+        result.message += f"; ignored extra column(s): {', '.join(extra)}"
+    return result
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def _drop_known(
+    con: duckdb.DuckDBPyConnection, good: pl.DataFrame, batch: _Batch, file_id: int, rejects: list
+) -> pl.DataFrame:
+    """Reject records whose (carrier, carrierCallID) the warehouse already holds."""
+    keys = good.select(pl.int_range(0, good.height, dtype=pl.Int64).alias("row"), "carrier", "carrierCallID")
+    con.register("batch_keys", keys.to_arrow())
+    found = con.execute(sql("ingest/known_keys")).fetchall()
+    con.unregister("batch_keys")
+    if not found:
+        return good
+    mask = np.ones(good.height, dtype=bool)
+    lines = good["lineNumber"]
+    for row, where, other_file in found:
+        mask[row] = False
+        line = int(lines[row])
+        if other_file == file_id:
+            why = "duplicate: (carrier, carrierCallID) appears earlier in this file"
+        else:
+            why = f"duplicate: (carrier, carrierCallID) is already in {where} (CDR file id {other_file})"
+        rejects.append((line, [why], batch.raw_for_line(line)))
+    return good.filter(pl.Series(mask))
+
+
+def _record_file(
+    con: duckdb.DuckDBPyConnection,
+    result: FileResult,
+    size: int,
+    run_id: int,
+    status: str,
+    reason: str | None,
+    carriers: set[str],
+) -> None:
+    con.execute(
+        "INSERT INTO cdr_files VALUES ($id, $name, $sha, $carrier, $status, $rows, $rejected, $size, $extra, $reason, $at, $run)",
+        {
+            "id": result.file_id,
+            "name": result.file_name,
+            "sha": result.sha256,
+            "carrier": ",".join(sorted(carriers)) or None,
+            "status": status,
+            "rows": result.rows,
+            "rejected": result.rejected,
+            "size": size,
+            "extra": result.extra_columns,
+            "reason": reason,
+            "at": utc_now(),
+            "run": run_id,
+        },
+    )
+
+
+def _record_rejects(
+    con: duckdb.DuckDBPyConnection, file_id: int, name: str, run_id: int, rejects: list
+) -> None:
+    if not rejects:
+        return
+    rejects.sort(key=lambda r: r[0])
+    table = pa.table(
+        {
+            "line": pa.array([r[0] for r in rejects], pa.int64()),
+            "reasons": pa.array([r[1] for r in rejects], pa.list_(pa.string())),
+            "raw": pa.array([r[2] for r in rejects], pa.string()),
+        }
+    )
+    con.register("rejects", table)
+    con.execute(
+        "INSERT INTO rejected_rows SELECT 'cdr', $fid, NULL, $name, line, reasons, raw, $run FROM rejects ORDER BY line",
+        {"fid": file_id, "name": name, "run": run_id},
+    )
+    con.unregister("rejects")
+
+
+def _reject_file(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    result: FileResult,
+    size: int,
+    run_id: int,
+    why: str,
+    rejects: list,
+    records: int,
+    carriers: set[str],
+) -> FileResult:
+    """Record a whole-file rejection (nothing of the file loads), with its reasons."""
+    con.execute("BEGIN")
+    try:
+        result.file_id = next_ids(con, "cdr_file", 1)
+        result.status = "rejected"
+        result.rows = 0
+        result.rejected = len(rejects)
+        _record_file(con, result, size, run_id, "rejected", why, carriers)
+        _record_rejects(con, result.file_id, result.file_name, run_id, rejects)
+        con.execute("COMMIT")
+    except BaseException:
+        _rollback(con)
+        raise
+    result.message = f"{result.file_name}: rejected whole, nothing loaded: {why}"
+    return result
+
+
+def raise_for_rejections(results: list[FileResult]) -> None:
+    """After every file was tried: exit 3 naming the first rejected or conflicting file."""
+    bad = [r for r in results if r.status in ("rejected", "conflict")]
+    if bad:
+        more = f" (and {len(bad) - 1} more file(s))" if len(bad) > 1 else ""
+        raise InputRejected(bad[0].message + more)

@@ -1,0 +1,126 @@
+"""The pandera schemas: the single statement of what a valid input row is.
+
+CDR rows are validated as text, exactly as the file has them (an empty field
+is null), so that every broken rule of every row is reported at once and the
+checked text is then cast losslessly by DuckDB (DECIMAL, DATE, TIME, BIGINT).
+Checks are vectorised polars expressions; the check name is the reason a
+rejected row carries.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import polars as pl
+
+PHONE = r"^[+0-9][0-9]{2,19}$"
+# pence, >= 0, at most 4 decimal places, fits DECIMAL(18, 4)
+MONEY = r"^[0-9]{1,14}(\.[0-9]{1,4})?$"
+# seconds, >= 0, fits BIGINT comfortably
+SECONDS = r"^[0-9]{1,15}$"
+DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+
+# Every CDR column, in the order of the calls table, with whether it is required.
+CDR_COLUMNS: dict[str, bool] = {
+    "target": True,
+    "extension": False,
+    "external": False,
+    "terminationNumber": False,
+    "locationCarrier": False,
+    "callTypeDirectionFlag": True,
+    "chargeBand": False,
+    "callTypeOriginationTypeFlag": False,
+    "callTypeRecordingFlag": True,
+    "startDate": True,
+    "startTime": True,
+    "tariffTime": False,
+    "duration": True,
+    "answerTime": False,
+    "costCDR": True,
+    "costSuggestedRetail": False,
+    "costCDRBasic": False,
+    "costCDRAccessCharge": False,
+    "costCDRSurchargeMobileOrigination": False,
+    "costCDRSurchargePayphoneOrigination": False,
+    "costCDRSurchargeCallRecording": False,
+    "carrier": True,
+    "callCarrier": False,
+    "carrierCallID": True,
+}
+COST_COLUMNS = [c for c in CDR_COLUMNS if c.startswith("cost")]
+REQUIRED_COLUMNS = [c for c, required in CDR_COLUMNS.items() if required]
+
+
+def _real_date(data):  # type: ignore[no-untyped-def]
+    col = pl.col(data.key)
+    return data.lazyframe.select(col.str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null())
+
+
+@cache
+def cdr_schema():  # type: ignore[no-untyped-def]
+    """The CDR row schema (SPEC 2.1), built once; pandera is imported lazily (it is slow to import)."""
+    import pandera.polars as pa
+
+    # Custom checks rather than the built-ins, so that the check name, which
+    # failure_cases reports, is the reason a person reads.
+    def matches(pattern: str, message: str) -> pa.Check:
+        return pa.Check(
+            lambda data: data.lazyframe.select(pl.col(data.key).str.contains(pattern)), name=message
+        )
+
+    def one_of(values: list[str], message: str) -> pa.Check:
+        return pa.Check(lambda data: data.lazyframe.select(pl.col(data.key).is_in(values)), name=message)
+
+    phone = "must be + or a digit, then digits, 3-20 characters"
+    checks: dict[str, list[pa.Check]] = {
+        "target": [matches(PHONE, phone)],
+        "external": [matches(PHONE, phone)],
+        "terminationNumber": [matches(PHONE, phone)],
+        "callTypeDirectionFlag": [one_of(["A", "B"], "must be A (outbound) or B (inbound)")],
+        "callTypeOriginationTypeFlag": [one_of(["M", "L", "P"], "must be M, L, P or empty")],
+        "callTypeRecordingFlag": [one_of(["Y", "N"], "must be Y or N")],
+        "startDate": [
+            matches(DATE, "must be a date YYYY-MM-DD"),
+            pa.Check(_real_date, name="must be a real calendar date"),
+        ],
+        "startTime": [matches(TIME, "must be a 24-hour time HH:MM:SS")],
+        "tariffTime": [one_of(["day", "evening", "weekend"], "must be day, evening, weekend or empty")],
+        "duration": [matches(SECONDS, "must be whole seconds >= 0")],
+        "answerTime": [matches(SECONDS, "must be whole seconds >= 0")],
+        "carrierCallID": [],
+        "carrier": [],
+    }
+    money = "must be pence >= 0 with at most 4 decimal places"
+    for c in COST_COLUMNS:
+        checks[c] = [matches(MONEY, money)]
+    columns = {
+        name: pa.Column(pl.String, checks=checks.get(name, []), nullable=not required)
+        for name, required in CDR_COLUMNS.items()
+    }
+    return pa.DataFrameSchema(columns, strict=False, coerce=False, name="CDR record")
+
+
+def rejection_reasons(frame: pl.DataFrame) -> dict[int, list[str]]:
+    """Validate a text frame; the reasons of each failing row, by 0-based row position."""
+    import pandera.errors
+
+    try:
+        cdr_schema().validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as e:
+        return _reasons_by_row(e.failure_cases)
+    return {}
+
+
+def _reasons_by_row(failure_cases: pl.DataFrame) -> dict[int, list[str]]:
+    reasons: dict[int, list[str]] = {}
+    cases = failure_cases.filter(pl.col("index").is_not_null())
+    for index, column, check, value in cases.select("index", "column", "check", "failure_case").iter_rows():
+        if check == "not_nullable":
+            text = f"{column}: required"
+        else:
+            text = f"{column}: {check} (got {value!r})"
+        reasons.setdefault(int(index), []).append(text)
+    for row_reasons in reasons.values():
+        row_reasons.sort(key=lambda r: list(CDR_COLUMNS).index(r.split(":")[0]) if r.split(":")[0] in CDR_COLUMNS else 99)
+    return reasons

@@ -1,0 +1,163 @@
+"""Settings: one frozen dataclass, read once per command.
+
+Precedence, highest first: command-line option > environment variable >
+``config.toml`` in the warehouse home > the defaults below.
+"""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from deletedcalls.errors import ConfigError
+
+CONFIG_NAME = "config.toml"
+
+DEFAULT_CONFIG = """\
+# deletedcalls warehouse configuration.
+# Command-line options override these values for one run.
+
+[retention]
+# Days a deleted-calls partition (one month of deletedAt) is kept after the
+# month's last day before it is archived to dr/ and purged from the warehouse.
+days = 90
+
+[ingest]
+# Largest share of rejected records a CDR file may have and still load
+# (0.01 = 1 %). Over it, the whole file is rejected and nothing of it loads.
+max_reject_ratio = 0.01
+
+[permissions]
+# Users who may read deleted calls (list, get, restore, sql over them).
+# The acting user is $DELETEDCALLS_USER, else the OS login name.
+data_protection = ["dpo"]
+"""
+
+# Every key config.toml may hold, with its type, for clear errors on typos.
+KNOWN_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "retention": {"days": int},
+    "ingest": {"max_reject_ratio": (int, float)},
+    "permissions": {"data_protection": list},
+}
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    """The warehouse home: --home, else $DELETEDCALLS_HOME, else ./warehouse."""
+    if home:
+        return Path(home)
+    env = os.environ.get("DELETEDCALLS_HOME")
+    return Path(env) if env else Path("warehouse")
+
+
+def acting_user() -> str:
+    """$DELETEDCALLS_USER, else the OS login name."""
+    user = os.environ.get("DELETEDCALLS_USER")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return f"uid-{os.getuid()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a stage needs to know besides its connection."""
+
+    home: Path
+    """The warehouse directory (DuckDB file, config.toml, dr/)."""
+    user: str
+    """The acting user, for permissions and the access log."""
+    retention_days: int = 90
+    """Days a partition is kept after its month's last day."""
+    max_reject_ratio: float = 0.01
+    """Largest rejected share with which a CDR file still loads."""
+    data_protection: frozenset[str] = field(default_factory=lambda: frozenset({"dpo"}))
+    """Users allowed to read deleted-call data."""
+
+    @property
+    def database(self) -> Path:
+        return self.home / "deletedcalls.duckdb"
+
+    @property
+    def dr_dir(self) -> Path:
+        return self.home / "dr"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / CONFIG_NAME
+
+    @property
+    def may_read_deleted_calls(self) -> bool:
+        return self.user in self.data_protection
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Parse and check config.toml; unknown keys are errors that suggest the nearest one."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from e
+    for section, values in raw.items():
+        if section not in KNOWN_KEYS:
+            raise ConfigError(_unknown(path, section, KNOWN_KEYS))
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        for key, value in values.items():
+            known = KNOWN_KEYS[section]
+            if key not in known:
+                raise ConfigError(_unknown(path, f"{section}.{key}", {f"{section}.{k}": 0 for k in known}))
+            if isinstance(value, bool) or not isinstance(value, known[key]):
+                raise ConfigError(f"{path}: {section}.{key} has the wrong type ({value!r})")
+    return raw
+
+
+def _unknown(path: Path, key: str, known: dict[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{path}: unknown setting {key!r}{hint}"
+
+
+def load_settings(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    retention_days: int | None = None,
+    max_reject_ratio: float | None = None,
+) -> Settings:
+    """Settings for one command, with CLI overrides applied last."""
+    home_path = resolve_home(home)
+    raw = read_config(home_path / CONFIG_NAME)
+    days = raw.get("retention", {}).get("days", 90)
+    ratio = raw.get("ingest", {}).get("max_reject_ratio", 0.01)
+    dp = raw.get("permissions", {}).get("data_protection", ["dpo"])
+    if retention_days is not None:
+        days = retention_days
+    if max_reject_ratio is not None:
+        ratio = max_reject_ratio
+    if days < 0:
+        raise ConfigError(f"retention days must be 0 or more, not {days}")
+    if not 0 <= ratio <= 1:
+        raise ConfigError(f"max_reject_ratio must be between 0 and 1, not {ratio}")
+    return Settings(
+        home=home_path,
+        user=acting_user(),
+        retention_days=int(days),
+        max_reject_ratio=float(ratio),
+        data_protection=frozenset(str(u) for u in dp),
+    )
+
+
+def parse_date(value: str, what: str = "date") -> date:
+    """A YYYY-MM-DD option value, or a usage error naming it."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise ConfigError(f"{what} must be YYYY-MM-DD, not {value!r}") from e

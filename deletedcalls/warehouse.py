@@ -1,0 +1,225 @@
+"""The warehouse home: its DuckDB file, schema migrations, the SQL files and the lock.
+
+One writer at a time: every command that changes the warehouse holds an OS
+lock (``flock`` on ``.lock`` in the home) for its whole run, and DuckDB's own
+file lock turns any other holder (an analyst's DuckDB shell, say) into a
+``WarehouseBusy`` error too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from deletedcalls.errors import UsageError, WarehouseBusy
+from deletedcalls.settings import CONFIG_NAME, DEFAULT_CONFIG, Settings
+
+LOCK_NAME = ".lock"
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+def utc_now() -> datetime:
+    """The current time, UTC, as a naive timestamp (every stored time is UTC)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def sql_dir() -> Path:
+    """Where the SQL files are: inside the installed package, else the source tree."""
+    packaged = Path(__file__).parent / "sql"
+    if packaged.is_dir():
+        return packaged
+    source = Path(__file__).parent.parent / "sql"
+    if source.is_dir():
+        return source
+    raise RuntimeError("the deletedcalls SQL files are missing from this installation")
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of ``sql/<name>.sql``."""
+    return (sql_dir() / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def migrations() -> list[tuple[int, str]]:
+    """Schema migrations in order: (version, file name)."""
+    found = []
+    for path in sorted((sql_dir() / "schema").glob("*.sql")):
+        m = _MIGRATION_NAME.match(path.name)
+        if m:
+            found.append((int(m.group(1)), path.name))
+    return found
+
+
+def schema_version_required() -> int:
+    return migrations()[-1][0]
+
+
+def _is_lock_error(e: Exception) -> bool:
+    return "lock" in str(e).lower() and ("could not set" in str(e).lower() or "conflicting" in str(e).lower())
+
+
+def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse database; a lock held elsewhere is ``WarehouseBusy``."""
+    if not settings.database.exists():
+        raise UsageError(
+            f"no warehouse at {settings.home}: run `deletedcalls --home {settings.home} init` first"
+        )
+    try:
+        con = duckdb.connect(str(settings.database), read_only=read_only)
+    except duckdb.IOException as e:
+        if _is_lock_error(e):
+            raise WarehouseBusy(
+                f"warehouse {settings.home} is busy: another process has it open; try again later"
+            ) from e
+        raise
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+@contextlib.contextmanager
+def exclusive(settings: Settings) -> Iterator[None]:
+    """Hold the warehouse's OS lock, or fail at once with ``WarehouseBusy``."""
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(settings.home / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise WarehouseBusy(
+                f"warehouse {settings.home} is busy: another deletedcalls process is running; try again later"
+            ) from e
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def writer(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The OS lock plus a read-write connection whose schema is current."""
+    with exclusive(settings):
+        con = connect(settings)
+        try:
+            check_schema(con, settings)
+            yield con
+        finally:
+            con.close()
+
+
+@contextlib.contextmanager
+def reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection whose schema is current."""
+    con = connect(settings, read_only=True)
+    try:
+        check_schema(con, settings)
+        yield con
+    finally:
+        con.close()
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchall()
+    if not exists or exists[0][0] == 0:
+        return 0
+    rows = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def check_schema(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    have, need = current_version(con), schema_version_required()
+    if have < need:
+        raise UsageError(
+            f"warehouse {settings.home} has schema version {have}, this deletedcalls needs {need}: "
+            f"run `deletedcalls --home {settings.home} init` to upgrade it"
+        )
+    if have > need:
+        raise UsageError(
+            f"warehouse {settings.home} has schema version {have}, made by a newer deletedcalls "
+            f"(this one knows {need}); upgrade deletedcalls"
+        )
+
+
+@dataclass(frozen=True)
+class InitResult:
+    home: Path
+    created: bool
+    from_version: int
+    to_version: int
+
+
+def init_warehouse(settings: Settings) -> InitResult:
+    """Create the warehouse home, or upgrade its schema; idempotent."""
+    home = settings.home
+    created = not settings.database.exists()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(home, 0o700)
+    settings.dr_dir.mkdir(exist_ok=True, mode=0o700)
+    os.chmod(settings.dr_dir, 0o700)
+    config = home / CONFIG_NAME
+    if not config.exists():
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(DEFAULT_CONFIG)
+    with exclusive(settings):
+        try:
+            con = duckdb.connect(str(settings.database))
+        except duckdb.IOException as e:
+            if _is_lock_error(e):
+                raise WarehouseBusy(f"warehouse {home} is busy: another process has it open") from e
+            raise
+        try:
+            before = current_version(con)
+            if before > schema_version_required():
+                check_schema(con, settings)
+            apply_migrations(con)
+            after = current_version(con)
+        finally:
+            con.close()
+    for path in home.iterdir():
+        if path.is_file():
+            os.chmod(path, 0o600)
+    return InitResult(home=home, created=created, from_version=before, to_version=after)
+
+
+def apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply every migration newer than the warehouse, each in its own transaction, then the views."""
+    have = current_version(con)
+    for version, name in migrations():
+        if version <= have:
+            continue
+        con.execute("BEGIN")
+        try:
+            con.execute(sql(f"schema/{name[:-4]}"))
+            con.execute(
+                "INSERT INTO schema_migrations VALUES ($v, $n, $t)",
+                {"v": version, "n": name, "t": utc_now()},
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    con.execute("BEGIN")
+    for path in sorted((sql_dir() / "views").glob("*.sql")):
+        con.execute(sql(f"views/{path.stem}"))
+    con.execute("COMMIT")
+    con.execute("CHECKPOINT")
+
+
+def next_ids(con: duckdb.DuckDBPyConnection, counter: str, count: int) -> int:
+    """Reserve ``count`` ids of a counter inside the caller's transaction; returns the first."""
+    rows = con.execute(
+        "UPDATE counters SET value = value + $n WHERE name = $c RETURNING value", {"n": count, "c": counter}
+    ).fetchall()
+    if not rows:
+        raise RuntimeError(f"counter {counter!r} is missing")
+    return int(rows[0][0]) - count + 1

@@ -1,0 +1,114 @@
+"""Shared fixtures: a real warehouse in tmp_path, the real CLI, CSV writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from click.testing import CliRunner, Result
+
+from deletedcalls.cli import cli
+from deletedcalls.schemas import CDR_COLUMNS
+
+REPO = Path(__file__).resolve().parent.parent
+HEADER = list(CDR_COLUMNS)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's own warehouse and user out of the tests."""
+    for var in ("DELETEDCALLS_HOME", "DELETEDCALLS_USER"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DELETEDCALLS_USER", "analyst")
+
+
+def good_row(i: int = 0, **overrides: str) -> dict[str, str]:
+    row = {c: "" for c in HEADER}
+    row.update(
+        target=f"0{7700900000 + i}",
+        external="+441632960000",
+        callTypeDirectionFlag="A",
+        callTypeRecordingFlag="N",
+        startDate="2026-03-05",
+        startTime="10:22:01",
+        duration="61",
+        costCDR="1.2345",
+        carrier="BT",
+        carrierCallID=f"BT-{i:012d}",
+    )
+    row.update(overrides)
+    return row
+
+
+def csv_text(rows: list[dict[str, str]], header: list[str] | None = None, eol: str = "\n") -> str:
+    """CSV text; values are written as given (quote them yourself where a test needs it)."""
+    header = header or HEADER
+    lines = [",".join(header)] + [",".join(r.get(c, "") for c in header) for r in rows]
+    return eol.join(lines) + eol
+
+
+class Warehouse:
+    """A real warehouse in tmp_path driven through the real CLI."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.runner = CliRunner()
+
+    def cli(self, *args: str, user: str = "analyst", ok: bool | None = None) -> Result:
+        result = self.runner.invoke(
+            cli, ["--home", str(self.home), *args], env={"DELETEDCALLS_USER": user}, catch_exceptions=False
+        )
+        if ok is True:
+            assert result.exit_code == 0, result.output + result.stderr
+        return result
+
+    def query(self, q: str, params: Any = None) -> list[tuple[Any, ...]]:
+        con = duckdb.connect(str(self.home / "deletedcalls.duckdb"), read_only=True)
+        try:
+            return con.execute(q, params).fetchall() if params else con.sql(q).fetchall()
+        finally:
+            con.close()
+
+    def scalar(self, q: str, params: Any = None) -> Any:
+        return self.query(q, params)[0][0]
+
+    def json(self, *args: str, user: str = "analyst") -> Any:
+        result = self.cli(*args, "--json", user=user)
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Warehouse:
+    w = Warehouse(tmp_path / "warehouse")
+    w.cli("init", ok=True)
+    return w
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[..., Path]:
+    """Write a file under tmp_path/in: text (str, encoded UTF-8) or bytes as given."""
+
+    def _write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / "in" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        return path
+
+    return _write
+
+
+def run_cli(home: Path, *args: str, user: str = "analyst", **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Start the real CLI in a subprocess (for kills and concurrency)."""
+    env = dict(os.environ, DELETEDCALLS_USER=user, PYTHONPATH=str(REPO))
+    return subprocess.Popen(
+        [sys.executable, "-m", "deletedcalls", "--home", str(home), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **kwargs,
+    )

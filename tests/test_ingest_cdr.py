@@ -1,0 +1,236 @@
+"""CDR ingestion (SPEC 2.1) through the real CLI, on real files and a real warehouse."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from conftest import HEADER, csv_text, good_row, run_cli
+
+from deletedcalls.synthetic import write_cdr
+
+
+def test_a_clean_file_loads_with_text_numbers_exact_money_and_typed_dates(wh, write):
+    rows = [
+        good_row(0, target="00353861234567", costCDR="0.0001"),
+        good_row(1, target="+447700900123", external="0044123", costCDR="12.5"),
+        good_row(2, target="0123", costCDR="0.1", costCDRBasic="0.2"),
+    ]
+    path = write("bt-2026-03-05.csv", csv_text(rows))
+    result = wh.cli("ingest", "cdr", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert "loaded 3 records" in result.stderr
+    got = wh.query("SELECT target, external, startDate, startTime, costCDR, lineNumber, id FROM calls ORDER BY id")
+    assert [g[0] for g in got] == ["00353861234567", "+447700900123", "0123"]
+    assert got[1][1] == "0044123"
+    assert str(got[0][2]) == "2026-03-05" and str(got[0][3]) == "10:22:01"
+    assert [g[5] for g in got] == [2, 3, 4]
+    assert [g[6] for g in got] == [1, 2, 3]
+    assert wh.scalar("SELECT sum(costCDR) FROM calls") == Decimal("12.6001")
+    assert wh.scalar("SELECT typeof(costCDR) FROM calls LIMIT 1") == "DECIMAL(18,4)"
+
+
+def test_line_numbers_are_physical_lines_with_bom_crlf_and_quoted_newlines(wh, write):
+    rows = [
+        good_row(0, locationCarrier='"Multi\r\nline, with comma"'),
+        good_row(1, chargeBand='"say ""hi"""'),
+        good_row(2, locationCarrier='"three\r\nline\r\nvalue"'),
+        good_row(3),
+    ]
+    text = "\ufeff" + csv_text(rows, eol="\r\n")
+    path = write("crlf.csv", text)
+    wh.cli("ingest", "cdr", str(path), ok=True)
+    got = wh.query("SELECT carrierCallID, lineNumber, locationCarrier, chargeBand FROM calls ORDER BY id")
+    assert [g[1] for g in got] == [2, 4, 5, 8]
+    assert got[0][2] == "Multi\r\nline, with comma"
+    assert got[1][3] == 'say "hi"'
+    assert got[3][2] is None  # CR of the line end is not part of the last field
+
+
+def test_bad_rows_are_kept_with_every_reason_and_their_raw_text(wh, write):
+    rows = [good_row(i) for i in range(10)]
+    rows[2] = good_row(2, startDate="2026-02-30", duration="-5")
+    rows[4] = good_row(4, target="12", costCDR="1.23456", callTypeDirectionFlag="X")
+    rows[6] = good_row(6, startTime="24:00:00", startDate="05/03/2026")
+    rows[7] = good_row(7, carrierCallID="")
+    text = csv_text(rows)
+    lines = text.splitlines()
+    lines[9] = lines[9] + ",surplus"  # wrong column count on line 10 (row 8)
+    path = write("bad.csv", "\n".join(lines) + "\n")
+    result = wh.cli("ingest", "cdr", str(path), "--max-reject-ratio", "0.9")
+    assert result.exit_code == 0, result.stderr
+    got = {line: (reasons, raw) for line, reasons, raw in wh.query(
+        "SELECT lineNumber, reasons, rawLine FROM rejected_rows ORDER BY lineNumber")}
+    assert sorted(got) == [4, 6, 8, 9, 10]
+    assert any("startDate" in r and "real calendar date" in r for r in got[4][0])
+    assert any("duration" in r for r in got[4][0]) and len(got[4][0]) == 2
+    assert len(got[6][0]) == 3
+    assert "carrierCallID: required" in got[9][0]
+    assert got[10][0] == ["expected 24 fields as in the header, found 25"]
+    assert got[10][1] == lines[9]
+    assert got[4][1] == lines[3]
+    assert wh.scalar("SELECT count(*) FROM calls") == 5
+    files = wh.json("files", "list")
+    assert files[0]["rows"] == 5 and files[0]["rejected"] == 5 and files[0]["status"] == "loaded"
+
+
+def test_a_file_over_the_reject_limit_loads_nothing_and_exits_3(wh, write):
+    rows = [good_row(i) for i in range(50)]
+    rows[10] = good_row(10, duration="-1")
+    path = write("over.csv", csv_text(rows))
+    result = wh.cli("ingest", "cdr", str(path))
+    assert result.exit_code == 3
+    assert "over.csv" in result.stderr and "rejected whole" in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+    assert wh.scalar("SELECT count(*) FROM calls") == 0
+    assert wh.query("SELECT status, \"rows\", rejected FROM cdr_files") == [("rejected", 0, 1)]
+    assert wh.scalar("SELECT lineNumber FROM rejected_rows") == 12
+    # at the configured limit exactly (2 %), the file loads
+    path2 = write("limit.csv", csv_text([good_row(100 + i) for i in range(49)] + [good_row(200, duration="x")]))
+    assert wh.cli("ingest", "cdr", str(path2), "--max-reject-ratio", "0.02").exit_code == 0
+
+
+def test_the_reject_limit_comes_from_config_toml(wh, write):
+    cfg = wh.home / "config.toml"
+    cfg.write_text(cfg.read_text().replace("max_reject_ratio = 0.01", "max_reject_ratio = 0.5"))
+    rows = [good_row(i) for i in range(4)] + [good_row(9, duration="-1")]
+    assert wh.cli("ingest", "cdr", str(write("a.csv", csv_text(rows)))).exit_code == 0
+    assert wh.scalar("SELECT count(*) FROM calls") == 4
+
+
+def test_the_same_file_again_is_a_noop_that_says_so(wh, write):
+    path = write("x.csv", csv_text([good_row(i) for i in range(3)]))
+    wh.cli("ingest", "cdr", str(path), ok=True)
+    again = wh.cli("ingest", "cdr", str(path))
+    assert again.exit_code == 0
+    assert "already ingested" in again.stderr
+    assert wh.scalar("SELECT count(*) FROM calls") == 3
+    assert wh.scalar("SELECT count(*) FROM cdr_files") == 1
+
+
+def test_other_content_under_a_known_name_is_refused_and_changes_nothing(wh, write, tmp_path):
+    path = write("x.csv", csv_text([good_row(i) for i in range(3)]))
+    wh.cli("ingest", "cdr", str(path), ok=True)
+    other = tmp_path / "other" / "x.csv"
+    other.parent.mkdir()
+    other.write_text(csv_text([good_row(i) for i in range(10, 14)]))
+    result = wh.cli("ingest", "cdr", str(other))
+    assert result.exit_code == 3
+    assert "x.csv" in result.stderr and "refused" in result.stderr
+    assert wh.scalar("SELECT count(*) FROM calls") == 3
+    assert wh.scalar("SELECT count(*) FROM cdr_files") == 1
+
+
+def test_duplicates_in_the_file_and_in_the_warehouse_are_rejected_rows(wh, write):
+    first = write("a.csv", csv_text([good_row(i) for i in range(5)]))
+    wh.cli("ingest", "cdr", str(first), ok=True)
+    rows = [good_row(i) for i in range(4, 8)] + [good_row(7)]  # 4 is known, 7 twice
+    result = wh.cli("ingest", "cdr", str(write("b.csv", csv_text(rows))), "--max-reject-ratio", "0.5")
+    assert result.exit_code == 0, result.stderr
+    got = wh.query("SELECT lineNumber, reasons[1] FROM rejected_rows ORDER BY lineNumber")
+    assert [g[0] for g in got] == [2, 6]
+    assert "already in calls" in got[0][1] and "earlier in this file" in got[1][1]
+    assert wh.scalar("SELECT count(*) FROM calls") == 8
+    # the same carrierCallID from another carrier is a different call
+    other = write("c.csv", csv_text([good_row(1, carrier="VF")]))
+    wh.cli("ingest", "cdr", str(other), ok=True)
+
+
+def test_columns_in_any_order_extra_columns_ignored_and_reported(wh, write):
+    header = list(reversed(HEADER)) + ["notes"]
+    rows = [dict(good_row(i), notes="x") for i in range(3)]
+    result = wh.cli("ingest", "cdr", str(write("r.csv", csv_text(rows, header=header))))
+    assert result.exit_code == 0
+    assert "notes" in result.stderr
+    assert wh.scalar("SELECT extraColumns FROM cdr_files") == ["notes"]
+    assert wh.scalar("SELECT min(target) FROM calls") == "07700900000"
+
+
+def test_a_header_without_a_required_column_rejects_the_file(wh, write):
+    header = [c for c in HEADER if c != "carrierCallID"]
+    result = wh.cli("ingest", "cdr", str(write("h.csv", csv_text([good_row(0)], header=header))))
+    assert result.exit_code == 3
+    assert "carrierCallID" in result.stderr
+    assert wh.scalar("SELECT count(*) FROM calls") == 0
+
+
+def test_empty_fields_quoted_or_not_are_absent(wh, write):
+    rows = [good_row(0, extension='""', chargeBand="", costCDRBasic='""')]
+    wh.cli("ingest", "cdr", str(write("e.csv", csv_text(rows))), ok=True)
+    assert wh.query("SELECT extension, chargeBand, costCDRBasic FROM calls") == [(None, None, None)]
+
+
+def test_invalid_utf8_and_blank_lines_and_a_missing_final_newline(wh, write):
+    text = csv_text([good_row(i) for i in range(3)])
+    lines = text.encode().split(b"\n")
+    lines[2] = lines[2].replace(b"BT-", b"B\xff-")
+    data = b"\n".join(lines[:3]) + b"\n\n" + lines[3]  # blank line 4, no final newline
+    result = wh.cli("ingest", "cdr", str(write("u.csv", data)), "--max-reject-ratio", "0.5")
+    assert result.exit_code == 0, result.stderr
+    assert wh.query("SELECT lineNumber, reasons FROM rejected_rows") == [(3, ["not valid UTF-8 text"])]
+    assert wh.query("SELECT lineNumber FROM calls ORDER BY 1") == [(2,), (5,)]
+
+
+def test_an_unterminated_quote_is_one_rejected_record(wh, write):
+    text = csv_text([good_row(i) for i in range(60)]) + 'x,"never closed\n' + csv_text([good_row(99)]).split("\n", 1)[1]
+    result = wh.cli("ingest", "cdr", str(write("q.csv", text)), "--max-reject-ratio", "0.05")
+    assert result.exit_code == 0, result.stderr
+    assert wh.query("SELECT lineNumber, reasons FROM rejected_rows") == [
+        (62, ["a quoted field is never closed (runs to the end of the file)"])]
+
+
+def test_several_files_one_rejected_the_others_load_and_exit_is_3(wh, write):
+    good = write("good.csv", csv_text([good_row(i) for i in range(3)]))
+    bad = write("bad.csv", csv_text([good_row(10, duration="-1")]))
+    good2 = write("good2.csv", csv_text([good_row(20)]))
+    result = wh.cli("ingest", "cdr", str(good), str(bad), str(good2), "--json")
+    assert result.exit_code == 3
+    assert "bad.csv" in result.stderr
+    summary = json.loads(result.stdout)
+    assert [s["status"] for s in summary] == ["loaded", "rejected", "loaded"]
+    assert wh.scalar("SELECT count(*) FROM calls") == 4
+
+
+def test_files_list_json_has_the_documented_fields(wh, write):
+    wh.cli("ingest", "cdr", str(write("f.csv", csv_text([good_row(0)]))), ok=True)
+    [entry] = wh.json("files", "list")
+    assert {"id", "fileName", "sha256", "carrier", "status", "rows", "rejected"} <= set(entry)
+    assert entry["fileName"] == "f.csv" and entry["carrier"] == "BT" and len(entry["sha256"]) == 64
+
+
+def test_a_kill_mid_file_leaves_nothing_and_the_rerun_loads_it_whole(wh, tmp_path):
+    big = write_cdr(tmp_path / "big.csv", 300_000, seed=3)
+    proc = run_cli(wh.home, "ingest", "cdr", str(big))
+    deadline = time.time() + 60
+    # wait until the load is under way (the run is recorded), then kill it hard
+    while time.time() < deadline:
+        time.sleep(0.2)
+        if proc.poll() is not None:
+            break
+        if _running_runs(wh.home) and time.time() > deadline - 59:
+            time.sleep(0.8)
+            break
+    assert proc.poll() is None, "the ingest finished before it could be killed; use a bigger file"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert wh.scalar("SELECT count(*) FROM calls") == 0
+    assert wh.scalar("SELECT count(*) FROM cdr_files") == 0
+    wh.cli("ingest", "cdr", str(big), ok=True)
+    assert wh.scalar("SELECT count(*), count(DISTINCT id) FROM calls") == 300_000
+    assert wh.scalar("SELECT outcome FROM runs ORDER BY id LIMIT 1") == "interrupted"
+
+
+def _running_runs(home: Path) -> bool:
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(home / "deletedcalls.duckdb"), read_only=True)
+    except duckdb.IOException:
+        return True  # the writer holds it: it is running
+    try:
+        return bool(con.execute("SELECT count(*) FROM runs WHERE outcome = 'running'").fetchall()[0][0])
+    finally:
+        con.close()
