@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	rm -rf $(DEMO_HOME)
 	$(BIN)/deletedcalls --home $(DEMO_HOME) init
+	@echo "== ingest the sample CDR files (ee-2026-03-01.csv is over its reject limit: exit 3 is expected)"
 	$(BIN)/deletedcalls --home $(DEMO_HOME) ingest cdr data/*.csv || test $$? -eq 3
+	$(BIN)/deletedcalls --home $(DEMO_HOME) ingest deletions data/*.jsonl
+	$(BIN)/deletedcalls --home $(DEMO_HOME) materialise
 	$(BIN)/deletedcalls --home $(DEMO_HOME) files list
-	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT CDRFileID, lineNumber, reasons FROM rejected_rows ORDER BY 1, 2"
+	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT fileName, lineNumber, reasons FROM rejected_rows ORDER BY 1, 2"
+	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT userActivityLog, kind, cdrFile FROM pending_deletions"
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -178,6 +178,70 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
         raise_for_rejections(results)
 
 
+@ingest.command("deletions")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@output_options
+@click.pass_context
+def ingest_deletions(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
+    """Ingest deletion logs (JSON Lines user-activity entries) into user_activity_log.
+
+    Bad lines are rejected (kept in rejected_rows) and the other lines apply.
+    An entry seen before with the same content is a no-op; with other content
+    it is a conflict, not applied, and the command exits 3. Run `materialise`
+    to apply the entries.
+    """
+    from deletedcalls.deletions import ingest_deletion_file, raise_for_conflicts
+
+    settings = settings_of(ctx)
+    results = []
+    with recorded_run(settings, "ingest deletions") as (con, run_id, counts):
+        for path in files:
+            r = ingest_deletion_file(con, settings, path, run_id)
+            results.append(r)
+            log = logs.warning if (r.conflicts or r.rejected) else logs.info
+            log(f"{path.name}: {r.message}", stage="ingest-deletions", file=str(path), entries=r.entries,
+                rejected=r.rejected, conflicts=len(r.conflicts))
+        counts.update(
+            files=len(results), entries=sum(r.entries for r in results), items=sum(r.items for r in results),
+            duplicates=sum(r.duplicates for r in results), rejected=sum(r.rejected for r in results),
+            conflicts=sum(len(r.conflicts) for r in results),
+        )
+        if as_json:
+            from deletedcalls.output import echo_json
+
+            echo_json([r.as_dict() for r in results])
+        raise_for_conflicts(results)
+
+
+# ---------------------------------------------------------------- materialise
+
+
+@cli.command("materialise")
+@output_options
+@click.pass_context
+def materialise_command(ctx: click.Context, as_json: bool) -> None:
+    """Apply pending deletions: move the calls they name from calls into deleted_calls.
+
+    Items that match nothing yet stay in pending_deletions and are retried by
+    every later materialise.
+    """
+    from deletedcalls.materialise import materialise
+
+    settings = settings_of(ctx)
+    with recorded_run(settings, "materialise") as (con, run_id, counts):
+        result = materialise(con, run_id)
+        counts.update(result.as_dict())
+    logs.info(
+        f"materialised {result.deleted} deleted calls from {result.entries_applied} entries; "
+        f"{result.pending_items} items of {result.pending_entries} entries still pending",
+        stage="materialise", **result.as_dict(),
+    )
+    if as_json:
+        from deletedcalls.output import echo_json
+
+        echo_json(result.as_dict())
+
+
 # ---------------------------------------------------------------- files
 
 

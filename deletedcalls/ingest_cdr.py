@@ -267,7 +267,7 @@ def ingest_cdr_file(
         if fname == name and fstatus == "loaded":
             return FileResult(
                 str(path), name, sha, "conflict", fid,
-                message=f"{name}: a different file of this name was already loaded (id {fid}, sha256 {fsha[:12]}…); "
+                message=f"a different file of this name was already loaded (id {fid}, sha256 {fsha[:12]}…); "
                 "refused, nothing changed. Send corrections under a new file name.",
             )
 
@@ -438,7 +438,7 @@ def _reject_file(
     except BaseException:
         _rollback(con)
         raise
-    result.message = f"{result.file_name}: rejected whole, nothing loaded: {why}"
+    result.message = f"rejected whole, nothing loaded: {why}"
     return result
 
 
@@ -447,4 +447,4 @@ def raise_for_rejections(results: list[FileResult]) -> None:
     bad = [r for r in results if r.status in ("rejected", "conflict")]
     if bad:
         more = f" (and {len(bad) - 1} more file(s))" if len(bad) > 1 else ""
-        raise InputRejected(bad[0].message + more)
+        raise InputRejected(f"{bad[0].file_name}: {bad[0].message}{more}")

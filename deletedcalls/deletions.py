@@ -1,0 +1,327 @@
+"""Ingest deletion logs (JSON Lines user-activity entries, SPEC 2.2) into user_activity_log.
+
+Each line is parsed as JSON, flattened, and validated by the pandera entry
+schema; a bad line is rejected with its line number and reason while the
+others apply. An entry id seen before with the same content is a no-op; with
+other content it is a conflict: kept in rejected_rows, not applied, and the
+command exits 3. Every selector is expanded into deletion items, which stay
+pending until ``materialise`` finds their calls. One file, one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from deletedcalls.errors import InputRejected, UsageError
+from deletedcalls.ingest_cdr import file_sha256
+from deletedcalls.settings import Settings
+from deletedcalls.warehouse import next_ids, utc_now
+
+SELECTOR_KINDS = ["carrierCallIds", "cdrFile", "cdrFileLines", "callIds"]
+ENTRY_FIELDS = ["id", "user", "timestamp", "action", "reason", "selectorKind", "selectorProblem"]
+
+
+@dataclass
+class DeletionFileResult:
+    path: str
+    file_name: str
+    sha256: str
+    status: str  # ingested | unchanged
+    file_id: int | None = None
+    entries: int = 0
+    items: int = 0
+    duplicates: int = 0
+    conflicts: list[str] = field(default_factory=list)
+    rejected: int = 0
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.path, "fileName": self.file_name, "sha256": self.sha256, "status": self.status,
+            "id": self.file_id, "entries": self.entries, "items": self.items, "duplicates": self.duplicates,
+            "conflicts": self.conflicts, "rejected": self.rejected, "message": self.message,
+        }
+
+
+def parse_timestamp(text: Any) -> datetime | None:
+    """ISO 8601 to a naive UTC datetime; no offset means UTC; None if it is not one."""
+    if not isinstance(text, str) or len(text) < 10:
+        return None
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
+    return ts
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _selector(sel: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+    """(kind, problem, items) of a selector object."""
+    if not isinstance(sel, dict):
+        return None, "selector must be an object", []
+    kinds = [k for k in ("carrierCallIds", "cdrFile", "callIds") if k in sel]
+    if len(kinds) != 1:
+        return None, "selector must hold exactly one of carrierCallIds, cdrFile, callIds", []
+    kind = kinds[0]
+    allowed = {"carrierCallIds": {"carrierCallIds", "carrier"}, "cdrFile": {"cdrFile", "lines"}, "callIds": {"callIds"}}
+    extra = sorted(set(sel) - allowed[kind])
+    if extra:
+        return None, f"selector with {kind} cannot also have {', '.join(extra)}", []
+    if kind == "carrierCallIds":
+        ids, carrier = sel["carrierCallIds"], sel.get("carrier")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+            return None, "carrierCallIds must be a non-empty list of non-empty strings", []
+        if "carrier" in sel and not (isinstance(carrier, str) and carrier):
+            return None, "carrier must be a non-empty string", []
+        return kind, None, [{"kind": "carrierCallID", "carrier": carrier, "carrierCallID": i} for i in dict.fromkeys(ids)]
+    if kind == "callIds":
+        ids = sel["callIds"]
+        if not isinstance(ids, list) or not ids or not all(_is_int(i) and i > 0 for i in ids):
+            return None, "callIds must be a non-empty list of positive integers", []
+        return kind, None, [{"kind": "callId", "callId": i} for i in dict.fromkeys(ids)]
+    name = sel["cdrFile"]
+    if not isinstance(name, str) or not name:
+        return None, "cdrFile must be a non-empty file name", []
+    if "lines" not in sel:
+        return "cdrFile", None, [{"kind": "cdrFile", "cdrFile": name}]
+    lines = sel["lines"]
+    if not isinstance(lines, list) or not lines or not all(_is_int(n) and n >= 2 for n in lines):
+        return None, "lines must be a non-empty list of line numbers >= 2 (line 1 is the header)", []
+    return "cdrFileLines", None, [{"kind": "cdrFileLine", "cdrFile": name, "lineNumber": n} for n in dict.fromkeys(lines)]
+
+
+@cache
+def entry_schema():  # type: ignore[no-untyped-def]
+    """The pandera schema of a flattened deletion-log entry."""
+    import pandera.polars as pa_pl
+
+    def check(expr: pl.Expr, name: str) -> Any:
+        return pa_pl.Check(lambda data: data.lazyframe.select(expr), name=name)
+
+    text = pl.String
+    return pa_pl.DataFrameSchema(
+        {
+            "id": pa_pl.Column(text, nullable=False, checks=[check(pl.col("id").str.len_chars() > 0, "must be a non-empty string")]),
+            "user": pa_pl.Column(text, nullable=False, checks=[check(pl.col("user").str.len_chars() > 0, "must be a non-empty string")]),
+            "timestamp": pa_pl.Column(text, nullable=False, checks=[
+                check(pl.col("timestampUtc").is_not_null(), "must be an ISO 8601 timestamp (no offset = UTC)")]),
+            "action": pa_pl.Column(text, nullable=False, checks=[check(pl.col("action") == "delete_calls", "must be delete_calls")]),
+            "reason": pa_pl.Column(text, nullable=True),
+            "selectorKind": pa_pl.Column(text, nullable=True, checks=[check(pl.col("selectorKind").is_in(SELECTOR_KINDS), "unknown selector kind")]),
+            "selectorProblem": pa_pl.Column(text, nullable=True, checks=[check(pl.col("selectorProblem").is_null(), "invalid selector")]),
+        },
+        strict=False,
+        name="deletion-log entry",
+    )
+
+
+def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
+    kind, problem, _ = _selector(obj.get("selector"))
+    if "selector" not in obj:
+        problem = "selector is required"
+
+    def as_text(v: Any) -> str | None:
+        return v if isinstance(v, str) else (None if v is None else json.dumps(v))
+
+    return {
+        "id": as_text(obj.get("id")),
+        "user": as_text(obj.get("user")),
+        "timestamp": as_text(obj.get("timestamp")),
+        "timestampUtc": parse_timestamp(obj.get("timestamp")),
+        "action": as_text(obj.get("action")),
+        "reason": as_text(obj.get("reason")),
+        "selectorKind": kind,
+        "selectorProblem": problem,
+    }
+
+
+def _validate(flat: list[dict[str, Any]]) -> dict[int, list[str]]:
+    import pandera.errors
+
+    frame = pl.DataFrame(flat, schema={**{c: pl.String for c in ENTRY_FIELDS}, "timestampUtc": pl.Datetime("us")})
+    try:
+        entry_schema().validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as e:
+        reasons: dict[int, list[str]] = {}
+        cases = e.failure_cases.filter(pl.col("index").is_not_null())
+        for index, column, check_name, value in cases.select("index", "column", "check", "failure_case").iter_rows():
+            if column == "selectorProblem":
+                text = f"selector: {value}"
+            elif check_name == "not_nullable":
+                text = f"{column}: required"
+            else:
+                text = f"{column}: {check_name} (got {value!r})"
+            reasons.setdefault(int(index), []).append(text)
+        return reasons
+    return {}
+
+
+def canonical_sha256(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def ingest_deletion_file(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, run_id: int) -> DeletionFileResult:
+    if not path.is_file():
+        raise UsageError(f"no such deletion log: {path}")
+    sha = file_sha256(path)
+    result = DeletionFileResult(str(path), path.name, sha, "ingested")
+    known = con.execute("SELECT id, fileName FROM deletion_files WHERE sha256 = $s ORDER BY id LIMIT 1", {"s": sha}).fetchall()
+    if known:
+        result.status, result.file_id = "unchanged", known[0][0]
+        same = "" if known[0][1] == path.name else f" as {known[0][1]!r}"
+        result.message = f"already ingested{same}; nothing to do"
+        return result
+
+    rejects: list[tuple[int, list[str], str]] = []
+    parsed: list[tuple[int, dict[str, Any], str]] = []
+    with open(path, "rb") as f:
+        for number, raw_bytes in enumerate(f, start=1):
+            raw = raw_bytes.decode("utf-8", errors="replace").rstrip("\r\n")
+            if number == 1:
+                raw = raw.removeprefix("\ufeff")
+            if not raw.strip():
+                continue
+            try:
+                raw_bytes.decode("utf-8")
+                obj = json.loads(raw)
+            except UnicodeDecodeError:
+                rejects.append((number, ["not valid UTF-8 text"], raw))
+                continue
+            except json.JSONDecodeError as e:
+                rejects.append((number, [f"not valid JSON: {e.msg} at column {e.colno}"], raw))
+                continue
+            if not isinstance(obj, dict):
+                rejects.append((number, ["not a JSON object"], raw))
+                continue
+            parsed.append((number, obj, raw))
+
+    flat = [_flatten(obj) for _, obj, _ in parsed]
+    reasons = _validate(flat) if flat else {}
+    valid = []
+    for pos, (number, obj, raw) in enumerate(parsed):
+        if pos in reasons:
+            rejects.append((number, reasons[pos], raw))
+        else:
+            valid.append((number, obj, raw, flat[pos]))
+
+    con.execute("BEGIN")
+    try:
+        file_id = next_ids(con, "deletion_file", 1)
+        result.file_id = file_id
+        ids = list({str(obj["id"]) for _, obj, _, _ in valid})
+        seen = dict(con.execute(
+            "SELECT id, contentSha256 FROM user_activity_log WHERE id IN (SELECT unnest($ids))", {"ids": ids}
+        ).fetchall()) if ids else {}
+        entries, items = [], []
+        now = utc_now()
+        for number, obj, raw, fl in valid:
+            digest = canonical_sha256(obj)
+            entry_id = fl["id"]
+            if entry_id in seen:
+                if seen[entry_id] == digest:
+                    result.duplicates += 1
+                else:
+                    result.conflicts.append(entry_id)
+                    rejects.append((number, [f"conflict: entry id {entry_id!r} was seen before with other content; not applied"], raw))
+                continue
+            seen[entry_id] = digest
+            kind, _, its = _selector(obj["selector"])
+            entries.append({
+                "id": entry_id, "user": fl["user"], "timestamp": fl["timestampUtc"], "action": fl["action"],
+                "reason": fl["reason"], "selector": json.dumps(obj["selector"], sort_keys=True), "selectorKind": kind,
+                "contentSha256": digest, "deletionFileID": file_id, "lineNumber": number, "ingestedAt": now,
+                "appliedAt": None, "runId": run_id,
+            })
+            for pos, it in enumerate(its):
+                items.append({"userActivityLog": entry_id, "item": pos, "kind": it["kind"], "carrier": it.get("carrier"),
+                              "carrierCallID": it.get("carrierCallID"), "callId": it.get("callId"),
+                              "cdrFile": it.get("cdrFile"), "lineNumber": it.get("lineNumber")})
+        _insert_entries(con, entries, items)
+        result.entries, result.items = len(entries), len(items)
+        result.rejected = len(rejects) - len(result.conflicts)
+        con.execute(
+            "INSERT INTO deletion_files VALUES ($id, $name, $sha, $entries, $dups, $conflicts, $rejected, $at, $run)",
+            {"id": file_id, "name": path.name, "sha": sha, "entries": len(entries), "dups": result.duplicates,
+             "conflicts": len(result.conflicts), "rejected": result.rejected, "at": now, "run": run_id},
+        )
+        _record_rejects(con, file_id, path.name, run_id, rejects)
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
+    parts = [f"{result.entries} new entries ({result.items} items)"]
+    if result.duplicates:
+        parts.append(f"{result.duplicates} seen before (no-op)")
+    if result.rejected:
+        parts.append(f"{result.rejected} lines rejected (see rejected_rows)")
+    if result.conflicts:
+        parts.append(f"{len(result.conflicts)} conflicting entries not applied: {', '.join(result.conflicts[:5])}")
+    result.message = "; ".join(parts)
+    return result
+
+
+def _insert_entries(con: duckdb.DuckDBPyConnection, entries: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+    if not entries:
+        return
+    entry_table = pa.Table.from_pylist(entries, schema=pa.schema([
+        ("id", pa.string()), ("user", pa.string()), ("timestamp", pa.timestamp("us")), ("action", pa.string()),
+        ("reason", pa.string()), ("selector", pa.string()), ("selectorKind", pa.string()),
+        ("contentSha256", pa.string()), ("deletionFileID", pa.int64()), ("lineNumber", pa.int64()),
+        ("ingestedAt", pa.timestamp("us")), ("appliedAt", pa.timestamp("us")), ("runId", pa.int64()),
+    ]))
+    con.register("new_entries", entry_table)
+    con.execute("INSERT INTO user_activity_log SELECT * FROM new_entries")
+    con.unregister("new_entries")
+    item_table = pa.Table.from_pylist(items, schema=pa.schema([
+        ("userActivityLog", pa.string()), ("item", pa.int32()), ("kind", pa.string()), ("carrier", pa.string()),
+        ("carrierCallID", pa.string()), ("callId", pa.int64()), ("cdrFile", pa.string()), ("lineNumber", pa.int64()),
+    ]))
+    con.register("new_items", item_table)
+    con.execute("INSERT INTO deletion_items SELECT *, NULL, NULL, NULL FROM new_items")
+    con.unregister("new_items")
+
+
+def _record_rejects(con: duckdb.DuckDBPyConnection, file_id: int, name: str, run_id: int, rejects: list) -> None:
+    if not rejects:
+        return
+    rejects.sort(key=lambda r: r[0])
+    table = pa.table({
+        "line": pa.array([r[0] for r in rejects], pa.int64()),
+        "reasons": pa.array([r[1] for r in rejects], pa.list_(pa.string())),
+        "raw": pa.array([r[2] for r in rejects], pa.string()),
+    })
+    con.register("rejects", table)
+    con.execute(
+        "INSERT INTO rejected_rows SELECT 'deletions', NULL, $fid, $name, line, reasons, raw, $run FROM rejects ORDER BY line",
+        {"fid": file_id, "name": name, "run": run_id},
+    )
+    con.unregister("rejects")
+
+
+def raise_for_conflicts(results: list[DeletionFileResult]) -> None:
+    conflicts = [(r.file_name, c) for r in results for c in r.conflicts]
+    if conflicts:
+        name, entry = conflicts[0]
+        more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+        raise InputRejected(
+            f"{name}: entry {entry!r} conflicts with an earlier entry of the same id; it was not applied{more}. "
+            "Give a changed entry a new id."
+        )

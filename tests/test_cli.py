@@ -1,0 +1,172 @@
+"""The command line as a whole: init, help, exit codes, read-only sql, busy warehouse."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import click
+import duckdb
+import pytest
+from click.testing import CliRunner
+from conftest import REPO, csv_text, good_row, run_cli
+
+from deletedcalls.cli import cli
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, cmd in group.commands.items():
+        yield (*prefix, name), cmd
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands(cli)], ids=" ".join)
+def test_every_command_has_help(path):
+    cmd = cli
+    for part in path:
+        cmd = cmd.commands[part]  # type: ignore[attr-defined]
+    assert cmd.help, f"{' '.join(path)} has no help text"
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0
+
+
+def test_help_lists_the_exit_codes():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert "4 permission denied" in result.stdout and "5 warehouse busy" in result.stdout
+
+
+def test_init_makes_an_owner_only_home_with_commented_config(wh):
+    mode = stat.S_IMODE(os.stat(wh.home).st_mode)
+    assert mode == 0o700
+    assert stat.S_IMODE(os.stat(wh.home / "config.toml").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(wh.home / "deletedcalls.duckdb").st_mode) == 0o600
+    config = (wh.home / "config.toml").read_text()
+    assert "# " in config and "days = 90" in config and "max_reject_ratio = 0.01" in config
+
+
+def test_init_again_does_nothing_and_keeps_data(wh, write):
+    wh.cli("ingest", "cdr", str(write("a.csv", csv_text([good_row(0)]))), ok=True)
+    again = wh.cli("init")
+    assert again.exit_code == 0 and "up to date" in again.stderr
+    assert wh.scalar("SELECT count(*) FROM calls") == 1
+
+
+def test_init_upgrades_a_warehouse_made_by_an_older_version(tmp_path):
+    from deletedcalls.warehouse import migrations, sql
+
+    home = tmp_path / "old"
+    home.mkdir()
+    con = duckdb.connect(str(home / "deletedcalls.duckdb"))
+    first_version, first_name = migrations()[0]
+    con.execute(sql(f"schema/{first_name[:-4]}"))
+    con.execute("INSERT INTO schema_migrations VALUES (1, $n, now()::TIMESTAMP)", {"n": first_name})
+    con.close()
+    runner = CliRunner()
+    latest = migrations()[-1][0]
+    if latest > first_version:
+        stale = runner.invoke(cli, ["--home", str(home), "files", "list"])
+        assert stale.exit_code == 2 and "init" in stale.stderr
+    result = runner.invoke(cli, ["--home", str(home), "init"])
+    assert result.exit_code == 0, result.stderr
+    con = duckdb.connect(str(home / "deletedcalls.duckdb"), read_only=True)
+    assert con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0] == latest
+    con.close()
+
+
+def test_a_command_without_a_warehouse_says_to_run_init(tmp_path):
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path / "none"), "files", "list"])
+    assert result.exit_code == 2
+    assert "init" in result.stderr and "Traceback" not in result.output
+
+
+def test_an_unknown_config_key_names_the_file_and_the_nearest_key(wh):
+    cfg = wh.home / "config.toml"
+    cfg.write_text(cfg.read_text().replace("days = 90", "dayz = 90"))
+    result = wh.cli("files", "list")
+    assert result.exit_code == 2
+    assert "config.toml" in result.stderr and "retention.days" in result.stderr
+
+
+def test_sql_is_read_only_and_cannot_reach_files(wh, write, tmp_path):
+    path = write("a.csv", csv_text([good_row(0)]))
+    wh.cli("ingest", "cdr", str(path), ok=True)
+    rows = wh.json("sql", "SELECT target, costCDR, startDate FROM calls")
+    assert rows == [{"target": "07700900000", "costCDR": "1.2345", "startDate": "2026-03-05"}]
+    for query in (
+        "DELETE FROM calls",
+        "INSERT INTO calls SELECT * FROM calls",
+        "DROP TABLE calls",
+        f"SELECT * FROM read_csv('{path}')",
+        f"COPY calls TO '{tmp_path / 'leak.csv'}'",
+        f"ATTACH '{tmp_path / 'x.duckdb'}' AS x",
+        "SET enable_external_access = true",
+    ):
+        result = wh.cli("sql", query)
+        assert result.exit_code == 2, query
+        assert result.stdout == "", query
+        assert len(result.stderr.strip().splitlines()) == 1, query
+    assert not (tmp_path / "leak.csv").exists()
+    assert wh.scalar("SELECT count(*) FROM calls") == 1
+
+
+def test_a_query_error_leaves_stdout_empty(wh):
+    result = wh.cli("sql", "SELECT nope FROM calls", "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+
+
+def test_logs_can_be_json_lines(wh, write):
+    path = write("a.csv", csv_text([good_row(0)]))
+    result = CliRunner().invoke(cli, ["--home", str(wh.home), "--log-format", "json", "ingest", "cdr", str(path)])
+    lines = [json.loads(line) for line in result.stderr.strip().splitlines()]
+    assert lines and all("message" in line and "time" in line for line in lines)
+    assert lines[-1]["rows"] == 1
+
+
+def test_a_second_process_gets_busy_at_once_and_changes_nothing(wh, write):
+    path = write("a.csv", csv_text([good_row(0)]))
+    # another program (an analyst's DuckDB shell, say) holds the database file open
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(wh.home / 'deletedcalls.duckdb')!r}); print('ready', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout.readline().strip() == b"ready"
+        start = time.time()
+        proc = run_cli(wh.home, "ingest", "cdr", str(path))
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 5, err
+        assert time.time() - start < 10
+        assert b"busy" in err and b"Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+        reader = run_cli(wh.home, "files", "list")
+        _, err = reader.communicate(timeout=30)
+        assert reader.returncode == 5
+    finally:
+        holder.kill()
+        holder.wait()
+    assert wh.scalar("SELECT count(*) FROM calls") == 0
+
+
+def test_the_os_lock_makes_a_second_deletedcalls_busy(wh):
+    import fcntl
+
+    fd = os.open(wh.home / ".lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        result = wh.cli("init")
+        assert result.exit_code == 5
+    finally:
+        os.close(fd)
+
+
+def test_the_package_finds_its_sql_files_when_run_as_a_module(wh):
+    out = subprocess.run(
+        [sys.executable, "-c", "from deletedcalls.warehouse import sql_dir, migrations; print(sql_dir(), len(migrations()))"],
+        capture_output=True, text=True, cwd=REPO, check=True,
+    )
+    assert "sql" in out.stdout

@@ -1,0 +1,89 @@
+"""Property tests: whatever deletions arrive, in whatever order, the invariants hold.
+
+- a call is in exactly one of calls and deleted_calls;
+- ingested = live + deleted (+ archived);
+- deleting a deleted call changes nothing; materialise twice = materialise once.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from conftest import csv_text, good_row
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deletedcalls.audits import failed_audits
+from deletedcalls.deletions import ingest_deletion_file
+from deletedcalls.ingest_cdr import ingest_cdr_file
+from deletedcalls.materialise import materialise
+from deletedcalls.settings import load_settings
+from deletedcalls.warehouse import init_warehouse, writer
+
+N_CALLS = 12
+selectors = st.one_of(
+    st.builds(lambda ids: {"carrierCallIds": [f"BT-{i:012d}" for i in ids]}, st.lists(st.integers(0, N_CALLS + 3), min_size=1, max_size=4)),
+    st.builds(lambda ids: {"carrierCallIds": [f"BT-{i:012d}" for i in ids], "carrier": "BT"}, st.lists(st.integers(0, N_CALLS), min_size=1, max_size=3)),
+    st.builds(lambda ids: {"callIds": ids}, st.lists(st.integers(1, 2 * N_CALLS + 3), min_size=1, max_size=4)),
+    st.builds(lambda f, lines: {"cdrFile": f, "lines": lines}, st.sampled_from(["a.csv", "b.csv", "c.csv"]), st.lists(st.integers(2, N_CALLS + 3), min_size=1, max_size=3)),
+    st.builds(lambda f: {"cdrFile": f}, st.sampled_from(["a.csv", "b.csv", "c.csv"])),
+)
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("cdr"), st.sampled_from(["a.csv", "b.csv"])),
+        st.tuples(st.just("deletions"), st.lists(st.tuples(st.integers(0, 6), selectors, st.integers(1, 28)), min_size=1, max_size=3)),
+        st.tuples(st.just("materialise"), st.none()),
+    ),
+    min_size=1, max_size=7,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps)
+def test_a_call_is_in_exactly_one_table_whatever_the_order(plan):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        s = load_settings(root / "wh")
+        init_warehouse(s)
+        files = {
+            "a.csv": csv_text([good_row(i) for i in range(N_CALLS // 2)]),
+            "b.csv": csv_text([good_row(i) for i in range(N_CALLS // 2, N_CALLS)]),
+        }
+        with writer(s) as con:
+            for n, (kind, arg) in enumerate(plan):
+                if kind == "cdr":
+                    path = root / arg
+                    path.write_text(files[arg])
+                    ingest_cdr_file(con, s, path, run_id=n)
+                elif kind == "deletions":
+                    path = root / f"log{n}.jsonl"
+                    path.write_text("".join(
+                        json.dumps({"id": f"UAL-{k}", "user": "u", "timestamp": f"2026-03-{day:02d}T00:00:00Z",
+                                    "action": "delete_calls", "selector": sel}) + "\n"
+                        for k, sel, day in arg))
+                    ingest_deletion_file(con, s, path, run_id=n)
+                else:
+                    materialise(con, run_id=n)
+            materialise(con, run_id=99)
+            snapshot = con.execute("SELECT * EXCLUDE (created, updated, runId) FROM deleted_calls ORDER BY id").fetchall()
+            again = materialise(con, run_id=100)
+            assert again.deleted == 0
+            assert con.execute("SELECT * EXCLUDE (created, updated, runId) FROM deleted_calls ORDER BY id").fetchall() == snapshot
+            assert failed_audits(con) == {}
+            live = {r[0] for r in con.execute("SELECT id FROM calls").fetchall()}
+            dead = [r[0] for r in con.execute("SELECT callId FROM deleted_calls").fetchall()]
+            assert not live & set(dead)
+            assert len(dead) == len(set(dead))
+            loaded = con.execute("SELECT coalesce(sum(\"rows\"), 0) FROM cdr_files WHERE status = 'loaded'").fetchall()[0][0]
+            assert len(live) + len(dead) == loaded
+            # every deleted call was named by the entry that deleted it
+            for call_id, cid, entry_sel in con.execute(
+                "SELECT d.callId, d.carrierCallID, u.selector FROM deleted_calls d JOIN user_activity_log u ON u.id = d.userActivityLog"
+            ).fetchall():
+                sel = json.loads(entry_sel)
+                if "callIds" in sel:
+                    assert call_id in sel["callIds"]
+                elif "carrierCallIds" in sel:
+                    assert cid in sel["carrierCallIds"]
