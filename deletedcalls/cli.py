@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,24 +94,35 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @contextlib.contextmanager
 def recorded_run(settings: Settings, command: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
     """A writer connection plus a run record whose outcome follows what happens inside."""
-    from deletedcalls.runs import finish_run, mark_interrupted, start_run
-    from deletedcalls.warehouse import writer
+    with recorded_session(settings, command) as (session, run_id, counts):
+        yield session.con, run_id, counts
 
-    with writer(settings) as con:
-        mark_interrupted(con)
-        run_id = start_run(con, command, settings.user)
+
+@contextlib.contextmanager
+def recorded_session(settings: Settings, command: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
+    """As recorded_run, but yields the Session, whose connection a stage may replace."""
+    from deletedcalls.runs import finish_run, mark_interrupted, start_run
+    from deletedcalls.warehouse import writing
+
+    with writing(settings) as session:
+        mark_interrupted(session.con)
+        run_id = start_run(session.con, command, settings.user)
         counts: dict[str, Any] = {}
         try:
-            yield con, run_id, counts
+            yield session, run_id, counts
         except DeletedCallsError as e:
             outcome = "rejected" if e.exit_code == ExitCode.INPUT_REJECTED else "failed"
-            finish_run(con, run_id, outcome, int(e.exit_code), counts, e.one_line())
+            with contextlib.suppress(Exception):
+                session.con.execute("ROLLBACK")
+            finish_run(session.con, run_id, outcome, int(e.exit_code), counts, e.one_line())
             raise
         except BaseException as e:
             with contextlib.suppress(Exception):
-                finish_run(con, run_id, "failed", int(ExitCode.UNEXPECTED), counts, f"{type(e).__name__}: {e}")
+                session.con.execute("ROLLBACK")
+            with contextlib.suppress(Exception):
+                finish_run(session.con, run_id, "failed", int(ExitCode.UNEXPECTED), counts, f"{type(e).__name__}: {e}")
             raise
-        finish_run(con, run_id, "ok", 0, counts)
+        finish_run(session.con, run_id, "ok", 0, counts)
 
 
 # ---------------------------------------------------------------- init
@@ -240,6 +252,144 @@ def materialise_command(ctx: click.Context, as_json: bool) -> None:
         from deletedcalls.output import echo_json
 
         echo_json(result.as_dict())
+
+
+# ---------------------------------------------------------------- retention
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+@cli.group()
+def retention() -> None:
+    """Retention: archive expired partitions to dr/ and purge them from the warehouse."""
+
+
+@retention.command("enforce")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="The date to judge expiry against (default: today, UTC).")
+@click.option("--retention-days", type=click.IntRange(min=0), default=None, help="Days a partition is kept after its month's last day (default from config.toml, 90).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (partitions, rows, files) and change nothing.")
+@output_options
+@click.pass_context
+def retention_enforce(ctx: click.Context, as_of: str | None, retention_days: int | None, dry_run: bool, as_json: bool) -> None:
+    """Archive, verify and purge every expired deleted-calls partition.
+
+    A partition (a deletedMonth) expires when its last day plus the retention
+    days is before the as-of date. Each is written to a Parquet archive under
+    dr/, read back and verified, and only then deleted from the warehouse; the
+    database file is then rewritten so no byte of a purged row remains.
+    """
+    from deletedcalls.retention import enforce_retention
+    from deletedcalls.settings import parse_date
+
+    settings = settings_of(ctx, retention_days=retention_days)
+    when = parse_date(as_of, "--as-of") if as_of else today_utc()
+    if dry_run:
+        from deletedcalls.retention import RetentionResult, plan_retention
+        from deletedcalls.warehouse import reader
+
+        with reader(settings) as con:
+            result = RetentionResult(as_of=when, retention_days=settings.retention_days, dry_run=True,
+                                     plan=plan_retention(con, settings, when, settings.retention_days))
+        _print_retention(result, as_json)
+        return
+    with recorded_session(settings, "retention enforce") as (session, run_id, counts):
+        result, session.con = enforce_retention(session.con, settings, run_id, as_of=when, days=settings.retention_days, dry_run=dry_run)
+        counts.update(partitions=len(result.plan), archived=len(result.archived), rows_purged=result.rows_purged,
+                      recovered=len(result.recovered), erased=result.erased)
+    _print_retention(result, as_json)
+
+
+def _print_retention(result: Any, as_json: bool) -> None:
+    when, days = result.as_of, result.retention_days
+    if result.dry_run:
+        logs.info(f"dry run: {len(result.plan)} partition(s) would be archived and purged (as of {when}, {days} days)", stage="retention")
+        if not as_json:
+            from deletedcalls.output import echo_table
+
+            echo_table(["partition", "rows", "expiresAfter", "archive", "file"],
+                       [[p.partition, p.rows, p.expires_after, p.archive_id, p.path] for p in result.plan], title="retention plan (dry run)")
+    else:
+        logs.info(f"retention as of {when} ({days} days): archived {len(result.archived)} partition(s), "
+                  f"purged {result.rows_purged} rows" + ("; database file rewritten" if result.erased else ""), stage="retention")
+    if as_json:
+        from deletedcalls.output import echo_json
+
+        echo_json(result.as_dict())
+
+
+# ---------------------------------------------------------------- dr
+
+
+@cli.group()
+def dr() -> None:
+    """Disaster-recovery archives: list, verify, restore."""
+
+
+@dr.command("list")
+@output_options
+@click.pass_context
+def dr_list(ctx: click.Context, as_json: bool) -> None:
+    """List DR archive files: id, partition, rows, size, sha256, created."""
+    from deletedcalls.output import echo_json, echo_table
+    from deletedcalls.retention import list_archives
+    from deletedcalls.warehouse import reader
+
+    with reader(settings_of(ctx)) as con:
+        archives = list_archives(con)
+    if as_json:
+        echo_json(archives)
+    else:
+        cols = ["id", "partition", "rows", "size", "sha256", "created"]
+        echo_table(cols, [[a[c] for c in cols] for a in archives], title="DR archives")
+
+
+@dr.command("verify")
+@click.argument("archives", nargs=-1)
+@output_options
+@click.pass_context
+def dr_verify(ctx: click.Context, archives: tuple[str, ...], as_json: bool) -> None:
+    """Verify DR archives (all, or the ids given): checksum, row count, readable. Exit 6 on any mismatch."""
+    from deletedcalls.errors import IntegrityFailure
+    from deletedcalls.retention import verify_archives
+    from deletedcalls.warehouse import reader
+
+    settings = settings_of(ctx)
+    with reader(settings) as con:
+        results = verify_archives(con, settings, list(archives) or None)
+    for r in results:
+        if r.ok:
+            logs.info(f"{r.id}: ok", stage="dr-verify", archive=r.id)
+        else:
+            logs.warning(f"{r.id}: {'; '.join(r.problems)}", stage="dr-verify", archive=r.id)
+    if as_json:
+        from deletedcalls.output import echo_json
+
+        echo_json([r.__dict__ for r in results])
+    bad = [r for r in results if not r.ok]
+    if bad:
+        raise IntegrityFailure(f"{len(bad)} of {len(results)} DR archive(s) do not verify: {bad[0].id}: {'; '.join(bad[0].problems)}")
+
+
+@dr.command("restore")
+@click.argument("archive")
+@click.option("--into", "into", required=True, type=click.Path(dir_okay=False, path_type=Path), help="A new DuckDB file to restore into (must not exist).")
+@click.pass_context
+def dr_restore(ctx: click.Context, archive: str, into: Path) -> None:
+    """Restore one DR archive into a separate DuckDB file for an investigation (needs data_protection)."""
+    from deletedcalls.access import require_data_protection
+    from deletedcalls.retention import restore_archive
+
+    settings = settings_of(ctx)
+    with recorded_run(settings, f"dr restore {archive}") as (con, run_id, counts):
+        require_data_protection(con, settings, "dr restore", {"archive": archive, "into": str(into)})
+        rows = restore_archive(con, settings, archive, into)
+        counts.update(archive=archive, rows=rows, into=str(into))
+        from deletedcalls.access import record_access
+
+        record_access(con, settings, "dr restore", {"archive": archive, "into": str(into)}, rows, allowed=True)
+    logs.info(f"restored {rows} rows of {archive} into {into} (table deleted_calls)", stage="dr-restore")
 
 
 # ---------------------------------------------------------------- files

@@ -102,16 +102,33 @@ def exclusive(settings: Settings) -> Iterator[None]:
         os.close(fd)
 
 
+@dataclass
+class Session:
+    """A writer's connection; a stage that rewrites the database file replaces ``con``."""
+
+    con: duckdb.DuckDBPyConnection
+
+
+@contextlib.contextmanager
+def writing(settings: Settings) -> Iterator[Session]:
+    """The OS lock plus a read-write connection whose schema is current."""
+    with exclusive(settings):
+        from deletedcalls.retention import finish_interrupted_rewrite
+
+        finish_interrupted_rewrite(settings)
+        session = Session(connect(settings))
+        try:
+            check_schema(session.con, settings)
+            yield session
+        finally:
+            session.con.close()
+
+
 @contextlib.contextmanager
 def writer(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """The OS lock plus a read-write connection whose schema is current."""
-    with exclusive(settings):
-        con = connect(settings)
-        try:
-            check_schema(con, settings)
-            yield con
-        finally:
-            con.close()
+    with writing(settings) as session:
+        yield session.con
 
 
 @contextlib.contextmanager

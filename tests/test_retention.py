@@ -1,0 +1,188 @@
+"""Retention by partition and DR archives (SPEC 4) through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import REPO, csv_text, good_row
+
+from deletedcalls.retention import CRASH_ENV
+
+
+def entry(i: str, call_ids: list[int], ts: str) -> str:
+    return json.dumps({"id": i, "user": "alice", "timestamp": ts, "action": "delete_calls", "selector": {"callIds": call_ids}}) + "\n"
+
+
+# distinctive, high-entropy phone numbers so a byte scan can find them
+def number(i: int) -> str:
+    return f"+4479{(i * 7919 + 104729) % 10**8:08d}"
+
+
+@pytest.fixture
+def deleted(wh, write):
+    """20 calls: 1-6 deleted in Jan 2026, 7-10 in Feb 2026, 11-12 in Jun 2026; 13-20 live."""
+    rows = [good_row(i, target=number(i + 1), external=number(i + 1001)) for i in range(20)]  # call id i+1 has number(i+1)
+    wh.cli("ingest", "cdr", str(write("bt.csv", csv_text(rows))), ok=True)
+    log = (entry("UAL-1", [1, 2, 3, 4, 5, 6], "2026-01-15T10:00:00Z") + entry("UAL-2", [7, 8, 9, 10], "2026-02-28T23:59:59Z")
+           + entry("UAL-3", [11, 12], "2026-06-01T00:00:00Z"))
+    wh.cli("ingest", "deletions", str(write("d.jsonl", log)), ok=True)
+    wh.cli("materialise", ok=True)
+    return wh
+
+
+def test_a_partition_expires_the_day_after_its_last_day_plus_retention(deleted):
+    # January: 2026-01-31 + 90 days = 2026-05-01; expired when that is before the as-of date
+    plan = json.loads(deleted.cli("retention", "enforce", "--as-of", "2026-05-01", "--dry-run", "--json").stdout)
+    assert plan["plan"] == []
+    plan = json.loads(deleted.cli("retention", "enforce", "--as-of", "2026-05-02", "--dry-run", "--json").stdout)
+    assert [(p["partition"], p["rows"], p["expires_after"]) for p in plan["plan"]] == [("2026-01", 6, "2026-05-01")]
+    plan = json.loads(deleted.cli("retention", "enforce", "--as-of", "2026-05-02", "--retention-days", "0", "--dry-run", "--json").stdout)
+    assert [p["partition"] for p in plan["plan"]] == ["2026-01", "2026-02"]
+
+
+def test_a_dry_run_changes_nothing(deleted):
+    before = sorted(str(p) for p in deleted.home.rglob("*"))
+    runs = deleted.scalar("SELECT count(*) FROM runs")
+    result = deleted.cli("retention", "enforce", "--as-of", "2027-01-01", "--dry-run")
+    assert result.exit_code == 0
+    assert "2026-01" in result.stdout and "part-0001.parquet" in result.stdout
+    assert sorted(str(p) for p in deleted.home.rglob("*")) == before
+    assert deleted.scalar("SELECT count(*) FROM deleted_calls") == 12
+    assert deleted.scalar("SELECT count(*) FROM runs") == runs
+
+
+def test_expired_partitions_are_archived_verified_and_purged(deleted):
+    result = deleted.cli("retention", "enforce", "--as-of", "2026-06-01", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["archived"] == ["2026-01-part-0001", "2026-02-part-0001"] and out["rows_purged"] == 10
+    assert deleted.scalar("SELECT count(*) FROM deleted_calls") == 2
+    assert deleted.scalar("SELECT count(*) FROM calls") == 8
+    # archived + warehouse rows = all deleted rows
+    assert deleted.scalar("SELECT sum(\"rows\") FROM dr_archives") + 2 == 12
+    # the archive holds every field, readable by plain DuckDB with Hive partitioning
+    dr = deleted.home / "dr"
+    con = duckdb.connect()
+    got = con.execute("SELECT deletedMonth, count(*), min(target) FROM read_parquet($p, hive_partitioning=true) GROUP BY 1 ORDER BY 1",
+                      {"p": str(dr / "*" / "*.parquet")}).fetchall()
+    assert got == [("2026-01", 6, min(number(i) for i in range(1, 7))), ("2026-02", 4, min(number(i) for i in range(7, 11)))]
+    assert con.execute("SELECT typeof(costCDR) FROM read_parquet($p) LIMIT 1", {"p": str(dr / "deletedMonth=2026-01" / "part-0001.parquet")}).fetchall()[0][0] == "DECIMAL(18,4)"
+    manifest = json.loads((dr / "deletedMonth=2026-01" / "_part-0001.manifest.json").read_text())
+    assert manifest["rows"] == 6 and manifest["minId"] == 1 and manifest["maxId"] == 6
+    assert manifest["policy"] == {"retentionDays": 90, "asOf": "2026-06-01", "expiresAfter": "2026-05-01"}
+    assert {"sha256", "schemaVersion", "created", "warehouse", "schema"} <= set(manifest)
+    listed = deleted.json("dr", "list")
+    assert [(a["id"], a["partition"], a["rows"]) for a in listed] == [("2026-01-part-0001", "2026-01", 6), ("2026-02-part-0001", "2026-02", 4)]
+    assert all({"size", "sha256", "created"} <= set(a) for a in listed)
+
+
+def test_archives_are_readable_by_polars_and_pyarrow(deleted):
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)
+    path = deleted.home / "dr" / "deletedMonth=2026-01" / "part-0001.parquet"
+    frame = pl.read_parquet(path)
+    assert frame.height == 6 and frame["target"].dtype == pl.String
+    table = pq.read_table(deleted.home / "dr", partitioning="hive")
+    assert table.num_rows == 10
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def _files_bytes(home: Path) -> bytes:
+    data = b""
+    for p in home.rglob("*"):
+        if p.is_file() and "dr" not in p.relative_to(home).parts:
+            data += p.read_bytes()
+    return data
+
+
+def test_purged_rows_are_physically_gone_from_the_warehouse_files(deleted):
+    before = _files_bytes(deleted.home)
+    assert number(1).encode() in before, "control: the number is in the file before the purge"
+    deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)
+    after = _files_bytes(deleted.home)
+    for i in range(1, 11):  # purged: deleted in Jan and Feb
+        assert number(i).encode() not in after, f"purged number {number(i)} still readable"
+        assert number(i + 1000).encode() not in after
+    for i in (11, 12, 15):  # control: still in the warehouse (deleted in June, or live)
+        assert number(i).encode() in after, f"kept number {number(i)} not found: the scan is blind"
+    assert deleted.scalar("SELECT count(*) FROM retention_events WHERE erasedAt IS NULL") == 0
+
+
+def test_rows_arriving_later_in_an_archived_month_become_a_further_part(deleted, write):
+    deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)
+    deleted.cli("ingest", "deletions", str(write("late.jsonl", entry("UAL-9", [15, 16], "2026-01-20T00:00:00Z"))), ok=True)
+    deleted.cli("materialise", ok=True)
+    deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)
+    listed = deleted.json("dr", "list")
+    assert [(a["id"], a["rows"]) for a in listed] == [("2026-01-part-0001", 6), ("2026-01-part-0002", 2), ("2026-02-part-0001", 4)]
+    assert deleted.cli("dr", "verify").exit_code == 0
+
+
+def test_dr_verify_finds_a_damaged_archive_with_exit_6(deleted):
+    deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)
+    assert deleted.cli("dr", "verify", "2026-01-part-0001").exit_code == 0
+    path = deleted.home / "dr" / "deletedMonth=2026-02" / "part-0001.parquet"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    result = deleted.cli("dr", "verify")
+    assert result.exit_code == 6
+    assert "2026-02-part-0001" in result.stderr and "sha256" in result.stderr
+    assert deleted.cli("dr", "verify", "2026-01-part-0001").exit_code == 0
+    assert deleted.cli("dr", "verify", "nope").exit_code == 2
+    path.unlink()
+    assert deleted.cli("dr", "verify", "2026-02-part-0001").exit_code == 6
+
+
+def test_restore_needs_data_protection_and_makes_a_separate_file(deleted, tmp_path):
+    deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)
+    target = tmp_path / "investigation.duckdb"
+    refused = deleted.cli("dr", "restore", "2026-01-part-0001", "--into", str(target), user="analyst")
+    assert refused.exit_code == 4 and not target.exists()
+    assert refused.stdout == ""
+    ok = deleted.cli("dr", "restore", "2026-01-part-0001", "--into", str(target), user="dpo")
+    assert ok.exit_code == 0, ok.stderr
+    con = duckdb.connect(str(target), read_only=True)
+    assert sorted(r[0] for r in con.execute("SELECT callId FROM deleted_calls").fetchall()) == [1, 2, 3, 4, 5, 6]
+    con.close()
+    log = deleted.query('SELECT "user", command, allowed FROM access_log ORDER BY "at"')
+    assert log == [("analyst", "dr restore", False), ("dpo", "dr restore", True)]
+    again = deleted.cli("dr", "restore", "2026-01-part-0001", "--into", str(target), user="dpo")
+    assert again.exit_code == 2
+
+
+def _run(home: Path, *args: str, crash: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), DELETEDCALLS_USER="ops")
+    if crash:
+        env[CRASH_ENV] = crash
+    return subprocess.run([sys.executable, "-m", "deletedcalls", "--home", str(home), *args], env=env, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("step", ["archive-written", "archive-renamed", "purged", "rewrite-copied"])
+def test_a_kill_at_any_step_then_a_rerun_loses_nothing_and_archives_nothing_twice(deleted, step):
+    all_deleted = deleted.query("SELECT * EXCLUDE (created, updated, runId, deletedMonth), deletedMonth FROM deleted_calls ORDER BY id")
+    killed = _run(deleted.home, "retention", "enforce", "--as-of", "2026-06-01", crash=step)
+    assert killed.returncode == -9, killed.stderr
+    rerun = _run(deleted.home, "retention", "enforce", "--as-of", "2026-06-01")
+    assert rerun.returncode == 0, rerun.stderr
+    dr = deleted.home / "dr"
+    assert not list(dr.rglob("*.tmp")) and not (dr / ".quarantine").exists()
+    archives = deleted.json("dr", "list")
+    assert [a["id"] for a in archives] == ["2026-01-part-0001", "2026-02-part-0001"]
+    assert sorted(p.name for p in dr.rglob("*.parquet")) == ["part-0001.parquet", "part-0001.parquet"]
+    assert deleted.cli("dr", "verify").exit_code == 0
+    con = duckdb.connect()
+    archived = con.execute("SELECT * EXCLUDE (created, updated, runId) FROM read_parquet($p, hive_partitioning=true) ORDER BY id",
+                           {"p": str(dr / "*" / "*.parquet")}).fetchall()
+    kept = deleted.query("SELECT * EXCLUDE (created, updated, runId, deletedMonth), deletedMonth FROM deleted_calls ORDER BY id")
+    assert sorted(archived + kept) == sorted(all_deleted)
+    assert not any(number(i).encode() in _files_bytes(deleted.home) for i in range(1, 11))
+    assert not list(deleted.home.glob(".*.rewrite*"))
