@@ -1,25 +1,115 @@
-"""Read-only SQL for analysts."""
+"""Analyst SQL: one read-only query, with the data_protection rule enforced on what it actually reads.
+
+The query must be a single SELECT (DESCRIBE, SHOW, SUMMARIZE and FROM-first
+queries are SELECTs too). It runs inside a transaction that is always rolled
+back. Before it runs, DuckDB binds it (EXPLAIN, which executes nothing) and
+we walk the plan: every table it scans and every table function it calls must
+be on the allow-list for the acting user. This sees through views, CTEs and
+``query_table('...')``, which a text check would miss. Users without
+data_protection also get a connection that cannot reach files or attach
+databases (``enable_external_access = false``, configuration locked).
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
-from deletedcalls.errors import UsageError
+from deletedcalls.access import record_access
+from deletedcalls.errors import PermissionDenied, UsageError
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import reader
+from deletedcalls.warehouse import writer
+
+# Tables that hold deleted-call data or who read it: data_protection only.
+PROTECTED_TABLES = frozenset({"deleted_calls", "access_log"})
+# Table functions anyone may call: they read no data of the warehouse or of files.
+SAFE_FUNCTIONS = frozenset({
+    "RANGE", "GENERATE_SERIES", "UNNEST", "UNNEST_FUNCTION",
+    "DUCKDB_TABLES", "DUCKDB_VIEWS", "DUCKDB_COLUMNS", "DUCKDB_SCHEMAS", "DUCKDB_TYPES", "DUCKDB_FUNCTIONS",
+    "DUCKDB_CONSTRAINTS", "DUCKDB_INDEXES", "DUCKDB_KEYWORDS", "DUCKDB_SETTINGS", "DUCKDB_DATABASES",
+    "PRAGMA_TABLE_INFO", "PRAGMA_SHOW", "SHOW_TABLES", "SUMMARY", "DESCRIBE",
+})
 
 
-def run_query(settings: Settings, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one query on a read-only connection that cannot reach files or other databases."""
-    with reader(settings) as con:
-        con.execute("SET enable_external_access = false")
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    sources: list[str]
+
+
+def _plan_sources(plan: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
+    tables: set[str] = set()
+    functions: set[str] = set()
+
+    def walk(node: dict[str, Any]) -> None:
+        info = node.get("extra_info") or {}
+        if isinstance(info, dict):
+            if "Table" in info:
+                tables.add(str(info["Table"]).split(".")[-1].lower())
+            if "Function" in info:
+                functions.add(str(info["Function"]).upper())
+        for child in node.get("children", []):
+            walk(child)
+
+    for root in plan:
+        walk(root)
+    return tables, functions
+
+
+def _single_select(query: str) -> str:
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as e:
+        raise UsageError(f"sql: {' '.join(str(e).split())}") from e
+    if len(statements) != 1:
+        raise UsageError(f"sql: give exactly one statement, not {len(statements)}")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise UsageError(f"sql is read-only: only queries are allowed, not {statements[0].type.name}")
+    return query.strip().rstrip(";")
+
+
+def run_query(settings: Settings, query: str) -> QueryResult:
+    """Run one analyst query as the acting user; raises PermissionDenied (logged) when it reaches protected data."""
+    text = _single_select(query)
+    privileged = settings.may_read_deleted_calls
+    with writer(settings) as con:
+        if not privileged:
+            con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         try:
-            rel = con.sql(query)
-            if rel is None:
-                raise UsageError("sql: the statement returned no rows; only queries are allowed")
-            return list(rel.columns), rel.fetchall()
+            plan_rows = con.execute("EXPLAIN (FORMAT json) " + text).fetchall()
+            tables, functions = _plan_sources(json.loads(plan_rows[0][1]))
+        except duckdb.PermissionException as e:
+            # external access is off for this user: a file read or an attach
+            record_access(con, settings, "sql", {"query": query}, None, allowed=False, reason="reads files")
+            raise PermissionDenied(
+                f"{settings.user!r} may not run this query: reading files through sql needs the data_protection permission"
+            ) from e
         except duckdb.Error as e:
             raise UsageError(f"sql: {' '.join(str(e).split())}") from e
+        protected = sorted(tables & PROTECTED_TABLES)
+        unsafe = sorted(functions - SAFE_FUNCTIONS)
+        sensitive = bool(protected or unsafe)
+        if sensitive and not privileged:
+            what = ", ".join(protected + [f"{f.lower()}()" for f in unsafe])
+            record_access(con, settings, "sql", {"query": query}, None, allowed=False, reason=f"reads {what}")
+            raise PermissionDenied(
+                f"{settings.user!r} may not run this query: it reads {what}, which needs the data_protection permission; "
+                "without it, query deleted_calls_summary for deletions by month, carrier and user"
+            )
+        con.execute("BEGIN")
+        try:
+            rel = con.execute(text)
+            columns = [d[0] for d in rel.description] if rel.description else []
+            rows = rel.fetchall()
+        except duckdb.Error as e:
+            con.execute("ROLLBACK")
+            raise UsageError(f"sql: {' '.join(str(e).split())}") from e
+        con.execute("ROLLBACK")
+        if sensitive:
+            record_access(con, settings, "sql", {"query": query}, len(rows), allowed=True)
+    return QueryResult(columns, rows, sorted(tables | {f.lower() + "()" for f in functions}))

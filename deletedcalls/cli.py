@@ -454,17 +454,144 @@ def runs_list(ctx: click.Context, as_json: bool) -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.pass_context
 def sql_command(ctx: click.Context, query: str, as_json: bool, as_csv: bool) -> None:
-    """Run a read-only SQL query over the warehouse tables and views."""
+    """Run one read-only SQL query over the warehouse tables and views.
+
+    Queries that read deleted_calls, access_log or any file need the
+    data_protection permission (exit 4 otherwise); deleted_calls_summary is
+    open to everyone. Nothing can be written.
+    """
     from deletedcalls.analyst import run_query
     from deletedcalls.output import echo_json, echo_table, to_csv
 
-    cols, rows = run_query(settings_of(ctx), query)
+    result = run_query(settings_of(ctx), query)
+    cols, rows = result.columns, result.rows
     if as_json:
         echo_json([dict(zip(cols, r, strict=True)) for r in rows])
     elif as_csv:
         sys.stdout.write(to_csv(cols, rows))
     else:
         echo_table(cols, rows)
+
+
+# ---------------------------------------------------------------- deleted calls
+
+
+@cli.group("deleted-calls")
+def deleted_calls() -> None:
+    """Read deleted calls (needs the data_protection permission; every read is logged)."""
+
+
+def _format_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default=None,
+                     help="Output format (default: table on a terminal, JSON otherwise).")(f)
+    return click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(f)
+
+
+def _fmt(fmt: str | None, as_json: bool) -> str:
+    if as_json:
+        return "json"
+    return fmt or ("table" if sys.stdout.isatty() else "json")
+
+
+def _parse_since(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    from deletedcalls.deletions import parse_timestamp
+
+    ts = parse_timestamp(value)
+    if ts is None:
+        raise click.BadParameter(f"must be an ISO 8601 date or timestamp (no offset = UTC), not {value!r}", param_hint=name)
+    return ts
+
+
+@deleted_calls.command("list")
+@click.option("--cdr-file", type=int, default=None, help="Only calls of this CDR file id (files list shows ids).")
+@click.option("--min-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="startDate on or after (YYYY-MM-DD).")
+@click.option("--max-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="startDate on or before (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=None, help="Page size, default 100, at most 1000.")
+@click.option("--offset", type=click.IntRange(min=0), default=None, help="Skip this many (slower on deep pages than --id-after).")
+@click.option("--id-after", type=int, default=None, help="Keyset pagination: only ids greater than this.")
+@click.option("--created-since", default=None, help="created on or after this ISO 8601 time (UTC if no offset).")
+@click.option("--updated-since", default=None, help="updated on or after this ISO 8601 time (UTC if no offset).")
+@click.option("--cursor", default=None, help="Continue a listing: the next or previous value of an earlier page.")
+@_format_option
+@click.pass_context
+def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datetime | None, max_date: datetime | None,
+                       limit: int | None, offset: int | None, id_after: int | None, created_since: str | None,
+                       updated_since: str | None, cursor: str | None, fmt: str | None, as_json: bool) -> None:
+    """List deleted calls by id, with filters and pagination.
+
+    JSON output is {"results": [...], "next": CURSOR, "previous": CURSOR, "total": N};
+    pass a cursor back with --cursor to get that page.
+    """
+    from deletedcalls.access import record_access, require_data_protection
+    from deletedcalls.reading import DEFAULT_LIMIT, ListQuery, decode_cursor, list_deleted_calls
+    from deletedcalls.warehouse import writer
+
+    if cursor is not None:
+        given = [n for n, v in [("--cdr-file", cdr_file), ("--min-date", min_date), ("--max-date", max_date),
+                                ("--offset", offset), ("--id-after", id_after), ("--created-since", created_since),
+                                ("--updated-since", updated_since)] if v is not None]
+        if given:
+            raise click.UsageError(f"--cursor carries its own filters; do not combine it with {', '.join(given)}")
+        q = decode_cursor(cursor)
+        if limit is not None:
+            from dataclasses import replace
+
+            q = replace(q, limit=limit)
+    else:
+        q = ListQuery(
+            cdr_file=cdr_file, min_date=min_date.date() if min_date else None, max_date=max_date.date() if max_date else None,
+            created_since=_parse_since(created_since, "--created-since"), updated_since=_parse_since(updated_since, "--updated-since"),
+            limit=limit or DEFAULT_LIMIT, offset=offset or 0, id_after=id_after,
+        )
+    settings = settings_of(ctx)
+    with writer(settings) as con:
+        require_data_protection(con, settings, "deleted-calls list", q.describe())
+        page = list_deleted_calls(con, q)
+        record_access(con, settings, "deleted-calls list", q.describe(), len(page.results), allowed=True)
+    _render_deleted(page.as_dict(), _fmt(fmt, as_json), listing=True)
+
+
+@deleted_calls.command("get")
+@click.argument("deleted_call_id", metavar="ID", type=int)
+@_format_option
+@click.pass_context
+def deleted_calls_get(ctx: click.Context, deleted_call_id: int, fmt: str | None, as_json: bool) -> None:
+    """Show one deleted call by its id."""
+    from deletedcalls.access import record_access, require_data_protection
+    from deletedcalls.errors import NotFound
+    from deletedcalls.reading import get_deleted_call
+    from deletedcalls.warehouse import writer
+
+    settings = settings_of(ctx)
+    with writer(settings) as con:
+        require_data_protection(con, settings, "deleted-calls get", {"id": deleted_call_id})
+        try:
+            row = get_deleted_call(con, deleted_call_id)
+        except NotFound:
+            record_access(con, settings, "deleted-calls get", {"id": deleted_call_id}, 0, allowed=True)
+            raise
+        record_access(con, settings, "deleted-calls get", {"id": deleted_call_id}, 1, allowed=True)
+    _render_deleted(row, _fmt(fmt, as_json), listing=False)
+
+
+def _render_deleted(data: dict[str, Any], fmt: str, listing: bool) -> None:
+    from deletedcalls.output import echo_json, echo_table, to_csv
+    from deletedcalls.reading import FIELDS
+
+    rows = data["results"] if listing else [data]
+    if fmt == "json":
+        echo_json(data)
+    elif fmt == "csv":
+        sys.stdout.write(to_csv(FIELDS, [[r[f] for f in FIELDS] for r in rows]))
+    elif listing:
+        cols = ["id", "startDate", "startTime", "target", "external", "duration", "costCDR", "carrier", "carrierCallID", "deletedBy", "deletedAt"]
+        echo_table(cols, [[r[c] for c in cols] for r in rows], title=f"deleted calls ({len(rows)} of {data['total']})")
+        if data["next"]:
+            sys.stderr.write(f"next page: --cursor {data['next']}\n")
+    else:
+        echo_table(["field", "value"], [[f, data[f]] for f in FIELDS])
 
 
 def main() -> None:

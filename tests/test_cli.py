@@ -97,17 +97,18 @@ def test_sql_is_read_only_and_cannot_reach_files(wh, write, tmp_path):
     wh.cli("ingest", "cdr", str(path), ok=True)
     rows = wh.json("sql", "SELECT target, costCDR, startDate FROM calls")
     assert rows == [{"target": "07700900000", "costCDR": "1.2345", "startDate": "2026-03-05"}]
-    for query in (
-        "DELETE FROM calls",
-        "INSERT INTO calls SELECT * FROM calls",
-        "DROP TABLE calls",
-        f"SELECT * FROM read_csv('{path}')",
-        f"COPY calls TO '{tmp_path / 'leak.csv'}'",
-        f"ATTACH '{tmp_path / 'x.duckdb'}' AS x",
-        "SET enable_external_access = true",
+    for query, code in (
+        ("DELETE FROM calls", 2),
+        ("INSERT INTO calls SELECT * FROM calls", 2),
+        ("DROP TABLE calls", 2),
+        ("SELECT 1; DELETE FROM calls", 2),
+        (f"SELECT * FROM read_csv('{path}')", 4),
+        (f"COPY calls TO '{tmp_path / 'leak.csv'}'", 2),
+        (f"ATTACH '{tmp_path / 'x.duckdb'}' AS x", 2),
+        ("SET enable_external_access = true", 2),
     ):
         result = wh.cli("sql", query)
-        assert result.exit_code == 2, query
+        assert result.exit_code == code, query
         assert result.stdout == "", query
         assert len(result.stderr.strip().splitlines()) == 1, query
     assert not (tmp_path / "leak.csv").exists()

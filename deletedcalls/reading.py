@@ -1,0 +1,159 @@
+"""Reading deleted calls (SPEC 5): get one, or list with the seed API's filters and pagination.
+
+Pages are keyset pages by id (``id > idAfter ORDER BY id LIMIT n``), which
+stay fast at any depth because deleted_calls is stored in id order; ``offset``
+is allowed but slower the deeper it goes. A cursor is an opaque token that
+carries the filters and the position, for ``--cursor``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+
+from deletedcalls.errors import NotFound, UsageError
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+# Seed field names, in the order the API returns them.
+FIELDS = [
+    "id", "CDRFileID", "lineNumber", "target", "extension", "external", "terminationNumber", "locationCarrier",
+    "callTypeDirectionFlag", "chargeBand", "callTypeOriginationTypeFlag", "callTypeRecordingFlag",
+    "startDate", "startTime", "tariffTime", "duration", "answerTime",
+    "costCDR", "costSuggestedRetail", "costCDRBasic", "costCDRAccessCharge", "costCDRSurchargeMobileOrigination",
+    "costCDRSurchargePayphoneOrigination", "costCDRSurchargeCallRecording",
+    "carrier", "callCarrier", "carrierCallID", "callId", "userActivityLog", "deletedBy", "deletedAt", "deletedMonth",
+    "created", "updated",
+]
+_SELECT = "SELECT " + ", ".join(f'"{f}"' for f in FIELDS) + " FROM deleted_calls"
+
+# Each filter's SQL, fixed text with a bound parameter of the same name.
+_FILTERS = {
+    "cdr_file": '"CDRFileID" = $cdr_file',
+    "min_date": '"startDate" >= $min_date',
+    "max_date": '"startDate" <= $max_date',
+    "created_since": '"created" >= $created_since',
+    "updated_since": '"updated" >= $updated_since',
+}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Filters and position of one listing."""
+
+    cdr_file: int | None = None
+    min_date: date | None = None
+    max_date: date | None = None
+    created_since: datetime | None = None
+    updated_since: datetime | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    id_after: int | None = None
+    id_before: int | None = None
+
+    def filters(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k in _FILTERS and v is not None}
+
+    def describe(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, 0) or k == "limit"}
+
+
+@dataclass
+class Page:
+    results: list[dict[str, Any]]
+    next: str | None
+    previous: str | None
+    total: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"results": self.results, "next": self.next, "previous": self.previous, "total": self.total}
+
+
+def encode_cursor(q: ListQuery) -> str:
+    raw = json.dumps({"v": 1, **{k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in asdict(q).items() if v is not None}},
+                     sort_keys=True, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> ListQuery:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if data.pop("v") != 1:
+            raise ValueError("version")
+        for k in ("min_date", "max_date"):
+            if k in data:
+                data[k] = date.fromisoformat(data[k])
+        for k in ("created_since", "updated_since"):
+            if k in data:
+                data[k] = datetime.fromisoformat(data[k])
+        q = ListQuery(**data)
+        validate(q)
+        return q
+    except (ValueError, TypeError, KeyError) as e:
+        raise UsageError(f"--cursor {token[:20]}… is not a cursor this deletedcalls made; use the next/previous value of a listing") from e
+
+
+def validate(q: ListQuery) -> None:
+    if not 1 <= q.limit <= MAX_LIMIT:
+        raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}, not {q.limit}")
+    if q.offset < 0:
+        raise UsageError("--offset must be 0 or more")
+    if q.offset and (q.id_after is not None or q.id_before is not None):
+        raise UsageError("use either --offset or --id-after, not both")
+
+
+def _where(q: ListQuery, extra: list[str]) -> tuple[str, dict[str, Any]]:
+    params = q.filters()
+    clauses = [_FILTERS[k] for k in params] + extra
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery) -> Page:
+    validate(q)
+    extra, pos = [], {}
+    if q.id_after is not None:
+        extra.append('"id" > $id_after')
+        pos["id_after"] = q.id_after
+    if q.id_before is not None:
+        extra.append('"id" < $id_before')
+        pos["id_before"] = q.id_before
+    where, params = _where(q, extra)
+    descending = q.id_before is not None and q.id_after is None
+    order = ' ORDER BY "id" DESC' if descending else ' ORDER BY "id"'
+    page_sql = _SELECT + where + order + " LIMIT $n OFFSET $o"
+    rel = con.execute(page_sql, {**params, **pos, "n": q.limit + 1, "o": q.offset})
+    rows = rel.fetchall()
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    if descending:
+        rows.reverse()
+    count_where, count_params = _where(q, [])
+    total = con.execute("SELECT count(*) FROM deleted_calls" + count_where, count_params or None).fetchall()[0][0]
+    results = [dict(zip(FIELDS, r, strict=True)) for r in rows]
+    base = replace(q, offset=0, id_after=None, id_before=None)
+    nxt = prev = None
+    if q.offset:
+        if more:
+            nxt = encode_cursor(replace(base, offset=q.offset + q.limit))
+        prev = encode_cursor(replace(base, offset=max(q.offset - q.limit, 0)))
+    else:
+        if results and (more if not descending else True):
+            nxt = encode_cursor(replace(base, id_after=results[-1]["id"]))
+        if results and (q.id_after is not None or (descending and more)):
+            prev = encode_cursor(replace(base, id_before=results[0]["id"]))
+        if not results and q.id_after is not None:
+            prev = encode_cursor(replace(base, id_before=q.id_after + 1))
+    return Page(results, nxt, prev, int(total))
+
+
+def get_deleted_call(con: duckdb.DuckDBPyConnection, deleted_call_id: int) -> dict[str, Any]:
+    rows = con.execute(_SELECT + ' WHERE "id" = $id', {"id": deleted_call_id}).fetchall()
+    if not rows:
+        raise NotFound(f"no deleted call with id {deleted_call_id} (it may never have existed, or its partition was archived to dr/)")
+    return dict(zip(FIELDS, rows[0], strict=True))
