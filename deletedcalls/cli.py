@@ -449,20 +449,27 @@ def runs_list(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command("sql")
-@click.argument("query")
+@click.argument("query", required=False)
+@click.option("--file", "query_file", type=click.File("r", encoding="utf-8"), default=None, help="Read the query from a file (- for stdin), e.g. sql/queries/*.sql.")
 @output_options
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.pass_context
-def sql_command(ctx: click.Context, query: str, as_json: bool, as_csv: bool) -> None:
+def sql_command(ctx: click.Context, query: str | None, query_file: Any, as_json: bool, as_csv: bool) -> None:
     """Run one read-only SQL query over the warehouse tables and views.
 
     Queries that read deleted_calls, access_log or any file need the
     data_protection permission (exit 4 otherwise); deleted_calls_summary is
-    open to everyone. Nothing can be written.
+    open to everyone. Nothing can be written. A query that starts with a
+    -- comment must follow `--` on the command line, or come from --file.
     """
     from deletedcalls.analyst import run_query
     from deletedcalls.output import echo_json, echo_table, to_csv
 
+    if (query is None) == (query_file is None):
+        raise click.UsageError("give a QUERY or --file, one of the two")
+    if query_file is not None:
+        query = query_file.read()
+    assert query is not None
     result = run_query(settings_of(ctx), query)
     cols, rows = result.columns, result.rows
     if as_json:

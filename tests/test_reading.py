@@ -1,0 +1,166 @@
+"""Reading deleted calls (SPEC 5): list/get, pagination, formats, permission on every path."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from conftest import csv_text, good_row
+
+DPO = "dpo"
+
+
+def entry(i, ids, ts="2026-03-05T10:00:00Z"):
+    return json.dumps({"id": i, "user": "alice", "timestamp": ts, "action": "delete_calls", "selector": {"callIds": ids}}) + "\n"
+
+
+@pytest.fixture
+def deleted(wh, write):
+    """30 calls in two files; calls 1-25 deleted (ids 1-25 in call order)."""
+    rows_a = [good_row(i, target=f"0{i:010d}", startDate=f"2026-03-{(i % 28) + 1:02d}", costCDR=f"{i}.0001") for i in range(20)]
+    rows_b = [good_row(i, target=f"+44{i:010d}") for i in range(20, 30)]
+    wh.cli("ingest", "cdr", str(write("a.csv", csv_text(rows_a))), ok=True)
+    wh.cli("ingest", "cdr", str(write("b.csv", csv_text(rows_b))), ok=True)
+    wh.cli("ingest", "deletions", str(write("d.jsonl", entry("UAL-1", list(range(1, 26))))), ok=True)
+    wh.cli("materialise", ok=True)
+    return wh
+
+
+def test_list_returns_the_seed_envelope_with_values_as_in_the_cdr(deleted):
+    page = deleted.json("deleted-calls", "list", "--limit", "5", user=DPO)
+    assert set(page) == {"results", "next", "previous", "total"}
+    assert page["total"] == 25 and len(page["results"]) == 5 and page["previous"] is None
+    first = page["results"][0]
+    assert first["id"] == 1 and first["target"] == "00000000000"
+    assert first["costCDR"] == "0.0001" and first["startDate"] == "2026-03-01" and first["startTime"] == "10:22:01"
+    assert first["deletedAt"] == "2026-03-05T10:00:00Z" and first["userActivityLog"] == "UAL-1"
+    assert {"CDRFileID", "lineNumber", "carrierCallID", "deletedBy", "created", "updated"} <= set(first)
+
+
+def test_cursors_walk_forward_and_back_over_every_row_once(deleted):
+    seen, cursor, pages = [], None, []
+    while True:
+        args = ["deleted-calls", "list", "--limit", "7"] + (["--cursor", cursor] if cursor else [])
+        page = deleted.json(*args, user=DPO)
+        pages.append(page)
+        seen += [r["id"] for r in page["results"]]
+        cursor = page["next"]
+        if not cursor:
+            break
+    assert seen == list(range(1, 26))
+    back = deleted.json("deleted-calls", "list", "--cursor", pages[2]["previous"], user=DPO)
+    assert [r["id"] for r in back["results"]] == [r["id"] for r in pages[1]["results"]]
+
+
+def test_filters_by_file_dates_and_id_after(deleted):
+    by_file = deleted.json("deleted-calls", "list", "--cdr-file", "2", user=DPO)
+    assert by_file["total"] == 5 and {r["CDRFileID"] for r in by_file["results"]} == {2}
+    dated = deleted.json("deleted-calls", "list", "--min-date", "2026-03-03", "--max-date", "2026-03-05", "--cdr-file", "1", user=DPO)
+    assert sorted(r["startDate"] for r in dated["results"]) == ["2026-03-03", "2026-03-04", "2026-03-05"]
+    after = deleted.json("deleted-calls", "list", "--id-after", "22", user=DPO)
+    assert [r["id"] for r in after["results"]] == [23, 24, 25] and after["total"] == 25
+    offset = deleted.json("deleted-calls", "list", "--offset", "20", "--limit", "3", user=DPO)
+    assert [r["id"] for r in offset["results"]] == [21, 22, 23]
+    future = deleted.json("deleted-calls", "list", "--created-since", "2999-01-01", user=DPO)
+    assert future["results"] == [] and future["total"] == 0
+    recent = deleted.json("deleted-calls", "list", "--updated-since", "2000-01-01T00:00:00+01:00", user=DPO)
+    assert recent["total"] == 25
+
+
+def test_limit_is_at_most_1000_and_bad_cursors_are_usage_errors(deleted):
+    assert deleted.cli("deleted-calls", "list", "--limit", "1001", user=DPO).exit_code == 2
+    assert deleted.cli("deleted-calls", "list", "--cursor", "garbage", user=DPO).exit_code == 2
+    assert deleted.cli("deleted-calls", "list", "--min-date", "2026-02-30", user=DPO).exit_code == 2
+
+
+def test_get_one_and_an_unknown_id(deleted):
+    got = deleted.json("deleted-calls", "get", "3", user=DPO)
+    assert got["id"] == 3 and got["target"] == "00000000002"
+    missing = deleted.cli("deleted-calls", "get", "999", user=DPO)
+    assert missing.exit_code == 2 and "999" in missing.stderr and missing.stdout == ""
+
+
+def test_csv_output_keeps_leading_zeros_and_exact_money(deleted):
+    out = deleted.cli("deleted-calls", "list", "--format", "csv", "--limit", "2", user=DPO).stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows[0]["target"] == "00000000000" and rows[1]["costCDR"] == "1.0001"
+
+
+@pytest.mark.parametrize("args", [
+    ["deleted-calls", "list"],
+    ["deleted-calls", "get", "1"],
+    ["sql", "SELECT * FROM deleted_calls"],
+    ["sql", "SELECT target FROM deleted_calls LIMIT 1"],
+    ["sql", "SELECT count(*) FROM deleted_calls"],
+    ["sql", "WITH x AS (SELECT * FROM deleted_calls) SELECT * FROM x"],
+    ["sql", "SELECT * FROM query_table('deleted_calls')"],
+    ["sql", "SELECT * FROM query('SELECT * FROM deleted_calls')"],
+    ["sql", "SELECT * FROM pragma_storage_info('deleted_calls')"],
+    ["sql", "SELECT * FROM access_log"],
+    ["sql", "SUMMARIZE deleted_calls"],
+    ["sql", "FROM deleted_calls"],
+    ["sql", "SELECT * FROM calls WHERE id IN (SELECT callId FROM DELETED_CALLS)"],
+    ["sql", "SELECT * FROM read_parquet('dr/*/*.parquet')"],
+    ["sql", "SELECT * FROM read_text('config.toml')"],
+    ["sql", "SELECT * FROM glob('*')"],
+])
+def test_without_data_protection_every_path_is_refused_with_exit_4_and_logged(deleted, args):
+    result = deleted.cli(*args, user="analyst")
+    assert result.exit_code == 4, (args, result.stderr)
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "00000000" not in result.stderr
+    log = deleted.query('SELECT "user", allowed FROM access_log')
+    assert log == [("analyst", False)]
+
+
+def test_with_data_protection_reads_are_logged_with_filters_and_rows(deleted):
+    deleted.cli("deleted-calls", "list", "--limit", "4", "--cdr-file", "1", user=DPO)
+    deleted.cli("deleted-calls", "get", "2", user=DPO)
+    rows = deleted.json("sql", "SELECT count(*) AS n FROM deleted_calls", user=DPO)
+    assert rows == [{"n": 25}]
+    log = deleted.query('SELECT "user", command, filters, rowsReturned, allowed FROM access_log ORDER BY "at"')
+    assert [(r[0], r[1], r[3], r[4]) for r in log] == [(DPO, "deleted-calls list", 4, True), (DPO, "deleted-calls get", 1, True), (DPO, "sql", 1, True)]
+    assert json.loads(log[0][2])["cdr_file"] == 1
+
+
+def test_analysts_get_the_summary_without_phone_numbers(deleted):
+    rows = deleted.json("sql", "SELECT * FROM deleted_calls_summary", user="analyst")
+    assert rows == [{"deletedMonth": "2026-03", "carrier": "BT", "deletedBy": "alice", "deletions": 25,
+                     "costCDR": str(sum(__import__("decimal").Decimal(f"{i}.0001") for i in range(20)) + 5 * __import__("decimal").Decimal("1.2345")),
+                     "duration": 25 * 61}]
+    cols = {r["column_name"] for r in deleted.json("sql", "SELECT column_name FROM duckdb_columns() WHERE table_name = 'deleted_calls_summary'")}
+    assert not cols & {"target", "external", "terminationNumber", "extension"}
+    # live calls, files, pending items and runs stay open to analysts
+    for table in ("calls", "cdr_files", "rejected_rows", "pending_deletions", "runs", "user_activity_log"):
+        assert deleted.cli("sql", f"SELECT count(*) FROM {table}", user="analyst").exit_code == 0, table
+
+
+def test_the_summary_survives_retention(deleted):
+    before = deleted.json("sql", "SELECT * FROM deleted_calls_summary")
+    deleted.cli("retention", "enforce", "--as-of", "2027-01-01", ok=True)
+    assert deleted.scalar("SELECT count(*) FROM deleted_calls") == 0
+    assert deleted.json("sql", "SELECT * FROM deleted_calls_summary") == before
+
+
+def test_the_dpo_may_read_dr_files_through_sql(deleted):
+    deleted.cli("retention", "enforce", "--as-of", "2027-01-01", ok=True)
+    pattern = str(deleted.home / "dr" / "*" / "*.parquet")
+    rows = deleted.json("sql", f"SELECT count(*) AS n FROM read_parquet('{pattern}')", user=DPO)
+    assert rows == [{"n": 25}]
+    assert deleted.cli("sql", f"SELECT count(*) FROM read_parquet('{pattern}')", user="analyst").exit_code == 4
+
+
+def test_example_analyst_queries_run(deleted):
+    from deletedcalls.warehouse import sql_dir
+
+    queries = sorted((sql_dir() / "queries").glob("*.sql"))
+    assert queries
+    for q in queries:
+        result = deleted.cli("sql", "--file", str(q), "--json", user="analyst")
+        assert result.exit_code == 0, (q.name, result.stderr)
+        assert isinstance(json.loads(result.stdout), list)
+        inline = deleted.cli("sql", "--json", "--", q.read_text(), user="analyst")
+        assert inline.exit_code == 0 and inline.stdout == result.stdout
