@@ -1,6 +1,9 @@
 """Benchmarks: each stage against the bare-DuckDB baseline of the same work, in the same run.
 
-    python bench/run.py [--rows 1000000] [--stages ingest,rss,materialise] [--out bench/out]
+    python bench/run.py [--rows 1000000] [--stages ingest,rss,materialise,retention,keyset] [--out bench/out]
+
+Sizes scale with --rows: ingest 1x and 4x, materialise 10,000 deletions
+against 4x calls, retention a partition of 2x, keyset pages over 10x deleted calls.
 
 Generates its own data under --out (git-ignored). Every figure is a ratio
 measured side by side, because machines are noisy. Each measured command runs
@@ -114,10 +117,101 @@ def bench_materialise(out: Path, calls: int, deletions: int) -> dict[str, float]
             "cli_start_s": noop}
 
 
+FILL_DELETED = """
+INSERT INTO deleted_calls
+SELECT i AS id, i AS callId, 1 + i // 1000000 AS CDRFileID, 2 + i % 1000000 AS lineNumber,
+       '+4477' || lpad(CAST(hash(i) % 100000000 AS VARCHAR), 8, '0'), NULL, '01' || lpad(CAST(i % 1000000000 AS VARCHAR), 9, '0'),
+       NULL, 'BT', CASE WHEN i % 2 = 0 THEN 'A' ELSE 'B' END, 'national', 'M', 'N',
+       DATE '2026-01-01' + CAST(i % 28 AS INTEGER), TIME '10:00:00' + INTERVAL (i % 3600) SECOND, 'day',
+       i % 3600, i % 30, CAST((i % 100000) / 10000 AS DECIMAL(18,4)), NULL, NULL, NULL, NULL, NULL, NULL,
+       'BT', NULL, 'BT-' || lpad(CAST(i AS VARCHAR), 12, '0'),
+       'UAL-' || CAST(i // 1000 AS VARCHAR), 'bench', TIMESTAMP '2026-01-15 00:00:00', $month,
+       TIMESTAMP '2026-11-01 00:00:00', TIMESTAMP '2026-11-01 00:00:00', 1
+FROM range($first, $first + $n) AS t(i)
+ORDER BY i
+"""
+
+
+def _bench_home(out: Path, name: str) -> tuple[Path, object]:
+    from deletedcalls.settings import load_settings
+    from deletedcalls.warehouse import init_warehouse
+
+    home = fresh(out / name)
+    settings = load_settings(home)
+    init_warehouse(settings)
+    return home, settings
+
+
+def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
+    import random
+    import statistics
+
+    from deletedcalls.reading import ListQuery, list_deleted_calls
+    from deletedcalls.warehouse import writer
+
+    _, settings = _bench_home(out, "wh-keyset")
+    with writer(settings) as con:  # type: ignore[arg-type]
+        con.execute(FILL_DELETED, {"first": 1, "n": rows, "month": "2026-01"})
+        con.execute("CHECKPOINT")
+        rng = random.Random(1)
+        page, page_total, offset_deep = [], [], []
+        for _ in range(samples):
+            after = rng.randrange(1, rows)
+            t = time.perf_counter()
+            con.execute('SELECT * FROM deleted_calls WHERE "id" > $a ORDER BY "id" LIMIT 101', {"a": after}).fetchall()
+            page.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            list_deleted_calls(con, ListQuery(id_after=after, limit=100))
+            page_total.append(time.perf_counter() - t)
+        for _ in range(5):
+            t = time.perf_counter()
+            list_deleted_calls(con, ListQuery(offset=rows - 200, limit=100))
+            offset_deep.append(time.perf_counter() - t)
+    return {"deleted_calls": rows, "samples": samples,
+            "page_query_median_ms": statistics.median(page) * 1000,
+            "page_query_p95_ms": sorted(page)[int(samples * 0.95)] * 1000,
+            "list_function_median_ms": statistics.median(page_total) * 1000,
+            "list_function_p95_ms": sorted(page_total)[int(samples * 0.95)] * 1000,
+            "deep_offset_median_ms": statistics.median(offset_deep) * 1000}
+
+
+def bench_retention(out: Path, rows: int) -> dict[str, float]:
+    from datetime import date
+
+    from deletedcalls.retention import archive_partition, plan_retention, rewrite_database
+    from deletedcalls.warehouse import connect, writing
+
+    home, settings = _bench_home(out, "wh-retention")
+    with writing(settings) as session:  # type: ignore[arg-type]
+        con = session.con
+        con.execute(FILL_DELETED, {"first": 1, "n": rows, "month": "2026-01"})
+        con.execute("UPDATE counters SET value = $n WHERE name = 'deleted_call'", {"n": rows})
+        con.execute("CHECKPOINT")
+        bare_path = out / "bare-archive.parquet"
+        fresh(bare_path)
+        t = time.perf_counter()
+        con.execute("COPY (SELECT * EXCLUDE (deletedMonth) FROM deleted_calls WHERE deletedMonth = '2026-01' ORDER BY id) "
+                    "TO $p (FORMAT parquet, COMPRESSION zstd)", {"p": str(bare_path)})
+        bare = time.perf_counter() - t
+        # the audit compares loaded with live + deleted + archived: make the synthetic rows count as loaded
+        con.execute("INSERT INTO cdr_files VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1)", {"n": rows})
+        [plan] = plan_retention(con, settings, date(2027, 1, 1), 90)  # type: ignore[arg-type]
+        t = time.perf_counter()
+        archive_partition(con, settings, plan, 1, date(2027, 1, 1), 90)  # type: ignore[arg-type]
+        ours = time.perf_counter() - t
+        t = time.perf_counter()
+        session.con = rewrite_database(con, settings)  # type: ignore[arg-type]
+        rewrite = time.perf_counter() - t
+    size = (home / plan.path).stat().st_size
+    del connect
+    return {"rows": rows, "bare_copy_s": bare, "archive_verify_purge_s": ours, "ratio": ours / bare,
+            "rewrite_s": rewrite, "archive_mb": round(size / 1e6, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--stages", default="ingest,rss,materialise")
+    ap.add_argument("--stages", default="ingest,rss,materialise,retention,keyset")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     ap.add_argument("--pandas", action="store_true", help="also time pandas read_csv + SQLite to_sql (slow)")
     args = ap.parse_args()
@@ -139,6 +233,12 @@ def main() -> None:
     if "materialise" in stages:
         report["materialise"] = bench_materialise(args.out, args.rows * 4, 10_000)
         print(json.dumps({"materialise": report["materialise"]}), flush=True)
+    if "retention" in stages:
+        report["retention"] = bench_retention(args.out, args.rows * 2)
+        print(json.dumps({"retention": report["retention"]}), flush=True)
+    if "keyset" in stages:
+        report["keyset"] = bench_keyset(args.out, args.rows * 10)
+        print(json.dumps({"keyset": report["keyset"]}), flush=True)
 
 
 if __name__ == "__main__":

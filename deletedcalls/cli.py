@@ -7,6 +7,7 @@ rejected, 4 permission denied, 5 warehouse busy, 6 integrity failure.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -390,6 +391,56 @@ def dr_restore(ctx: click.Context, archive: str, into: Path) -> None:
 
         record_access(con, settings, "dr restore", {"archive": archive, "into": str(into)}, rows, allowed=True)
     logs.info(f"restored {rows} rows of {archive} into {into} (table deleted_calls)", stage="dr-restore")
+
+
+# ---------------------------------------------------------------- run
+
+
+@cli.command("run")
+@click.argument("jobfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--inbox", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Inbox folder (default: the job file's inbox).")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="Date for retention (default: today, UTC).")
+@output_options
+@click.pass_context
+def run_command(ctx: click.Context, jobfile: Path, inbox: Path | None, as_of: str | None, as_json: bool) -> None:
+    """The scheduled batch: ingest new CDR files (*.csv) and deletion logs (*.jsonl)
+    from the inbox, materialise, enforce retention, and record the run.
+
+    Files already seen are skipped by content hash, so a re-run, or a run over
+    an unchanged inbox, changes nothing. A rejected file fails the run with
+    exit 3 after the rest of the inbox is processed.
+    """
+    from deletedcalls.batch import raise_for_run, run_job
+    from deletedcalls.errors import UsageError
+    from deletedcalls.jobs import load_job
+    from deletedcalls.settings import parse_date
+
+    job = load_job(jobfile)
+    if ctx.obj["home"] is None and job.home is not None and not os.environ.get("DELETEDCALLS_HOME"):
+        ctx.obj["home"] = job.home
+    settings = settings_of(ctx, retention_days=job.retention_days, max_reject_ratio=job.max_reject_ratio)
+    box = inbox or job.inbox
+    if box is None:
+        raise UsageError(f"{jobfile} names no inbox ([job] inbox) and no --inbox was given")
+    when = parse_date(as_of, "--as-of") if as_of else today_utc()
+    from deletedcalls.batch import inbox_files
+
+    cdr, _ = inbox_files(box)
+    total = sum(p.stat().st_size for p in cdr)
+    started = datetime.now(UTC)
+    with recorded_session(settings, f"run {job.name}") as (session, run_id, counts):
+        logs.info(f"run {job.name}: inbox {box}, as of {when}", stage="run", job=job.name, inbox=str(box), run=run_id)
+        with progress_bar(ctx, total, "ingesting CDR files") as advance:
+            summary = run_job(session, settings, box, run_id, as_of=when, progress=advance)
+        counts.update(summary.stages)
+        seconds = (datetime.now(UTC) - started).total_seconds()
+        logs.info(f"run {job.name} done in {seconds:.1f}s" + (f"; {len(summary.rejected_files)} rejected file(s)" if summary.rejected_files else ""),
+                  stage="run", job=job.name, run=run_id, seconds=round(seconds, 3), rejected_files=len(summary.rejected_files))
+        if as_json:
+            from deletedcalls.output import echo_json
+
+            echo_json({"run": run_id, **summary.as_dict()})
+        raise_for_run(summary)
 
 
 # ---------------------------------------------------------------- files

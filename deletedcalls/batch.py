@@ -1,0 +1,114 @@
+"""The scheduled batch run: ingest what is new in the inbox, materialise, enforce retention.
+
+Every step is its own transaction and every step is idempotent (files are
+known by content hash, entries by id and content, deletions by call), so a
+run killed at any moment and run again ends in the same state as one clean
+run. Rejected files do not stop the run; they fail it (exit 3) at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from deletedcalls import logs
+from deletedcalls.deletions import ingest_deletion_file
+from deletedcalls.errors import InputRejected, UsageError
+from deletedcalls.ingest_cdr import ingest_cdr_file
+from deletedcalls.materialise import materialise
+from deletedcalls.retention import enforce_retention
+from deletedcalls.settings import Settings
+from deletedcalls.warehouse import Session
+
+
+@dataclass
+class RunSummary:
+    inbox: str
+    as_of: date
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejected_files: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"inbox": self.inbox, "asOf": self.as_of.isoformat(), "stages": self.stages, "rejectedFiles": self.rejected_files}
+
+
+def inbox_files(inbox: Path) -> tuple[list[Path], list[Path]]:
+    """CDR files and deletion logs of the inbox, each in name order (stable from run to run)."""
+    if not inbox.is_dir():
+        raise UsageError(f"inbox {inbox} is not a folder")
+    files = sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith("."))
+    return [p for p in files if p.suffix.lower() == ".csv"], [p for p in files if p.suffix.lower() == ".jsonl"]
+
+
+def run_job(
+    session: Session, settings: Settings, inbox: Path, run_id: int, *, as_of: date,
+    progress: Callable[[int], None] | None = None,
+) -> RunSummary:
+    summary = RunSummary(str(inbox), as_of)
+    cdr_files, deletion_logs = inbox_files(inbox)
+
+    start = time.perf_counter()
+    counts = {"files": 0, "loaded": 0, "unchanged": 0, "rejected": 0, "rows": 0, "rejectedRows": 0}
+    for path in cdr_files:
+        r = ingest_cdr_file(session.con, settings, path, run_id, progress=progress)
+        counts["files"] += 1
+        counts["rows"] += r.rows
+        counts["rejectedRows"] += r.rejected
+        if r.status in ("rejected", "conflict"):
+            counts["rejected"] += 1
+            summary.rejected_files.append(f"{path.name}: {r.message}")
+        else:
+            counts[r.status] += 1
+        if r.status != "unchanged":
+            log = logs.warning if r.status in ("rejected", "conflict") else logs.info
+            log(f"{path.name}: {r.message}", stage="ingest-cdr", file=str(path), status=r.status, rows=r.rows, rejected=r.rejected)
+    counts["seconds"] = round(time.perf_counter() - start, 3)
+    summary.stages["ingest-cdr"] = counts
+    logs.info(f"CDR files: {counts['loaded']} loaded, {counts['unchanged']} already known, {counts['rejected']} rejected",
+              stage="ingest-cdr", **counts)
+
+    start = time.perf_counter()
+    counts = {"files": 0, "unchanged": 0, "entries": 0, "duplicates": 0, "rejectedLines": 0, "conflicts": 0}
+    for path in deletion_logs:
+        d = ingest_deletion_file(session.con, settings, path, run_id)
+        counts["files"] += 1
+        counts["unchanged"] += d.status == "unchanged"
+        counts["entries"] += d.entries
+        counts["duplicates"] += d.duplicates
+        counts["rejectedLines"] += d.rejected
+        counts["conflicts"] += len(d.conflicts)
+        if d.conflicts:
+            summary.rejected_files.append(f"{path.name}: conflicting entries not applied: {', '.join(d.conflicts[:5])}")
+        if d.status != "unchanged":
+            log = logs.warning if (d.conflicts or d.rejected) else logs.info
+            log(f"{path.name}: {d.message}", stage="ingest-deletions", file=str(path), entries=d.entries,
+                rejected=d.rejected, conflicts=len(d.conflicts))
+    counts["seconds"] = round(time.perf_counter() - start, 3)
+    summary.stages["ingest-deletions"] = counts
+    logs.info(f"deletion logs: {counts['entries']} new entries from {counts['files'] - counts['unchanged']} new file(s)",
+              stage="ingest-deletions", **counts)
+
+    start = time.perf_counter()
+    m = materialise(session.con, run_id)
+    mat = {**m.as_dict(), "seconds": round(time.perf_counter() - start, 3)}
+    summary.stages["materialise"] = mat
+    logs.info(f"materialised {m.deleted} deleted calls; {m.pending_items} items still pending", stage="materialise", **mat)
+
+    start = time.perf_counter()
+    result, session.con = enforce_retention(session.con, settings, run_id, as_of=as_of, days=settings.retention_days)
+    ret = {"partitions": len(result.archived), "rowsPurged": result.rows_purged, "recovered": len(result.recovered),
+           "erased": result.erased, "retentionDays": settings.retention_days, "seconds": round(time.perf_counter() - start, 3)}
+    summary.stages["retention"] = ret
+    logs.info(f"retention as of {as_of}: archived {len(result.archived)} partition(s), purged {result.rows_purged} rows",
+              stage="retention", **ret)
+    return summary
+
+
+def raise_for_run(summary: RunSummary) -> None:
+    if summary.rejected_files:
+        more = f" (and {len(summary.rejected_files) - 1} more)" if len(summary.rejected_files) > 1 else ""
+        raise InputRejected(f"run finished with rejected input: {summary.rejected_files[0]}{more}")

@@ -1,0 +1,76 @@
+"""Job files (TOML, in jobs/): what a scheduled run ingests and with which limits.
+
+```toml
+[job]
+name = "nightly"
+inbox = "/var/spool/deletedcalls/inbox"   # relative paths are relative to this file's folder
+# home = "/srv/deletedcalls"              # used when neither --home nor $DELETEDCALLS_HOME is given
+
+[retention]
+days = 90
+
+[ingest]
+max_reject_ratio = 0.01
+```
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deletedcalls.errors import ConfigError
+
+KNOWN: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "job": {"name": str, "inbox": str, "home": str},
+    "retention": {"days": int},
+    "ingest": {"max_reject_ratio": (int, float)},
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    path: Path
+    inbox: Path | None
+    home: Path | None
+    retention_days: int | None
+    max_reject_ratio: float | None
+
+
+def load_job(path: Path) -> Job:
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"no job file {path}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from e
+    for section, values in raw.items():
+        if section not in KNOWN or not isinstance(values, dict):
+            close = difflib.get_close_matches(section, list(KNOWN), n=1)
+            raise ConfigError(f"{path}: unknown section [{section}]" + (f"; did you mean [{close[0]}]?" if close else ""))
+        for key, value in values.items():
+            if key not in KNOWN[section]:
+                close = difflib.get_close_matches(key, list(KNOWN[section]), n=1)
+                raise ConfigError(f"{path}: unknown setting {section}.{key}" + (f"; did you mean {section}.{close[0]}?" if close else ""))
+            if isinstance(value, bool) or not isinstance(value, KNOWN[section][key]):
+                raise ConfigError(f"{path}: {section}.{key} has the wrong type ({value!r})")
+    base = path.resolve().parent
+
+    def rel(v: str | None) -> Path | None:
+        return None if v is None else (base / os.path.expanduser(v))
+
+    job = raw.get("job", {})
+    ratio = raw.get("ingest", {}).get("max_reject_ratio")
+    return Job(
+        name=job.get("name", path.stem),
+        path=path,
+        inbox=None if job.get("inbox") is None else rel(job["inbox"]).resolve(),  # type: ignore[union-attr]
+        home=rel(job.get("home")),
+        retention_days=raw.get("retention", {}).get("days"),
+        max_reject_ratio=None if ratio is None else float(ratio),
+    )

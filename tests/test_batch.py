@@ -1,0 +1,134 @@
+"""The scheduled batch run (SPEC 6): one command from a job file, safe to re-run, safe against a second process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, Warehouse, run_cli
+
+from deletedcalls.synthetic import write_cdr, write_deletions
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> Path:
+    path = tmp_path / "job.toml"
+    path.write_text('[job]\nname = "test"\ninbox = "inbox"\n\n[retention]\ndays = 30\n')
+    (tmp_path / "inbox").mkdir()
+    return path
+
+
+def state(w: Warehouse) -> dict[str, object]:
+    """Everything a run decides, without times and run ids."""
+    return {
+        "calls": w.query("SELECT * FROM calls ORDER BY id"),
+        "deleted": w.query("SELECT * EXCLUDE (created, updated, runId) FROM deleted_calls ORDER BY id"),
+        "files": w.query('SELECT id, fileName, sha256, status, "rows", rejected FROM cdr_files ORDER BY id'),
+        "rejected": w.query("SELECT source, fileName, lineNumber, reasons FROM rejected_rows ORDER BY ALL"),
+        "entries": w.query('SELECT id, "user", "timestamp", selector FROM user_activity_log ORDER BY id'),
+        "pending": w.query("SELECT userActivityLog, kind, callId FROM pending_deletions ORDER BY ALL"),
+        "archives": w.query('SELECT id, "partition", "rows", minId, maxId FROM dr_archives ORDER BY id'),
+        "summary": w.query("SELECT * FROM deleted_calls_summary ORDER BY ALL"),
+    }
+
+
+def test_the_sample_inbox_runs_then_a_rerun_is_a_noop(wh, tmp_path):
+    inbox = tmp_path / "data"
+    shutil.copytree(REPO / "data", inbox)
+    first = wh.cli("run", str(REPO / "jobs" / "nightly.toml"), "--inbox", str(inbox), "--as-of", "2026-05-15")
+    assert first.exit_code == 3, first.stderr
+    assert "ee-2026-03-01.csv" in first.stderr.strip().splitlines()[-1]
+    assert first.stdout == ""
+    before = state(wh)
+    assert len(before["deleted"]) == 6 and len(before["archives"]) == 1
+    again = wh.cli("run", str(REPO / "jobs" / "nightly.toml"), "--inbox", str(inbox), "--as-of", "2026-05-15", "--json")
+    assert again.exit_code == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["stages"]["ingest-cdr"]["unchanged"] == 3 and summary["stages"]["materialise"]["deleted"] == 0
+    assert state(wh) == before
+    runs = wh.json("runs", "list")
+    assert [(r["command"], r["outcome"], r["exitCode"]) for r in runs] == [("run nightly", "rejected", 3), ("run nightly", "ok", 0)]
+    assert json.loads(runs[0]["counts"])["ingest-cdr"]["loaded"] == 2
+
+
+def test_json_logs_are_one_object_a_line_with_stage_and_counts(wh, job, write):
+    shutil.copy(REPO / "data" / "bt-2026-01-05.csv", job.parent / "inbox")
+    from click.testing import CliRunner
+
+    from deletedcalls.cli import cli
+
+    result = CliRunner().invoke(cli, ["--home", str(wh.home), "--log-format", "json", "run", str(job)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    lines = [json.loads(line) for line in result.stderr.strip().splitlines()]
+    assert {line["stage"] for line in lines} >= {"run", "ingest-cdr", "ingest-deletions", "materialise", "retention"}
+    cdr = next(line for line in lines if line["stage"] == "ingest-cdr" and "loaded" in line)
+    assert cdr["loaded"] == 1 and "seconds" in cdr
+
+
+def test_job_file_mistakes_are_usage_errors(wh, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[job]\ninbox = "x"\n[retention]\ndayz = 3\n')
+    result = wh.cli("run", str(bad))
+    assert result.exit_code == 2 and "retention.days" in result.stderr
+    noinbox = tmp_path / "noinbox.toml"
+    noinbox.write_text('[job]\nname = "x"\n')
+    assert wh.cli("run", str(noinbox)).exit_code == 2
+
+
+def _big_inbox(job: Path) -> None:
+    inbox = job.parent / "inbox"
+    write_cdr(inbox / "a.csv", 120_000, seed=1, carrier="BT")
+    write_cdr(inbox / "b.csv", 120_000, seed=2, carrier="VF")
+    entries = [{"id": f"UAL-{k}", "user": "u", "timestamp": f"2026-0{1 + k % 3}-10T00:00:00Z", "action": "delete_calls",
+                "selector": {"callIds": list(range(k * 500 + 1, k * 500 + 501))}} for k in range(200)]
+    entries.append({"id": "UAL-late", "user": "u", "timestamp": "2026-03-01T00:00:00Z", "action": "delete_calls",
+                    "selector": {"cdrFile": "b.csv", "lines": list(range(2, 5000))}})
+    write_deletions(inbox / "log.jsonl", entries)
+
+
+def test_a_second_run_while_one_holds_the_warehouse_exits_5_at_once(wh, job):
+    _big_inbox(job)
+    first = run_cli(wh.home, "run", str(job), "--as-of", "2026-06-01")
+    time.sleep(1.5)
+    assert first.poll() is None, "the first run ended too soon to test against"
+    start = time.time()
+    second = run_cli(wh.home, "run", str(job), "--as-of", "2026-06-01")
+    _, err = second.communicate(timeout=60)
+    assert second.returncode == 5, err
+    assert time.time() - start < 5
+    assert len(err.strip().splitlines()) == 1 and b"busy" in err
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert wh.json("runs", "list")[-1]["outcome"] == "ok"
+
+
+def test_kill_9_at_any_moment_then_rerun_ends_as_one_clean_run(tmp_path, job):
+    _big_inbox(job)
+    clean = Warehouse(tmp_path / "clean")
+    clean.cli("init", ok=True)
+    assert clean.cli("run", str(job), "--as-of", "2026-04-15").exit_code == 0
+    expected = state(clean)
+    assert expected["archives"] and expected["deleted"] and expected["pending"] == []
+
+    w = Warehouse(tmp_path / "killed")
+    w.cli("init", ok=True)
+    kills = 0
+    for delay in (0.8, 1.6, 2.4, 3.2, 4.0, 5.0, 6.5):
+        proc = run_cli(w.home, "run", str(job), "--as-of", "2026-04-15")
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 3, "no kill landed mid-run"
+    final = run_cli(w.home, "run", str(job), "--as-of", "2026-04-15")
+    _, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err
+    assert state(w) == expected
+    assert "interrupted" in {r["outcome"] for r in w.json("runs", "list")}
+    assert w.cli("dr", "verify").exit_code == 0
