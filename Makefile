@@ -16,13 +16,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	rm -rf $(DEMO_HOME)
 	$(BIN)/deletedcalls --home $(DEMO_HOME) init
-	@echo "== ingest the sample CDR files (ee-2026-03-01.csv is over its reject limit: exit 3 is expected)"
-	$(BIN)/deletedcalls --home $(DEMO_HOME) ingest cdr data/*.csv || test $$? -eq 3
-	$(BIN)/deletedcalls --home $(DEMO_HOME) ingest deletions data/*.jsonl
-	$(BIN)/deletedcalls --home $(DEMO_HOME) materialise
+	@echo "== the nightly job over data/ (ee-2026-03-01.csv is over its reject limit on purpose: exit 3 is expected)"
+	$(BIN)/deletedcalls --home $(DEMO_HOME) run jobs/nightly.toml --inbox data --as-of 2026-05-15 || test $$? -eq 3
 	$(BIN)/deletedcalls --home $(DEMO_HOME) files list
 	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT fileName, lineNumber, reasons FROM rejected_rows ORDER BY 1, 2"
+	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT * FROM deleted_calls_summary ORDER BY 1, 2, 3"
 	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT userActivityLog, kind, cdrFile FROM pending_deletions"
+	$(BIN)/deletedcalls --home $(DEMO_HOME) dr list
+	DELETEDCALLS_USER=dpo $(BIN)/deletedcalls --home $(DEMO_HOME) deleted-calls list --limit 5 --format table
+	$(BIN)/deletedcalls --home $(DEMO_HOME) runs list
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -52,7 +52,7 @@ def run_job(
     cdr_files, deletion_logs = inbox_files(inbox)
 
     start = time.perf_counter()
-    counts = {"files": 0, "loaded": 0, "unchanged": 0, "rejected": 0, "rows": 0, "rejectedRows": 0}
+    counts: dict[str, float] = {"files": 0, "loaded": 0, "unchanged": 0, "rejected": 0, "rows": 0, "rejectedRows": 0}
     for path in cdr_files:
         r = ingest_cdr_file(session.con, settings, path, run_id, progress=progress)
         counts["files"] += 1

@@ -106,7 +106,7 @@ def _selector(sel: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
 
 
 @cache
-def entry_schema():  # type: ignore[no-untyped-def]
+def entry_schema():
     """The pandera schema of a flattened deletion-log entry."""
     import pandera.polars as pa_pl
 

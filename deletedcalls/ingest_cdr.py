@@ -15,7 +15,7 @@ import hashlib
 import io
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,7 +188,7 @@ def _batches(path: Path, chunk_size: int) -> Iterator[_Batch | tuple[list[str], 
             yield _Batch(frame, rejects, records, carriers, len(chunk.data), chunk)
 
 
-def _prefetch(it: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+def _prefetch(it: Iterator[Any], depth: int = 2) -> Generator[Any, None, None]:
     """Run a generator in a thread, one or two items ahead (polars and DuckDB release the GIL)."""
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()

@@ -99,7 +99,7 @@ def file_sha256(path: Path) -> str:
 
 
 def expired_partitions(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -> list[tuple[str, int, int, int, date]]:
-    return [tuple(r) for r in con.execute(sql("retention/expired_partitions"), {"days": days, "as_of": as_of}).fetchall()]  # type: ignore[misc]
+    return [tuple(r) for r in con.execute(sql("retention/expired_partitions"), {"days": days, "as_of": as_of}).fetchall()]
 
 
 def _next_part(con: duckdb.DuckDBPyConnection, dr: Path, partition: str) -> int:

@@ -52,13 +52,13 @@ COST_COLUMNS = [c for c in CDR_COLUMNS if c.startswith("cost")]
 REQUIRED_COLUMNS = [c for c, required in CDR_COLUMNS.items() if required]
 
 
-def _real_date(data):  # type: ignore[no-untyped-def]
+def _real_date(data):
     col = pl.col(data.key)
     return data.lazyframe.select(col.str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null())
 
 
 @cache
-def cdr_schema():  # type: ignore[no-untyped-def]
+def cdr_schema():
     """The CDR row schema (SPEC 2.1), built once; pandera is imported lazily (it is slow to import)."""
     import pandera.polars as pa
 
