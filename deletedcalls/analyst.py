@@ -62,6 +62,30 @@ def _plan_sources(plan: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
     return tables, functions
 
 
+def _parsed_tables(con: duckdb.DuckDBPyConnection, text: str) -> set[str] | None:
+    """Every base table the query names, from DuckDB's parser (json_serialize_sql); None if it cannot say.
+
+    (DuckDB's get_table_names fails on positional ORDER BY, so the AST is walked instead.)
+    """
+    ast = json.loads(con.execute("SELECT json_serialize_sql($q)", {"q": text}).fetchall()[0][0])
+    if ast.get("error"):
+        return None
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and isinstance(node.get("table_name"), str):
+                found.add(node["table_name"].lower())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(ast)
+    return found
+
+
 def _single_select(query: str) -> str:
     try:
         statements = duckdb.extract_statements(query)
@@ -87,7 +111,10 @@ def run_query(settings: Settings, query: str) -> QueryResult:
             tables, functions = _plan_sources(json.loads(plan_rows[0][1]))
             # the parser's view too: the optimiser answers some queries (count(*)) from
             # statistics, with no scan left in the plan
-            tables |= {name.split(".")[-1].lower() for name in con.get_table_names(text)}
+            parsed = _parsed_tables(con, text)
+            if parsed is None and not privileged:
+                raise UsageError("sql: this query cannot be checked for protected tables; simplify it")
+            tables |= parsed or set()
         except duckdb.PermissionException as e:
             # external access is off for this user: a file read or an attach
             record_access(con, settings, "sql", {"query": query}, None, allowed=False, reason="reads files")

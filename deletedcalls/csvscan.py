@@ -78,9 +78,18 @@ def _scan(buf: bytes, upto: int | None, first_line: int) -> tuple[Chunk, int, in
         cr[-1] = True
     ends = ends - cr
     lines = first_line + np.searchsorted(newlines, starts)
+    # fields = commas in the record - commas inside its quoted pairs + 1; counting per
+    # quote pair costs O(quotes), not O(commas x log quotes)
     commas = np.flatnonzero(arr == COMMA)
-    commas = commas[(np.searchsorted(quotes, commas) & 1) == 0]
     fields = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+    paired = quotes[quotes < (ends[-1] if len(ends) else 0)] if len(quotes) else quotes
+    paired = paired[: len(paired) // 2 * 2]
+    if len(paired):
+        opens, closes = paired[0::2], paired[1::2]
+        inside = np.searchsorted(commas, closes) - np.searchsorted(commas, opens)
+        if inside.any():
+            record_of = np.searchsorted(starts, opens, side="right") - 1
+            fields = fields - np.bincount(record_of, weights=inside, minlength=len(starts)).astype(np.int64)
     next_line = first_line + int(np.searchsorted(newlines, consumed))
     chunk = Chunk(buf, starts, ends, lines, fields, unterminated)
     return chunk, consumed, next_line

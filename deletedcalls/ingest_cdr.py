@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
 from deletedcalls.errors import InputRejected, UsageError
-from deletedcalls.schemas import CDR_COLUMNS, REQUIRED_COLUMNS, rejection_reasons
+from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, rejection_reasons
 from deletedcalls.settings import Settings
 from deletedcalls.warehouse import next_ids, sql, utc_now
 
@@ -183,9 +183,21 @@ def _batches(path: Path, chunk_size: int) -> Iterator[_Batch | tuple[list[str], 
                     raw = chunk.raw(int(np.searchsorted(chunk.lines, line)))
                     rejects.append((int(line), ["duplicate: (carrier, carrierCallID) appears earlier in this file"], raw))
                 frame = frame.filter(first)
+            frame = typed(frame)
             carriers = set(frame["carrier"].unique().to_list())
             records = len(chunk) - int(np.sum(chunk.ends == chunk.starts))
             yield _Batch(frame, rejects, records, carriers, len(chunk.data), chunk)
+
+
+def typed(frame: pl.DataFrame) -> pl.DataFrame:
+    """Cast validated text to the warehouse types, in the reader thread (exact: Decimal, not float)."""
+    return frame.with_columns(
+        pl.col("startDate").str.to_date("%Y-%m-%d"),
+        pl.col("startTime").str.to_time("%H:%M:%S"),
+        pl.col("duration").cast(pl.Int64),
+        pl.col("answerTime").cast(pl.Int64),
+        *[pl.col(c).cast(pl.Decimal(18, 4)) for c in COST_COLUMNS],
+    )
 
 
 def _prefetch(it: Iterator[Any], depth: int = 2) -> Generator[Any, None, None]:

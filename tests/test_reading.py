@@ -100,6 +100,8 @@ def test_csv_output_keeps_leading_zeros_and_exact_money(deleted):
     ["sql", "SELECT * FROM pragma_storage_info('deleted_calls')"],
     ["sql", "SELECT * FROM access_log"],
     ["sql", "SUMMARIZE deleted_calls"],
+    ["sql", "DESCRIBE deleted_calls"],
+    ["sql", "SELECT * FROM deleted_calls ORDER BY 1, 2"],
     ["sql", "FROM deleted_calls"],
     ["sql", "SELECT * FROM calls WHERE id IN (SELECT callId FROM DELETED_CALLS)"],
     ["sql", "SELECT * FROM read_parquet('dr/*/*.parquet')"],
@@ -133,6 +135,8 @@ def test_analysts_get_the_summary_without_phone_numbers(deleted):
                      "duration": 25 * 61}]
     cols = {r["column_name"] for r in deleted.json("sql", "SELECT column_name FROM duckdb_columns() WHERE table_name = 'deleted_calls_summary'")}
     assert not cols & {"target", "external", "terminationNumber", "extension"}
+    ordered = deleted.cli("sql", "SELECT * FROM deleted_calls_summary ORDER BY 1, 2, 3", user="analyst")
+    assert ordered.exit_code == 0, ordered.stderr
     # live calls, files, pending items and runs stay open to analysts
     for table in ("calls", "cdr_files", "rejected_rows", "pending_deletions", "runs", "user_activity_log"):
         assert deleted.cli("sql", f"SELECT count(*) FROM {table}", user="analyst").exit_code == 0, table
