@@ -3,7 +3,8 @@
     python bench/run.py [--rows 1000000] [--stages ingest,rss,materialise,retention,keyset] [--out bench/out]
 
 Sizes scale with --rows: ingest 1x and 4x, materialise 10,000 deletions
-against 4x calls, retention a partition of 2x, keyset pages over 10x deleted calls.
+against 4x calls, retention a partition of 2x, keyset pages over 10x deleted calls,
+a nightly run over 5x rows in 20 files.
 
 Generates its own data under --out (git-ignored). Every figure is a ratio
 measured side by side, because machines are noisy. Each measured command runs
@@ -208,10 +209,34 @@ def bench_retention(out: Path, rows: int) -> dict[str, float]:
             "rewrite_s": rewrite, "archive_mb": round(size / 1e6, 1)}
 
 
+def bench_nightly(out: Path, rows: int, files: int = 20) -> dict[str, float]:
+    """A nightly run over a day of traffic: `rows` CDR rows in `files` files plus 10,000 deletions."""
+    inbox = out / f"inbox-{rows}"
+    if not inbox.exists():
+        inbox.mkdir()
+        per = rows // files
+        for k in range(files):
+            write_cdr(inbox / f"carrier{k:02d}.csv", per, seed=100 + k, carrier=f"C{k:02d}")
+        entries = [{"id": f"UAL-{k}", "user": "bench", "timestamp": "2026-03-05T10:00:00Z", "action": "delete_calls",
+                    "selector": {"callIds": list(range(k * per + 1, k * per + 501))}} for k in range(files)]
+        write_deletions(inbox / "deletions.jsonl", entries)
+    home = fresh(out / "wh-nightly")
+    subprocess.run(cli(home, "init"), env=env(), check=True)
+    job = out / "nightly.toml"
+    job.write_text(f'[job]\nname = "bench"\ninbox = "{inbox}"\n')
+    bare_db = fresh(out / "bare-nightly.duckdb")
+    bare, _, _ = timed([sys.executable, "-c", BARE_LOAD, str(bare_db), str(inbox / "*.csv"), json.dumps(TYPES)])
+    ours, rss, code = timed(cli(home, "run", str(job), "--as-of", "2026-04-01"), env())
+    assert code == 0, "nightly run failed"
+    rerun, _, _ = timed(cli(home, "run", str(job), "--as-of", "2026-04-01"), env())
+    return {"rows": rows, "files": files, "bare_load_s": bare, "run_s": ours, "ratio": ours / bare,
+            "run_rss_mb": rss, "rerun_unchanged_inbox_s": rerun}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--stages", default="ingest,rss,materialise,retention,keyset")
+    ap.add_argument("--stages", default="ingest,rss,materialise,retention,keyset,nightly")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     ap.add_argument("--pandas", action="store_true", help="also time pandas read_csv + SQLite to_sql (slow)")
     args = ap.parse_args()
@@ -236,6 +261,9 @@ def main() -> None:
     if "retention" in stages:
         report["retention"] = bench_retention(args.out, args.rows * 2)
         print(json.dumps({"retention": report["retention"]}), flush=True)
+    if "nightly" in stages:
+        report["nightly"] = bench_nightly(args.out, args.rows * 5)
+        print(json.dumps({"nightly": report["nightly"]}), flush=True)
     if "keyset" in stages:
         report["keyset"] = bench_keyset(args.out, args.rows * 10)
         print(json.dumps({"keyset": report["keyset"]}), flush=True)
