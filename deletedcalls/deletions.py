@@ -23,9 +23,10 @@ import polars as pl
 import pyarrow as pa
 
 from deletedcalls.errors import InputRejected, UsageError
-from deletedcalls.ingest_cdr import file_sha256
+from deletedcalls.fsutil import file_sha256
+from deletedcalls.rejects import record_rejects
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import next_ids, utc_now
+from deletedcalls.warehouse import next_ids, rollback_quietly, utc_now
 
 SELECTOR_KINDS = ["carrierCallIds", "cdrFile", "cdrFileLines", "callIds"]
 ENTRY_FIELDS = ["id", "user", "timestamp", "action", "reason", "selectorKind", "selectorProblem"]
@@ -259,13 +260,10 @@ def ingest_deletion_file(con: duckdb.DuckDBPyConnection, settings: Settings, pat
             {"id": file_id, "name": path.name, "sha": sha, "entries": len(entries), "dups": result.duplicates,
              "conflicts": len(result.conflicts), "rejected": result.rejected, "at": now, "run": run_id},
         )
-        _record_rejects(con, file_id, path.name, run_id, rejects)
+        record_rejects(con, "deletions", file_id, path.name, run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
+        rollback_quietly(con)
         raise
     parts = [f"{result.entries} new entries ({result.items} items)"]
     if result.duplicates:
@@ -297,23 +295,6 @@ def _insert_entries(con: duckdb.DuckDBPyConnection, entries: list[dict[str, Any]
     con.register("new_items", item_table)
     con.execute("INSERT INTO deletion_items SELECT *, NULL, NULL, NULL FROM new_items")
     con.unregister("new_items")
-
-
-def _record_rejects(con: duckdb.DuckDBPyConnection, file_id: int, name: str, run_id: int, rejects: list) -> None:
-    if not rejects:
-        return
-    rejects.sort(key=lambda r: r[0])
-    table = pa.table({
-        "line": pa.array([r[0] for r in rejects], pa.int64()),
-        "reasons": pa.array([r[1] for r in rejects], pa.list_(pa.string())),
-        "raw": pa.array([r[2] for r in rejects], pa.string()),
-    })
-    con.register("rejects", table)
-    con.execute(
-        "INSERT INTO rejected_rows SELECT 'deletions', NULL, $fid, $name, line, reasons, raw, $run FROM rejects ORDER BY line",
-        {"fid": file_id, "name": name, "run": run_id},
-    )
-    con.unregister("rejects")
 
 
 def raise_for_conflicts(results: list[DeletionFileResult]) -> None:

@@ -11,7 +11,6 @@ back and only the file's rejection and its reasons are recorded.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import queue
 import threading
@@ -27,9 +26,11 @@ import pyarrow as pa
 
 from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
 from deletedcalls.errors import InputRejected, UsageError
+from deletedcalls.fsutil import file_sha256
+from deletedcalls.rejects import record_rejects
 from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, rejection_reasons
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import next_ids, sql, utc_now
+from deletedcalls.warehouse import next_ids, rollback_quietly, sql, utc_now
 
 Progress = Callable[[int], None]
 INGEST_MEMORY_LIMIT = "384MB"
@@ -76,14 +77,6 @@ class _Batch:
 
     def raw_for_line(self, line: int) -> str:
         return self.chunk.raw(int(np.searchsorted(self.chunk.lines, line)))
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(4 * 1024 * 1024):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataFrame, np.ndarray, list]:
@@ -371,10 +364,10 @@ def _load(
             )
             return _reject_file(con, settings, result, size, run_id, why, rejects, records, carriers)
         _record_file(con, result, size, run_id, "loaded", None, carriers)
-        _record_rejects(con, file_id, name, run_id, rejects)
+        record_rejects(con, "cdr", file_id, name, run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
-        _rollback(con)
+        rollback_quietly(con)
         raise
     if rejects:
         result.message = f"loaded {result.rows} records, rejected {len(rejects)} (see rejected_rows)"
@@ -416,13 +409,6 @@ def _raw_lines(path: Path, lines: set[int], chunk_size: int) -> dict[int, str]:
     return out
 
 
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:
-        pass
-
-
 def _record_file(
     con: duckdb.DuckDBPyConnection,
     result: FileResult,
@@ -451,27 +437,6 @@ def _record_file(
     )
 
 
-def _record_rejects(
-    con: duckdb.DuckDBPyConnection, file_id: int, name: str, run_id: int, rejects: list
-) -> None:
-    if not rejects:
-        return
-    rejects.sort(key=lambda r: r[0])
-    table = pa.table(
-        {
-            "line": pa.array([r[0] for r in rejects], pa.int64()),
-            "reasons": pa.array([r[1] for r in rejects], pa.list_(pa.string())),
-            "raw": pa.array([r[2] for r in rejects], pa.string()),
-        }
-    )
-    con.register("rejects", table)
-    con.execute(
-        "INSERT INTO rejected_rows SELECT 'cdr', $fid, NULL, $name, line, reasons, raw, $run FROM rejects ORDER BY line",
-        {"fid": file_id, "name": name, "run": run_id},
-    )
-    con.unregister("rejects")
-
-
 def _reject_file(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -491,10 +456,10 @@ def _reject_file(
         result.rows = 0
         result.rejected = len(rejects)
         _record_file(con, result, size, run_id, "rejected", why, carriers)
-        _record_rejects(con, result.file_id, result.file_name, run_id, rejects)
+        record_rejects(con, "cdr", result.file_id, result.file_name, run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
-        _rollback(con)
+        rollback_quietly(con)
         raise
     result.message = f"rejected whole, nothing loaded: {why}"
     return result

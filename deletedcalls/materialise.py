@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from deletedcalls.audits import check_invariants
-from deletedcalls.warehouse import next_ids, sql, sql_dir, utc_now
+from deletedcalls.warehouse import next_ids, rollback_quietly, sql, sql_dir, utc_now
 
 
 @dataclass
@@ -56,10 +56,7 @@ def materialise(con: duckdb.DuckDBPyConnection, run_id: int, *, now: datetime | 
         ).fetchall()[0]
         con.execute("COMMIT")
     except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
+        rollback_quietly(con)
         raise
     return MaterialiseResult(
         deleted=count,

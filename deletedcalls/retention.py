@@ -18,7 +18,6 @@ match); a purge whose rewrite did not finish is rewritten again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -32,8 +31,9 @@ import duckdb
 
 from deletedcalls import logs
 from deletedcalls.errors import IntegrityFailure, NotFound, UsageError
+from deletedcalls.fsutil import file_sha256, fsync_path, write_durably
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import connect, current_version, sql, utc_now
+from deletedcalls.warehouse import connect, current_version, rollback_quietly, sql, utc_now
 
 ARCHIVE_GLOB = "deletedMonth=*/part-*.parquet"
 CRASH_ENV = "DELETEDCALLS_CRASH_AT"
@@ -82,22 +82,6 @@ def manifest_path(archive: Path) -> Path:
     return archive.with_name(f"_{archive.stem}.manifest.json")
 
 
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(4 * 1024 * 1024):
-            h.update(block)
-    return h.hexdigest()
-
-
 def expired_partitions(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -> list[tuple[str, int, int, int, date]]:
     return [tuple(r) for r in con.execute(sql("retention/expired_partitions"), {"days": days, "as_of": as_of}).fetchall()]
 
@@ -143,13 +127,6 @@ def enforce_retention(
     return result, con
 
 
-def _write_durably(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def archive_partition(
     con: duckdb.DuckDBPyConnection, settings: Settings, plan: PartitionPlan, run_id: int, as_of: date, days: int
 ) -> None:
@@ -170,7 +147,7 @@ def archive_partition(
         raise IntegrityFailure(f"partition={plan.partition}: the archive read back does not match the warehouse rows ({got} != {expected}); nothing was purged")
     manifest = _manifest(con, settings, plan, tmp, expected, as_of, days)
     manifest_tmp = folder / f".{manifest_path(final).name}.tmp"
-    _write_durably(manifest_tmp, json.dumps(manifest, indent=2, sort_keys=True).encode())
+    write_durably(manifest_tmp, json.dumps(manifest, indent=2, sort_keys=True).encode())
     os.replace(tmp, final)
     os.replace(manifest_tmp, manifest_path(final))
     fsync_path(folder)
@@ -243,10 +220,7 @@ def _record_and_purge(
         check_invariants(con)
         con.execute("COMMIT")
     except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
+        rollback_quietly(con)
         raise
 
 
@@ -295,7 +269,7 @@ def recover(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int, as_
             plan.expires_after = expires
             manifest = _manifest(con, settings, plan, path, got, as_of, days)
             tmp = mpath.with_name(f".{mpath.name}.tmp")
-            _write_durably(tmp, json.dumps(manifest, indent=2, sort_keys=True).encode())
+            write_durably(tmp, json.dumps(manifest, indent=2, sort_keys=True).encode())
             os.replace(tmp, mpath)
             fsync_path(path.parent)
         _record_and_purge(con, plan, manifest, run_id, as_of, days)

@@ -232,6 +232,14 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CHECKPOINT")
 
 
+def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK after a failure; a connection with no open transaction is fine."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
 def next_ids(con: duckdb.DuckDBPyConnection, counter: str, count: int) -> int:
     """Reserve ``count`` ids of a counter inside the caller's transaction; returns the first."""
     rows = con.execute(
