@@ -87,3 +87,56 @@ def test_a_call_is_in_exactly_one_table_whatever_the_order(plan):
                     assert call_id in sel["callIds"]
                 elif "carrierCallIds" in sel:
                     assert cid in sel["carrierCallIds"]
+
+
+retention_plans = st.lists(
+    st.tuples(
+        st.lists(st.tuples(st.integers(1, 12), st.integers(1, 40)), min_size=1, max_size=4),  # (month, call id) deletions
+        st.dates(min_value=__import__("datetime").date(2026, 1, 1), max_value=__import__("datetime").date(2027, 6, 1)),  # as-of
+        st.integers(0, 120),  # retention days
+    ),
+    min_size=1, max_size=4,
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(retention_plans)
+def test_archived_plus_warehouse_rows_are_all_deleted_rows(plan):
+    import duckdb as _duckdb
+
+    from deletedcalls.retention import enforce_retention, verify_archives
+    from deletedcalls.warehouse import writing
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        s = load_settings(root / "wh")
+        init_warehouse(s)
+        (root / "a.csv").write_text(csv_text([good_row(i) for i in range(40)]))
+        with writing(s) as session:
+            ingest_cdr_file(session.con, s, root / "a.csv", run_id=0)
+            for n, (deletions, as_of, days) in enumerate(plan):
+                path = root / f"log{n}.jsonl"
+                path.write_text("".join(
+                    json.dumps({"id": f"UAL-{n}-{k}", "user": "u", "timestamp": f"2026-{month:02d}-15T12:00:00Z",
+                                "action": "delete_calls", "selector": {"callIds": [call]}}) + "\n"
+                    for k, (month, call) in enumerate(deletions)))
+                ingest_deletion_file(session.con, s, path, run_id=n)
+                materialise(session.con, run_id=n)
+                _, session.con = enforce_retention(session.con, s, n, as_of=as_of, days=days)
+                con = session.con
+                kept = {r[0] for r in con.execute("SELECT callId FROM deleted_calls").fetchall()}
+                archived_rows = _duckdb.connect().execute(
+                    "SELECT callId FROM read_parquet($p)", {"p": str(s.dr_dir / "*" / "*.parquet")}
+                ).fetchall() if list(s.dr_dir.glob("*/*.parquet")) else []
+                archived = [r[0] for r in archived_rows]
+                assert len(archived) == len(set(archived)), "a row archived twice"
+                assert not kept & set(archived), "a row both archived and in the warehouse"
+                deleted_ever = con.execute("SELECT coalesce(sum(deletions), 0) FROM deleted_calls_summary").fetchall()[0][0]
+                assert len(kept) + len(archived) == deleted_ever
+                assert failed_audits(con) == {}
+                # nothing left in the warehouse is expired
+                for (month,) in con.execute("SELECT DISTINCT deletedMonth FROM deleted_calls").fetchall():
+                    last = __import__("calendar").monthrange(int(month[:4]), int(month[5:]))[1]
+                    expiry = __import__("datetime").date(int(month[:4]), int(month[5:]), last) + __import__("datetime").timedelta(days=days)
+                    assert not expiry < as_of
+            assert all(v.ok for v in verify_archives(session.con, s))
