@@ -28,7 +28,7 @@ from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
 from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.fsutil import file_sha256
 from deletedcalls.rejects import record_rejects
-from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, rejection_reasons
+from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema, rejection_reasons
 from deletedcalls.settings import Settings
 from deletedcalls.warehouse import next_ids, rollback_quietly, sql, utc_now
 
@@ -265,6 +265,8 @@ def ingest_cdr_file(
 ) -> FileResult:
     if not path.is_file():
         raise UsageError(f"no such CDR file: {path}")
+    # build the pandera schema (a slow import) while the file is hashed
+    threading.Thread(target=cdr_schema, daemon=True, name="schema-import").start()
     name = path.name
     sha = file_sha256(path)
     size = path.stat().st_size
