@@ -28,7 +28,13 @@ from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
 from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.fsutil import file_sha256
 from deletedcalls.rejects import record_rejects
-from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema, rejection_reasons
+from deletedcalls.schemas import (
+    CDR_COLUMNS,
+    COST_COLUMNS,
+    REQUIRED_COLUMNS,
+    cdr_schema,
+    rejection_reasons,
+)
 from deletedcalls.settings import Settings
 from deletedcalls.warehouse import next_ids, rollback_quietly, sql, utc_now
 
