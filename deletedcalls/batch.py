@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from deletedcalls import logs
-from deletedcalls.deletions import ingest_deletion_file
+from deletedcalls.deletions import ingest_deletion_files
 from deletedcalls.errors import InputRejected, UsageError
-from deletedcalls.ingest_cdr import ingest_cdr_file
+from deletedcalls.ingest_cdr import ingest_cdr_files
 from deletedcalls.materialise import materialise
 from deletedcalls.retention import enforce_retention
 from deletedcalls.settings import Settings
@@ -52,42 +52,36 @@ def run_job(
     cdr_files, deletion_logs = inbox_files(inbox)
 
     start = time.perf_counter()
-    counts: dict[str, float] = {"files": 0, "loaded": 0, "unchanged": 0, "rejected": 0, "rows": 0, "rejectedRows": 0}
-    for path in cdr_files:
-        r = ingest_cdr_file(session.con, settings, path, run_id, progress=progress)
-        counts["files"] += 1
-        counts["rows"] += r.rows
-        counts["rejectedRows"] += r.rejected
-        if r.status in ("rejected", "conflict"):
-            counts["rejected"] += 1
-            summary.rejected_files.append(f"{path.name}: {r.message}")
-        else:
-            counts[r.status] += 1
-        if r.status != "unchanged":
-            log = logs.warning if r.status in ("rejected", "conflict") else logs.info
-            log(f"{path.name}: {r.message}", stage="ingest-cdr", file=str(path), status=r.status, rows=r.rows, rejected=r.rejected)
-    counts["seconds"] = round(time.perf_counter() - start, 3)
+    cdr = ingest_cdr_files(session.con, settings, cdr_files, run_id, progress=progress, log_unchanged=False)
+    refused = [r for r in cdr if r.status in ("rejected", "conflict")]
+    summary.rejected_files += [f"{r.file_name}: {r.message}" for r in refused]
+    counts: dict[str, float] = {
+        "files": len(cdr),
+        "loaded": sum(r.status == "loaded" for r in cdr),
+        "unchanged": sum(r.status == "unchanged" for r in cdr),
+        "rejected": len(refused),
+        "rows": sum(r.rows for r in cdr),
+        "rejectedRows": sum(r.rejected for r in cdr),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
     summary.stages["ingest-cdr"] = counts
     logs.info(f"CDR files: {counts['loaded']} loaded, {counts['unchanged']} already known, {counts['rejected']} rejected",
               stage="ingest-cdr", **counts)
 
     start = time.perf_counter()
-    counts = {"files": 0, "unchanged": 0, "entries": 0, "duplicates": 0, "rejectedLines": 0, "conflicts": 0}
-    for path in deletion_logs:
-        d = ingest_deletion_file(session.con, settings, path, run_id)
-        counts["files"] += 1
-        counts["unchanged"] += d.status == "unchanged"
-        counts["entries"] += d.entries
-        counts["duplicates"] += d.duplicates
-        counts["rejectedLines"] += d.rejected
-        counts["conflicts"] += len(d.conflicts)
-        if d.conflicts:
-            summary.rejected_files.append(f"{path.name}: conflicting entries not applied: {', '.join(d.conflicts[:5])}")
-        if d.status != "unchanged":
-            log = logs.warning if (d.conflicts or d.rejected) else logs.info
-            log(f"{path.name}: {d.message}", stage="ingest-deletions", file=str(path), entries=d.entries,
-                rejected=d.rejected, conflicts=len(d.conflicts))
-    counts["seconds"] = round(time.perf_counter() - start, 3)
+    logs_in = ingest_deletion_files(session.con, settings, deletion_logs, run_id, log_unchanged=False)
+    summary.rejected_files += [
+        f"{d.file_name}: conflicting entries not applied: {', '.join(d.conflicts[:5])}" for d in logs_in if d.conflicts
+    ]
+    counts = {
+        "files": len(logs_in),
+        "unchanged": sum(d.status == "unchanged" for d in logs_in),
+        "entries": sum(d.entries for d in logs_in),
+        "duplicates": sum(d.duplicates for d in logs_in),
+        "rejectedLines": sum(d.rejected for d in logs_in),
+        "conflicts": sum(len(d.conflicts) for d in logs_in),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
     summary.stages["ingest-deletions"] = counts
     logs.info(f"deletion logs: {counts['entries']} new entries from {counts['files'] - counts['unchanged']} new file(s)",
               stage="ingest-deletions", **counts)

@@ -164,18 +164,13 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
     rejected_rows. Exit 3 when a file is over its reject limit or conflicts
     with a known file of the same name; the other files are still ingested.
     """
-    from deletedcalls.ingest_cdr import ingest_cdr_file, raise_for_rejections
+    from deletedcalls.ingest_cdr import ingest_cdr_files, raise_for_rejections
 
     settings = settings_of(ctx, max_reject_ratio=max_reject_ratio)
     total = sum(p.stat().st_size for p in files)
-    results = []
     with recorded_run(settings, "ingest cdr") as (con, run_id, counts):
         with progress_bar(ctx, total, "ingesting CDR files") as advance:
-            for path in files:
-                r = ingest_cdr_file(con, settings, path, run_id, progress=advance)
-                results.append(r)
-                log = logs.warning if r.status in ("rejected", "conflict") else logs.info
-                log(f"{path.name}: {r.message}", stage="ingest-cdr", file=str(path), status=r.status, rows=r.rows, rejected=r.rejected)
+            results = ingest_cdr_files(con, settings, list(files), run_id, progress=advance)
         counts.update(
             files=len(results),
             loaded=sum(r.status == "loaded" for r in results),
@@ -203,17 +198,11 @@ def ingest_deletions(ctx: click.Context, files: tuple[Path, ...], as_json: bool)
     it is a conflict, not applied, and the command exits 3. Run `materialise`
     to apply the entries.
     """
-    from deletedcalls.deletions import ingest_deletion_file, raise_for_conflicts
+    from deletedcalls.deletions import ingest_deletion_files, raise_for_conflicts
 
     settings = settings_of(ctx)
-    results = []
     with recorded_run(settings, "ingest deletions") as (con, run_id, counts):
-        for path in files:
-            r = ingest_deletion_file(con, settings, path, run_id)
-            results.append(r)
-            log = logs.warning if (r.conflicts or r.rejected) else logs.info
-            log(f"{path.name}: {r.message}", stage="ingest-deletions", file=str(path), entries=r.entries,
-                rejected=r.rejected, conflicts=len(r.conflicts))
+        results = ingest_deletion_files(con, settings, list(files), run_id)
         counts.update(
             files=len(results), entries=sum(r.entries for r in results), items=sum(r.items for r in results),
             duplicates=sum(r.duplicates for r in results), rejected=sum(r.rejected for r in results),

@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from deletedcalls import logs
 from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.fsutil import file_sha256
 from deletedcalls.rejects import record_rejects
@@ -295,6 +296,22 @@ def _insert_entries(con: duckdb.DuckDBPyConnection, entries: list[dict[str, Any]
     con.register("new_items", item_table)
     con.execute("INSERT INTO deletion_items SELECT *, NULL, NULL, NULL FROM new_items")
     con.unregister("new_items")
+
+
+def ingest_deletion_files(
+    con: duckdb.DuckDBPyConnection, settings: Settings, paths: list[Path], run_id: int, *, log_unchanged: bool = True
+) -> list[DeletionFileResult]:
+    """Ingest each deletion log in turn, logging each outcome."""
+    results = []
+    for path in paths:
+        d = ingest_deletion_file(con, settings, path, run_id)
+        results.append(d)
+        if d.status == "unchanged" and not log_unchanged:
+            continue
+        log = logs.warning if (d.conflicts or d.rejected) else logs.info
+        log(f"{path.name}: {d.message}", stage="ingest-deletions", file=str(path), entries=d.entries,
+            rejected=d.rejected, conflicts=len(d.conflicts))
+    return results
 
 
 def raise_for_conflicts(results: list[DeletionFileResult]) -> None:

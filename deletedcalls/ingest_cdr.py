@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from deletedcalls import logs
 from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
 from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.fsutil import file_sha256
@@ -248,12 +249,18 @@ def ingest_cdr_files(
     run_id: int,
     *,
     progress: Progress | None = None,
-    chunk_size: int = DEFAULT_CHUNK,
+    log_unchanged: bool = True,
 ) -> list[FileResult]:
-    """Ingest each file in turn; a rejected file does not stop the others."""
-    return [
-        ingest_cdr_file(con, settings, p, run_id, progress=progress, chunk_size=chunk_size) for p in paths
-    ]
+    """Ingest each file in turn, logging each outcome; a rejected file does not stop the others."""
+    results = []
+    for path in paths:
+        r = ingest_cdr_file(con, settings, path, run_id, progress=progress)
+        results.append(r)
+        if r.status == "unchanged" and not log_unchanged:
+            continue
+        log = logs.warning if r.status in ("rejected", "conflict") else logs.info
+        log(f"{path.name}: {r.message}", stage="ingest-cdr", file=str(path), status=r.status, rows=r.rows, rejected=r.rejected)
+    return results
 
 
 def ingest_cdr_file(
