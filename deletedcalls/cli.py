@@ -285,7 +285,7 @@ def retention_enforce(ctx: click.Context, as_of: str | None, retention_days: int
         _print_retention(result, as_json)
         return
     with recorded_session(settings, "retention enforce") as (session, run_id, counts):
-        result, session.con = enforce_retention(session.con, settings, run_id, as_of=when, days=settings.retention_days, dry_run=dry_run)
+        result, session.con = enforce_retention(session.con, settings, run_id, as_of=when, days=settings.retention_days)
         counts.update(partitions=len(result.plan), archived=len(result.archived), rows_purged=result.rows_purged,
                       recovered=len(result.recovered), erased=result.erased)
     _print_retention(result, as_json)

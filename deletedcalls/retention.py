@@ -18,12 +18,13 @@ match); a purge whose rewrite did not finish is rewritten again.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import shutil
 import signal
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,39 +83,59 @@ def manifest_path(archive: Path) -> Path:
     return archive.with_name(f"_{archive.stem}.manifest.json")
 
 
+def partition_expiry(partition: str, days: int) -> date:
+    """The last day a partition is kept: its month's last day plus the retention days.
+
+    It expires when this date is before the as-of date (2026-01 with 90 days: 2026-05-01).
+    """
+    year, month = int(partition[:4]), int(partition[5:7])
+    return date(year, month, calendar.monthrange(year, month)[1]) + timedelta(days=days)
+
+
+def archive_names(partition: str, part: int) -> tuple[str, str]:
+    """(archive id, path relative to the home) of a part of a partition."""
+    return f"{partition}-part-{part:04d}", f"dr/deletedMonth={partition}/part-{part:04d}.parquet"
+
+
+def _part_number(name: str) -> int:
+    """The part number in an archive id or file name (...part-0002...)."""
+    return int(name.rsplit("part-", 1)[1][:4])
+
+
 def expired_partitions(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -> list[tuple[str, int, int, int, date]]:
-    return [tuple(r) for r in con.execute(sql("retention/expired_partitions"), {"days": days, "as_of": as_of}).fetchall()]
+    """(partition, rows, min id, max id, expiry) of every expired partition."""
+    return [
+        (partition, rows, min_id, max_id, partition_expiry(partition, days))
+        for partition, rows, min_id, max_id in con.execute(sql("retention/partitions")).fetchall()
+        if partition_expiry(partition, days) < as_of
+    ]
 
 
 def _next_part(con: duckdb.DuckDBPyConnection, dr: Path, partition: str) -> int:
     recorded = con.execute('SELECT coalesce(max(part), 0) FROM dr_archives WHERE "partition" = $p', {"p": partition}).fetchall()[0][0]
-    on_disk = [int(p.stem.split("-")[1]) for p in (dr / f"deletedMonth={partition}").glob("part-*.parquet")]
+    on_disk = [_part_number(p.name) for p in (dr / f"deletedMonth={partition}").glob("part-*.parquet")]
     return max([recorded, *on_disk]) + 1
 
 
 def plan_retention(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date, days: int) -> list[PartitionPlan]:
     plans = []
     for partition, rows, min_id, max_id, expires in expired_partitions(con, as_of, days):
-        part = _next_part(con, settings.dr_dir, partition)
-        archive_id = f"{partition}-part-{part:04d}"
-        rel = f"dr/deletedMonth={partition}/part-{part:04d}.parquet"
+        archive_id, rel = archive_names(partition, _next_part(con, settings.dr_dir, partition))
         plans.append(PartitionPlan(partition, rows, min_id, max_id, expires, archive_id, rel))
     return plans
 
 
 def enforce_retention(
-    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int, *, as_of: date, days: int, dry_run: bool = False
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int, *, as_of: date, days: int
 ) -> tuple[RetentionResult, duckdb.DuckDBPyConnection]:
     """Archive, verify and purge every expired partition; returns the result and the (new) connection.
 
-    The connection is replaced when the database file is rewritten.
+    The connection is replaced when the database file is rewritten. (A dry run is
+    ``plan_retention`` alone, on a read-only connection.)
     """
-    result = RetentionResult(as_of=as_of, retention_days=days, dry_run=dry_run)
-    if not dry_run:
-        result.recovered = recover(con, settings, run_id, as_of, days)
+    result = RetentionResult(as_of=as_of, retention_days=days, dry_run=False)
+    result.recovered = recover(con, settings, run_id, as_of, days)
     result.plan = plan_retention(con, settings, as_of, days)
-    if dry_run:
-        return result, con
     for plan in result.plan:
         archive_partition(con, settings, plan, run_id, as_of, days)
         result.archived.append(plan.archive_id)
@@ -146,8 +167,7 @@ def archive_partition(
         tmp.unlink(missing_ok=True)
         raise IntegrityFailure(f"partition={plan.partition}: the archive read back does not match the warehouse rows ({got} != {expected}); nothing was purged")
     manifest = _manifest(con, settings, plan, tmp, expected, as_of, days)
-    manifest_tmp = folder / f".{manifest_path(final).name}.tmp"
-    write_durably(manifest_tmp, json.dumps(manifest, indent=2, sort_keys=True).encode())
+    manifest_tmp = _stage_manifest(final, manifest)
     os.replace(tmp, final)
     os.replace(manifest_tmp, manifest_path(final))
     fsync_path(folder)
@@ -155,6 +175,13 @@ def archive_partition(
     crash_point("archive-renamed")
     _record_and_purge(con, plan, manifest, run_id, as_of, days)
     crash_point("purged")
+
+
+def _stage_manifest(archive: Path, manifest: dict[str, Any]) -> Path:
+    """Write an archive's manifest durably under a temporary name; the caller renames it into place."""
+    tmp = archive.with_name(f".{manifest_path(archive).name}.tmp")
+    write_durably(tmp, json.dumps(manifest, indent=2, sort_keys=True).encode())
+    return tmp
 
 
 def _partition_checksum(con: duckdb.DuckDBPyConnection, partition: str, max_id: int) -> tuple[int, int, int, str]:
@@ -204,7 +231,7 @@ def _record_and_purge(
     try:
         con.execute(
             "INSERT INTO dr_archives VALUES ($id, $p, $part, $path, $rows, $size, $sha, $min, $max, $ck, $t, $run)",
-            {"id": plan.archive_id, "p": plan.partition, "part": int(plan.archive_id.rsplit("-", 1)[1]), "path": plan.path,
+            {"id": plan.archive_id, "p": plan.partition, "part": _part_number(plan.archive_id), "path": plan.path,
              "rows": manifest["rows"], "size": manifest["sizeBytes"], "sha": manifest["sha256"], "min": manifest["minId"],
              "max": manifest["maxId"], "ck": manifest["contentChecksum"], "t": now, "run": run_id},
         )
@@ -239,8 +266,7 @@ def recover(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int, as_
         if rel in recorded:
             continue
         partition = path.parent.name.split("=", 1)[1]
-        part = int(path.stem.split("-")[1])
-        archive_id = f"{partition}-part-{part:04d}"
+        archive_id, _ = archive_names(partition, _part_number(path.name))
         try:
             got = _archive_checksum(con, path)
         except duckdb.Error:
@@ -263,14 +289,9 @@ def recover(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int, as_
             except ValueError:
                 manifest = None
         if not manifest or manifest.get("sha256") != file_sha256(path):
-            expires = con.execute(
-                "SELECT CAST(last_day(CAST($p || '-01' AS DATE)) + to_days(CAST($d AS INTEGER)) AS DATE)", {"p": partition, "d": days}
-            ).fetchall()[0][0]
-            plan.expires_after = expires
+            plan.expires_after = partition_expiry(partition, days)
             manifest = _manifest(con, settings, plan, path, got, as_of, days)
-            tmp = mpath.with_name(f".{mpath.name}.tmp")
-            write_durably(tmp, json.dumps(manifest, indent=2, sort_keys=True).encode())
-            os.replace(tmp, mpath)
+            os.replace(_stage_manifest(path, manifest), mpath)
             fsync_path(path.parent)
         _record_and_purge(con, plan, manifest, run_id, as_of, days)
         recovered.append(archive_id)
