@@ -130,25 +130,32 @@ def _keyset_rows(con: duckdb.DuckDBPyConnection, q: ListQuery, descending: bool)
     """
     n = q.limit + 1
     pos = q.id_before if descending else q.id_after
+    bounds = None
     if pos is None:
-        bounds = con.execute('SELECT min("id"), max("id") FROM deleted_calls').fetchall()[0]
-        if bounds[0] is None:
+        bounds = _id_bounds(con)
+        if bounds is None:
             return []
         pos = bounds[1] + 1 if descending else bounds[0] - 1
     lo, hi = (pos - n, pos) if descending else (pos, pos + n + 1)
     where, params = _where(q, ['"id" > $lo', '"id" < $hi'])
     rows = con.execute(_SELECT + where, {**params, "lo": lo, "hi": hi}).fetchall()
     if len(rows) < n:
-        rows = _window_rows(con, q, pos, descending)
+        bounds = bounds or _id_bounds(con)
+        rows = _window_rows(con, q, pos, descending, bounds) if bounds else []
     rows.sort(key=lambda r: r[0], reverse=descending)
     return rows[:n]
 
 
-def _window_rows(con: duckdb.DuckDBPyConnection, q: ListQuery, pos: int, descending: bool) -> list[tuple[Any, ...]]:
-    n = q.limit + 1
+def _id_bounds(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
     lo_id, hi_id = con.execute('SELECT min("id"), max("id") FROM deleted_calls').fetchall()[0]
-    if lo_id is None:
-        return []
+    return None if lo_id is None else (lo_id, hi_id)
+
+
+def _window_rows(
+    con: duckdb.DuckDBPyConnection, q: ListQuery, pos: int, descending: bool, bounds: tuple[int, int]
+) -> list[tuple[Any, ...]]:
+    n = q.limit + 1
+    lo_id, hi_id = bounds
     where, params = _where(q, ['"id" > $lo', '"id" < $hi'])
     order = ' ORDER BY "id" DESC' if descending else ' ORDER BY "id"'
     ids_sql = 'SELECT "id" FROM deleted_calls' + where + order + " LIMIT $n"  # noqa: S608 -- fixed clauses, values bound
@@ -168,8 +175,8 @@ def _window_rows(con: duckdb.DuckDBPyConnection, q: ListQuery, pos: int, descend
 def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery) -> Page:
     validate(q)
     descending = q.id_before is not None and q.id_after is None
+    where, params = _where(q, [])
     if q.offset:
-        where, params = _where(q, [])
         rows = con.execute(_SELECT + where + ' ORDER BY "id" LIMIT $n OFFSET $o', {**params, "n": q.limit + 1, "o": q.offset}).fetchall()
     else:
         rows = _keyset_rows(con, q, descending)
@@ -177,8 +184,7 @@ def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery) -> Page:
     rows = rows[: q.limit]
     if descending:
         rows.reverse()
-    count_where, count_params = _where(q, [])
-    total = con.execute("SELECT count(*) FROM deleted_calls" + count_where, count_params or None).fetchall()[0][0]  # noqa: S608 -- fixed clauses, values bound
+    total = con.execute("SELECT count(*) FROM deleted_calls" + where, params or None).fetchall()[0][0]  # noqa: S608 -- fixed clauses, values bound
     results = [dict(zip(FIELDS, r, strict=True)) for r in rows]
     base = replace(q, offset=0, id_after=None, id_before=None)
     nxt = prev = None
@@ -187,7 +193,7 @@ def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery) -> Page:
             nxt = encode_cursor(replace(base, offset=q.offset + q.limit))
         prev = encode_cursor(replace(base, offset=max(q.offset - q.limit, 0)))
     else:
-        if results and (more if not descending else True):
+        if results and (descending or more):
             nxt = encode_cursor(replace(base, id_after=results[-1]["id"]))
         if results and (q.id_after is not None or (descending and more)):
             prev = encode_cursor(replace(base, id_before=results[0]["id"]))
