@@ -322,17 +322,13 @@ def dr() -> None:
 @click.pass_context
 def dr_list(ctx: click.Context, as_json: bool) -> None:
     """List DR archive files: id, partition, rows, size, sha256, created."""
-    from deletedcalls.output import echo_json, echo_table
+    from deletedcalls.output import echo_rows
     from deletedcalls.retention import list_archives
     from deletedcalls.warehouse import reader
 
     with reader(settings_of(ctx)) as con:
         archives = list_archives(con)
-    if as_json:
-        echo_json(archives)
-    else:
-        cols = ["id", "partition", "rows", "size", "sha256", "created"]
-        echo_table(cols, [[a[c] for c in cols] for a in archives], title="DR archives")
+    echo_rows(archives, ["id", "partition", "rows", "size", "sha256", "created"], "DR archives", as_json)
 
 
 @dr.command("verify")
@@ -445,18 +441,15 @@ def files() -> None:
 @click.pass_context
 def files_list(ctx: click.Context, as_json: bool) -> None:
     """List CDR files: id, fileName, sha256, carrier, status, rows, rejected."""
-    from deletedcalls.output import echo_json, echo_table
+    from deletedcalls.output import echo_rows
     from deletedcalls.warehouse import reader
 
     with reader(settings_of(ctx)) as con:
         rel = con.sql(
             'SELECT id, fileName, sha256, carrier, status, "rows", rejected, ingestedAt, reason FROM cdr_files ORDER BY id'
         )
-        cols, rows = rel.columns, rel.fetchall()
-    if as_json:
-        echo_json([dict(zip(cols, r, strict=True)) for r in rows])
-    else:
-        echo_table(cols[:7], [r[:7] for r in rows], title="CDR files")
+        files = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+    echo_rows(files, ["id", "fileName", "sha256", "carrier", "status", "rows", "rejected"], "CDR files", as_json)
 
 
 # ---------------------------------------------------------------- runs
@@ -472,17 +465,13 @@ def runs() -> None:
 @click.pass_context
 def runs_list(ctx: click.Context, as_json: bool) -> None:
     """List runs: command, user, start, end, outcome, counts."""
-    from deletedcalls.output import echo_json, echo_table
+    from deletedcalls.output import echo_rows
     from deletedcalls.runs import list_runs
     from deletedcalls.warehouse import reader
 
     with reader(settings_of(ctx)) as con:
         rows = list_runs(con)
-    if as_json:
-        echo_json(rows)
-    else:
-        cols = ["id", "command", "user", "startedAt", "endedAt", "outcome", "exitCode", "counts"]
-        echo_table(cols, [[r[c] for c in cols] for r in rows], title="runs")
+    echo_rows(rows, ["id", "command", "user", "startedAt", "endedAt", "outcome", "exitCode", "counts"], "runs", as_json)
 
 
 # ---------------------------------------------------------------- sql

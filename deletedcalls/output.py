@@ -58,3 +58,11 @@ def echo_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str
     for row in rows:
         table.add_row(*["" if v is None else str(plain(v)) for v in row])
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def echo_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, as_json: bool) -> None:
+    """A list command's output: every field as JSON, or the given columns as a table."""
+    if as_json:
+        echo_json(list(rows))
+    else:
+        echo_table(columns, [[r[c] for c in columns] for r in rows], title=title)
