@@ -132,8 +132,9 @@ def entry_schema():
     )
 
 
-def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
-    kind, problem, _ = _selector(obj.get("selector"))
+def _flatten(obj: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The entry's fields for the schema, and the items its selector names."""
+    kind, problem, items = _selector(obj.get("selector"))
     if "selector" not in obj:
         problem = "selector is required"
 
@@ -149,7 +150,7 @@ def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
         "reason": as_text(obj.get("reason")),
         "selectorKind": kind,
         "selectorProblem": problem,
-    }
+    }, items
 
 
 def _validate(flat: list[dict[str, Any]]) -> dict[int, list[str]]:
@@ -212,14 +213,15 @@ def ingest_deletion_file(con: duckdb.DuckDBPyConnection, settings: Settings, pat
                 continue
             parsed.append((number, obj, raw))
 
-    flat = [_flatten(obj) for _, obj, _ in parsed]
+    flattened = [_flatten(obj) for _, obj, _ in parsed]
+    flat = [f for f, _ in flattened]
     reasons = _validate(flat) if flat else {}
     valid = []
     for pos, (number, obj, raw) in enumerate(parsed):
         if pos in reasons:
             rejects.append((number, reasons[pos], raw))
         else:
-            valid.append((number, obj, raw, flat[pos]))
+            valid.append((number, obj, raw, flattened[pos]))
 
     con.execute("BEGIN")
     try:
@@ -231,7 +233,7 @@ def ingest_deletion_file(con: duckdb.DuckDBPyConnection, settings: Settings, pat
         ).fetchall()) if ids else {}
         entries, items = [], []
         now = utc_now()
-        for number, obj, raw, fl in valid:
+        for number, obj, raw, (fl, its) in valid:
             digest = canonical_sha256(obj)
             entry_id = fl["id"]
             if entry_id in seen:
@@ -242,10 +244,9 @@ def ingest_deletion_file(con: duckdb.DuckDBPyConnection, settings: Settings, pat
                     rejects.append((number, [f"conflict: entry id {entry_id!r} was seen before with other content; not applied"], raw))
                 continue
             seen[entry_id] = digest
-            kind, _, its = _selector(obj["selector"])
             entries.append({
                 "id": entry_id, "user": fl["user"], "timestamp": fl["timestampUtc"], "action": fl["action"],
-                "reason": fl["reason"], "selector": json.dumps(obj["selector"], sort_keys=True), "selectorKind": kind,
+                "reason": fl["reason"], "selector": json.dumps(obj["selector"], sort_keys=True), "selectorKind": fl["selectorKind"],
                 "contentSha256": digest, "deletionFileID": file_id, "lineNumber": number, "ingestedAt": now,
                 "appliedAt": None, "runId": run_id,
             })
