@@ -15,6 +15,7 @@ databases (``enable_external_access = false``, configuration locked).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,22 +44,21 @@ class QueryResult:
     sources: list[str]
 
 
+def _objects(tree: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in a parsed JSON tree (a plan or a syntax tree), depth first."""
+    if isinstance(tree, dict):
+        yield tree
+        tree = list(tree.values())
+    if isinstance(tree, list):
+        for value in tree:
+            yield from _objects(value)
+
+
 def _plan_sources(plan: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
-    tables: set[str] = set()
-    functions: set[str] = set()
-
-    def walk(node: dict[str, Any]) -> None:
-        info = node.get("extra_info") or {}
-        if isinstance(info, dict):
-            if "Table" in info:
-                tables.add(str(info["Table"]).split(".")[-1].lower())
-            if "Function" in info:
-                functions.add(str(info["Function"]).upper())
-        for child in node.get("children", []):
-            walk(child)
-
-    for root in plan:
-        walk(root)
+    """The tables the bound plan scans and the table functions it calls (from each operator's extra_info)."""
+    infos = [o for o in _objects(plan) if "Table" in o or "Function" in o]
+    tables = {str(o["Table"]).split(".")[-1].lower() for o in infos if "Table" in o}
+    functions = {str(o["Function"]).upper() for o in infos if "Function" in o}
     return tables, functions
 
 
@@ -70,20 +70,11 @@ def _parsed_tables(con: duckdb.DuckDBPyConnection, text: str) -> set[str] | None
     ast = json.loads(con.execute("SELECT json_serialize_sql($q)", {"q": text}).fetchall()[0][0])
     if ast.get("error"):
         return None
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "BASE_TABLE" and isinstance(node.get("table_name"), str):
-                found.add(node["table_name"].lower())
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(ast)
-    return found
+    return {
+        o["table_name"].lower()
+        for o in _objects(ast)
+        if o.get("type") == "BASE_TABLE" and isinstance(o.get("table_name"), str)
+    }
 
 
 def _single_select(query: str) -> str:
