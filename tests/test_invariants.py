@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 import tempfile
+from datetime import date, timedelta
 from pathlib import Path
 
 from conftest import csv_text, good_row
@@ -20,9 +22,15 @@ from deletedcalls.deletions import ingest_deletion_file
 from deletedcalls.ingest_cdr import ingest_cdr_file
 from deletedcalls.materialise import materialise
 from deletedcalls.settings import load_settings
+from deletedcalls.synthetic import write_deletions
 from deletedcalls.warehouse import init_warehouse, writer
 
 N_CALLS = 12
+
+
+def entry(entry_id: str, selector: dict, timestamp: str) -> dict:
+    return {"id": entry_id, "user": "u", "timestamp": timestamp, "action": "delete_calls", "selector": selector}
+
 selectors = st.one_of(
     st.builds(lambda ids: {"carrierCallIds": [f"BT-{i:012d}" for i in ids]}, st.lists(st.integers(0, N_CALLS + 3), min_size=1, max_size=4)),
     st.builds(lambda ids: {"carrierCallIds": [f"BT-{i:012d}" for i in ids], "carrier": "BT"}, st.lists(st.integers(0, N_CALLS), min_size=1, max_size=3)),
@@ -58,11 +66,8 @@ def test_a_call_is_in_exactly_one_table_whatever_the_order(plan):
                     path.write_text(files[arg])
                     ingest_cdr_file(con, s, path, run_id=n)
                 elif kind == "deletions":
-                    path = root / f"log{n}.jsonl"
-                    path.write_text("".join(
-                        json.dumps({"id": f"UAL-{k}", "user": "u", "timestamp": f"2026-03-{day:02d}T00:00:00Z",
-                                    "action": "delete_calls", "selector": sel}) + "\n"
-                        for k, sel, day in arg))
+                    path = write_deletions(root / f"log{n}.jsonl", [
+                        entry(f"UAL-{k}", sel, f"2026-03-{day:02d}T00:00:00Z") for k, sel, day in arg])
                     ingest_deletion_file(con, s, path, run_id=n)
                 else:
                     materialise(con, run_id=n)
@@ -92,7 +97,7 @@ def test_a_call_is_in_exactly_one_table_whatever_the_order(plan):
 retention_plans = st.lists(
     st.tuples(
         st.lists(st.tuples(st.integers(1, 12), st.integers(1, 40)), min_size=1, max_size=4),  # (month, call id) deletions
-        st.dates(min_value=__import__("datetime").date(2026, 1, 1), max_value=__import__("datetime").date(2027, 6, 1)),  # as-of
+        st.dates(min_value=date(2026, 1, 1), max_value=date(2027, 6, 1)),  # as-of
         st.integers(0, 120),  # retention days
     ),
     min_size=1, max_size=4,
@@ -115,11 +120,9 @@ def test_archived_plus_warehouse_rows_are_all_deleted_rows(plan):
         with writing(s) as session:
             ingest_cdr_file(session.con, s, root / "a.csv", run_id=0)
             for n, (deletions, as_of, days) in enumerate(plan):
-                path = root / f"log{n}.jsonl"
-                path.write_text("".join(
-                    json.dumps({"id": f"UAL-{n}-{k}", "user": "u", "timestamp": f"2026-{month:02d}-15T12:00:00Z",
-                                "action": "delete_calls", "selector": {"callIds": [call]}}) + "\n"
-                    for k, (month, call) in enumerate(deletions)))
+                path = write_deletions(root / f"log{n}.jsonl", [
+                    entry(f"UAL-{n}-{k}", {"callIds": [call]}, f"2026-{month:02d}-15T12:00:00Z")
+                    for k, (month, call) in enumerate(deletions)])
                 ingest_deletion_file(session.con, s, path, run_id=n)
                 materialise(session.con, run_id=n)
                 _, session.con = enforce_retention(session.con, s, n, as_of=as_of, days=days)
@@ -136,7 +139,7 @@ def test_archived_plus_warehouse_rows_are_all_deleted_rows(plan):
                 assert failed_audits(con) == {}
                 # nothing left in the warehouse is expired
                 for (month,) in con.execute("SELECT DISTINCT deletedMonth FROM deleted_calls").fetchall():
-                    last = __import__("calendar").monthrange(int(month[:4]), int(month[5:]))[1]
-                    expiry = __import__("datetime").date(int(month[:4]), int(month[5:]), last) + __import__("datetime").timedelta(days=days)
+                    last = calendar.monthrange(int(month[:4]), int(month[5:]))[1]
+                    expiry = date(int(month[:4]), int(month[5:]), last) + timedelta(days=days)
                     assert not expiry < as_of
             assert all(v.ok for v in verify_archives(session.con, s))
