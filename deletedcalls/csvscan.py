@@ -39,14 +39,29 @@ class Chunk:
         return len(self.starts)
 
 
-def _scan(buf: bytes, upto: int | None, first_line: int) -> tuple[Chunk, int, int]:
+class _Scratch:
+    """A reused boolean buffer: fresh 16 MB temporaries per chunk cost page faults (measured)."""
+
+    def __init__(self) -> None:
+        self._buf = np.empty(0, dtype=bool)
+
+    def positions(self, arr: np.ndarray, byte: int) -> np.ndarray:
+        if len(self._buf) < len(arr):
+            self._buf = np.empty(len(arr), dtype=bool)
+        hits = self._buf[: len(arr)]
+        np.equal(arr, byte, out=hits)
+        return np.flatnonzero(hits)
+
+
+def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | None = None) -> tuple[Chunk, int, int]:
     """Records of buf; if upto is None the buffer ends at end of file.
 
     Returns the chunk, the number of bytes consumed and the next record's line.
     """
+    scratch = scratch or _Scratch()
     arr = np.frombuffer(buf, dtype=np.uint8)
-    quotes = np.flatnonzero(arr == QUOTE)
-    newlines = np.flatnonzero(arr == NEWLINE)
+    quotes = scratch.positions(arr, QUOTE)
+    newlines = scratch.positions(arr, NEWLINE)
     outside = (np.searchsorted(quotes, newlines) & 1) == 0
     ends_nl = newlines[outside]
     unterminated = False
@@ -77,15 +92,20 @@ def _scan(buf: bytes, upto: int | None, first_line: int) -> tuple[Chunk, int, in
     if len(ends) and not has_nl[-1] and ends[-1] > starts[-1] and arr[ends[-1] - 1] == CR:
         cr[-1] = True
     ends = ends - cr
-    lines = first_line + np.searchsorted(newlines, starts)
+    if len(ends_nl) == len(newlines):  # no newline inside quotes: one record per line
+        lines = first_line + np.arange(len(starts), dtype=np.int64)
+    else:
+        lines = first_line + np.searchsorted(newlines, starts)
     # fields = commas in the record - commas inside its quoted pairs + 1; counting per
     # quote pair costs O(quotes), not O(commas x log quotes)
-    commas = np.flatnonzero(arr == COMMA)
+    commas = scratch.positions(arr, COMMA)
     fields = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
     paired = quotes[quotes < (ends[-1] if len(ends) else 0)] if len(quotes) else quotes
     paired = paired[: len(paired) // 2 * 2]
-    if len(paired):
-        opens, closes = paired[0::2], paired[1::2]
+    opens, closes = paired[0::2], paired[1::2]
+    wide = closes - opens > 1  # an empty quoted field ("") holds no comma
+    opens, closes = opens[wide], closes[wide]
+    if len(opens):
         inside = np.searchsorted(commas, closes) - np.searchsorted(commas, opens)
         if inside.any():
             record_of = np.searchsorted(starts, opens, side="right") - 1
@@ -101,16 +121,17 @@ def scan_records(
     """Yield chunks of whole records from the current position of stream."""
     carry = b""
     line = first_line
+    scratch = _Scratch()
     while True:
         block = stream.read(chunk_size)
         if not block:
             if carry:
-                chunk, _, line = _scan(carry, None, line)
+                chunk, _, line = _scan(carry, None, line, scratch)
                 if len(chunk):
                     yield chunk
             return
         buf = carry + block if carry else block
-        chunk, consumed, line = _scan(buf, len(buf), line)
+        chunk, consumed, line = _scan(buf, len(buf), line, scratch)
         carry = buf[consumed:]
         if len(chunk):
             yield chunk

@@ -110,7 +110,9 @@ def _selector(sel: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
 @cache
 def entry_schema():
     """The pandera schema of a flattened deletion-log entry."""
-    import pandera.polars as pa_pl
+    from deletedcalls.schemas import pandera_polars
+
+    pa_pl = pandera_polars()
 
     def check(expr: pl.Expr, name: str) -> Any:
         return pa_pl.Check(lambda data: data.lazyframe.select(expr), name=name)

@@ -1,20 +1,25 @@
 """Ingest carrier CDR files into ``calls``: stream, validate, load in one transaction.
 
-Per file: hash it; a known (name, content) is a no-op and a known name with
-other content is refused. Otherwise, inside one transaction: a reader thread
-scans records (exact line numbers), parses them with polars and validates
-them with the pandera schema while the main thread checks duplicates and
-inserts the previous batch into DuckDB. Rejected records are kept with every
-reason and their raw text. Over the reject limit, the transaction is rolled
-back and only the file's rejection and its reasons are recorded.
+Per file: a known (name, content) is a no-op and a known name with other
+content is refused. A file whose name and size are both new cannot be known, so
+it is hashed while it loads. Inside one transaction: a reader thread scans
+records (exact line numbers), parses them with polars and validates groups of
+them with the pandera schema, while the main thread casts the previous group to
+the warehouse types and DuckDB inserts it (one streaming INSERT per file).
+Duplicate keys are found set-based after the insert. Rejected records are kept
+with every reason and their raw text. Over the reject limit, the transaction is
+rolled back and only the file's rejection and its reasons are recorded.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import gc
 import io
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +46,8 @@ from deletedcalls.warehouse import next_ids, rollback_quietly, sql, utc_now
 
 Progress = Callable[[int], None]
 INGEST_MEMORY_LIMIT = "384MB"
+# records validated at once (see _batches)
+GROUP_ROWS = 250_000
 
 
 @dataclass
@@ -73,9 +80,9 @@ class FileResult:
 
 @dataclass
 class _Batch:
-    """One validated batch: the good records, typed, and the rejected ones."""
+    """One validated batch: the good records and the rejected ones."""
 
-    good: pl.DataFrame  # CDR columns in their warehouse types + lineNumber
+    good: pl.DataFrame  # CDR columns as checked text + lineNumber
     rejected: list[tuple[int, list[str], str]]  # (line, reasons, raw text)
     records: int
     carriers: set[str]
@@ -95,13 +102,7 @@ def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataF
             reason = "a quoted field is never closed (runs to the end of the file)"
         rejects.append((int(chunk.lines[i]), [reason], chunk.raw(int(i))))
     idx = np.flatnonzero(good)
-    if len(idx) == len(chunk) and chunk.data.endswith(b"\n"):
-        payload = chunk.data
-    elif len(idx) == 0:
-        payload = b""
-    else:
-        data, starts, ends = chunk.data, chunk.starts, chunk.ends
-        payload = b"\n".join(data[starts[i] : ends[i]] for i in idx) + b"\n"
+    payload = _records_text(chunk, idx)
     try:
         payload.decode("utf-8") if len(idx) != len(chunk) else None
         frame = _read(payload, header, wanted)
@@ -145,52 +146,80 @@ def _read_valid_utf8(
         except UnicodeDecodeError:
             rejects.append((int(chunk.lines[i]), ["not valid UTF-8 text"], raw.decode("utf-8", "replace")))
     idx = np.array(keep, dtype=np.int64)
+    return _read(_records_text(chunk, idx), header, wanted), idx, rejects
+
+
+def _records_text(chunk: Chunk, idx: np.ndarray) -> bytes:
+    """The text of the chunk's records idx (ascending), one per line: a few slices of runs."""
+    if len(idx) == 0:
+        return b""
+    # runs of consecutive records are copied as one slice, line ends and all
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    firsts, lasts = idx[np.r_[0, breaks]], idx[np.r_[breaks - 1, len(idx) - 1]]
     data, starts, ends = chunk.data, chunk.starts, chunk.ends
-    payload = b"\n".join(data[starts[i] : ends[i]] for i in idx) + b"\n" if len(idx) else b""
-    return _read(payload, header, wanted), idx, rejects
+    return b"".join(data[starts[a] : ends[b]] + b"\n" for a, b in zip(firsts, lasts, strict=True))
 
 
-def _batches(path: Path, chunk_size: int) -> Iterator[_Batch | tuple[list[str], list[str]]]:
-    """First the (header, extra columns), then validated batches."""
+def _batches(path: Path, chunk_size: int, group_rows: int) -> Iterator[_Batch | tuple[list[str], list[str]]]:
+    """First the (header, extra columns), then validated batches of about group_rows records.
+
+    Records are scanned and parsed a chunk at a time, but validated in groups of
+    several chunks: pandera has a fixed cost per validation (1M rows: 0.4 s as one
+    frame, 0.8 s as ten). The first and the last chunks go alone, so that DuckDB,
+    which inserts what this thread validated, starts early and finishes soon after.
+    """
+    size = path.stat().st_size
     with open(path, "rb") as f:
         header, _, first_line = read_header(f)
         yield header, [c for c in header if c not in CDR_COLUMNS]
         present = [c for c in CDR_COLUMNS if c in header]
+        group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]] = []
+        rows, first = 0, True
         for chunk in scan_records(f, first_line=first_line, chunk_size=chunk_size):
             frame, idx, rejects = _parse(chunk, header, present)
-            for c in CDR_COLUMNS:
-                if c not in frame.columns:
-                    frame = frame.with_columns(pl.lit(None, pl.String).alias(c))
-            frame = frame.select(list(CDR_COLUMNS)).with_columns(
-                lineNumber=pl.Series(chunk.lines[idx], dtype=pl.Int64)
-            )
-            reasons = rejection_reasons(frame) if frame.height else {}
-            if reasons:
-                bad = np.fromiter(reasons, dtype=np.int64)
-                for row in bad:
-                    i = int(idx[row])
-                    rejects.append((int(chunk.lines[i]), reasons[int(row)], chunk.raw(i)))
-                mask = np.ones(frame.height, dtype=bool)
-                mask[bad] = False
-                frame = frame.filter(pl.Series(mask))
-            # within the file, the first record of a (carrier, carrierCallID) wins
-            first = frame.select(pl.struct("carrier", "carrierCallID").is_first_distinct()).to_series()
-            if not first.all():
-                for line in frame.filter(~first)["lineNumber"]:
-                    raw = chunk.raw(int(np.searchsorted(chunk.lines, line)))
-                    rejects.append((int(line), ["duplicate: (carrier, carrierCallID) appears earlier in this file"], raw))
-                frame = frame.filter(first)
-            frame = typed(frame)
-            carriers = set(frame["carrier"].unique().to_list())
-            records = len(chunk) - int(np.sum(chunk.ends == chunk.starts))
-            yield _Batch(frame, rejects, records, carriers, len(chunk.data))
+            group.append((chunk, frame, idx, rejects))
+            rows += frame.height
+            near_end = size - f.tell() < chunk_size
+            if rows >= group_rows or first or near_end:
+                yield _validate(group)
+                group, rows, first = [], 0, False
+        if group:
+            yield _validate(group)
+
+
+def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]) -> _Batch:
+    """Validate the parsed records of some chunks as one frame; type the good ones."""
+    frame = pl.concat([f for _, f, _, _ in group], how="vertical", rechunk=False)
+    for c in CDR_COLUMNS:
+        if c not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, pl.String).alias(c))
+    lines = np.concatenate([chunk.lines[idx] for chunk, _, idx, _ in group])
+    frame = frame.select(list(CDR_COLUMNS)).with_columns(lineNumber=pl.Series(lines, dtype=pl.Int64))
+    rejects = [r for _, _, _, chunk_rejects in group for r in chunk_rejects]
+    reasons = rejection_reasons(frame) if frame.height else {}
+    if reasons:
+        offsets = np.cumsum([0] + [len(idx) for _, _, idx, _ in group])
+        bad = np.fromiter(reasons, dtype=np.int64)
+        for row in bad:
+            k = int(np.searchsorted(offsets, row, side="right")) - 1
+            chunk, _, idx, _ = group[k]
+            i = int(idx[row - offsets[k]])
+            rejects.append((int(chunk.lines[i]), reasons[int(row)], chunk.raw(i)))
+        mask = np.ones(frame.height, dtype=bool)
+        mask[bad] = False
+        frame = frame.filter(pl.Series(mask))
+    carriers = set(frame["carrier"].unique().to_list())
+    records = sum(len(chunk) - int(np.sum(chunk.ends == chunk.starts)) for chunk, _, _, _ in group)
+    return _Batch(frame, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group))
 
 
 def typed(frame: pl.DataFrame) -> pl.DataFrame:
-    """Cast validated text to the warehouse types, in the reader thread (exact: Decimal, not float)."""
+    """Cast validated text to the warehouse types (exact: Decimal, not float)."""
+    time = pl.col("startTime")  # checked HH:MM:SS; slicing it is twice as fast as str.to_time
+    seconds = time.str.slice(0, 2).cast(pl.Int64) * 3600 + time.str.slice(3, 2).cast(pl.Int64) * 60 + time.str.slice(6, 2).cast(pl.Int64)
     return frame.with_columns(
         pl.col("startDate").str.to_date("%Y-%m-%d"),
-        pl.col("startTime").str.to_time("%H:%M:%S"),
+        (seconds * 1_000_000_000).cast(pl.Time).alias("startTime"),
         pl.col("duration").cast(pl.Int64),
         pl.col("answerTime").cast(pl.Int64),
         *[pl.col(c).cast(pl.Decimal(18, 4)) for c in COST_COLUMNS],
@@ -206,40 +235,52 @@ def _call_batch_schema() -> pa.Schema:
 CALL_BATCH_SCHEMA = _call_batch_schema()
 
 
-def _prefetch(it: Iterator[Any], depth: int = 2) -> Generator[Any, None, None]:
-    """Run a generator in a thread, one or two items ahead (polars and DuckDB release the GIL)."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
+class _Prefetch:
+    """Run an iterator in a thread, started at once, up to `depth` items ahead.
 
-    def work() -> None:
+    polars, numpy and DuckDB release the GIL, so the thread's work overlaps the
+    consumer's. close() stops the thread; an error in it is raised to the consumer.
+    """
+
+    def __init__(self, it: Iterator[Any], depth: int = 2) -> None:
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(it,), daemon=True, name="cdr-reader")
+        self._thread.start()
+
+    def _work(self, it: Iterator[Any]) -> None:
         try:
             for item in it:
-                while not stop.is_set():
+                while not self._stop.is_set():
                     try:
-                        q.put(("item", item), timeout=0.1)
+                        self._queue.put(("item", item), timeout=0.1)
                         break
                     except queue.Full:
                         continue
-                if stop.is_set():
+                if self._stop.is_set():
                     return
-            q.put(("done", done))
+            self._queue.put(("done", None))
         except BaseException as e:  # handed to the consumer
-            q.put(("error", e))
+            self._queue.put(("error", e))
 
-    t = threading.Thread(target=work, daemon=True, name="cdr-reader")
-    t.start()
-    try:
-        while True:
-            kind, item = q.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        t.join(timeout=5)
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        kind, item = self._queue.get()
+        if kind == "done":
+            self._queue.put((kind, item))  # stays exhausted
+            raise StopIteration
+        if kind == "error":
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():  # unblock a full queue
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.1)
+        self._thread.join()
 
 
 def ingest_cdr_files(
@@ -274,11 +315,20 @@ def ingest_cdr_file(
 ) -> FileResult:
     if not path.is_file():
         raise UsageError(f"no such CDR file: {path}")
-    # build the pandera schema (a slow import) while the file is hashed
-    threading.Thread(target=cdr_schema, daemon=True, name="schema-import").start()
     name = path.name
-    sha = file_sha256(path)
     size = path.stat().st_size
+    # The same content has the same size: a file whose name and size are both new cannot
+    # be a known file, so it is hashed while it loads rather than before.
+    maybe_known = con.execute(
+        "SELECT count(*) FROM cdr_files WHERE fileName = $n OR sizeBytes = $z", {"n": name, "z": size}
+    ).fetchall()[0][0]
+    if not maybe_known:
+        hashing = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        try:
+            return _load(con, settings, path, name, hashing.submit(file_sha256, path).result, size, run_id, progress, chunk_size)
+        finally:
+            hashing.shutdown(wait=True, cancel_futures=True)
+    sha = file_sha256(path)
     known = con.execute(
         "SELECT id, fileName, sha256, status FROM cdr_files WHERE sha256 = $s OR fileName = $n ORDER BY id",
         {"s": sha, "n": name},
@@ -296,26 +346,42 @@ def ingest_cdr_file(
                 message=f"a different file of this name was already loaded (id {fid}, sha256 {fsha[:12]}…); "
                 "refused, nothing changed. Send corrections under a new file name.",
             )
-
-    # One DuckDB thread: measured faster for this insert on 2 cores (1M rows: 6.1 s end to
-    # end against 6.4 s with two), and it leaves the other core to the reader thread.
-    # A memory cap on DuckDB's buffers: with the streaming INSERT, peak RSS measured 656 MB
-    # (1M rows) and 815 MB (4M) with it, 748 and 1049 MB without (docs/BENCHMARKS.md).
-    threads, memory = con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchall()[0]
-    con.execute("SET threads = 1")
-    con.execute("SET memory_limit = $m", {"m": INGEST_MEMORY_LIMIT})
-    try:
-        return _load(con, settings, path, name, sha, size, run_id, progress, chunk_size)
-    finally:
-        con.execute(f"SET threads = {int(threads)}")
-        con.execute("SET memory_limit = $m", {"m": memory})
+    return _load(con, settings, path, name, lambda: sha, size, run_id, progress, chunk_size)
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, name: str, sha: str, size: int,
-    run_id: int, progress: Progress | None, chunk_size: int,
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, name: str, sha: Callable[[], str],
+    size: int, run_id: int, progress: Progress | None, chunk_size: int,
 ) -> FileResult:
-    result = FileResult(str(path), name, sha, "loaded")
+    """Load one file in one transaction; sha() gives its hash (it may still be computing)."""
+    # Insertion order is not needed (ids are assigned here, in file order), and without it
+    # DuckDB writes row groups on all its threads. A memory cap on DuckDB's buffers keeps
+    # peak RSS flat with the file size (docs/BENCHMARKS.md).
+    saved = con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')").fetchall()[0]
+    con.execute("SET memory_limit = $m", {"m": INGEST_MEMORY_LIMIT})
+    con.execute("SET preserve_insertion_order = false")
+    # The cyclic garbage collector found nothing to free here but cost about 4 % of the
+    # CPU time of a 1M-row ingest (its many short-lived objects keep triggering it).
+    collecting = gc.isenabled()
+    gc.disable()
+    # the reader starts scanning and parsing now; validation waits for the schema
+    stream = _Prefetch(_batches(path, chunk_size, GROUP_ROWS))
+    try:
+        result = FileResult(str(path), name, "", "loaded")
+        return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, result, stream)
+    finally:
+        stream.close()
+        if collecting:
+            gc.enable()
+        con.execute("SET memory_limit = $m", {"m": saved[0]})
+        con.execute(f"SET preserve_insertion_order = {bool(saved[1])}")
+
+
+def _load_stream(
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[], str],
+    size: int, run_id: int, progress: Progress | None, chunk_size: int, result: FileResult, stream: _Prefetch,
+) -> FileResult:
+    cdr_schema()  # pandera's import, while the reader thread works (see schemas.pandera_polars)
     rejects: list[tuple[int, list[str], str]] = []
     stats = {"records": 0, "rows": 0}
     carriers: set[str] = set()
@@ -324,19 +390,18 @@ def _load(
         file_id = next_ids(con, "cdr_file", 1)
         result.file_id = file_id
         first_call_id = con.execute("SELECT value + 1 FROM counters WHERE name = 'call'").fetchall()[0][0]
-        stream = _prefetch(_batches(path, chunk_size))
         header, extra = next(stream)
         result.extra_columns = extra
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         duplicated = sorted({c for c in header if header.count(c) > 1})
         if not header or missing or duplicated:
-            stream.close()
             con.execute("ROLLBACK")
             why = (
                 "the file is empty" if not header
                 else f"the header lacks required column(s) {', '.join(missing)}" if missing
                 else f"the header names column(s) {', '.join(duplicated)} more than once"
             )
+            result.sha256 = sha()
             return _reject_file(con, settings, result, size, run_id, why, [], 0, carriers)
 
         def arrow_batches() -> Iterator[pa.RecordBatch]:
@@ -346,7 +411,8 @@ def _load(
                 good = batch.good
                 if good.height:
                     first = first_call_id + stats["rows"]
-                    table = good.with_columns(
+                    # typed here, on DuckDB's side of the pipeline: the reader thread is the slower one
+                    table = typed(good).with_columns(
                         id=pl.int_range(first, first + good.height, dtype=pl.Int64),
                         CDRFileID=pl.lit(file_id, pl.Int64),
                     ).to_arrow().cast(CALL_BATCH_SCHEMA)
@@ -367,6 +433,7 @@ def _load(
         result.rows = stats["rows"] - _reject_duplicates(con, path, file_id, chunk_size, rejects)
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})
         result.rejected = len(rejects)
+        result.sha256 = sha()
         if records and len(rejects) / records > settings.max_reject_ratio:
             con.execute("ROLLBACK")
             why = (
@@ -375,7 +442,7 @@ def _load(
             )
             return _reject_file(con, settings, result, size, run_id, why, rejects, records, carriers)
         _record_file(con, result, size, run_id, "loaded", None, carriers)
-        record_rejects(con, "cdr", file_id, name, run_id, rejects)
+        record_rejects(con, "cdr", file_id, result.file_name, run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
         rollback_quietly(con)

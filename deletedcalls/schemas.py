@@ -9,9 +9,21 @@ rejected row carries.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
+from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
+
+if TYPE_CHECKING:
+    import types
+
+    import pandera.polars as pandera_types
+
+T = TypeVar("T")
 
 PHONE = r"^[+0-9][0-9]{2,19}$"
 # pence, >= 0, at most 4 decimal places, fits DECIMAL(18, 4)
@@ -57,23 +69,72 @@ def _real_date(data):
     return data.lazyframe.select(col.str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null())
 
 
-@cache
+def _built_once(fn: Callable[[], T]) -> Callable[[], T]:
+    """A zero-argument builder run once, even when threads ask at the same time."""
+    lock = threading.Lock()
+    cached = cache(fn)
+
+    def once() -> T:
+        with lock:
+            return cached()
+
+    return once
+
+
+@_built_once
+def pandera_polars() -> types.ModuleType:
+    """``pandera.polars``, imported and readied as in a polars-only install.
+
+    pandera imports pandas whenever it is installed, and hypothesis on its first
+    validation, although its polars backend uses neither: 0.8 s of a 1M-row ingest
+    of about 5 s (measured; docs/BENCHMARKS.md). They are hidden from pandera while
+    it is imported and first used, which takes pandera's own branch for installs
+    without them; modules already imported are not affected, and both import
+    normally afterwards. Call this before starting threads that might import them.
+    """
+    sys.meta_path.insert(0, _Hidden)
+    try:
+        import pandera.errors
+        import pandera.polars
+
+        # the first validation of a check registers pandera's backends (and looks for pandas)
+        check = pandera.polars.Check(lambda data: data.lazyframe.select(pl.col(data.key) == "1"))
+        schema = pandera.polars.DataFrameSchema({"x": pandera.polars.Column(pl.String, checks=check)})
+        with contextlib.suppress(pandera.errors.SchemaErrors):
+            schema.validate(pl.DataFrame({"x": ["1", "2"]}), lazy=True)
+    finally:
+        sys.meta_path.remove(_Hidden)
+    return pandera.polars
+
+
+class _Hidden:
+    """An import finder that answers for pandas and hypothesis as if they were not installed."""
+
+    names = ("pandas", "hypothesis")
+
+    @classmethod
+    def find_spec(cls, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in cls.names:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+@_built_once
 def cdr_schema():
     """The CDR row schema (SPEC 2.1), built once; pandera is imported lazily (it is slow to import)."""
-    import pandera.polars as pa
+    pa = pandera_polars()
 
     # Custom checks rather than the built-ins, so that the check name, which
     # failure_cases reports, is the reason a person reads.
-    def matches(pattern: str, message: str) -> pa.Check:
+    def matches(pattern: str, message: str) -> pandera_types.Check:
         return pa.Check(
             lambda data: data.lazyframe.select(pl.col(data.key).str.contains(pattern)), name=message
         )
 
-    def one_of(values: list[str], message: str) -> pa.Check:
+    def one_of(values: list[str], message: str) -> pandera_types.Check:
         return pa.Check(lambda data: data.lazyframe.select(pl.col(data.key).is_in(values)), name=message)
 
     phone = "must be + or a digit, then digits, 3-20 characters"
-    checks: dict[str, list[pa.Check]] = {
+    checks: dict[str, list[pandera_types.Check]] = {
         "target": [matches(PHONE, phone)],
         "external": [matches(PHONE, phone)],
         "terminationNumber": [matches(PHONE, phone)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import time
@@ -108,6 +109,21 @@ def test_the_same_file_again_is_a_noop_that_says_so(wh, write):
     assert "already ingested" in again.stderr
     assert wh.scalar("SELECT count(*) FROM calls") == 3
     assert wh.scalar("SELECT count(*) FROM cdr_files") == 1
+
+
+def test_the_same_content_under_another_name_is_a_noop_and_hashes_are_the_files(wh, write):
+    # a new name and size is hashed while it loads; the same bytes again (same size) before
+    first = write("x.csv", csv_text([good_row(i) for i in range(3)]))
+    wh.cli("ingest", "cdr", str(first), ok=True)
+    copy = write("copy-of-x.csv", first.read_bytes())
+    again = wh.cli("ingest", "cdr", str(copy))
+    assert again.exit_code == 0 and "already ingested as 'x.csv'" in again.stderr
+    other = write("y.csv", csv_text([good_row(i) for i in range(10, 14)]))
+    wh.cli("ingest", "cdr", str(other), ok=True)
+    assert wh.query("SELECT fileName, sha256 FROM cdr_files ORDER BY id") == [
+        ("x.csv", hashlib.sha256(first.read_bytes()).hexdigest()),
+        ("y.csv", hashlib.sha256(other.read_bytes()).hexdigest()),
+    ]
 
 
 def test_other_content_under_a_known_name_is_refused_and_changes_nothing(wh, write, tmp_path):

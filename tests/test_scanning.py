@@ -1,0 +1,82 @@
+"""Property test of the CDR reader: chunks, validation groups and line numbers agree with the file.
+
+The reader scans a file in chunks, parses each with polars and validates groups
+of chunks with pandera. Whatever the chunk and group sizes, every record must
+come out once, good or rejected, with the physical line it starts on and (when
+rejected) its raw text and reason. The expected values are worked out from how
+the file was written, not from the reader.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from conftest import HEADER, good_row
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deletedcalls.ingest_cdr import _batches
+
+KINDS = ["good", "good", "good", "bad value", "short", "long", "blank", "multiline", "quoted comma", "bad multiline"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(KINDS), min_size=30, max_size=100),
+    chunk_size=st.integers(100, 1200),  # records are about 150 bytes: many chunks a file
+    group_rows=st.integers(1, 30),
+    eol=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+    final_eol=st.booleans(),
+)
+def test_every_record_comes_out_once_with_its_line_raw_text_and_reason(kinds, chunk_size, group_rows, eol, bom, final_eol):
+    lines = [",".join(HEADER)]
+    expected_good: list[tuple[int, str]] = []
+    expected_bad: list[tuple[int, str, str]] = []  # line, raw text, a word of the reason
+    line = 2
+    for i, kind in enumerate(kinds):
+        if kind == "blank":
+            lines.append("")
+            line += 1
+            continue
+        row = good_row(i)
+        if kind in ("bad value", "bad multiline"):
+            row["duration"] = "-1"
+        if kind in ("multiline", "bad multiline"):
+            row["locationCarrier"] = f'"first{eol}second, with a comma"'
+        if kind == "quoted comma":
+            row["chargeBand"] = '"local, ""peak"""'
+        fields = [row[c] for c in HEADER]
+        if kind == "short":
+            fields = fields[:-2]
+        if kind == "long":
+            fields.append("extra")
+        raw = ",".join(fields)
+        lines.append(raw)
+        if kind in ("good", "multiline", "quoted comma"):
+            expected_good.append((line, row["carrierCallID"]))
+        else:
+            reason = {"short": "found 22", "long": "found 25"}.get(kind, "duration")
+            expected_bad.append((line, raw, reason))
+        line += 1 + raw.count("\n")
+    if not final_eol and lines[-1] == "":
+        lines.append(",".join(good_row(999).values()))  # a file cannot end in a blank line without its newline
+        expected_good.append((line, "BT-000000000999"))
+    text = ("\ufeff" if bom else "") + eol.join(lines) + (eol if final_eol else "")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.csv"
+        path.write_bytes(text.encode())
+        items = list(_batches(path, chunk_size, group_rows))
+
+    header, extra = items[0]
+    assert header == HEADER and extra == []
+    batches = items[1:]
+    good = [(n, c) for b in batches for n, c in b.good.select("lineNumber", "carrierCallID").iter_rows()]
+    bad = sorted((n, raw, reasons) for b in batches for n, reasons, raw in b.rejected)
+    assert good == expected_good
+    assert [(n, raw) for n, raw, _ in bad] == [(n, raw) for n, raw, _ in expected_bad]
+    for (_, _, reasons), (_, _, word) in zip(bad, expected_bad, strict=True):
+        assert any(word in r for r in reasons), reasons
+    assert sum(b.records for b in batches) == len(expected_good) + len(expected_bad)
