@@ -188,7 +188,7 @@ def _batches(path: Path, chunk_size: int, group_rows: int) -> Iterator[_Batch | 
 
 
 def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]) -> _Batch:
-    """Validate the parsed records of some chunks as one frame; type the good ones."""
+    """Validate the parsed records of some chunks as one frame; the good ones stay text."""
     frame = pl.concat([f for _, f, _, _ in group], how="vertical", rechunk=False)
     for c in CDR_COLUMNS:
         if c not in frame.columns:
@@ -323,11 +323,8 @@ def ingest_cdr_file(
         "SELECT count(*) FROM cdr_files WHERE fileName = $n OR sizeBytes = $z", {"n": name, "z": size}
     ).fetchall()[0][0]
     if not maybe_known:
-        hashing = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
-        try:
-            return _load(con, settings, path, name, hashing.submit(file_sha256, path).result, size, run_id, progress, chunk_size)
-        finally:
-            hashing.shutdown(wait=True, cancel_futures=True)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hashing:
+            return _load(con, settings, path, hashing.submit(file_sha256, path).result, size, run_id, progress, chunk_size)
     sha = file_sha256(path)
     known = con.execute(
         "SELECT id, fileName, sha256, status FROM cdr_files WHERE sha256 = $s OR fileName = $n ORDER BY id",
@@ -346,11 +343,11 @@ def ingest_cdr_file(
                 message=f"a different file of this name was already loaded (id {fid}, sha256 {fsha[:12]}…); "
                 "refused, nothing changed. Send corrections under a new file name.",
             )
-    return _load(con, settings, path, name, lambda: sha, size, run_id, progress, chunk_size)
+    return _load(con, settings, path, lambda: sha, size, run_id, progress, chunk_size)
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, name: str, sha: Callable[[], str],
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[], str],
     size: int, run_id: int, progress: Progress | None, chunk_size: int,
 ) -> FileResult:
     """Load one file in one transaction; sha() gives its hash (it may still be computing)."""
@@ -367,8 +364,7 @@ def _load(
     # the reader starts scanning and parsing now; validation waits for the schema
     stream = _Prefetch(_batches(path, chunk_size, GROUP_ROWS))
     try:
-        result = FileResult(str(path), name, "", "loaded")
-        return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, result, stream)
+        return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream)
     finally:
         stream.close()
         if collecting:
@@ -379,9 +375,10 @@ def _load(
 
 def _load_stream(
     con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[], str],
-    size: int, run_id: int, progress: Progress | None, chunk_size: int, result: FileResult, stream: _Prefetch,
+    size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: _Prefetch,
 ) -> FileResult:
     cdr_schema()  # pandera's import, while the reader thread works (see schemas.pandera_polars)
+    result = FileResult(str(path), path.name, "", "loaded")  # sha256 is set once sha() is needed
     rejects: list[tuple[int, list[str], str]] = []
     stats = {"records": 0, "rows": 0}
     carriers: set[str] = set()

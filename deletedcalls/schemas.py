@@ -86,11 +86,12 @@ def pandera_polars() -> types.ModuleType:
     """``pandera.polars``, imported and readied as in a polars-only install.
 
     pandera imports pandas whenever it is installed, and hypothesis on its first
-    validation, although its polars backend uses neither: import and first validation
-    went from 1.3 s to 0.5 s of a ~4.5 s 1M-row ingest (docs/BENCHMARKS.md). They are hidden from pandera while
-    it is imported and first used, which takes pandera's own branch for installs
-    without them; modules already imported are not affected, and both import
-    normally afterwards. Call this before starting threads that might import them.
+    validation, although its polars backend uses neither. They are hidden from
+    pandera while it is imported and first used, which takes pandera's own branch
+    for installs without them: import and first validation went from 1.3 s to
+    0.5 s of a ~4.5 s 1M-row ingest (docs/BENCHMARKS.md). Modules already imported
+    are not affected, and both import normally afterwards. No other thread may
+    import them meanwhile (the CDR reader thread imports neither).
     """
     sys.meta_path.insert(0, _Hidden)
     try:
