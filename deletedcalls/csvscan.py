@@ -11,6 +11,7 @@ file size.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -25,7 +26,7 @@ DEFAULT_CHUNK = 16 * 1024 * 1024
 class Chunk:
     """Consecutive whole records of a file."""
 
-    data: bytes
+    data: bytes | bytearray
     starts: np.ndarray  # offset of each record's first byte in data
     ends: np.ndarray  # offset just past each record's last byte (newline and CR excluded)
     lines: np.ndarray  # physical 1-based line on which each record starts
@@ -53,7 +54,7 @@ class _Scratch:
         return np.flatnonzero(hits)
 
 
-def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | None = None) -> tuple[Chunk, int, int]:
+def _scan(buf: bytes | bytearray, upto: int | None, first_line: int, scratch: _Scratch | None = None) -> tuple[Chunk, int, int]:
     """Records of buf; if upto is None the buffer ends at end of file.
 
     Returns the chunk, the number of bytes consumed and the next record's line.
@@ -99,7 +100,10 @@ def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | Non
     # fields = commas in the record - commas inside its quoted pairs + 1; counting per
     # quote pair costs O(quotes), not O(commas x log quotes)
     commas = scratch.positions(arr, COMMA)
-    fields = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+    # between a record's end and the next record's start there are only CR and LF, so
+    # the commas of record i are those in [starts[i], starts[i + 1]): one search, not two
+    bounds = np.searchsorted(commas, np.append(starts, ends[-1] if len(ends) else 0))
+    fields = np.diff(bounds) + 1
     paired = quotes[quotes < (ends[-1] if len(ends) else 0)] if len(quotes) else quotes
     paired = paired[: len(paired) // 2 * 2]
     opens, closes = paired[0::2], paired[1::2]
@@ -116,23 +120,27 @@ def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | Non
 
 
 def scan_records(
-    stream: BinaryIO, *, first_line: int = 1, chunk_size: int = DEFAULT_CHUNK
+    stream: io.BufferedIOBase, *, first_line: int = 1, chunk_size: int = DEFAULT_CHUNK
 ) -> Iterator[Chunk]:
     """Yield chunks of whole records from the current position of stream."""
     carry = b""
     line = first_line
     scratch = _Scratch()
     while True:
-        block = stream.read(chunk_size)
-        if not block:
+        # read after the carried partial record, in place: no second copy of each chunk
+        buf = bytearray(len(carry) + chunk_size)
+        buf[: len(carry)] = carry
+        got = stream.readinto(memoryview(buf)[len(carry) :])
+        if not got:
             if carry:
-                chunk, _, line = _scan(carry, None, line, scratch)
+                chunk, _, line = _scan(bytes(carry), None, line, scratch)
                 if len(chunk):
                     yield chunk
             return
-        buf = carry + block if carry else block
+        if got < chunk_size:
+            del buf[len(carry) + got :]
         chunk, consumed, line = _scan(buf, len(buf), line, scratch)
-        carry = buf[consumed:]
+        carry = bytes(memoryview(buf)[consumed:])
         if len(chunk):
             yield chunk
 
@@ -143,7 +151,6 @@ def read_header(stream: BinaryIO) -> tuple[list[str], int, int]:
     A UTF-8 byte-order mark is skipped. The stream is left after the header.
     """
     import csv
-    import io
 
     head = stream.read(1024 * 1024)
     offset = 3 if head.startswith(b"\xef\xbb\xbf") else 0

@@ -156,8 +156,11 @@ def _records_text(chunk: Chunk, idx: np.ndarray) -> bytes:
     # runs of consecutive records are copied as one slice, line ends and all
     breaks = np.flatnonzero(np.diff(idx) != 1) + 1
     firsts, lasts = idx[np.r_[0, breaks]], idx[np.r_[breaks - 1, len(idx) - 1]]
-    data, starts, ends = chunk.data, chunk.starts, chunk.ends
-    return b"".join(data[starts[a] : ends[b]] + b"\n" for a, b in zip(firsts, lasts, strict=True))
+    data, starts, ends = memoryview(chunk.data), chunk.starts, chunk.ends
+    parts: list[memoryview | bytes] = []
+    for a, b in zip(firsts, lasts, strict=True):
+        parts += (data[starts[a] : ends[b]], b"\n")
+    return b"".join(parts)  # the one copy
 
 
 def _batches(path: Path, chunk_size: int, group_rows: int) -> Iterator[_Batch | tuple[list[str], list[str]]]:
