@@ -51,16 +51,26 @@ con.commit()
 """
 
 
+# Runs one command and reports its time and peak RSS. The launcher is a small process of
+# its own because Linux carries a process's peak RSS across exec: a child forked from
+# this (large) benchmark process would report this process's peak as its own.
+MEASURE = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.run(json.loads(sys.argv[1]), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+elapsed = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+print(json.dumps([elapsed, peak, proc.returncode, proc.stderr.decode(errors="replace")]))
+"""
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
     """(seconds, peak RSS in MB, exit code) of one command in its own process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
+    out = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(cmd)], env=env, capture_output=True, check=True)
+    elapsed, peak, code, err = json.loads(out.stdout)
     if code not in (0, 3):
-        sys.stderr.write(proc.stderr.read().decode() if proc.stderr else "")
-    return elapsed, usage.ru_maxrss // 1024, code
+        sys.stderr.write(err)
+    return elapsed, peak, code
 
 
 def cli(home: Path, *args: str) -> list[str]:
