@@ -9,6 +9,7 @@ the file was written, not from the reader.
 
 from __future__ import annotations
 
+import io
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from conftest import HEADER, good_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deletedcalls.csvscan import scan_records
 from deletedcalls.ingest_cdr import _batches
 
 KINDS = ["good", "good", "good", "bad value", "short", "long", "blank", "multiline", "quoted comma", "bad multiline"]
@@ -80,3 +82,38 @@ def test_every_record_comes_out_once_with_its_line_raw_text_and_reason(kinds, ch
     for (_, _, reasons), (_, _, word) in zip(bad, expected_bad, strict=True):
         assert any(word in r for r in reasons), reasons
     assert sum(b.records for b in batches) == len(expected_good) + len(expected_bad)
+
+
+class _Trickle(io.BufferedIOBase):
+    """A stream that hands out at most `step` bytes per read, as a pipe or socket may."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._pos, self._step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        n = min(len(b), self._step, len(self._data) - self._pos)
+        b[:n] = self._data[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.lists(st.sampled_from(["a", "bb", ",", '"', '""', "\n", "\r\n", "\r", "é"]), max_size=200).map(
+        lambda parts: "".join(parts).encode()
+    ),
+    chunk_size=st.integers(1, 64),
+    step=st.integers(1, 64),
+)
+def test_records_do_not_depend_on_how_the_bytes_arrive(data, chunk_size, step):
+    def records(chunks):
+        return [(int(c.lines[i]), c.raw(i), int(c.fields[i])) for c in chunks for i in range(len(c))]
+
+    whole = records(scan_records(io.BytesIO(data), chunk_size=len(data) + 1))
+    trickled = records(scan_records(_Trickle(data, step), chunk_size=chunk_size))
+    assert trickled == whole
+    # no byte of the input is in two records
+    assert sum(len(raw.encode()) for _, raw, _ in whole) <= len(data)
