@@ -11,7 +11,6 @@ file size.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -26,7 +25,7 @@ DEFAULT_CHUNK = 16 * 1024 * 1024
 class Chunk:
     """Consecutive whole records of a file."""
 
-    data: bytes | bytearray
+    data: bytes
     starts: np.ndarray  # offset of each record's first byte in data
     ends: np.ndarray  # offset just past each record's last byte (newline and CR excluded)
     lines: np.ndarray  # physical 1-based line on which each record starts
@@ -54,7 +53,7 @@ class _Scratch:
         return np.flatnonzero(hits)
 
 
-def _scan(buf: bytes | bytearray, upto: int | None, first_line: int, scratch: _Scratch | None = None) -> tuple[Chunk, int, int]:
+def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | None = None) -> tuple[Chunk, int, int]:
     """Records of buf; if upto is None the buffer ends at end of file.
 
     Returns the chunk, the number of bytes consumed and the next record's line.
@@ -102,9 +101,10 @@ def _scan(buf: bytes | bytearray, upto: int | None, first_line: int, scratch: _S
     commas = scratch.positions(arr, COMMA)
     # between a record's end and the next record's start there are only CR and LF, so
     # the commas of record i are those in [starts[i], starts[i + 1]): one search, not two
-    bounds = np.searchsorted(commas, np.append(starts, ends[-1] if len(ends) else 0))
+    last_end = int(ends[-1]) if len(ends) else 0
+    bounds = np.searchsorted(commas, np.append(starts, last_end))
     fields = np.diff(bounds) + 1
-    paired = quotes[quotes < (ends[-1] if len(ends) else 0)] if len(quotes) else quotes
+    paired = quotes[quotes < last_end] if len(quotes) else quotes
     paired = paired[: len(paired) // 2 * 2]
     opens, closes = paired[0::2], paired[1::2]
     wide = closes - opens > 1  # an empty quoted field ("") holds no comma
@@ -120,27 +120,23 @@ def _scan(buf: bytes | bytearray, upto: int | None, first_line: int, scratch: _S
 
 
 def scan_records(
-    stream: io.BufferedIOBase, *, first_line: int = 1, chunk_size: int = DEFAULT_CHUNK
+    stream: BinaryIO, *, first_line: int = 1, chunk_size: int = DEFAULT_CHUNK
 ) -> Iterator[Chunk]:
     """Yield chunks of whole records from the current position of stream."""
     carry = b""
     line = first_line
     scratch = _Scratch()
     while True:
-        # read after the carried partial record, in place: no second copy of each chunk
-        buf = bytearray(len(carry) + chunk_size)
-        buf[: len(carry)] = carry
-        got = stream.readinto(memoryview(buf)[len(carry) :])
-        if not got:
+        block = stream.read(chunk_size)
+        if not block:
             if carry:
-                chunk, _, line = _scan(bytes(carry), None, line, scratch)
+                chunk, _, line = _scan(carry, None, line, scratch)
                 if len(chunk):
                     yield chunk
             return
-        if got < chunk_size:
-            del buf[len(carry) + got :]
+        buf = carry + block if carry else block
         chunk, consumed, line = _scan(buf, len(buf), line, scratch)
-        carry = bytes(memoryview(buf)[consumed:])
+        carry = buf[consumed:]
         if len(chunk):
             yield chunk
 
@@ -151,6 +147,7 @@ def read_header(stream: BinaryIO) -> tuple[list[str], int, int]:
     A UTF-8 byte-order mark is skipped. The stream is left after the header.
     """
     import csv
+    import io
 
     head = stream.read(1024 * 1024)
     offset = 3 if head.startswith(b"\xef\xbb\xbf") else 0
