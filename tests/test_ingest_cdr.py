@@ -218,10 +218,15 @@ def test_files_list_json_has_the_documented_fields(wh, write):
 
 def test_a_kill_mid_file_leaves_nothing_and_the_rerun_loads_it_whole(wh, tmp_path):
     big = write_cdr(tmp_path / "big.csv", 400_000, seed=3)
+    database = wh.home / "deletedcalls.duckdb"
     killed = 0
-    for delay in (1.5, 2.5):
+    for _ in range(2):
+        before = database.stat().st_size
         proc = run_cli(wh.home, "ingest", "cdr", str(big))
-        time.sleep(delay)  # imports take about a second; the load a few more
+        # mid-file: DuckDB has written some MB of the file's row groups (about 20 MB in
+        # all) into the database file, inside the transaction that the kill must roll back
+        while proc.poll() is None and database.stat().st_size < before + 2_000_000:
+            time.sleep(0.005)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
