@@ -110,5 +110,5 @@ def run_cli(home: Path, *args: str, user: str = "analyst", **kwargs: Any) -> sub
     env = dict(os.environ, DELETEDCALLS_USER=user, PYTHONPATH=str(REPO))
     return subprocess.Popen(
         [sys.executable, "-m", "deletedcalls", "--home", str(home), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **kwargs,
+        env=env, **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs},
     )

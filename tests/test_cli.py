@@ -171,3 +171,33 @@ def test_the_package_finds_its_sql_files_when_run_as_a_module(wh):
         capture_output=True, text=True, cwd=REPO, check=True,
     )
     assert "sql" in out.stdout
+
+
+def test_the_real_command_writes_all_its_output_before_it_exits(wh, monkeypatch):
+    # the command leaves through os._exit (no interpreter teardown): what is still
+    # buffered must reach the pipe (the CSV listing is written without a flush),
+    # and the exit codes must be kept. Buffered as under cron, not as in this shell.
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    big = run_cli(wh.home, "sql", "SELECT range AS n, repeat('x', 50) AS pad FROM range(200000)", "--json")
+    out, err = big.communicate(timeout=60)
+    assert big.returncode == 0, err
+    assert [r["n"] for r in json.loads(out)] == list(range(200_000))
+    listing = run_cli(wh.home, "deleted-calls", "list", "--format", "csv", user="dpo")
+    out, err = listing.communicate(timeout=60)
+    assert listing.returncode == 0, err
+    assert out.decode().splitlines()[0].startswith("id,CDRFileID,lineNumber,")
+    usage = run_cli(wh.home, "sql")
+    _, err = usage.communicate(timeout=60)
+    assert usage.returncode == 2 and err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [("sql", "SELECT 1 AS one"), ("deleted-calls", "list", "--format", "csv")], ids=["echo", "buffered"])
+def test_output_that_cannot_be_written_is_an_error_not_a_silent_loss(wh, args, monkeypatch):
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    with open("/dev/full", "wb") as full:
+        done = run_cli(wh.home, *args, user="dpo", stdout=full)
+        _, err = done.communicate(timeout=60)
+    assert done.returncode == 1
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0]
