@@ -48,6 +48,9 @@ Progress = Callable[[int], None]
 INGEST_MEMORY_LIMIT = "384MB"
 # records validated at once (see _batches)
 GROUP_ROWS = 250_000
+# rows per Arrow batch handed to DuckDB: each of its threads takes whole batches, so a
+# group handed over as one batch was inserted by one thread (docs/BENCHMARKS.md)
+BATCH_ROWS = 32_768
 
 
 @dataclass
@@ -436,7 +439,7 @@ def _load_stream(
                     ).to_arrow().cast(CALL_BATCH_SCHEMA)
                     stats["rows"] += good.height
                     carriers.update(batch.carriers)
-                    yield from table.to_batches()
+                    yield from table.to_batches(max_chunksize=BATCH_ROWS)
                 if progress:
                     progress(batch.nbytes)
 
