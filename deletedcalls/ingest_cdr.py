@@ -484,9 +484,7 @@ def _reject_duplicates(
     found = con.execute(sql("ingest/duplicate_keys"), {"file": file_id}).fetchall()
     if not found:
         return 0
-    con.register("dup_ids", pa.table({"id": pa.array([r[0] for r in found], pa.int64())}))
-    con.execute("DELETE FROM calls WHERE id IN (SELECT id FROM dup_ids)")
-    con.unregister("dup_ids")
+    con.execute("DELETE FROM calls WHERE id IN (SELECT unnest($ids::BIGINT[]))", {"ids": [r[0] for r in found]})
     raw = _raw_lines(path, {r[1] for r in found}, chunk_size)
     for _, line, where, other_file in found:
         if other_file == file_id:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import duckdb
-import pyarrow as pa
+import polars as pl
 
 Reject = tuple[int, list[str], str]  # (line, reasons, raw text)
 
@@ -15,11 +15,11 @@ def record_rejects(
     if not rejects:
         return
     rejects.sort(key=lambda r: r[0])
-    table = pa.table({
-        "line": pa.array([r[0] for r in rejects], pa.int64()),
-        "reasons": pa.array([r[1] for r in rejects], pa.list_(pa.string())),
-        "raw": pa.array([r[2] for r in rejects], pa.string()),
-    })
+    # a polars frame, not pyarrow arrays: pa.array() of Python lists imports pandas (0.18 s)
+    table = pl.DataFrame(
+        {"line": [r[0] for r in rejects], "reasons": [r[1] for r in rejects], "raw": [r[2] for r in rejects]},
+        schema={"line": pl.Int64, "reasons": pl.List(pl.String), "raw": pl.String},
+    )
     cdr_id, deletion_id = (file_id, None) if source == "cdr" else (None, file_id)
     con.register("rejects", table)
     con.execute(

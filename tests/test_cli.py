@@ -201,3 +201,25 @@ def test_output_that_cannot_be_written_is_an_error_not_a_silent_loss(wh, args, m
     assert done.returncode == 1
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and "No space left on device" in lines[0]
+
+
+def test_a_nightly_run_does_not_import_pandas_or_hypothesis(wh):
+    # pyarrow's array-from-Python-lists imports pandas (0.18 s of every command that
+    # kept a rejected row or a deletion entry); pandera's polars backend needs neither
+    script = (
+        "import sys\n"
+        "from deletedcalls.cli import cli\n"
+        "try:\n"
+        "    cli(obj={})\n"
+        "except SystemExit as e:\n"
+        "    print('exit', e.code)\n"
+        "print(sorted(m for m in ('pandas', 'hypothesis') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "--home", str(wh.home), "run", str(REPO / "jobs" / "nightly.toml"),
+         "--inbox", str(REPO / "data"), "--as-of", "2026-05-15"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ, DELETEDCALLS_USER="ops"),
+    )
+    assert done.stdout.splitlines()[-2:] == ["exit 3", "[]"], done.stderr  # exit 3: one sample file is over its reject limit
+    rejected = wh.cli("sql", "SELECT count(*) AS n FROM rejected_rows", "--json")
+    assert json.loads(rejected.output)[0]["n"] > 0
