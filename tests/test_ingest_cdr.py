@@ -154,6 +154,21 @@ def test_duplicates_in_the_file_and_in_the_warehouse_are_rejected_rows(wh, write
     wh.cli("ingest", "cdr", str(other), ok=True)
 
 
+def test_a_record_of_a_deleted_call_is_a_duplicate_not_a_new_call(wh, write):
+    wh.cli("ingest", "cdr", str(write("a.csv", csv_text([good_row(i) for i in range(3)]))), ok=True)
+    log = '{"id": "UAL-1", "user": "alice", "timestamp": "2026-03-05T10:22:01Z", "action": "delete_calls", ' \
+          '"selector": {"carrierCallIds": ["BT-000000000001"]}}\n'
+    wh.cli("ingest", "deletions", str(write("d.jsonl", log)), ok=True)
+    wh.cli("materialise", ok=True)
+    again = write("b.csv", csv_text([good_row(1), good_row(9)]))
+    result = wh.cli("ingest", "cdr", str(again), "--max-reject-ratio", "0.5")
+    assert result.exit_code == 0, result.stderr
+    got = wh.query("SELECT lineNumber, reasons[1] FROM rejected_rows WHERE fileName = 'b.csv'")
+    assert len(got) == 1 and got[0][0] == 2 and "already in deleted_calls" in got[0][1]
+    assert wh.scalar("SELECT count(*) FROM calls WHERE carrierCallID = 'BT-000000000001'") == 0
+    assert wh.scalar("SELECT count(*) FROM deleted_calls") == 1
+
+
 def test_columns_in_any_order_extra_columns_ignored_and_reported(wh, write):
     header = list(reversed(HEADER)) + ["notes"]
     rows = [dict(good_row(i), notes="x") for i in range(3)]
