@@ -481,8 +481,6 @@ def _reject_duplicates(
     con: duckdb.DuckDBPyConnection, path: Path, file_id: int, chunk_size: int, rejects: list
 ) -> int:
     """Reject (and remove) the file's records whose key was already known; returns how many."""
-    if not con.execute(sql("ingest/duplicate_candidates"), {"file": file_id}).fetchall()[0][0]:
-        return 0
     found = con.execute(sql("ingest/duplicate_keys"), {"file": file_id}).fetchall()
     if not found:
         return 0
