@@ -51,6 +51,10 @@ GROUP_ROWS = 250_000
 # rows per Arrow batch handed to DuckDB: each of its threads takes whole batches, so a
 # group handed over as one batch was inserted by one thread (docs/BENCHMARKS.md)
 BATCH_ROWS = 32_768
+# Arrow as polars holds it: text as string_view, which DuckDB reads as it is. At the
+# default (oldest) level, to_arrow copies every string into a large_string buffer
+# first: 0.2 CPU-s per million rows (docs/BENCHMARKS.md).
+ARROW_LEVEL = pl.CompatLevel.newest()
 
 
 @dataclass
@@ -235,7 +239,7 @@ def typed(frame: pl.DataFrame) -> pl.DataFrame:
 def _call_batch_schema() -> pa.Schema:
     empty = pl.DataFrame(schema={**{c: pl.String for c in CDR_COLUMNS}, "lineNumber": pl.Int64})
     frame = typed(empty).with_columns(id=pl.lit(0, pl.Int64), CDRFileID=pl.lit(0, pl.Int64))
-    return frame.to_arrow().schema
+    return frame.to_arrow(compat_level=ARROW_LEVEL).schema
 
 
 CALL_BATCH_SCHEMA = _call_batch_schema()
@@ -436,7 +440,7 @@ def _load_stream(
                     table = typed(good).with_columns(
                         id=pl.int_range(first, first + good.height, dtype=pl.Int64),
                         CDRFileID=pl.lit(file_id, pl.Int64),
-                    ).to_arrow().cast(CALL_BATCH_SCHEMA)
+                    ).to_arrow(compat_level=ARROW_LEVEL).cast(CALL_BATCH_SCHEMA)
                     stats["rows"] += good.height
                     carriers.update(batch.carriers)
                     yield from table.to_batches(max_chunksize=BATCH_ROWS)

@@ -33,6 +33,19 @@ def test_a_clean_file_loads_with_text_numbers_exact_money_and_typed_dates(wh, wr
     assert wh.scalar("SELECT typeof(costCDR) FROM calls LIMIT 1") == "DECIMAL(18,4)"
 
 
+def test_text_arrives_byte_for_byte_short_long_and_not_ascii_over_many_batches(wh, write):
+    # Text reaches DuckDB as Arrow string views: up to 12 bytes inside the view, longer
+    # in data buffers. 70,000 rows take several Arrow batches and several buffers.
+    n = 70_000
+    places = ["Leeds", "Llanfair-pwll", "a" * 12, "b" * 13, "Zürich Ost 🚀", "x" * 300]
+    rows = [good_row(i, locationCarrier=places[i % len(places)], chargeBand="" if i % 7 else "peak") for i in range(n)]
+    path = write("text.csv", csv_text(rows))
+    wh.cli("ingest", "cdr", str(path), ok=True)
+    got = wh.query("SELECT locationCarrier, chargeBand, carrierCallID, target FROM calls ORDER BY id")
+    want = [(r["locationCarrier"], r["chargeBand"] or None, r["carrierCallID"], r["target"]) for r in rows]
+    assert got == want
+
+
 def test_line_numbers_are_physical_lines_with_bom_crlf_and_quoted_newlines(wh, write):
     rows = [
         good_row(0, locationCarrier='"Multi\r\nline, with comma"'),
