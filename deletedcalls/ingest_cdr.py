@@ -16,7 +16,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import gc
-import io
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -109,10 +108,15 @@ def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataF
             reason = "a quoted field is never closed (runs to the end of the file)"
         rejects.append((int(chunk.lines[i]), [reason], chunk.raw(int(i))))
     idx = np.flatnonzero(good)
-    payload = _records_text(chunk, idx)
     try:
-        payload.decode("utf-8") if len(idx) != len(chunk) else None
-        frame = _read(payload, header, wanted)
+        if len(idx) == len(chunk):
+            # every record: the chunk as read, without a copy; its first len(idx) records
+            # are the whole records, the rest of the read is the start of the next one
+            frame = _read(chunk.data, header, wanted, len(idx))
+        else:
+            payload = _records_text(chunk, idx)
+            payload.decode("utf-8")
+            frame = _read(payload, header, wanted)
     except (pl.exceptions.ComputeError, UnicodeDecodeError):
         frame, idx, more = _read_valid_utf8(chunk, idx, header, wanted)
         rejects.extend(more)
@@ -121,17 +125,19 @@ def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataF
     return frame, idx, rejects
 
 
-def _read(payload: bytes, header: list[str], wanted: list[str]) -> pl.DataFrame:
-    if not payload:
+def _read(payload: bytes, header: list[str], wanted: list[str], records: int | None = None) -> pl.DataFrame:
+    """The wanted columns of the first `records` records of payload (all when None), as text."""
+    if not payload or records == 0:
         return pl.DataFrame(schema={c: pl.String for c in wanted})
     positions = sorted(header.index(c) for c in wanted)
     frame = pl.read_csv(
-        io.BytesIO(payload),
+        payload,  # bytes as they are; a BytesIO would be copied
         has_header=False,
         infer_schema=False,
         quote_char='"',
         separator=",",
         columns=positions,
+        n_rows=records,
         raise_if_empty=False,
     )
     # polars names unnamed columns column_<position>; an empty field, quoted or not, is absent

@@ -115,5 +115,8 @@ def test_records_do_not_depend_on_how_the_bytes_arrive(data, chunk_size, step):
     whole = records(scan_records(io.BytesIO(data), chunk_size=len(data) + 1))
     trickled = records(scan_records(_Trickle(data, step), chunk_size=chunk_size))
     assert trickled == whole
+    # a file is read in chunk_size reads that seek back to the cut-off record (and read
+    # more at once when one record is longer than a read)
+    assert records(scan_records(io.BytesIO(data), chunk_size=chunk_size)) == whole
     # no byte of the input is in two records
     assert sum(len(raw.encode()) for _, raw, _ in whole) <= len(data)
