@@ -17,6 +17,7 @@ import concurrent.futures
 import contextlib
 import gc
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ GROUP_ROWS = 250_000
 # rows per Arrow batch handed to DuckDB: each of its threads takes whole batches, so a
 # group handed over as one batch was inserted by one thread (docs/BENCHMARKS.md)
 BATCH_ROWS = 32_768
+# Python's GIL switch interval while a file loads (the default is 5 ms; see _load)
+SWITCH_INTERVAL = 0.0005
 # Arrow as polars holds it: text as string_view, which DuckDB reads as it is. At the
 # default (oldest) level, to_arrow copies every string into a large_string buffer
 # first: 0.2 CPU-s per million rows (docs/BENCHMARKS.md).
@@ -396,6 +399,13 @@ def _load(
     # CPU time of a 1M-row ingest (its many short-lived objects keep triggering it).
     collecting = gc.isenabled()
     gc.disable()
+    # The reader thread, this thread and DuckDB's threads (which pull batches from a Python
+    # generator) each hold the GIL only briefly, between long calls into polars, numpy and
+    # DuckDB that release it. At the default 5 ms interval, a thread back from such a call
+    # could wait up to 5 ms for a thread running Python (at the start, pandera's import),
+    # so the reader, the slowest stage, stalled: 0.5 ms took 4-8 % off a 1M-row ingest.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
     # the reader starts scanning and parsing now; validation waits for the schema
     stream = _Prefetch(_batches(path, chunk_size, GROUP_ROWS))
     try:
@@ -403,6 +413,7 @@ def _load(
             return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream)
     finally:
         stream.close()
+        sys.setswitchinterval(interval)
         if collecting:
             gc.enable()
 
