@@ -267,3 +267,19 @@ def test_a_kill_mid_file_leaves_nothing_and_the_rerun_loads_it_whole(wh, tmp_pat
     wh.cli("ingest", "cdr", str(big), ok=True)
     assert wh.scalar("SELECT count(*), count(DISTINCT id) FROM calls") == 400_000
     assert wh.query("SELECT outcome FROM runs ORDER BY id")[0] == ("interrupted",)
+
+
+def test_the_gil_switch_interval_is_restored_after_a_load_good_or_failed(wh, write):
+    # ingest lowers it while a file loads; a program that calls the library keeps its own
+    import sys
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.007)
+    own = sys.getswitchinterval()  # as Python stores it (whole microseconds)
+    try:
+        wh.cli("ingest", "cdr", str(write("ok.csv", csv_text([good_row(0)]))), ok=True)
+        assert sys.getswitchinterval() == own
+        wh.cli("ingest", "cdr", str(write("bad.csv", csv_text([good_row(1, duration="-1")]))))
+        assert sys.getswitchinterval() == own
+    finally:
+        sys.setswitchinterval(before)
