@@ -26,7 +26,7 @@ from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.fsutil import file_sha256
 from deletedcalls.rejects import record_rejects
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import next_ids, rollback_quietly, utc_now
+from deletedcalls.warehouse import insert_from, next_ids, rollback_quietly, utc_now
 
 SELECTOR_KINDS = ["carrierCallIds", "cdrFile", "cdrFileLines", "callIds"]
 ENTRY_FIELDS = ["id", "user", "timestamp", "action", "reason", "selectorKind", "selectorProblem"]
@@ -289,16 +289,12 @@ def _insert_entries(con: duckdb.DuckDBPyConnection, entries: list[dict[str, Any]
         "contentSha256": pl.String, "deletionFileID": pl.Int64, "lineNumber": pl.Int64,
         "ingestedAt": pl.Datetime("us"), "appliedAt": pl.Datetime("us"), "runId": pl.Int64,
     })
-    con.register("new_entries", entry_table)
-    con.execute("INSERT INTO user_activity_log SELECT * FROM new_entries")
-    con.unregister("new_entries")
+    insert_from(con, "new_entries", entry_table, "INSERT INTO user_activity_log SELECT * FROM new_entries")
     item_table = pl.DataFrame(items, schema={
         "userActivityLog": pl.String, "item": pl.Int32, "kind": pl.String, "carrier": pl.String,
         "carrierCallID": pl.String, "callId": pl.Int64, "cdrFile": pl.String, "lineNumber": pl.Int64,
     })
-    con.register("new_items", item_table)
-    con.execute("INSERT INTO deletion_items SELECT *, NULL, NULL, NULL FROM new_items")
-    con.unregister("new_items")
+    insert_from(con, "new_items", item_table, "INSERT INTO deletion_items SELECT *, NULL, NULL, NULL FROM new_items")
 
 
 def ingest_deletion_files(

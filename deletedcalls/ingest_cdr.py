@@ -42,7 +42,7 @@ from deletedcalls.schemas import (
     rejection_reasons,
 )
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import next_ids, rollback_quietly, sql, utc_now
+from deletedcalls.warehouse import insert_from, next_ids, rollback_quietly, sql, utc_now
 
 Progress = Callable[[int], None]
 INGEST_MEMORY_LIMIT = "384MB"
@@ -468,9 +468,7 @@ def _load_stream(
         # they fill, so memory does not grow with the file (many small INSERTs in one
         # transaction are held in memory until COMMIT).
         reader = pa.RecordBatchReader.from_batches(CALL_BATCH_SCHEMA, arrow_batches())
-        con.register("batch", reader)
-        con.execute(sql("ingest/insert_calls"))
-        con.unregister("batch")
+        insert_from(con, "batch", reader, sql("ingest/insert_calls"))
         records = stats["records"]
         result.rows = stats["rows"] - _reject_duplicates(con, path, file_id, chunk_size, rejects)
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})

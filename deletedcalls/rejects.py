@@ -5,6 +5,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from deletedcalls.warehouse import insert_from
+
 Reject = tuple[int, list[str], str]  # (line, reasons, raw text)
 
 
@@ -21,9 +23,8 @@ def record_rejects(
         schema={"line": pl.Int64, "reasons": pl.List(pl.String), "raw": pl.String},
     )
     cdr_id, deletion_id = (file_id, None) if source == "cdr" else (None, file_id)
-    con.register("rejects", table)
-    con.execute(
+    insert_from(
+        con, "rejects", table,
         "INSERT INTO rejected_rows SELECT $source, $cdr, $del, $name, line, reasons, raw, $run FROM rejects ORDER BY line",
         {"source": source, "cdr": cdr_id, "del": deletion_id, "name": name, "run": run_id},
     )
-    con.unregister("rejects")

@@ -240,6 +240,18 @@ def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
+def insert_from(con: duckdb.DuckDBPyConnection, name: str, data: object, query: str, params: dict | None = None) -> None:
+    """Run `query` (an INSERT … FROM name) with `data` (a polars frame or Arrow stream) visible as `name`.
+
+    The name is unregistered afterwards, also when the query fails.
+    """
+    con.register(name, data)
+    try:
+        con.execute(query, params)
+    finally:
+        con.unregister(name)
+
+
 def next_ids(con: duckdb.DuckDBPyConnection, counter: str, count: int) -> int:
     """Reserve ``count`` ids of a counter inside the caller's transaction; returns the first."""
     rows = con.execute(
