@@ -130,7 +130,7 @@ def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataF
 
 def _read(payload: bytes, header: list[str], wanted: list[str], records: int | None = None) -> pl.DataFrame:
     """The wanted columns of the first `records` records of payload (all when None), as text."""
-    if not payload or records == 0:
+    if not payload:
         return pl.DataFrame(schema={c: pl.String for c in wanted})
     positions = sorted(header.index(c) for c in wanted)
     frame = pl.read_csv(
