@@ -116,9 +116,10 @@ def bench_ingest(out: Path, rows: int, with_pandas: bool, repeat: int = 1) -> di
         assert code == 0, "ingest failed"
         pairs.append((ours / bare, bare, ours, bare_rss, ours_rss))
     ratio, bare, ours, _, _ = sorted(pairs)[len(pairs) // 2]
+    bare_median, ours_median = statistics.median(p[1] for p in pairs), statistics.median(p[2] for p in pairs)
     result: dict[str, object] = {
         "rows": rows, "mb": round(csv.stat().st_size / 1e6), "bare_s": bare, "ours_s": ours, "ratio": ratio,
-        "bare_median_s": statistics.median(p[1] for p in pairs), "ours_median_s": statistics.median(p[2] for p in pairs),
+        "bare_median_s": bare_median, "ours_median_s": ours_median,
         "bare_rss_mb": max(p[3] for p in pairs), "ours_rss_mb": max(p[4] for p in pairs),  # peaks over all pairs
         "all_ratios": [round(p[0], 2) for p in pairs],
     }
@@ -128,7 +129,6 @@ def bench_ingest(out: Path, rows: int, with_pandas: bool, repeat: int = 1) -> di
             timed([sys.executable, "-c", PANDAS_SQLITE, str(fresh(out / "pandas.sqlite")), str(csv)])[0]
             for _ in range(min(repeat, 3))
         )
-        ours_median, bare_median = statistics.median(p[2] for p in pairs), statistics.median(p[1] for p in pairs)
         result.update(pandas_sqlite_s=naive, faster_than_pandas=naive / ours_median, bare_faster_than_pandas=naive / bare_median)
     return result
 
