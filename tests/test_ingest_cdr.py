@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
+import sys
 import time
 from decimal import Decimal
 
@@ -271,15 +272,14 @@ def test_a_kill_mid_file_leaves_nothing_and_the_rerun_loads_it_whole(wh, tmp_pat
 
 
 def test_the_gil_switch_interval_is_restored_after_a_load_good_or_failed(wh, write):
-    # ingest lowers it while a file loads; a program that calls the library keeps its own
-    import sys
-
+    # ingest lowers it while a file loads; a program that calls the library keeps its own.
+    # Python keeps it in whole microseconds, hence approx.
     before = sys.getswitchinterval()
     sys.setswitchinterval(0.007)
     try:
         wh.cli("ingest", "cdr", str(write("ok.csv", csv_text([good_row(0)]))), ok=True)
-        assert sys.getswitchinterval() == pytest.approx(0.007, abs=1e-5)  # Python keeps whole microseconds
+        assert sys.getswitchinterval() == pytest.approx(0.007, abs=1e-5)
         wh.cli("ingest", "cdr", str(write("bad.csv", csv_text([good_row(1, duration="-1")]))))
-        assert sys.getswitchinterval() == pytest.approx(0.007, abs=1e-5)  # Python keeps whole microseconds
+        assert sys.getswitchinterval() == pytest.approx(0.007, abs=1e-5)
     finally:
         sys.setswitchinterval(before)
