@@ -142,12 +142,10 @@ def _read(payload: bytes, header: list[str], wanted: list[str], records: int | N
         columns=positions,
         n_rows=records,
         raise_if_empty=False,
+        null_values=[""],  # an empty field, quoted or not, is absent (null)
     )
-    # polars names unnamed columns column_<position>; an empty field, quoted or not, is absent
-    return frame.select(
-        pl.when(pl.col(f"column_{header.index(c)}") != "").then(pl.col(f"column_{header.index(c)}")).alias(c)
-        for c in wanted
-    )
+    # polars names unnamed columns column_<position>
+    return frame.select(pl.col(f"column_{header.index(c)}").alias(c) for c in wanted)
 
 
 def _read_valid_utf8(
