@@ -455,7 +455,9 @@ def _load_stream(
                     table = typed(good).with_columns(
                         id=pl.int_range(first, first + good.height, dtype=pl.Int64),
                         CDRFileID=pl.lit(file_id, pl.Int64),
-                    ).to_arrow(compat_level=ARROW_LEVEL).cast(CALL_BATCH_SCHEMA)
+                    ).to_arrow(compat_level=ARROW_LEVEL)
+                    if table.schema != CALL_BATCH_SCHEMA:  # typed() and the schema must agree
+                        raise RuntimeError(f"batch schema {table.schema} is not {CALL_BATCH_SCHEMA}")
                     stats["rows"] += good.height
                     carriers.update(batch.carriers)
                     yield from table.to_batches(max_chunksize=BATCH_ROWS)
