@@ -165,10 +165,14 @@ def cdr_schema():
 
 def rejection_reasons(frame: pl.DataFrame) -> dict[int, list[str]]:
     """Validate a text frame; the reasons of each failing row, by 0-based row position."""
+    # The schema first: it imports pandera the one way (pandas hidden, one thread at a
+    # time). Importing pandera.errors first, as this did, imported pandera with pandas
+    # in this thread while another hid pandas from it: a broken pandas import.
+    schema = cdr_schema()
     import pandera.errors
 
     try:
-        cdr_schema().validate(frame, lazy=True)
+        schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as e:
         return _reasons_by_row(e.failure_cases)
     return {}
