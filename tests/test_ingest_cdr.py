@@ -6,13 +6,19 @@ import hashlib
 import json
 import signal
 import sys
+import threading
 import time
 from decimal import Decimal
 
 import pytest
 from conftest import HEADER, csv_text, good_row, run_cli
 
+from deletedcalls.cdr_reading import read_ahead
+from deletedcalls.csvscan import DEFAULT_CHUNK
+from deletedcalls.ingest_cdr import ingest_cdr_files
+from deletedcalls.settings import load_settings
 from deletedcalls.synthetic import write_cdr
+from deletedcalls.warehouse import init_warehouse, writer
 
 
 def test_a_clean_file_loads_with_text_numbers_exact_money_and_typed_dates(wh, write):
@@ -283,3 +289,27 @@ def test_the_gil_switch_interval_is_restored_after_a_load_good_or_failed(wh, wri
         assert sys.getswitchinterval() == pytest.approx(0.007, abs=1e-5)
     finally:
         sys.setswitchinterval(before)
+
+
+def test_the_first_file_is_read_ahead_and_a_known_one_is_stopped_not_loaded(wh, tmp_path):
+    # `ingest cdr` starts reading its first file before the warehouse is open. When the file
+    # turns out to be known, that reading must stop: no reader thread is left behind.
+    path = write_cdr(tmp_path / "ahead.csv", 120_000, seed=3)
+    wh.cli("ingest", "cdr", str(path), ok=True)
+    again = wh.cli("ingest", "cdr", str(path), ok=True)
+    assert "already ingested" in again.stderr
+    assert wh.scalar("SELECT count(*) FROM calls") == 120_000
+    assert not [t.name for t in threading.enumerate() if t.name == "cdr-reader"]
+
+
+def test_a_load_takes_the_reading_started_ahead_instead_of_reading_again(tmp_path, write):
+    settings = load_settings(tmp_path / "wh")
+    init_warehouse(settings)
+    path = write("ahead.csv", csv_text([good_row(i) for i in range(300)] + [good_row(300, duration="-5")]))
+    other = write("other.csv", csv_text([good_row(1000 + i) for i in range(5)]))
+    with read_ahead(path) as ahead, writer(settings) as con:
+        results = ingest_cdr_files(con, settings, [other, path], run_id=1, ahead=ahead)
+        assert ahead.take(path, DEFAULT_CHUNK) is None  # taken by the load of `path`, not `other`
+        got = con.execute("SELECT CDRFileID, count(*) FROM calls GROUP BY ALL ORDER BY 1").fetchall()
+    assert [(r.status, r.rows, r.rejected) for r in results] == [("loaded", 5, 0), ("loaded", 300, 1)]
+    assert got == [(results[0].file_id, 5), (results[1].file_id, 300)]

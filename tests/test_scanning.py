@@ -17,8 +17,8 @@ from conftest import HEADER, good_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deletedcalls.cdr_reading import batches
 from deletedcalls.csvscan import scan_records
-from deletedcalls.ingest_cdr import _batches
 
 KINDS = ["good", "good", "good", "bad value", "short", "long", "blank", "multiline", "quoted comma", "bad multiline"]
 
@@ -70,18 +70,18 @@ def test_every_record_comes_out_once_with_its_line_raw_text_and_reason(kinds, ch
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "f.csv"
         path.write_bytes(text.encode())
-        items = list(_batches(path, chunk_size, group_rows))
+        items = list(batches(path, chunk_size, group_rows))
 
     header, extra = items[0]
     assert header == HEADER and extra == []
-    batches = items[1:]
-    good = [(n, c) for b in batches for n, c in b.good.select("lineNumber", "carrierCallID").iter_rows()]
-    bad = sorted((n, raw, reasons) for b in batches for n, reasons, raw in b.rejected)
+    validated = items[1:]
+    good = [(n, c) for b in validated for n, c in b.good.select("lineNumber", "carrierCallID").iter_rows()]
+    bad = sorted((n, raw, reasons) for b in validated for n, reasons, raw in b.rejected)
     assert good == expected_good
     assert [(n, raw) for n, raw, _ in bad] == [(n, raw) for n, raw, _ in expected_bad]
     for (_, _, reasons), (_, _, word) in zip(bad, expected_bad, strict=True):
         assert any(word in r for r in reasons), reasons
-    assert sum(b.records for b in batches) == len(expected_good) + len(expected_bad)
+    assert sum(b.records for b in validated) == len(expected_good) + len(expected_bad)
 
 
 class _Trickle(io.BufferedIOBase):
