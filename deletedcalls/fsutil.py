@@ -8,11 +8,8 @@ from pathlib import Path
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(4 * 1024 * 1024):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()  # one reused buffer, no new block per read
 
 
 def fsync_path(path: Path) -> None:
