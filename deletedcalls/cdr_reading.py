@@ -252,14 +252,19 @@ class Prefetch:
         self._thread.join()
 
 
+def start_reading(path: Path, chunk_size: int = DEFAULT_CHUNK) -> Prefetch:
+    """A reader thread over batches(path), started now; its close() stops it at the next chunk."""
+    stop = threading.Event()
+    return Prefetch(batches(path, chunk_size, GROUP_ROWS, stop), stop=stop)
+
+
 class ReadAhead:
     """A file whose reading started before the warehouse was open (see read_ahead)."""
 
     def __init__(self, path: Path, chunk_size: int = DEFAULT_CHUNK) -> None:
         self.path = path
         self.chunk_size = chunk_size
-        stop = threading.Event()
-        self._stream: Prefetch | None = Prefetch(batches(path, chunk_size, GROUP_ROWS, stop), stop=stop)
+        self._stream: Prefetch | None = start_reading(path, chunk_size)
 
     def take(self, path: Path, chunk_size: int) -> Prefetch | None:
         """The started stream, once, if it reads this path in chunks of this size."""

@@ -27,7 +27,7 @@ import polars as pl
 import pyarrow as pa
 
 from deletedcalls import logs
-from deletedcalls.cdr_reading import GROUP_ROWS, Prefetch, ReadAhead, batches, loading
+from deletedcalls.cdr_reading import Prefetch, ReadAhead, loading, start_reading
 from deletedcalls.csvscan import DEFAULT_CHUNK, read_header, scan_records
 from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.fsutil import file_sha256
@@ -200,7 +200,7 @@ def _load(
     with loading():  # GC off, short GIL switch interval (see cdr_reading.loading)
         # the reader scans and parses from now on (or already does); validation waits for the schema
         stream = ahead.take(path, chunk_size) if ahead else None
-        stream = stream or Prefetch(batches(path, chunk_size, GROUP_ROWS))
+        stream = stream or start_reading(path, chunk_size)
         try:
             with _ingest_settings(con):
                 return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream)
