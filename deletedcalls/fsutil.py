@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -21,8 +23,43 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
+def write_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write a new file (created with its final mode, whatever the umask) and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), mode)  # O_CREAT's mode is masked by the umask; an existing file kept its own
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files created inside (by us or by DuckDB, Parquet writers, ...) are owner-only from their first byte.
+
+    DuckDB creates its files with the process umask and offers no mode of its own,
+    so the umask is what makes a new database, WAL, archive or restore private at
+    creation rather than after. The CLI sets 0o077 for the whole process; this
+    restores the caller's umask after, for library callers.
+    """
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+CRASH_ENV = "DELETEDCALLS_CRASH_AT"
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the crash tests: SIGKILL this process at a named step when asked.
+
+    Set DELETEDCALLS_CRASH_AT to one of: archive-written, archive-renamed,
+    purged, rewrite-copied, restore-written, publish-written, spool-folded.
+    Never set in production.
+    """
+    if os.environ.get(CRASH_ENV) == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -37,6 +37,16 @@ max_reject_ratio = 0.01
 # Users who may read deleted calls (list, get, restore, sql over them).
 # The acting user is $DELETEDCALLS_USER, else the OS login name.
 data_protection = ["dpo"]
+
+[privacy]
+# In published/analyst.duckdb, a deleted_calls_summary cell of fewer deletions
+# than this shows no cost and no duration (counts stay).
+min_cell = 5
+
+[access]
+# An OS group whose members may open published/analyst.duckdb read-only with
+# any DuckDB client. Empty: the analyst store is owner-only like the rest.
+analyst_group = ""
 """
 
 # Every key config.toml may hold, with its type, for clear errors on typos.
@@ -44,6 +54,8 @@ KNOWN_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "retention": {"days": int},
     "ingest": {"max_reject_ratio": (int, float)},
     "permissions": {"data_protection": list},
+    "privacy": {"min_cell": int},
+    "access": {"analyst_group": str},
 }
 
 
@@ -80,6 +92,10 @@ class Settings:
     """Largest rejected share with which a CDR file still loads."""
     data_protection: frozenset[str] = field(default_factory=lambda: frozenset({"dpo"}))
     """Users allowed to read deleted-call data."""
+    min_cell: int = 5
+    """Smallest deleted_calls_summary cell whose cost and duration the analyst store shows."""
+    analyst_group: str = ""
+    """OS group that may read published/analyst.duckdb; empty: owner only."""
 
     @property
     def database(self) -> Path:
@@ -92,6 +108,14 @@ class Settings:
     @property
     def config_path(self) -> Path:
         return self.home / CONFIG_NAME
+
+    @property
+    def published_dir(self) -> Path:
+        return self.home / "published"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.home / "spool"
 
     @property
     def may_read_deleted_calls(self) -> bool:
@@ -133,11 +157,16 @@ def load_settings(
     max_reject_ratio: float | None = None,
 ) -> Settings:
     """Settings for one command, with CLI overrides applied last."""
+    from deletedcalls.trust import check_home
+
     home_path = resolve_home(home)
+    check_home(home_path)  # before the config is believed: it grants data_protection
     raw = read_config(home_path / CONFIG_NAME)
     days = raw.get("retention", {}).get("days", 90)
     ratio = raw.get("ingest", {}).get("max_reject_ratio", 0.01)
     dp = raw.get("permissions", {}).get("data_protection", ["dpo"])
+    min_cell = raw.get("privacy", {}).get("min_cell", 5)
+    group = raw.get("access", {}).get("analyst_group", "")
     if retention_days is not None:
         days = retention_days
     if max_reject_ratio is not None:
@@ -146,12 +175,16 @@ def load_settings(
         raise ConfigError(f"retention days must be 0 or more, not {days}")
     if not 0 <= ratio <= 1:
         raise ConfigError(f"max_reject_ratio must be between 0 and 1, not {ratio}")
+    if min_cell < 1:
+        raise ConfigError(f"{home_path / CONFIG_NAME}: privacy.min_cell must be 1 or more, not {min_cell}")
     return Settings(
         home=home_path,
         user=acting_user(),
         retention_days=int(days),
         max_reject_ratio=float(ratio),
         data_protection=frozenset(str(u) for u in dp),
+        min_cell=int(min_cell),
+        analyst_group=group,
     )
 
 
