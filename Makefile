@@ -21,7 +21,11 @@ demo: $(STAMP)
 	$(BIN)/deletedcalls --home $(DEMO_HOME) files list
 	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT fileName, lineNumber, reasons FROM rejected_rows ORDER BY 1, 2"
 	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT * FROM deleted_calls_summary ORDER BY 1, 2, 3"
-	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT userActivityLog, kind, cdrFile FROM pending_deletions"
+	@echo "== an analyst's own DuckDB client on the published analyst store (read-only; it holds no deleted call)"
+	$(BIN)/python -c 'import duckdb; duckdb.connect("$(DEMO_HOME)/published/analyst.duckdb", read_only=True).sql("SELECT carrier, count(*) AS liveCalls FROM calls GROUP BY ALL ORDER BY 1").show()'
+	@echo "== an analyst asking for deleted calls is refused (exit 4 is expected)"
+	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT target FROM deleted_calls" || test $$? -eq 4
+	DELETEDCALLS_USER=dpo $(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT userActivityLog, kind, cdrFile FROM pending_deletions"
 	$(BIN)/deletedcalls --home $(DEMO_HOME) dr list
 	DELETEDCALLS_USER=dpo $(BIN)/deletedcalls --home $(DEMO_HOME) deleted-calls list --limit 5 --format table
 	$(BIN)/deletedcalls --home $(DEMO_HOME) runs list

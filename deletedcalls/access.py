@@ -1,44 +1,192 @@
-"""The data_protection permission and the access log.
+"""The data_protection permission, the access spool and the access log (SPEC 5 and 7).
 
-Every read of deleted-call data (list, get, restore, sql over deleted_calls,
-the access log or files) needs the acting user to be listed under
-``[permissions] data_protection`` in config.toml; every read and every
-refusal is written to access_log. See docs/SECURITY.md for what this does
-and does not protect against.
+Every read of deleted-call data and every refusal is an access entry. Readers
+hold no writer lock, so they do not write access_log themselves: they append
+the entry to a spool file and fsync it **before** the result is returned (no
+entry, no data). The next writer command folds the spool into access_log.
+
+Spool files are ``spool/access-<pid>.jsonl``, one JSON entry a line, each with
+a unique ``entryId``. Appending, per entry: open the file, ``flock`` it, check
+that the path still names the inode we hold (a fold may have moved it away),
+write one line, fsync, unlock.
+
+Folding, under the writer's lock, in this order:
+
+1. each ``access-*.jsonl`` is taken: locked, renamed to ``.fold-*.jsonl``,
+   unlocked (a reader waits at most for that rename);
+2. every ``.fold-*`` file is read; its entries whose entryId is not in
+   access_log yet are inserted, in one transaction;
+3. after COMMIT the ``.fold-*`` files are unlinked and the folder fsynced.
+
+A crash before 2's COMMIT leaves ``.fold-*`` files that the next fold reads
+again; after it, the entryIds are in access_log and the next fold adds
+nothing of them: no entry is lost, none doubled. A torn last line (a reader
+killed in its write, before it returned anything) is skipped.
+
+Whoever reads access_log (``sql`` with data_protection) sees the published
+access_log plus every spooled entry not in it yet: ``spooled_entries``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import uuid
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from deletedcalls.errors import PermissionDenied
+from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
 from deletedcalls.warehouse import utc_now
 
+SPOOL_GLOB = "access-*.jsonl"
+FOLD_GLOB = ".fold-*.jsonl"
+COLUMNS = ("user", "at", "command", "filters", "rowsReturned", "allowed", "reason", "entryId", "client")
+
+
+class SpoolUnwritable(PermissionDenied):
+    """The access spool cannot be written: nothing is returned, since nothing could be logged."""
+
 
 def record_access(
-    con: duckdb.DuckDBPyConnection, settings: Settings, command: str, filters: dict[str, Any] | None,
-    rows: int | None, *, allowed: bool, reason: str | None = None,
+    settings: Settings, command: str, filters: dict[str, Any] | None, rows: int | None, *, allowed: bool,
+    reason: str | None = None, client: str = "cli",
 ) -> None:
-    con.execute(
-        "INSERT INTO access_log VALUES ($u, $t, $c, $f, $r, $a, $why)",
-        {"u": settings.user, "t": utc_now(), "c": command, "f": json.dumps(filters or {}, sort_keys=True, default=str),
-         "r": rows, "a": allowed, "why": reason},
-    )
+    """Append one access entry to the spool, durably; raises SpoolUnwritable if it cannot."""
+    entry = {
+        "user": settings.user, "at": utc_now().isoformat(), "command": command,
+        "filters": json.dumps(filters or {}, sort_keys=True, default=str), "rowsReturned": rows,
+        "allowed": allowed, "reason": reason, "entryId": str(uuid.uuid4()), "client": client,
+    }
+    line = (json.dumps(entry, sort_keys=True) + "\n").encode()
+    try:
+        _append(settings.spool_dir, line)
+    except OSError as e:
+        raise SpoolUnwritable(
+            f"cannot write the access spool in {settings.spool_dir} ({e.strerror or e}); nothing was returned, "
+            "because the read could not be logged: run as the warehouse's owner, or free space"
+        ) from e
 
 
-def require_data_protection(
-    con: duckdb.DuckDBPyConnection, settings: Settings, command: str, filters: dict[str, Any] | None = None,
-) -> None:
-    """Raise PermissionDenied (exit 4) unless the user holds data_protection; the refusal is logged."""
+def _append(folder: Path, line: bytes) -> None:
+    with private_files():
+        folder.mkdir(exist_ok=True, mode=0o700)
+    path = folder / f"access-{os.getpid()}.jsonl"
+    while True:
+        created = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                continue  # a fold took the file between our open and our lock: start a new one
+            os.write(fd, line)
+            os.fsync(fd)
+            break
+        finally:
+            os.close(fd)  # also releases the lock
+    if created:
+        fsync_path(folder)
+
+
+def require_data_protection(settings: Settings, command: str, filters: dict[str, Any] | None = None, *, client: str = "cli") -> None:
+    """Raise PermissionDenied (exit 4) unless the user holds data_protection; the refusal is spooled first."""
     if settings.may_read_deleted_calls:
         return
-    reason = "lacks data_protection"
-    record_access(con, settings, command, filters, None, allowed=False, reason=reason)
+    record_access(settings, command, filters, None, allowed=False, reason="lacks data_protection", client=client)
     raise PermissionDenied(
         f"{settings.user!r} may not read deleted calls ({command}): the data_protection permission is needed; "
         f"ask for your user to be added to [permissions] data_protection in {settings.config_path}"
     )
+
+
+def _read_entries(paths: list[Path]) -> list[dict[str, Any]]:
+    entries = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue  # folded and removed meanwhile
+        for raw in data.splitlines():
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue  # a torn last line: its reader was killed before it returned anything
+            if isinstance(entry, dict) and entry.get("entryId"):
+                entries.append({c: entry.get(c) for c in COLUMNS})
+    return entries
+
+
+def spooled_entries(settings: Settings) -> list[dict[str, Any]]:
+    """Every entry in the spool now, folded or not (readers de-duplicate by entryId)."""
+    folder = settings.spool_dir
+    if not folder.is_dir():
+        return []
+    return _read_entries(sorted(folder.glob(FOLD_GLOB)) + sorted(folder.glob(SPOOL_GLOB)))
+
+
+def _take(path: Path) -> None:
+    """Step 1 for one spool file: rename it aside while holding its lock."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, path.with_name(f".fold-{uuid.uuid4().hex}-{path.name}"))
+    finally:
+        os.close(fd)
+
+
+def fold_spool(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Fold the spool into access_log, each entry exactly once; returns the entries added."""
+    folder = settings.spool_dir
+    if not folder.is_dir():
+        return 0
+    for path in sorted(folder.glob(SPOOL_GLOB)):
+        _take(path)
+    taken = sorted(folder.glob(FOLD_GLOB))
+    if not taken:
+        return 0
+    fsync_path(folder)
+    entries = _read_entries(taken)
+    added = 0
+    if entries:
+        import polars as pl
+
+        from deletedcalls.warehouse import insert_from, rollback_quietly
+
+        frame = pl.DataFrame(entries, schema={
+            "user": pl.String, "at": pl.String, "command": pl.String, "filters": pl.String, "rowsReturned": pl.Int64,
+            "allowed": pl.Boolean, "reason": pl.String, "entryId": pl.String, "client": pl.String,
+        })
+        con.execute("BEGIN")
+        try:
+            before = con.execute("SELECT count(*) FROM access_log").fetchall()[0][0]
+            insert_from(con, "spooled", frame, """
+                INSERT INTO access_log ("user", "at", command, filters, rowsReturned, allowed, reason, entryId, client)
+                SELECT DISTINCT ON (entryId) "user", CAST("at" AS TIMESTAMP), command, filters, rowsReturned, allowed,
+                       reason, entryId, client
+                FROM spooled
+                WHERE entryId NOT IN (SELECT entryId FROM access_log WHERE entryId IS NOT NULL)
+                ORDER BY entryId
+            """)
+            added = int(con.execute("SELECT count(*) FROM access_log").fetchall()[0][0]) - int(before)
+            con.execute("COMMIT")
+        except BaseException:
+            rollback_quietly(con)
+            raise
+    crash_point("spool-folded")
+    for path in taken:
+        path.unlink(missing_ok=True)
+    fsync_path(folder)
+    return added

@@ -1,51 +1,87 @@
-"""Analyst SQL: one read-only query, with the data_protection rule enforced on what it actually reads.
+"""Analyst SQL: one read-only query on a published store, chosen by the user's permission.
 
-The query must be a single SELECT (DESCRIBE, SHOW, SUMMARIZE and FROM-first
-queries are SELECTs too). It runs inside a transaction that is always rolled
-back. Before it runs, DuckDB binds it (EXPLAIN, which executes nothing) and
-we walk the plan: every table it scans and every table function it calls must
-be on the allow-list for the acting user. This sees through views, CTEs and
-``query_table('...')``, which a text check would miss; the tables the parser
-names are added, because the optimiser answers some queries from statistics
-and leaves no scan in the plan. Users without
-data_protection also get a connection that cannot reach files or attach
-databases (``enable_external_access = false``, configuration locked).
+The boundary is the file the query runs on, not the query: a user without
+data_protection runs on ``published/analyst.duckdb``, which holds no protected
+row, with external access off and the configuration locked (no file, no
+ATTACH). However a query is written (``query()`` over ``current_query()``,
+statistics functions, a name built at run time), there is nothing protected in
+reach. Officers run on ``published/protected.duckdb``, where ``access_log``
+also shows the spooled entries not folded yet.
+
+Courtesies on top, not the boundary: a query that names a protected table, or
+fails because one is missing, is refused with exit 4 and the refusal logged;
+a query read from a file is never quoted back in an error.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from deletedcalls.access import record_access
+from deletedcalls.access import record_access, spooled_entries
 from deletedcalls.errors import PermissionDenied, UsageError
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import writer
+from deletedcalls.stores import reading
 
-# Tables that hold deleted-call data or who read it: data_protection only.
-PROTECTED_TABLES = frozenset({"deleted_calls", "access_log"})
-# Table functions anyone may call: they read no data of the warehouse or of files.
-SAFE_FUNCTIONS = frozenset({
-    "RANGE", "GENERATE_SERIES", "UNNEST", "UNNEST_FUNCTION",
-    "DUCKDB_TABLES", "DUCKDB_VIEWS", "DUCKDB_COLUMNS", "DUCKDB_SCHEMAS", "DUCKDB_TYPES", "DUCKDB_FUNCTIONS",
-    "DUCKDB_CONSTRAINTS", "DUCKDB_INDEXES", "DUCKDB_KEYWORDS", "DUCKDB_SETTINGS", "DUCKDB_DATABASES",
-    "PRAGMA_TABLE_INFO", "PRAGMA_SHOW", "SHOW_TABLES", "SUMMARY", "DESCRIBE",
-})
+# Tables and views only the protected store holds: named in the courtesy refusal.
+PROTECTED_TABLES = frozenset({"deleted_calls", "access_log", "user_activity_log", "deletion_items", "pending_deletions"})
 
 
 @dataclass
 class QueryResult:
     columns: list[str]
     rows: list[tuple[Any, ...]]
-    sources: list[str]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query and where it came from (a file's text is never shown back)."""
+
+    text: str
+    file: Path | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"query": self.text, **({"file": str(self.file)} if self.file else {})}
+
+
+def read_query_file(settings: Settings, path: str) -> Query:
+    """The query in a file (``-``: stdin); files of the warehouse home are refused, unread."""
+    import sys
+
+    if path == "-":
+        return Query(sys.stdin.read())
+    file = Path(path)
+    home = settings.home.resolve()
+    if file.resolve() == home or home in file.resolve().parents:
+        raise UsageError(f"sql --file {path}: a file inside the warehouse home is not a query; nothing was read")
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise UsageError(f"sql --file {path}: cannot read it ({e.strerror or type(e).__name__})") from e
+    try:
+        return Query(data.decode("utf-8-sig"), file)
+    except UnicodeDecodeError as e:
+        raise UsageError(f"sql --file {path}: not UTF-8 text, so not a query; its content is not shown") from e
+
+
+def _error(q: Query, e: duckdb.Error) -> UsageError:
+    """A usage error for a failed query; for a file, the kind of error and its line, never its text."""
+    message = " ".join(str(e).split())
+    if q.file is None:
+        return UsageError(f"sql: {message}")
+    kind = message.split(":", 1)[0] if ":" in message else type(e).__name__
+    line = re.search(r"LINE (\d+):", str(e))
+    at = f" at line {line.group(1)}" if line else ""
+    return UsageError(f"sql --file {q.file}: {kind}{at}; the file's content is not shown (is it a SQL query?)")
 
 
 def _objects(tree: Any) -> Iterator[dict[str, Any]]:
-    """Every JSON object in a parsed JSON tree (a plan or a syntax tree), depth first."""
     if isinstance(tree, dict):
         yield tree
         tree = list(tree.values())
@@ -54,22 +90,9 @@ def _objects(tree: Any) -> Iterator[dict[str, Any]]:
             yield from _objects(value)
 
 
-def _plan_sources(plan: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
-    """The tables the bound plan scans and the table functions it calls (from each operator's extra_info)."""
-    infos = [o for o in _objects(plan) if "Table" in o or "Function" in o]
-    tables = {str(o["Table"]).split(".")[-1].lower() for o in infos if "Table" in o}
-    functions = {str(o["Function"]).upper() for o in infos if "Function" in o}
-    return tables, functions
-
-
-def _parsed_tables(con: duckdb.DuckDBPyConnection, text: str) -> set[str] | None:
-    """Every base table the query names, from DuckDB's parser (json_serialize_sql); None if it cannot say.
-
-    (DuckDB's get_table_names fails on positional ORDER BY, so the AST is walked instead.)
-    """
+def _named_tables(con: duckdb.DuckDBPyConnection, text: str) -> set[str]:
+    """Every base table the query names, from DuckDB's parser (a courtesy check, not the boundary)."""
     ast = json.loads(con.execute("SELECT json_serialize_sql($q)", {"q": text}).fetchall()[0][0])
-    if ast.get("error"):
-        return None
     return {
         o["table_name"].lower()
         for o in _objects(ast)
@@ -77,62 +100,96 @@ def _parsed_tables(con: duckdb.DuckDBPyConnection, text: str) -> set[str] | None
     }
 
 
-def _single_select(query: str) -> str:
+def _single_select(q: Query) -> str:
     try:
-        statements = duckdb.extract_statements(query)
+        statements = duckdb.extract_statements(q.text)
     except duckdb.Error as e:
-        raise UsageError(f"sql: {' '.join(str(e).split())}") from e
+        raise _error(q, e) from e
     if len(statements) != 1:
         raise UsageError(f"sql: give exactly one statement, not {len(statements)}")
     if statements[0].type != duckdb.StatementType.SELECT:
         raise UsageError(f"sql is read-only: only queries are allowed, not {statements[0].type.name}")
-    return query.strip().rstrip(";")
+    return q.text.strip().rstrip(";")
 
 
-def run_query(settings: Settings, query: str) -> QueryResult:
-    """Run one analyst query as the acting user; raises PermissionDenied (logged) when it reaches protected data."""
-    text = _single_select(query)
-    privileged = settings.may_read_deleted_calls
-    with writer(settings) as con:
-        if not privileged:
-            con.execute("SET enable_external_access = false")
+def run_query(settings: Settings, query: str | Query) -> QueryResult:
+    """Run one analyst query as the acting user, on the store that user may read."""
+    q = query if isinstance(query, Query) else Query(query)
+    text = _single_select(q)
+    if settings.may_read_deleted_calls:
+        return _run_protected(settings, q, text)
+    return _run_analyst(settings, q, text)
+
+
+def _refuse(settings: Settings, q: Query, what: str) -> PermissionDenied:
+    record_access(settings, "sql", q.describe(), None, allowed=False, reason=f"reads {what}")
+    return PermissionDenied(
+        f"{settings.user!r} may not run this query: it reads {what}, which needs the data_protection permission; "
+        "without it, query deleted_calls_summary for deletions by month, carrier and user"
+    )
+
+
+def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
+    with reading(settings, "analyst") as con:
+        con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
+        named = sorted(_named_tables(con, text) & PROTECTED_TABLES)
+        if named:
+            raise _refuse(settings, q, ", ".join(named))
         try:
-            plan_rows = con.execute("EXPLAIN (FORMAT json) " + text).fetchall()
-            tables, functions = _plan_sources(json.loads(plan_rows[0][1]))
-            # the parser's view too: the optimiser answers some queries (count(*)) from
-            # statistics, with no scan left in the plan
-            parsed = _parsed_tables(con, text)
-            if parsed is None and not privileged:
-                raise UsageError("sql: this query cannot be checked for protected tables; simplify it")
-            tables |= parsed or set()
+            rel = con.execute(text)
+            columns = [d[0] for d in rel.description] if rel.description else []
+            return QueryResult(columns, rel.fetchall())
         except duckdb.PermissionException as e:
-            # external access is off for this user: a file read or an attach
-            record_access(con, settings, "sql", {"query": query}, None, allowed=False, reason="reads files")
-            raise PermissionDenied(
-                f"{settings.user!r} may not run this query: reading files through sql needs the data_protection permission"
-            ) from e
+            raise _refuse(settings, q, "files") from e
+        except duckdb.CatalogException as e:
+            missing = sorted(t for t in PROTECTED_TABLES if re.search(rf"\b{t}\b", str(e).lower()))
+            if missing:
+                raise _refuse(settings, q, ", ".join(missing)) from e
+            raise _error(q, e) from e
         except duckdb.Error as e:
-            raise UsageError(f"sql: {' '.join(str(e).split())}") from e
-        protected = sorted(tables & PROTECTED_TABLES)
-        unsafe = sorted(functions - SAFE_FUNCTIONS)
-        sensitive = bool(protected or unsafe)
-        if sensitive and not privileged:
-            what = ", ".join(protected + [f"{f.lower()}()" for f in unsafe])
-            record_access(con, settings, "sql", {"query": query}, None, allowed=False, reason=f"reads {what}")
-            raise PermissionDenied(
-                f"{settings.user!r} may not run this query: it reads {what}, which needs the data_protection permission; "
-                "without it, query deleted_calls_summary for deletions by month, carrier and user"
-            )
-        con.execute("BEGIN")
+            raise _error(q, e) from e
+
+
+def _run_protected(settings: Settings, q: Query, text: str) -> QueryResult:
+    with reading(settings, "protected") as con:
+        _with_spooled_access_log(con, settings)
+        con.execute("SET lock_configuration = true")
         try:
             rel = con.execute(text)
             columns = [d[0] for d in rel.description] if rel.description else []
             rows = rel.fetchall()
         except duckdb.Error as e:
-            con.execute("ROLLBACK")
-            raise UsageError(f"sql: {' '.join(str(e).split())}") from e
-        con.execute("ROLLBACK")
-        if sensitive:
-            record_access(con, settings, "sql", {"query": query}, len(rows), allowed=True)
-    return QueryResult(columns, rows, sorted(tables | {f.lower() + "()" for f in functions}))
+            raise _error(q, e) from e
+    record_access(settings, "sql", q.describe(), len(rows), allowed=True)
+    return QueryResult(columns, rows)
+
+
+def _with_spooled_access_log(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Make ``access_log`` in this connection the published log plus the spool (a temp view shadows the table)."""
+    entries = spooled_entries(settings)
+    if not entries:
+        return
+    import polars as pl
+
+    store = con.execute("SELECT current_database()").fetchall()[0][0]
+    frame = pl.DataFrame(entries, schema={
+        "user": pl.String, "at": pl.String, "command": pl.String, "filters": pl.String, "rowsReturned": pl.Int64,
+        "allowed": pl.Boolean, "reason": pl.String, "entryId": pl.String, "client": pl.String,
+    })
+    con.register("spooled_frame", frame)
+    con.execute("""
+        CREATE TEMP TABLE spooled_access AS
+        SELECT DISTINCT ON (entryId) "user", CAST("at" AS TIMESTAMP) AS "at", command, filters, rowsReturned, allowed,
+               reason, entryId, client
+        FROM spooled_frame ORDER BY entryId
+    """)
+    con.unregister("spooled_frame")
+    published = f'"{store}".main.access_log'
+    con.execute(f"""
+        CREATE TEMP VIEW access_log AS
+        SELECT * FROM {published}
+        UNION ALL BY NAME
+        SELECT * FROM spooled_access
+        WHERE entryId NOT IN (SELECT entryId FROM {published} WHERE entryId IS NOT NULL)
+    """)  # noqa: S608 -- the store's own catalog name (a file stem we chose), no values

@@ -60,6 +60,9 @@ class Cli(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None, log_format: str, quiet: bool, debug: bool) -> None:
     """Keep the audit trail of deleted call records in a DuckDB warehouse."""
+    # Every file this process creates (databases, WALs, archives, restores, spools,
+    # temporary files) is owner-only from creation; group access is granted explicitly.
+    os.umask(0o077)
     logs.setup(log_format, quiet)
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, quiet=quiet, debug=debug, log_format=log_format)
@@ -109,6 +112,7 @@ def recorded_session(settings: Settings, command: str) -> Iterator[tuple[Any, in
     with writing(settings) as session:
         mark_interrupted(session.con)
         run_id = start_run(session.con, command, settings.user)
+        session.run_id = run_id
         counts: dict[str, Any] = {}
         try:
             yield session, run_id, counts
@@ -287,9 +291,9 @@ def retention_enforce(ctx: click.Context, as_of: str | None, retention_days: int
     when = parse_date(as_of, "--as-of") if as_of else today_utc()
     if dry_run:
         from deletedcalls.retention import RetentionResult, plan_retention
-        from deletedcalls.warehouse import reader
+        from deletedcalls.stores import reading
 
-        with reader(settings) as con:
+        with reading(settings, "protected") as con:
             result = RetentionResult(as_of=when, retention_days=settings.retention_days, dry_run=True,
                                      plan=plan_retention(con, settings, when, settings.retention_days))
         _print_retention(result, as_json)
@@ -334,9 +338,9 @@ def dr_list(ctx: click.Context, as_json: bool) -> None:
     """List DR archive files: id, partition, rows, size, sha256, created."""
     from deletedcalls.output import echo_rows
     from deletedcalls.retention import list_archives
-    from deletedcalls.warehouse import reader
+    from deletedcalls.stores import reading
 
-    with reader(settings_of(ctx)) as con:
+    with reading(settings_of(ctx), "analyst") as con:
         archives = list_archives(con)
     echo_rows(archives, ["id", "partition", "rows", "size", "sha256", "created"], "DR archives", as_json)
 
@@ -349,10 +353,10 @@ def dr_verify(ctx: click.Context, archives: tuple[str, ...], as_json: bool) -> N
     """Verify DR archives (all, or the ids given): checksum, row count, readable. Exit 6 on any mismatch."""
     from deletedcalls.errors import IntegrityFailure
     from deletedcalls.retention import verify_archives
-    from deletedcalls.warehouse import reader
+    from deletedcalls.stores import reading
 
     settings = settings_of(ctx)
-    with reader(settings) as con:
+    with reading(settings, "analyst") as con:
         results = verify_archives(con, settings, list(archives) or None)
     for r in results:
         if r.ok:
@@ -373,18 +377,20 @@ def dr_verify(ctx: click.Context, archives: tuple[str, ...], as_json: bool) -> N
 @click.option("--into", "into", required=True, type=click.Path(dir_okay=False, path_type=Path), help="A new DuckDB file to restore into (must not exist).")
 @click.pass_context
 def dr_restore(ctx: click.Context, archive: str, into: Path) -> None:
-    """Restore one DR archive into a separate DuckDB file for an investigation (needs data_protection)."""
-    from deletedcalls.access import require_data_protection
+    """Restore one DR archive into a separate DuckDB file for an investigation (needs data_protection).
+
+    The new file is owner-only from its creation. The restore is logged in access_log.
+    """
+    from deletedcalls.access import record_access, require_data_protection
     from deletedcalls.retention import restore_archive
+    from deletedcalls.stores import reading
 
     settings = settings_of(ctx)
-    with recorded_run(settings, f"dr restore {archive}") as (con, run_id, counts):
-        require_data_protection(con, settings, "dr restore", {"archive": archive, "into": str(into)})
+    what = {"archive": archive, "into": str(into)}
+    require_data_protection(settings, "dr restore", what)
+    with reading(settings, "analyst") as con:
         rows = restore_archive(con, settings, archive, into)
-        counts.update(archive=archive, rows=rows, into=str(into))
-        from deletedcalls.access import record_access
-
-        record_access(con, settings, "dr restore", {"archive": archive, "into": str(into)}, rows, allowed=True)
+    record_access(settings, "dr restore", what, rows, allowed=True)
     logs.info(f"restored {rows} rows of {archive} into {into} (table deleted_calls)", stage="dr-restore")
 
 
@@ -452,9 +458,9 @@ def files() -> None:
 def files_list(ctx: click.Context, as_json: bool) -> None:
     """List CDR files: id, fileName, sha256, carrier, status, rows, rejected."""
     from deletedcalls.output import echo_rows
-    from deletedcalls.warehouse import reader
+    from deletedcalls.stores import reading
 
-    with reader(settings_of(ctx)) as con:
+    with reading(settings_of(ctx), "analyst") as con:
         rel = con.sql(
             'SELECT id, fileName, sha256, carrier, status, "rows", rejected, ingestedAt, reason FROM cdr_files ORDER BY id'
         )
@@ -477,9 +483,9 @@ def runs_list(ctx: click.Context, as_json: bool) -> None:
     """List runs: command, user, start, end, outcome, counts."""
     from deletedcalls.output import echo_rows
     from deletedcalls.runs import list_runs
-    from deletedcalls.warehouse import reader
+    from deletedcalls.stores import reading
 
-    with reader(settings_of(ctx)) as con:
+    with reading(settings_of(ctx), "analyst") as con:
         rows = list_runs(con)
     echo_rows(rows, ["id", "command", "user", "startedAt", "endedAt", "outcome", "exitCode", "counts"], "runs", as_json)
 
@@ -489,27 +495,28 @@ def runs_list(ctx: click.Context, as_json: bool) -> None:
 
 @cli.command("sql")
 @click.argument("query", required=False)
-@click.option("--file", "query_file", type=click.File("r", encoding="utf-8"), default=None, help="Read the query from a file (- for stdin), e.g. sql/queries/*.sql.")
+@click.option("--file", "query_file", default=None, metavar="FILE", help="Read the query from a file (- for stdin), e.g. sql/queries/*.sql.")
 @output_options
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.pass_context
-def sql_command(ctx: click.Context, query: str | None, query_file: Any, as_json: bool, as_csv: bool) -> None:
-    """Run one read-only SQL query over the warehouse tables and views.
+def sql_command(ctx: click.Context, query: str | None, query_file: str | None, as_json: bool, as_csv: bool) -> None:
+    """Run one read-only SQL query on the published store you may read.
 
-    Queries that read deleted_calls, access_log or any file need the
-    data_protection permission (exit 4 otherwise); deleted_calls_summary is
-    open to everyone. Nothing can be written. A query that starts with a
-    -- comment must follow `--` on the command line, or come from --file.
+    Without data_protection the query runs on published/analyst.duckdb, which
+    holds no deleted call, access-log entry or deletion entry, with no file
+    access; naming one of those is refused (exit 4). With data_protection it
+    runs on published/protected.duckdb, and is logged. Both show the state of
+    the last writer command; nothing can be written. A query that starts with
+    a -- comment must follow `--` on the command line, or come from --file.
     """
-    from deletedcalls.analyst import run_query
+    from deletedcalls.analyst import Query, read_query_file, run_query
     from deletedcalls.output import echo_json, echo_table, to_csv
 
     if (query is None) == (query_file is None):
         raise click.UsageError("give a QUERY or --file, one of the two")
-    if query_file is not None:
-        query = query_file.read()
-    assert query is not None
-    result = run_query(settings_of(ctx), query)
+    settings = settings_of(ctx)
+    q = read_query_file(settings, query_file) if query_file is not None else Query(query or "")
+    result = run_query(settings, q)
     cols, rows = result.columns, result.rows
     if as_json:
         echo_json([dict(zip(cols, r, strict=True)) for r in rows])
@@ -572,7 +579,7 @@ def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datet
     """
     from deletedcalls.access import record_access, require_data_protection
     from deletedcalls.reading import DEFAULT_LIMIT, ListQuery, decode_cursor, list_deleted_calls
-    from deletedcalls.warehouse import writer
+    from deletedcalls.stores import reading
 
     if cursor is not None:
         given = [n for n, v in [("--cdr-file", cdr_file), ("--min-date", min_date), ("--max-date", max_date),
@@ -592,10 +599,10 @@ def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datet
             limit=limit or DEFAULT_LIMIT, offset=offset or 0, id_after=id_after,
         )
     settings = settings_of(ctx)
-    with writer(settings) as con:
-        require_data_protection(con, settings, "deleted-calls list", q.describe())
+    require_data_protection(settings, "deleted-calls list", q.describe())
+    with reading(settings, "protected") as con:
         page = list_deleted_calls(con, q)
-        record_access(con, settings, "deleted-calls list", q.describe(), len(page.results), allowed=True)
+    record_access(settings, "deleted-calls list", q.describe(), len(page.results), allowed=True)
     _render_deleted(page.as_dict(), _fmt(fmt, as_json), listing=True)
 
 
@@ -608,17 +615,17 @@ def deleted_calls_get(ctx: click.Context, deleted_call_id: int, fmt: str | None,
     from deletedcalls.access import record_access, require_data_protection
     from deletedcalls.errors import NotFound
     from deletedcalls.reading import get_deleted_call
-    from deletedcalls.warehouse import writer
+    from deletedcalls.stores import reading
 
     settings = settings_of(ctx)
-    with writer(settings) as con:
-        require_data_protection(con, settings, "deleted-calls get", {"id": deleted_call_id})
+    require_data_protection(settings, "deleted-calls get", {"id": deleted_call_id})
+    with reading(settings, "protected") as con:
         try:
             row = get_deleted_call(con, deleted_call_id)
         except NotFound:
-            record_access(con, settings, "deleted-calls get", {"id": deleted_call_id}, 0, allowed=True)
+            record_access(settings, "deleted-calls get", {"id": deleted_call_id}, 0, allowed=True)
             raise
-        record_access(con, settings, "deleted-calls get", {"id": deleted_call_id}, 1, allowed=True)
+    record_access(settings, "deleted-calls get", {"id": deleted_call_id}, 1, allowed=True)
     _render_deleted(row, _fmt(fmt, as_json), listing=False)
 
 

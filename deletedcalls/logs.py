@@ -39,6 +39,10 @@ def setup(log_format: str, quiet: bool) -> None:
     log.propagate = False
 
 
+def debug(message: str, **fields: object) -> None:
+    logging.getLogger(LOGGER).debug(message, extra={"fields": fields})
+
+
 def info(message: str, **fields: object) -> None:
     logging.getLogger(LOGGER).info(message, extra={"fields": fields})
 

@@ -22,7 +22,6 @@ import calendar
 import json
 import os
 import shutil
-import signal
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,22 +31,11 @@ import duckdb
 
 from deletedcalls import logs
 from deletedcalls.errors import IntegrityFailure, NotFound, UsageError
-from deletedcalls.fsutil import file_sha256, fsync_path, write_durably
+from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files, write_durably
 from deletedcalls.settings import Settings
 from deletedcalls.warehouse import connect, current_version, rollback_quietly, sql, utc_now
 
 ARCHIVE_GLOB = "deletedMonth=*/part-*.parquet"
-CRASH_ENV = "DELETEDCALLS_CRASH_AT"
-
-
-def crash_point(name: str) -> None:
-    """Fault injection for the crash tests: SIGKILL this process at a named step when asked.
-
-    Set DELETEDCALLS_CRASH_AT to one of: archive-written, archive-renamed,
-    purged, rewrite-copied. Never set in production.
-    """
-    if os.environ.get(CRASH_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -157,8 +145,8 @@ def archive_partition(
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = folder / f".{final.name}.tmp"
     tmp.unlink(missing_ok=True)
-    con.execute(sql("retention/copy_partition"), {"partition": plan.partition, "max_id": plan.max_id, "path": str(tmp)})
-    os.chmod(tmp, 0o600)
+    with private_files():
+        con.execute(sql("retention/copy_partition"), {"partition": plan.partition, "max_id": plan.max_id, "path": str(tmp)})
     fsync_path(tmp)
     crash_point("archive-written")
     expected = _partition_checksum(con, plan.partition, plan.max_id)
@@ -322,7 +310,8 @@ def rewrite_database(con: duckdb.DuckDBPyConnection, settings: Settings) -> duck
     m = duckdb.connect()
     try:
         m.execute("ATTACH $old AS old (READ_ONLY)", {"old": str(db)})
-        m.execute("ATTACH $new AS new", {"new": str(tmp)})
+        with private_files():
+            m.execute("ATTACH $new AS new", {"new": str(tmp)})
         m.execute("COPY FROM DATABASE old TO new")
         m.execute("UPDATE new.retention_events SET erasedAt = $t WHERE erasedAt IS NULL", {"t": utc_now()})
         m.execute("CHECKPOINT new")
@@ -330,7 +319,6 @@ def rewrite_database(con: duckdb.DuckDBPyConnection, settings: Settings) -> duck
         m.execute("DETACH old")
     finally:
         m.close()
-    os.chmod(tmp, 0o600)
     fsync_path(tmp)
     crash_point("rewrite-copied")
     os.replace(tmp, db)
@@ -402,25 +390,34 @@ def verify_archives(con: duckdb.DuckDBPyConnection, settings: Settings, ids: lis
 
 
 def restore_archive(con: duckdb.DuckDBPyConnection, settings: Settings, archive_id: str, into: Path) -> int:
-    """Copy a verified archive into a new, separate DuckDB file (table deleted_calls); returns rows."""
+    """Copy a verified archive into a new, separate DuckDB file (table deleted_calls); returns rows.
+
+    ``con`` is a published store (it lists the archives). The new file, its WAL and
+    its temporary name are owner-only from creation: nobody else can open a restore
+    while it is written.
+    """
     [check] = verify_archives(con, settings, [archive_id])
     if not check.ok:
         raise IntegrityFailure(f"archive {archive_id} does not verify: {'; '.join(check.problems)}; not restored")
-    if into.exists():
+    if into.exists() or into.is_symlink():
         raise UsageError(f"{into} already exists; restore into a new file")
     if into.resolve().parent == settings.home.resolve() or settings.home.resolve() in into.resolve().parents:
         raise UsageError("restore into a file outside the warehouse home")
     archive = next(a for a in list_archives(con) if a["id"] == archive_id)
     tmp = into.with_name(f".{into.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    out = duckdb.connect(str(tmp))
-    try:
-        out.execute("CREATE TABLE deleted_calls AS SELECT * FROM read_parquet($p, hive_partitioning = true) ORDER BY id", {"p": str(settings.home / archive["path"])})
-        out.execute("CREATE TABLE restore_info AS SELECT $a AS archiveId, $s AS sha256, CAST(now() AS TIMESTAMP) AS restoredAt", {"a": archive_id, "s": archive["sha256"]})
-        rows = out.execute("SELECT count(*) FROM deleted_calls").fetchall()[0][0]
-        out.execute("CHECKPOINT")
-    finally:
-        out.close()
-    os.chmod(tmp, 0o600)
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    with private_files():
+        out = duckdb.connect(str(tmp))
+        try:
+            out.execute("CREATE TABLE deleted_calls AS SELECT * FROM read_parquet($p, hive_partitioning = true) ORDER BY id", {"p": str(settings.home / archive["path"])})
+            out.execute("CREATE TABLE restore_info AS SELECT $a AS archiveId, $s AS sha256, CAST(now() AS TIMESTAMP) AS restoredAt", {"a": archive_id, "s": archive["sha256"]})
+            rows = out.execute("SELECT count(*) FROM deleted_calls").fetchall()[0][0]
+            crash_point("restore-written")
+            out.execute("CHECKPOINT")
+        finally:
+            out.close()
+    fsync_path(tmp)
     os.replace(tmp, into)
+    fsync_path(into.parent)
     return int(rows)

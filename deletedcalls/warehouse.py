@@ -1,9 +1,10 @@
-"""The warehouse home: its DuckDB file, schema migrations, the SQL files and the lock.
+"""The warehouse home: the writer's DuckDB file, schema migrations, the SQL files and the lock.
 
 One writer at a time: every command that changes the warehouse holds an OS
-lock (``flock`` on ``.lock`` in the home) for its whole run, and DuckDB's own
-file lock turns any other holder (an analyst's DuckDB shell, say) into a
-``WarehouseBusy`` error too.
+lock (``flock`` on ``.lock`` in the home) for its whole run. Only writer
+commands open ``deletedcalls.duckdb``; readers open the published stores
+(``stores.py``), so nobody else ever holds this file. A writer folds the
+access spool and publishes both stores before it exits (``writing``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from deletedcalls.errors import UsageError, WarehouseBusy
+from deletedcalls.errors import DeletedCallsError, UsageError, WarehouseBusy
+from deletedcalls.fsutil import private_files
 from deletedcalls.settings import CONFIG_NAME, DEFAULT_CONFIG, Settings
 
 LOCK_NAME = ".lock"
@@ -74,7 +76,8 @@ def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyCo
             f"no warehouse at {settings.home}: run `deletedcalls --home {settings.home} init` first"
         )
     try:
-        con = duckdb.connect(str(settings.database), read_only=read_only)
+        with private_files():
+            con = duckdb.connect(str(settings.database), read_only=read_only)
     except duckdb.IOException as e:
         if _is_lock_error(e):
             raise WarehouseBusy(
@@ -107,21 +110,47 @@ class Session:
     """A writer's connection; a stage that rewrites the database file replaces ``con``."""
 
     con: duckdb.DuckDBPyConnection
+    run_id: int | None = None
 
 
 @contextlib.contextmanager
 def writing(settings: Settings) -> Iterator[Session]:
-    """The OS lock plus a read-write connection whose schema is current."""
+    """The OS lock plus a read-write connection whose schema is current.
+
+    On the way out (also when the command failed in an expected way, which may
+    still have recorded rejected rows or a run) the access spool is folded and
+    the stores are published, so readers see what this command did.
+    """
     with exclusive(settings):
         from deletedcalls.retention import finish_interrupted_rewrite
+        from deletedcalls.stores import remove_stale_temps
 
         finish_interrupted_rewrite(settings)
+        remove_stale_temps(settings)  # a killed publish's file may hold rows purged since
         session = Session(connect(settings))
         try:
             check_schema(session.con, settings)
-            yield session
+            try:
+                yield session
+            except DeletedCallsError:
+                rollback_quietly(session.con)
+                publish_state(session.con, settings, session.run_id)
+                raise
+            publish_state(session.con, settings, session.run_id)
         finally:
             session.con.close()
+
+
+def publish_state(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> None:
+    """Fold the access spool into access_log, then publish both stores (the caller holds the lock)."""
+    from deletedcalls import logs
+    from deletedcalls.access import fold_spool
+    from deletedcalls.stores import publish
+
+    folded = fold_spool(con, settings)
+    done = publish(con, settings, run_id)
+    logs.debug(f"published the analyst and protected stores in {done.seconds:.2f}s", stage="publish",
+               run=run_id, folded=folded, seconds=round(done.seconds, 3))
 
 
 @contextlib.contextmanager
@@ -189,7 +218,8 @@ def init_warehouse(settings: Settings) -> InitResult:
             f.write(DEFAULT_CONFIG)
     with exclusive(settings):
         try:
-            con = duckdb.connect(str(settings.database))
+            with private_files():
+                con = duckdb.connect(str(settings.database))
         except duckdb.IOException as e:
             if _is_lock_error(e):
                 raise WarehouseBusy(f"warehouse {home} is busy: another process has it open") from e
@@ -200,6 +230,7 @@ def init_warehouse(settings: Settings) -> InitResult:
                 check_schema(con, settings)
             apply_migrations(con)
             after = current_version(con)
+            publish_state(con, settings, None)
         finally:
             con.close()
     for path in home.iterdir():

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from conftest import REPO, csv_text, good_row
 
-from deletedcalls.retention import CRASH_ENV
+from deletedcalls.fsutil import CRASH_ENV
 
 
 def entry(i: str, call_ids: list[int], ts: str) -> str:
@@ -153,8 +153,7 @@ def test_restore_needs_data_protection_and_makes_a_separate_file(deleted, tmp_pa
     con = duckdb.connect(str(target), read_only=True)
     assert sorted(r[0] for r in con.execute("SELECT callId FROM deleted_calls").fetchall()) == [1, 2, 3, 4, 5, 6]
     con.close()
-    log = deleted.query('SELECT "user", command, allowed FROM access_log ORDER BY "at"')
-    assert log == [("analyst", "dr restore", False), ("dpo", "dr restore", True)]
+    assert deleted.access_log("user", "command", "allowed") == [("analyst", "dr restore", False), ("dpo", "dr restore", True)]
     again = deleted.cli("dr", "restore", "2026-01-part-0001", "--into", str(target), user="dpo")
     assert again.exit_code == 2
 

@@ -1,0 +1,217 @@
+"""Published stores: the only DuckDB files readers open (SPEC 7).
+
+The writer's database, ``deletedcalls.duckdb``, is opened by writer commands
+alone. Before a writer command exits it publishes two read-only copies:
+
+- ``published/analyst.duckdb``: the tables analysts may query, copied by an
+  allow-list (``sql/publish/analyst.sql``): no row of deleted_calls,
+  access_log, user_activity_log, deletion items or pending deletions, no
+  rejected line of a deletion log, and a deleted_calls_summary whose cells of
+  fewer than ``[privacy] min_cell`` deletions show no cost or duration. A
+  table added to the warehouse later stays out of it until it is listed.
+- ``published/protected.duckdb``: everything (``COPY FROM DATABASE``), for
+  officers through the tool (deleted-calls, sql with data_protection, serve).
+
+Publishing, under the writer's lock, in this order:
+
+1. remove what a killed publish left (``published/.*.tmp`` and their WALs);
+2. write each store under its temporary name from the writer's connection,
+   with ``published_info`` (time, run, schema version) inside, then DETACH
+   (which checkpoints: no WAL is left), set its mode (and group), fsync;
+3. rename each into place and fsync the folder.
+
+A crash before step 3 leaves the previous published files untouched (readers
+go on seeing the last complete state) and a temporary file that the next
+publish removes; a crash between the two renames leaves the analyst store one
+publish ahead of the protected one, each consistent in itself. A reader that
+opened a file before a rename keeps reading the file it opened.
+
+Every file is written fresh, so no byte of a row that was purged from the
+writer's database reaches a published file, and the superseded copies are
+unlinked by the rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from deletedcalls.errors import ConfigError, UsageError
+from deletedcalls.fsutil import crash_point, fsync_path, private_files
+from deletedcalls.settings import Settings
+from deletedcalls.warehouse import current_version, schema_version_required, sql, utc_now
+
+Store = Literal["analyst", "protected"]
+STORES: tuple[Store, ...] = ("analyst", "protected")
+
+# Views of sql/views/ that the analyst store carries (pending_deletions names deleted calls: protected).
+ANALYST_VIEWS = ("archived_rows_total",)
+
+
+def store_path(settings: Settings, store: Store) -> Path:
+    return settings.published_dir / f"{store}.duckdb"
+
+
+def _temp_path(settings: Settings, store: Store) -> Path:
+    # Never `<store>.duckdb.tmp`: DuckDB lets a connection to the analyst store read that
+    # folder (its spill directory) even with external access off.
+    return settings.published_dir / f".{store}.duckdb.publishing.tmp"
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a publish wrote."""
+
+    run_id: int | None
+    published_at: datetime
+    seconds: float
+
+
+def _analyst_gid(settings: Settings) -> int | None:
+    if not settings.analyst_group:
+        return None
+    try:
+        return grp.getgrnam(settings.analyst_group).gr_gid
+    except KeyError as e:
+        raise ConfigError(
+            f"{settings.config_path}: access.analyst_group names {settings.analyst_group!r}, which is not a group "
+            "on this machine; create it or leave the setting empty"
+        ) from e
+
+
+def prepare_folders(settings: Settings) -> None:
+    """Create published/ and set the modes the analyst group needs (home 0710, published/ 0750) or owner-only."""
+    gid = _analyst_gid(settings)
+    published = settings.published_dir
+    with private_files():
+        published.mkdir(exist_ok=True, mode=0o700)
+    if gid is None:
+        os.chmod(published, 0o700)
+        return
+    os.chown(published, -1, gid)
+    os.chmod(published, 0o750)
+    os.chown(settings.home, -1, gid)
+    os.chmod(settings.home, 0o710)
+
+
+def remove_stale_temps(settings: Settings) -> None:
+    """Step 1: what a killed publish left; it may hold rows purged since."""
+    if settings.published_dir.is_dir():
+        for stale in settings.published_dir.glob(".*.tmp*"):
+            stale.unlink(missing_ok=True)
+
+
+def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> Published:
+    """Write both stores from the writer's connection and rename them into place (the caller holds the lock)."""
+    import time
+
+    started = time.perf_counter()
+    prepare_folders(settings)
+    remove_stale_temps(settings)
+    now = utc_now()
+    written = []
+    for store in STORES:
+        tmp = _temp_path(settings, store)
+        with private_files():
+            con.execute("ATTACH $path AS pub", {"path": str(tmp)})
+        try:
+            if store == "protected":
+                con.execute(f"COPY FROM DATABASE {_catalog(con)} TO pub")
+            else:
+                _write_analyst(con, settings)
+            con.execute(sql("publish/published_info"), {"run": run_id, "t": now, "v": current_version(con), "store": store})
+        finally:
+            con.execute("DETACH pub")
+        _finish_file(settings, store, tmp)
+        written.append((tmp, store_path(settings, store)))
+    crash_point("publish-written")
+    for tmp, final in written:
+        os.replace(tmp, final)
+    fsync_path(settings.published_dir)
+    return Published(run_id, now, time.perf_counter() - started)
+
+
+def _catalog(con: duckdb.DuckDBPyConnection) -> str:
+    """The writer database's catalog name, checked to be a plain identifier (it is the file's stem)."""
+    name = str(con.execute("SELECT current_database()").fetchall()[0][0])
+    if not name.isidentifier():
+        raise UsageError(f"the warehouse database's name {name!r} is not a plain identifier")
+    return name
+
+
+def _write_analyst(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    con.execute("SET VARIABLE min_cell = $m", {"m": settings.min_cell})
+    for statement in duckdb.extract_statements(sql("publish/analyst")):
+        con.execute(statement)
+    home = _catalog(con)
+    con.execute("USE pub")
+    try:
+        for view in ANALYST_VIEWS:
+            con.execute(sql(f"views/{view}"))
+    finally:
+        con.execute(f"USE {home}")
+
+
+def _finish_file(settings: Settings, store: Store, tmp: Path) -> None:
+    wal = tmp.with_name(tmp.name + ".wal")
+    wal.unlink(missing_ok=True)  # DETACH checkpointed it; an empty WAL may be left
+    gid = _analyst_gid(settings) if store == "analyst" else None
+    if gid is not None:
+        # widened before it gets its public name: until then only the owner can open it
+        os.chown(tmp, -1, gid)
+        os.chmod(tmp, 0o640)
+    fsync_path(tmp)
+
+
+# ---------------------------------------------------------------- readers
+
+
+@contextlib.contextmanager
+def reading(settings: Settings, store: Store) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to a published store; it never touches the writer's database or lock."""
+    con = open_store(settings, store)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
+    path = store_path(settings, store)
+    if not path.exists():
+        if not settings.database.exists():
+            raise UsageError(f"no warehouse at {settings.home}: run `deletedcalls --home {settings.home} init` first")
+        raise UsageError(
+            f"nothing is published in {settings.home} yet: run `deletedcalls --home {settings.home} init` (as the warehouse's owner)"
+        )
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as e:
+        from deletedcalls.errors import PermissionDenied
+
+        if "permission denied" in str(e).lower():
+            raise PermissionDenied(f"{path} cannot be opened by this user: {store} store access is not granted") from e
+        raise
+    have, need = current_version(con), schema_version_required()
+    if have != need:
+        con.close()
+        raise UsageError(
+            f"the published {store} store of {settings.home} has schema version {have}, this deletedcalls needs {need}: "
+            f"run `deletedcalls --home {settings.home} init` to upgrade and publish"
+        )
+    return con
+
+
+def published_state(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """When the store a reader holds was published, and by which run."""
+    rows = con.execute('SELECT publishedAt, runId, schemaVersion FROM published_info').fetchall()
+    at, run, version = rows[0]
+    return {"publishedAt": at, "runId": run, "schemaVersion": version}

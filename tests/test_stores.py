@@ -1,0 +1,339 @@
+"""The access boundary by construction (SPEC 7): published stores, readers beside the writer, the access spool."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import REPO, Warehouse, csv_text, good_row, run_cli
+
+from deletedcalls.fsutil import CRASH_ENV
+from deletedcalls.synthetic import write_cdr, write_deletions
+
+DPO = "dpo"
+PROTECTED = {"deleted_calls", "access_log", "user_activity_log", "deletion_items", "pending_deletions"}
+
+
+def number(i: int) -> str:
+    return f"+4479460{i:05d}"
+
+
+@pytest.fixture
+def deleted(wh: Warehouse, write) -> Warehouse:
+    """12 calls with distinctive numbers; 7 of them deleted by alice (a cell of 7), 2 by bob (a cell of 2)."""
+    rows = [good_row(i, target=number(i), costCDR=f"{i}.0100", duration=str(60 + i)) for i in range(12)]
+    wh.cli("ingest", "cdr", str(write("bt.csv", csv_text(rows))), ok=True)
+    entries = [
+        {"id": "UAL-1", "user": "alice", "timestamp": "2026-03-05T10:00:00Z", "action": "delete_calls",
+         "selector": {"carrierCallIds": [f"BT-{i:012d}" for i in range(7)]}},
+        {"id": "UAL-2", "user": "bob", "timestamp": "2026-03-06T10:00:00Z", "action": "delete_calls",
+         "selector": {"callIds": [8, 9]}},
+    ]
+    log = write("log.jsonl", "".join(json.dumps(e) + "\n" for e in entries))
+    wh.cli("ingest", "deletions", str(log), ok=True)
+    wh.cli("materialise", ok=True)
+    return wh
+
+
+def access_log(w: Warehouse) -> list[tuple[str, str, bool, str]]:
+    return w.access_log("user", "command", "allowed", "filters")
+
+
+def deleted_numbers() -> list[bytes]:
+    """Calls 1-7 (alice) and 8-9 (bob): the numbers of rows 0-8."""
+    return [number(i).encode() for i in range(9)]
+
+
+# ---------------------------------------------------------------- what the analyst store holds
+
+
+def test_the_analyst_store_physically_holds_no_protected_row(deleted):
+    path = deleted.home / "published" / "analyst.duckdb"
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        sources = {r[0] for r in con.execute("SELECT DISTINCT source FROM rejected_rows").fetchall()}
+    finally:
+        con.close()
+    assert not tables & PROTECTED
+    assert {"calls", "cdr_files", "rejected_rows", "runs", "deleted_calls_summary"} <= tables
+    assert sources <= {"cdr"}
+    raw = path.read_bytes()
+    protected = (deleted.home / "published" / "protected.duckdb").read_bytes()
+    for n in deleted_numbers():
+        assert n in protected, "control: the scan finds numbers in a store that holds them"
+        assert n not in raw, f"deleted number {n!r} is in the analyst store"
+    assert number(11).encode() in raw, "control: a live call is in the analyst store"
+
+
+def test_small_summary_cells_show_counts_but_no_cost_or_duration(deleted):
+    rows = {r["deletedBy"]: r for r in deleted.json("sql", "SELECT * FROM deleted_calls_summary")}
+    assert rows["alice"]["deletions"] == 7 and rows["alice"]["costCDR"] == "21.0700"
+    assert rows["bob"]["deletions"] == 2 and rows["bob"]["costCDR"] is None and rows["bob"]["duration"] is None
+    officer = {r["deletedBy"]: r for r in deleted.json("sql", "SELECT * FROM deleted_calls_summary", user=DPO)}
+    assert officer["bob"]["costCDR"] == "15.0200" and officer["bob"]["duration"] == 67 + 68
+
+
+@pytest.mark.parametrize("query", [
+    # the check-then-run trick: one meaning while a plan is checked, another when it runs
+    "SELECT * FROM query(CASE WHEN current_query() LIKE 'EXPLAIN%' THEN 'SELECT 1 AS x' ELSE 'SELECT target AS x FROM deleted_calls' END)",
+    "SELECT * FROM query('SELECT * FROM ' || 'deleted' || '_calls')",
+    "SELECT count(*) FROM query_table('deleted_calls')",
+    "SELECT count(*) FROM query_table(lower('DELETED_CALLS'))",
+    "SELECT min(target), max(target) FROM deleted_calls",
+    "SELECT count(*) FROM deleted_calls WHERE target > '+4479460'",
+    "SELECT * FROM pragma_storage_info('deleted_calls')",
+    "SELECT * FROM user_activity_log",
+    "SELECT * FROM pending_deletions",
+    "SELECT * FROM read_blob('published/protected.duckdb')",
+    "SELECT content FROM read_text('../deletedcalls.duckdb')",
+])
+def test_no_query_of_an_analyst_reaches_a_deleted_call(deleted, query):
+    result = deleted.cli("sql", query, "--json")
+    assert result.exit_code == 4, (query, result.stdout, result.stderr)
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+    assert all(n.decode() not in result.stderr for n in deleted_numbers())
+    assert ("analyst", "sql", False, json.dumps({"query": query}, sort_keys=True)) in access_log(deleted)
+
+
+def test_statistics_of_protected_tables_are_not_in_the_analyst_store(deleted):
+    rows = deleted.json("sql", "SELECT table_name, estimated_size, column_count FROM duckdb_tables()")
+    assert not {r["table_name"] for r in rows} & PROTECTED
+    columns = deleted.json("sql", "SELECT DISTINCT table_name FROM duckdb_columns()")
+    assert not {r["table_name"] for r in columns} & PROTECTED
+
+
+def test_an_officer_reads_everything_and_each_read_is_logged(deleted):
+    rows = deleted.json("sql", "SELECT target FROM deleted_calls ORDER BY id", user=DPO)
+    assert [r["target"] for r in rows] == [number(i) for i in range(9)]
+    log = [e for e in access_log(deleted) if e[1] == "sql"]
+    assert log == [(DPO, "sql", True, json.dumps({"query": "SELECT target FROM deleted_calls ORDER BY id"}, sort_keys=True))]
+
+
+def test_sql_file_never_prints_a_line_of_a_file_that_is_not_sql(deleted, tmp_path):
+    secret = tmp_path / "numbers.csv"
+    secret.write_text(f"target,name\n{number(99)},Jane Doe\n")
+    result = deleted.cli("sql", "--file", str(secret))
+    assert result.exit_code == 2
+    assert number(99) not in result.stderr and "Jane" not in result.stderr and "target" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    inside = deleted.cli("sql", "--file", str(deleted.home / "config.toml"))
+    assert inside.exit_code == 2 and "inside the warehouse home" in inside.stderr and "dpo" not in inside.stderr
+    binary = tmp_path / "x.bin"
+    binary.write_bytes(b"\xff\xfe" + number(98).encode("utf-16-le"))
+    result = deleted.cli("sql", "--file", str(binary))
+    assert result.exit_code == 2 and "98" not in result.stderr
+
+
+# ---------------------------------------------------------------- a home that cannot be trusted
+
+
+def _dpo_grants(home: Path, target: Path) -> None:
+    target.write_text('[permissions]\ndata_protection = ["analyst"]\n')
+    os.chmod(target, 0o600)
+
+
+def test_a_symlinked_config_is_refused_before_it_is_believed(deleted, tmp_path):
+    crafted = tmp_path / "crafted.toml"
+    _dpo_grants(deleted.home, crafted)
+    config = deleted.home / "config.toml"
+    config.unlink()
+    config.symlink_to(crafted)
+    for args in (["deleted-calls", "list"], ["sql", "SELECT * FROM deleted_calls"], ["materialise"]):
+        result = deleted.cli(*args)
+        assert result.exit_code == 4, (args, result.stderr)
+        assert str(config) in result.stderr and "symbolic link" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("make_unsafe", ["config-group-writable", "config-foreign-owner", "home-world-writable",
+                                         "store-symlink", "database-group-writable"])
+def test_an_unsafe_home_is_exit_4_naming_the_file_and_the_fix(deleted, tmp_path, make_unsafe):
+    home = deleted.home
+    if make_unsafe == "config-group-writable":
+        os.chmod(home / "config.toml", 0o620)
+        named, fix = home / "config.toml", "chmod go-w"
+    elif make_unsafe == "config-foreign-owner":
+        os.chown(home / "config.toml", 65534, 65534)
+        named, fix = home / "config.toml", "chown"
+    elif make_unsafe == "home-world-writable":
+        os.chmod(home, 0o777)
+        named, fix = home, "chmod go-w"
+    elif make_unsafe == "store-symlink":
+        store = home / "published" / "protected.duckdb"
+        elsewhere = tmp_path / "elsewhere.duckdb"
+        store.rename(elsewhere)
+        store.symlink_to(elsewhere)
+        named, fix = store, "symbolic link"
+    else:
+        os.chmod(home / "deletedcalls.duckdb", 0o660)
+        named, fix = home / "deletedcalls.duckdb", "chmod go-w"
+    result = deleted.cli("deleted-calls", "list", user=DPO)
+    assert result.exit_code == 4, result.stderr
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and str(named) in line and fix in line and result.stdout == ""
+
+
+# ---------------------------------------------------------------- file modes
+
+
+def _modes(home: Path) -> dict[str, int]:
+    return {str(p.relative_to(home)): stat.S_IMODE(p.lstat().st_mode) for p in [home, *home.rglob("*")]}
+
+
+def _cli(home: Path, *args: str, user: str = "analyst", umask: int = 0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    full = dict(os.environ, DELETEDCALLS_USER=user, PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "deletedcalls", "--home", str(home), *args], env=full,
+                          capture_output=True, timeout=120, preexec_fn=lambda: os.umask(umask), check=False)
+
+
+def test_every_file_is_owner_only_under_a_permissive_umask(tmp_path):
+    home = tmp_path / "wh"
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    write_cdr(inbox / "a.csv", 200, seed=3)
+    write_deletions(inbox / "d.jsonl", [{"id": "U1", "user": "u", "timestamp": "2026-01-10T00:00:00Z",
+                                          "action": "delete_calls", "selector": {"callIds": list(range(1, 50))}}])
+    assert _cli(home, "init").returncode == 0
+    assert _cli(home, "ingest", "cdr", str(inbox / "a.csv")).returncode == 0
+    assert _cli(home, "ingest", "deletions", str(inbox / "d.jsonl")).returncode == 0
+    assert _cli(home, "materialise").returncode == 0
+    assert _cli(home, "retention", "enforce", "--as-of", "2027-01-01").returncode == 0
+    assert _cli(home, "deleted-calls", "list", user=DPO).returncode == 0
+    restored = tmp_path / "restored.duckdb"
+    assert _cli(home, "dr", "restore", "2026-01-part-0001", "--into", str(restored), user=DPO).returncode == 0
+    modes = _modes(home)
+    assert {"published/analyst.duckdb", "published/protected.duckdb", "dr/deletedMonth=2026-01/part-0001.parquet",
+            "spool", "config.toml", ".lock", "deletedcalls.duckdb"} <= set(modes)
+    loose = {name: oct(mode) for name, mode in modes.items() if mode & 0o077}
+    assert loose == {}
+    assert stat.S_IMODE(restored.stat().st_mode) == 0o600
+
+
+def test_a_restore_is_owner_only_while_it_is_written(deleted, tmp_path):
+    deleted.cli("retention", "enforce", "--as-of", "2027-01-01", ok=True)
+    into = tmp_path / "investigation.duckdb"
+    killed = _cli(deleted.home, "dr", "restore", "2026-03-part-0001", "--into", str(into), user=DPO,
+                  env={CRASH_ENV: "restore-written"})
+    assert killed.returncode == -signal.SIGKILL
+    partial = [p for p in tmp_path.iterdir() if p.name.startswith(".investigation.duckdb.tmp")]
+    assert partial, "control: the restore was caught while writing"
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in partial} == {p.name: "0o600" for p in partial}
+    done = _cli(deleted.home, "dr", "restore", "2026-03-part-0001", "--into", str(into), user=DPO)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(into.stat().st_mode) == 0o600
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".investigation")]
+
+
+# ---------------------------------------------------------------- readers beside the writer
+
+
+def _big_inbox(inbox: Path) -> None:
+    inbox.mkdir()
+    write_cdr(inbox / "a.csv", 150_000, seed=1, carrier="BT")
+    write_deletions(inbox / "log.jsonl", [{"id": f"U{k}", "user": "u", "timestamp": "2026-02-10T00:00:00Z",
+                                           "action": "delete_calls", "selector": {"callIds": list(range(k * 100 + 1, k * 100 + 101))}}
+                                          for k in range(20)])
+
+
+def test_an_analyst_connection_held_open_does_not_stop_the_nightly_run(deleted, tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_text('[job]\nname = "night"\ninbox = "inbox"\n')
+    _big_inbox(tmp_path / "inbox")
+    held = duckdb.connect(str(deleted.home / "published" / "analyst.duckdb"), read_only=True)
+    try:
+        before = held.execute("SELECT count(*) FROM calls").fetchall()[0][0]
+        run = _cli(deleted.home, "run", str(job), "--as-of", "2026-03-31")
+        assert run.returncode == 0, run.stderr
+        # the open connection keeps its consistent view of the file it opened
+        assert held.execute("SELECT count(*) FROM calls").fetchall()[0][0] == before
+    finally:
+        held.close()
+    after = deleted.scalar("SELECT count(*) FROM calls")
+    assert after > before
+    assert deleted.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": after}]
+
+
+def test_readers_answer_while_a_writer_is_stopped_and_their_reads_are_folded_once(deleted, tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_text('[job]\nname = "night"\ninbox = "inbox"\n')
+    _big_inbox(tmp_path / "inbox")
+    writer = run_cli(deleted.home, "run", str(job), "--as-of", "2026-03-31")
+    assert writer.stderr is not None
+    assert b"run=" in writer.stderr.readline()  # it holds the warehouse now
+    writer.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        listing = deleted.cli("deleted-calls", "list", "--limit", "3", "--json", user=DPO)
+        assert listing.exit_code == 0, listing.stderr
+        assert [r["target"] for r in json.loads(listing.stdout)["results"]] == [number(i) for i in range(3)]
+        analyst = deleted.json("sql", "SELECT count(*) AS n FROM calls")
+        assert analyst == [{"n": 3}]
+        assert time.monotonic() - started < 30
+        reads = [e for e in access_log(deleted) if e[1] == "deleted-calls list"]
+        assert len(reads) == 1, "visible at once, before any writer folds it"
+    finally:
+        writer.send_signal(signal.SIGCONT)
+    _, err = writer.communicate(timeout=300)
+    assert writer.returncode == 0, err
+    folded = deleted.query("SELECT count(*) FROM access_log WHERE command = 'deleted-calls list'")
+    assert folded == [(1,)]
+    assert [e for e in access_log(deleted) if e[1] == "deleted-calls list"] == reads
+
+
+def test_kill_9_during_publish_keeps_the_last_published_state_and_the_next_writer_finishes(deleted, write):
+    before = deleted.json("sql", "SELECT count(*) AS n FROM calls")
+    more = write("more.csv", csv_text([good_row(100 + i, target=number(50 + i)) for i in range(5)]))
+    killed = _cli(deleted.home, "ingest", "cdr", str(more), env={CRASH_ENV: "publish-written"})
+    assert killed.returncode == -signal.SIGKILL
+    assert [p.name for p in (deleted.home / "published").iterdir() if p.name.startswith(".")], "control: killed mid-publish"
+    # readers see the previous publish, whole
+    assert deleted.json("sql", "SELECT count(*) AS n FROM calls") == before
+    assert deleted.cli("materialise").exit_code == 0
+    assert deleted.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": before[0]["n"] + 5}]
+    assert sorted(p.name for p in (deleted.home / "published").iterdir()) == ["analyst.duckdb", "protected.duckdb"]
+
+
+def test_kill_9_during_the_spool_fold_loses_no_entry_and_doubles_none(deleted):
+    for i in (1, 2, 3):
+        assert deleted.cli("deleted-calls", "get", str(i), user=DPO).exit_code == 0
+    assert deleted.cli("sql", "SELECT * FROM deleted_calls").exit_code == 4
+    killed = _cli(deleted.home, "materialise", env={CRASH_ENV: "spool-folded"})
+    assert killed.returncode == -signal.SIGKILL
+    assert deleted.cli("materialise").exit_code == 0
+    logged = deleted.query('SELECT "user", command, allowed, count(*) FROM access_log GROUP BY ALL ORDER BY ALL')
+    assert logged == [("analyst", "sql", False, 1), (DPO, "deleted-calls get", True, 3)]
+    assert list((deleted.home / "spool").iterdir()) == []
+    # and the officer's view of access_log agrees, once each
+    assert sorted(e[:3] for e in access_log(deleted)) == sorted(
+        [("analyst", "sql", False)] + [(DPO, "deleted-calls get", True)] * 3)
+
+
+def test_a_read_that_cannot_be_logged_returns_nothing(deleted):
+    spool = deleted.home / "spool"
+    if spool.exists():
+        for p in spool.iterdir():
+            p.unlink()
+        spool.rmdir()
+    spool.write_text("")  # the spool folder cannot be made
+    os.chmod(spool, 0o600)
+    result = deleted.cli("deleted-calls", "list", user=DPO)
+    assert result.exit_code == 4 and result.stdout == "" and "spool" in result.stderr
+
+
+def test_the_protected_store_equals_the_warehouse(deleted):
+    con = duckdb.connect(str(deleted.home / "published" / "protected.duckdb"), read_only=True)
+    try:
+        for table in ("calls", "deleted_calls", "user_activity_log", "deletion_items", "cdr_files", "deleted_calls_summary"):
+            assert con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == deleted.query(f"SELECT * FROM {table} ORDER BY ALL"), table
+        info = con.execute("SELECT store, runId FROM published_info").fetchall()
+    finally:
+        con.close()
+    assert info == [("protected", deleted.scalar("SELECT max(id) FROM runs"))]
