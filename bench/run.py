@@ -1,11 +1,12 @@
 """Benchmarks: each stage against the bare-DuckDB baseline of the same work, in the same run.
 
-    python bench/run.py [--rows 1000000] [--stages ingest,rss,materialise,retention,keyset,nightly]
+    python bench/run.py [--rows 1000000] [--stages ingest,rss,materialise,retention,publish,keyset,nightly]
                         [--repeat 3] [--pandas] [--out bench/out]
 
 Sizes scale with --rows: ingest 1x and 4x, materialise 10,000 deletions
 against 4x calls, retention a partition of 2x, keyset pages over 10x deleted calls,
-a nightly run over 5x rows in 20 files.
+publishing the two stores of a warehouse of 5x live calls and 0.5x deleted calls,
+a nightly run over 5x rows in 20 files (publishing included).
 
 Generates its own data under --out (git-ignored). Every figure is a ratio
 measured side by side, because machines are noisy; ingest runs --repeat bare/ours
@@ -248,6 +249,42 @@ def bench_retention(out: Path, rows: int) -> dict[str, float]:
             "rewrite_s": rewrite, "archive_mb": round(size / 1e6, 1)}
 
 
+def bench_publish(out: Path, calls: int, deleted: int, repeat: int = 3) -> dict[str, float]:
+    """Publishing both stores of a warehouse of `calls` live and `deleted` deleted calls, against
+    DuckDB's own COPY FROM DATABASE of the same warehouse into one new file, alternated."""
+    from deletedcalls.stores import publish
+    from deletedcalls.warehouse import writing
+
+    _, settings = _bench_home(out, "wh-publish")
+    with writing(settings) as session:  # type: ignore[arg-type]
+        con = session.con
+        con.execute(FILL_DELETED, {"first": 1, "n": deleted, "month": "2026-01"})
+        # live calls: copies of the deleted rows' fields under new ids and keys
+        con.execute(
+            "INSERT INTO calls BY NAME SELECT callId + $d * (k + 1) AS id, "
+            "deleted_calls.* EXCLUDE (id, callId, userActivityLog, deletedBy, deletedAt, deletedMonth, created, updated, runId, carrierCallID), "
+            "'BT-L' || lpad(CAST(callId + $d * (k + 1) AS VARCHAR), 12, '0') AS carrierCallID "
+            "FROM deleted_calls, range($times) AS t(k) ORDER BY 1",
+            {"d": deleted, "times": calls // deleted},
+        )
+        con.execute("CHECKPOINT")
+        bare, ours = [], []
+        for _ in range(repeat):
+            copy = fresh(out / "bare-copy.duckdb")
+            t = time.perf_counter()
+            con.execute("ATTACH $p AS bare", {"p": str(copy)})
+            con.execute("COPY FROM DATABASE deletedcalls TO bare")
+            con.execute("DETACH bare")
+            bare.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            publish(con, settings, None)  # type: ignore[arg-type]
+            ours.append(time.perf_counter() - t)
+    sizes = {p.name: round(p.stat().st_size / 1e6, 1) for p in settings.published_dir.iterdir()}  # type: ignore[attr-defined]
+    b, o = statistics.median(bare), statistics.median(ours)
+    return {"calls": calls, "deleted_calls": deleted, "bare_copy_from_database_s": b, "publish_s": o, "ratio": o / b,
+            "bare_runs": bare, "publish_runs": ours, "published_mb": sizes}  # type: ignore[dict-item]
+
+
 def bench_nightly(out: Path, rows: int, files: int = 20) -> dict[str, float]:
     """A nightly run over a day of traffic: `rows` CDR rows in `files` files plus 10,000 deletions."""
     inbox = out / f"inbox-{rows}"
@@ -275,7 +312,7 @@ def bench_nightly(out: Path, rows: int, files: int = 20) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--stages", default="ingest,rss,materialise,retention,keyset,nightly")
+    ap.add_argument("--stages", default="ingest,rss,materialise,retention,publish,keyset,nightly")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     ap.add_argument("--pandas", action="store_true", help="also time pandas read_csv + SQLite to_sql (slow)")
     ap.add_argument("--repeat", type=int, default=3, help="ingest: bare/ours pairs to run; the median ratio is reported")
@@ -302,6 +339,9 @@ def main() -> None:
     if "retention" in stages:
         report["retention"] = bench_retention(args.out, args.rows * 2)
         print(json.dumps({"retention": report["retention"]}), flush=True)
+    if "publish" in stages:
+        report["publish"] = bench_publish(args.out, args.rows * 5, args.rows // 2)
+        print(json.dumps({"publish": report["publish"]}), flush=True)
     if "nightly" in stages:
         report["nightly"] = bench_nightly(args.out, args.rows * 5)
         print(json.dumps({"nightly": report["nightly"]}), flush=True)

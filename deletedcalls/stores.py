@@ -15,12 +15,15 @@ alone. Before a writer command exits it publishes two read-only copies:
 Publishing, under the writer's lock, in this order:
 
 1. remove what a killed publish left (``published/.*.tmp`` and their WALs);
-2. write each store under its temporary name from the writer's connection,
-   with ``published_info`` (time, run, schema version) inside, then DETACH
-   (which checkpoints: no WAL is left), set its mode (and group), fsync;
-3. rename each into place and fsync the folder.
+2. write the analyst store under its temporary name from the writer's
+   connection, with ``published_info`` (time, run, schema version), DETACH
+   (which checkpoints: no WAL is left);
+3. copy it byte for byte to the protected store's temporary name and add what
+   the analyst store lacks (protected tables, the filtered tables whole, every
+   view), DETACH; set each file's mode (and group), fsync;
+4. rename each into place and fsync the folder.
 
-A crash before step 3 leaves the previous published files untouched (readers
+A crash before step 4 leaves the previous published files untouched (readers
 go on seeing the last complete state) and a temporary file that the next
 publish removes; a crash between the two renames leaves the analyst store one
 publish ahead of the protected one, each consistent in itself. A reader that
@@ -36,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import grp
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,7 +51,7 @@ import duckdb
 from deletedcalls.errors import ConfigError, UsageError
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import current_version, schema_version_required, sql, utc_now
+from deletedcalls.warehouse import current_version, schema_version_required, sql, sql_dir, utc_now
 
 Store = Literal["analyst", "protected"]
 STORES: tuple[Store, ...] = ("analyst", "protected")
@@ -110,33 +114,88 @@ def remove_stale_temps(settings: Settings) -> None:
 
 
 def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> Published:
-    """Write both stores from the writer's connection and rename them into place (the caller holds the lock)."""
+    """Write both stores from the writer's connection and rename them into place (the caller holds the lock).
+
+    The protected store starts as a byte copy of the finished analyst store and
+    gains what that lacks (the protected tables, and the full rows of the tables
+    the analyst store filters): the live calls, most of the bytes, are written
+    once, not twice.
+    """
     import time
 
     started = time.perf_counter()
     prepare_folders(settings)
     remove_stale_temps(settings)
     now = utc_now()
-    written = []
-    for store in STORES:
-        tmp = _temp_path(settings, store)
-        with private_files():
-            con.execute("ATTACH $path AS pub", {"path": str(tmp)})
-        try:
-            if store == "protected":
-                con.execute(f"COPY FROM DATABASE {_catalog(con)} TO pub")
-            else:
-                _write_analyst(con, settings)
-            con.execute(sql("publish/published_info"), {"run": run_id, "t": now, "v": current_version(con), "store": store})
-        finally:
-            con.execute("DETACH pub")
-        _finish_file(settings, store, tmp)
-        written.append((tmp, store_path(settings, store)))
+    info = {"run": run_id, "t": now, "v": current_version(con)}
+    analyst, protected = _temp_path(settings, "analyst"), _temp_path(settings, "protected")
+    with _attached(con, analyst):
+        verbatim = _write_analyst(con, settings)
+        con.execute(sql("publish/published_info"), {**info, "store": "analyst"})
+    _copy_private(analyst, protected)
+    with _attached(con, protected):
+        _complete_protected(con, verbatim)
+        con.execute(sql("publish/published_info"), {**info, "store": "protected"})
+    for store, tmp in (("analyst", analyst), ("protected", protected)):
+        _finish_file(settings, store, tmp)  # type: ignore[arg-type]
     crash_point("publish-written")
-    for tmp, final in written:
-        os.replace(tmp, final)
+    os.replace(analyst, store_path(settings, "analyst"))
+    os.replace(protected, store_path(settings, "protected"))
     fsync_path(settings.published_dir)
     return Published(run_id, now, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _attached(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[None]:
+    """``path`` attached as ``pub`` (created owner-only); DETACH checkpoints it, so no WAL is left."""
+    with private_files():
+        con.execute("ATTACH $path AS pub", {"path": str(path)})
+    try:
+        yield
+    finally:
+        con.execute("DETACH pub")
+    tmp_wal = path.with_name(path.name + ".wal")
+    tmp_wal.unlink(missing_ok=True)
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    """A byte copy of a closed DuckDB file, owner-only from creation."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with open(source, "rb") as src:
+            size = os.fstat(src.fileno()).st_size
+            copied = 0
+            while copied < size:
+                n = os.copy_file_range(src.fileno(), fd, size - copied)
+                if n == 0:
+                    break
+                copied += n
+    finally:
+        os.close(fd)
+
+
+_VERBATIM = re.compile(r"^\s*CREATE TABLE pub\.(\w+) AS SELECT \* FROM (\w+)(?: ORDER BY [\w, ]+)?\s*;?\s*$", re.IGNORECASE)
+
+
+def _complete_protected(con: duckdb.DuckDBPyConnection, verbatim: set[str]) -> None:
+    """Turn a copy of the analyst store into the protected store: every table whole, every view."""
+    source = _catalog(con)
+    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'pub'").fetchall()}
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = $db AND schema_name = 'main' ORDER BY table_name",
+        {"db": source},
+    ).fetchall()]
+    for name in sorted(have - verbatim):
+        con.execute(f'DROP TABLE pub."{name}"')  # filtered in the analyst store, or its published_info
+    for name in tables:
+        if name not in verbatim:
+            con.execute(f'CREATE TABLE pub."{name}" AS SELECT * FROM "{source}".main."{name}"')  # noqa: S608 -- names from the catalog
+    con.execute("USE pub")
+    try:
+        for path in sorted((sql_dir() / "views").glob("*.sql")):
+            con.execute(sql(f"views/{path.stem}"))
+    finally:
+        con.execute(f"USE {source}")
 
 
 def _catalog(con: duckdb.DuckDBPyConnection) -> str:
@@ -147,10 +206,16 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> str:
     return name
 
 
-def _write_analyst(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+def _write_analyst(con: duckdb.DuckDBPyConnection, settings: Settings) -> set[str]:
+    """Write the analyst store into ``pub``; returns the tables it copied whole (the rest it filtered)."""
     con.execute("SET VARIABLE min_cell = $m", {"m": settings.min_cell})
+    verbatim = set()
     for statement in duckdb.extract_statements(sql("publish/analyst")):
         con.execute(statement)
+        text = " ".join(line for line in statement.query.splitlines() if not line.strip().startswith("--"))
+        m = _VERBATIM.match(text)
+        if m and m.group(1) == m.group(2):
+            verbatim.add(m.group(1))
     home = _catalog(con)
     con.execute("USE pub")
     try:
@@ -158,11 +223,10 @@ def _write_analyst(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
             con.execute(sql(f"views/{view}"))
     finally:
         con.execute(f"USE {home}")
+    return verbatim
 
 
 def _finish_file(settings: Settings, store: Store, tmp: Path) -> None:
-    wal = tmp.with_name(tmp.name + ".wal")
-    wal.unlink(missing_ok=True)  # DETACH checkpointed it; an empty WAL may be left
     gid = _analyst_gid(settings) if store == "analyst" else None
     if gid is not None:
         # widened before it gets its public name: until then only the owner can open it
