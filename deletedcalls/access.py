@@ -16,11 +16,14 @@ Folding, under the writer's lock, in this order:
    unlocked (a reader waits at most for that rename);
 2. every ``.fold-*`` file is read; its entries whose entryId is not in
    access_log yet are inserted, in one transaction;
-3. after COMMIT the ``.fold-*`` files are unlinked and the folder fsynced.
+3. after COMMIT, and after the stores are published (so that the published
+   access_log holds them: officers read published + spool), the ``.fold-*``
+   files are unlinked and the folder fsynced (``remove_folded``).
 
 A crash before 2's COMMIT leaves ``.fold-*`` files that the next fold reads
 again; after it, the entryIds are in access_log and the next fold adds
-nothing of them: no entry is lost, none doubled. A torn last line (a reader
+nothing of them: no entry is lost, none doubled. Until the publish, the
+``.fold-*`` files keep the entries visible to officers. A torn last line (a reader
 killed in its write, before it returned anything) is skipped.
 
 Whoever reads access_log (``sql`` with data_protection) sees the published
@@ -46,7 +49,9 @@ from deletedcalls.warehouse import utc_now
 
 SPOOL_GLOB = "access-*.jsonl"
 FOLD_GLOB = ".fold-*.jsonl"
-COLUMNS = ("user", "at", "command", "filters", "rowsReturned", "allowed", "reason", "entryId", "client")
+COLUMNS = ("user", "at", "command", "filters", "rowsReturned", "allowed", "reason", "entryId", "client", "tokenId")
+# The spool entry as a polars schema (fold and the officers' view of access_log read it the same way).
+SPOOL_SCHEMA = {c: "String" for c in COLUMNS} | {"rowsReturned": "Int64", "allowed": "Boolean"}
 
 
 class SpoolUnwritable(PermissionDenied):
@@ -55,13 +60,13 @@ class SpoolUnwritable(PermissionDenied):
 
 def record_access(
     settings: Settings, command: str, filters: dict[str, Any] | None, rows: int | None, *, allowed: bool,
-    reason: str | None = None, client: str = "cli",
+    reason: str | None = None, client: str = "cli", token_id: str | None = None,
 ) -> None:
     """Append one access entry to the spool, durably; raises SpoolUnwritable if it cannot."""
     entry = {
         "user": settings.user, "at": utc_now().isoformat(), "command": command,
         "filters": json.dumps(filters or {}, sort_keys=True, default=str), "rowsReturned": rows,
-        "allowed": allowed, "reason": reason, "entryId": str(uuid.uuid4()), "client": client,
+        "allowed": allowed, "reason": reason, "entryId": str(uuid.uuid4()), "client": client, "tokenId": token_id,
     }
     line = (json.dumps(entry, sort_keys=True) + "\n").encode()
     try:
@@ -130,7 +135,14 @@ def spooled_entries(settings: Settings) -> list[dict[str, Any]]:
     folder = settings.spool_dir
     if not folder.is_dir():
         return []
-    return _read_entries(sorted(folder.glob(FOLD_GLOB)) + sorted(folder.glob(SPOOL_GLOB)))
+    return _read_entries([p for p in sorted(folder.glob(FOLD_GLOB)) + sorted(folder.glob(SPOOL_GLOB)) if _trusted(p)])
+
+
+def spool_frame(entries: list[dict[str, Any]]) -> Any:
+    """Spool entries as a polars frame of SPOOL_SCHEMA."""
+    import polars as pl
+
+    return pl.DataFrame(entries, schema={c: getattr(pl, t) for c, t in SPOOL_SCHEMA.items()})
 
 
 def _take(path: Path) -> None:
@@ -147,35 +159,31 @@ def _take(path: Path) -> None:
         os.close(fd)
 
 
-def fold_spool(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
-    """Fold the spool into access_log, each entry exactly once; returns the entries added."""
+def fold_spool(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[int, list[Path]]:
+    """Fold the spool into access_log, each entry exactly once; returns the entries added and the files
+    to remove once the stores are published (``remove_folded``)."""
     folder = settings.spool_dir
     if not folder.is_dir():
-        return 0
+        return 0, []
     for path in sorted(folder.glob(SPOOL_GLOB)):
         _take(path)
-    taken = sorted(folder.glob(FOLD_GLOB))
+    taken = [p for p in sorted(folder.glob(FOLD_GLOB)) if _trusted(p)]
     if not taken:
-        return 0
+        return 0, []
     fsync_path(folder)
     entries = _read_entries(taken)
     added = 0
     if entries:
-        import polars as pl
-
         from deletedcalls.warehouse import insert_from, rollback_quietly
 
-        frame = pl.DataFrame(entries, schema={
-            "user": pl.String, "at": pl.String, "command": pl.String, "filters": pl.String, "rowsReturned": pl.Int64,
-            "allowed": pl.Boolean, "reason": pl.String, "entryId": pl.String, "client": pl.String,
-        })
+        frame = spool_frame(entries)
         con.execute("BEGIN")
         try:
             before = con.execute("SELECT count(*) FROM access_log").fetchall()[0][0]
             insert_from(con, "spooled", frame, """
-                INSERT INTO access_log ("user", "at", command, filters, rowsReturned, allowed, reason, entryId, client)
+                INSERT INTO access_log ("user", "at", command, filters, rowsReturned, allowed, reason, entryId, client, tokenId)
                 SELECT DISTINCT ON (entryId) "user", CAST("at" AS TIMESTAMP), command, filters, rowsReturned, allowed,
-                       reason, entryId, client
+                       reason, entryId, client, tokenId
                 FROM spooled
                 WHERE entryId NOT IN (SELECT entryId FROM access_log WHERE entryId IS NOT NULL)
                 ORDER BY entryId
@@ -186,7 +194,28 @@ def fold_spool(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
             rollback_quietly(con)
             raise
     crash_point("spool-folded")
+    return added, taken
+
+
+def remove_folded(settings: Settings, taken: list[Path]) -> None:
+    """Step 3: the folded files, once the published stores hold their entries."""
     for path in taken:
         path.unlink(missing_ok=True)
-    fsync_path(folder)
-    return added
+    if taken:
+        fsync_path(settings.spool_dir)
+
+
+def _trusted(path: Path) -> bool:
+    """A spool file is believed only if it is ours: a regular file of the running user (or root), not group/other-writable."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    ok = stat.S_ISREG(st.st_mode) and st.st_uid in (os.geteuid(), 0) and not st.st_mode & 0o022
+    if not ok:
+        from deletedcalls import logs
+
+        logs.warning(f"ignoring spool file {path}: not a private file of this user; remove it", stage="access")
+    return ok

@@ -16,6 +16,7 @@ a query read from a file is never quoted back in an error.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from deletedcalls.access import record_access, spooled_entries
+from deletedcalls.access import record_access, spool_frame, spooled_entries
 from deletedcalls.errors import PermissionDenied, UsageError
 from deletedcalls.settings import Settings
 from deletedcalls.stores import reading
@@ -50,18 +51,33 @@ class Query:
         return {"query": self.text, **({"file": str(self.file)} if self.file else {})}
 
 
+MAX_QUERY_BYTES = 1 << 20
+
+
 def read_query_file(settings: Settings, path: str) -> Query:
-    """The query in a file (``-``: stdin); files of the warehouse home are refused, unread."""
+    """The query in a file (``-``: stdin), at most 1 MiB; files of the warehouse home, and anything
+    that is not a regular file (a device, a FIFO), are refused unread."""
+    import stat
     import sys
 
     if path == "-":
-        return Query(sys.stdin.read())
+        return Query(sys.stdin.read(MAX_QUERY_BYTES + 1)[:MAX_QUERY_BYTES + 1])
     file = Path(path)
     home = settings.home.resolve()
     if file.resolve() == home or home in file.resolve().parents:
         raise UsageError(f"sql --file {path}: a file inside the warehouse home is not a query; nothing was read")
     try:
-        data = file.read_bytes()
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise UsageError(f"sql --file {path}: not a regular file; nothing was read")
+            if st.st_size > MAX_QUERY_BYTES:
+                raise UsageError(f"sql --file {path}: over {MAX_QUERY_BYTES} bytes, so not a query; nothing was read")
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                data = f.read(MAX_QUERY_BYTES + 1)
+        finally:
+            os.close(fd)
     except OSError as e:
         raise UsageError(f"sql --file {path}: cannot read it ({e.strerror or type(e).__name__})") from e
     try:
@@ -170,18 +186,11 @@ def _with_spooled_access_log(con: duckdb.DuckDBPyConnection, settings: Settings)
     entries = spooled_entries(settings)
     if not entries:
         return
-    import polars as pl
-
     store = con.execute("SELECT current_database()").fetchall()[0][0]
-    frame = pl.DataFrame(entries, schema={
-        "user": pl.String, "at": pl.String, "command": pl.String, "filters": pl.String, "rowsReturned": pl.Int64,
-        "allowed": pl.Boolean, "reason": pl.String, "entryId": pl.String, "client": pl.String,
-    })
-    con.register("spooled_frame", frame)
+    con.register("spooled_frame", spool_frame(entries))
     con.execute("""
         CREATE TEMP TABLE spooled_access AS
-        SELECT DISTINCT ON (entryId) "user", CAST("at" AS TIMESTAMP) AS "at", command, filters, rowsReturned, allowed,
-               reason, entryId, client
+        SELECT DISTINCT ON (entryId) * REPLACE (CAST("at" AS TIMESTAMP) AS "at")
         FROM spooled_frame ORDER BY entryId
     """)
     con.unregister("spooled_frame")

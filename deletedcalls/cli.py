@@ -578,26 +578,16 @@ def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datet
     pass a cursor back with --cursor to get that page.
     """
     from deletedcalls.access import record_access, require_data_protection
-    from deletedcalls.reading import DEFAULT_LIMIT, ListQuery, decode_cursor, list_deleted_calls
+    from deletedcalls.reading import build_query, list_deleted_calls
     from deletedcalls.stores import reading
 
-    if cursor is not None:
-        given = [n for n, v in [("--cdr-file", cdr_file), ("--min-date", min_date), ("--max-date", max_date),
-                                ("--offset", offset), ("--id-after", id_after), ("--created-since", created_since),
-                                ("--updated-since", updated_since)] if v is not None]
-        if given:
-            raise click.UsageError(f"--cursor carries its own filters; do not combine it with {', '.join(given)}")
-        q = decode_cursor(cursor)
-        if limit is not None:
-            from dataclasses import replace
-
-            q = replace(q, limit=limit)
-    else:
-        q = ListQuery(
-            cdr_file=cdr_file, min_date=min_date.date() if min_date else None, max_date=max_date.date() if max_date else None,
-            created_since=_parse_since(created_since, "--created-since"), updated_since=_parse_since(updated_since, "--updated-since"),
-            limit=limit or DEFAULT_LIMIT, offset=offset or 0, id_after=id_after,
-        )
+    q = build_query(
+        cdr_file=cdr_file, min_date=min_date.date() if min_date else None, max_date=max_date.date() if max_date else None,
+        created_since=_parse_since(created_since, "--created-since"), updated_since=_parse_since(updated_since, "--updated-since"),
+        limit=limit, offset=offset, id_after=id_after, cursor=cursor,
+        names={"cdr_file": "--cdr-file", "min_date": "--min-date", "max_date": "--max-date", "offset": "--offset",
+               "id_after": "--id-after", "created_since": "--created-since", "updated_since": "--updated-since", "cursor": "--cursor"},
+    )
     settings = settings_of(ctx)
     require_data_protection(settings, "deleted-calls list", q.describe())
     with reading(settings, "protected") as con:
@@ -645,6 +635,95 @@ def _render_deleted(data: dict[str, Any], fmt: str, listing: bool) -> None:
             sys.stderr.write(f"next page: --cursor {data['next']}\n")
     else:
         echo_table(["field", "value"], [[f, data[f]] for f in FIELDS])
+
+
+# ---------------------------------------------------------------- tokens and serve
+
+
+@cli.group()
+def tokens() -> None:
+    """API tokens for `serve` (creating, listing and revoking need data_protection)."""
+
+
+@tokens.command("create")
+@click.option("--user", "user", required=True, help="The user the token acts as (with that user's permission).")
+@click.option("--expires", default=None, metavar="Nd|YYYY-MM-DD", help="Days from now (30d) or a date (00:00 UTC); default: never.")
+@output_options
+@click.pass_context
+def tokens_create(ctx: click.Context, user: str, expires: str | None, as_json: bool) -> None:
+    """Create a token and print it once; only a hash of its secret is stored."""
+    from deletedcalls.access import record_access, require_data_protection
+    from deletedcalls.tokens import create_token, parse_expiry
+    from deletedcalls.warehouse import utc_now
+
+    settings = settings_of(ctx)
+    until = parse_expiry(expires, utc_now())
+    require_data_protection(settings, "tokens create", {"user": user})
+    with recorded_run(settings, "tokens create") as (con, run_id, counts):
+        con.execute("BEGIN")
+        new = create_token(con, user, settings.user, until, run_id)
+        con.execute("COMMIT")
+        counts.update(token=new.id, user=user)
+    record_access(settings, "tokens create", {"user": user, "token": new.id}, None, allowed=True)
+    if as_json:
+        from deletedcalls.output import echo_json
+
+        echo_json(new.as_dict())
+    else:
+        sys.stdout.write(new.token + "\n")
+        logs.info(f"token {new.id} for {user!r} created" + (f", expires {until:%Y-%m-%d %H:%M} UTC" if until else "")
+                  + "; it is shown only now", stage="tokens")
+
+
+@tokens.command("list")
+@output_options
+@click.pass_context
+def tokens_list(ctx: click.Context, as_json: bool) -> None:
+    """List tokens: id, user, created, expires, revokedAt, lastUsed (never a secret)."""
+    from deletedcalls.access import require_data_protection, spooled_entries
+    from deletedcalls.output import echo_rows
+    from deletedcalls.stores import reading
+    from deletedcalls.tokens import list_tokens
+
+    settings = settings_of(ctx)
+    require_data_protection(settings, "tokens list")
+    with reading(settings, "protected") as con:
+        rows = list_tokens(con, spooled_entries(settings))
+    echo_rows(rows, ["id", "user", "created", "expires", "revokedAt", "lastUsed"], "API tokens", as_json)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", metavar="ID")
+@click.pass_context
+def tokens_revoke(ctx: click.Context, token_id: str) -> None:
+    """Revoke a token; `serve` refuses it from its next request on."""
+    from deletedcalls.access import require_data_protection
+    from deletedcalls.tokens import revoke_token
+
+    settings = settings_of(ctx)
+    require_data_protection(settings, "tokens revoke", {"token": token_id})
+    with recorded_run(settings, "tokens revoke") as (con, run_id, counts):
+        con.execute("BEGIN")
+        changed = revoke_token(con, token_id)
+        con.execute("COMMIT")
+        counts.update(token=token_id, revoked=changed)
+    logs.info(f"token {token_id} " + ("revoked" if changed else "was already revoked"), stage="tokens")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: the number of CPUs).")
+@click.pass_context
+def serve_command(ctx: click.Context, host: str, port: int, workers: int | None) -> None:
+    """Serve the seed HTTP APIs (docs/API.md) from the published protected store, on uvicorn.
+
+    Requests need a token (`deletedcalls tokens create`). The server never takes
+    the warehouse's lock; it picks up each new publish without a restart.
+    """
+    from deletedcalls.server import serve
+
+    serve(settings_of(ctx), host, port, workers or os.cpu_count() or 1)
 
 
 def main() -> None:

@@ -297,12 +297,12 @@ def _reject_duplicates(
         return 0
     con.execute("DELETE FROM calls WHERE id IN (SELECT unnest($ids::BIGINT[]))", {"ids": [r[0] for r in found]})
     raw = _raw_lines(path, {r[1] for r in found}, chunk_size)
-    for _, line, where, other_file in found:
+    for _, line, where, other_file, original in found:
         if other_file == file_id:
             why = "duplicate: (carrier, carrierCallID) appears earlier in this file"
         else:
             why = f"duplicate: (carrier, carrierCallID) is already in {where} (CDR file id {other_file})"
-        rejects.append((int(line), [why], raw.get(int(line), "")))
+        rejects.append((int(line), [why], raw.get(int(line), ""), int(original)))
     return len(found)
 
 

@@ -51,12 +51,14 @@ def to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def echo_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, show_lines=False)
+    # Text, not str: rich would read a value such as "[/x]" or "[bold]" as markup
+    table = Table(title=Text(title) if title else None, show_lines=False)
     for c in columns:
-        table.add_column(str(c), overflow="fold")
+        table.add_column(Text(str(c)), overflow="fold")
     for row in rows:
-        table.add_row(*["" if v is None else str(plain(v)) for v in row])
+        table.add_row(*[Text("" if v is None else str(plain(v))) for v in row])
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 

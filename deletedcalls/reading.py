@@ -99,6 +99,35 @@ def decode_cursor(token: str) -> ListQuery:
         raise UsageError(f"--cursor {token[:20]}… is not a cursor this deletedcalls made; use the next/previous value of a listing") from e
 
 
+def build_query(
+    *, cdr_file: int | None = None, min_date: date | None = None, max_date: date | None = None,
+    created_since: datetime | None = None, updated_since: datetime | None = None, limit: int | None = None,
+    offset: int | None = None, id_after: int | None = None, cursor: str | None = None,
+    names: dict[str, str] | None = None,
+) -> ListQuery:
+    """One listing's query from its filters, or from a cursor (which carries its own; only limit may change).
+
+    ``names`` maps a filter to how the caller spells it (``--min-date``, ``minDate``) for error messages.
+    The CLI and the HTTP API both build their queries here.
+    """
+    spelled = names or {}
+    if cursor is not None:
+        given = [spelled.get(n, n) for n, v in [("cdr_file", cdr_file), ("min_date", min_date), ("max_date", max_date),
+                                                ("offset", offset), ("id_after", id_after), ("created_since", created_since),
+                                                ("updated_since", updated_since)] if v is not None]
+        if given:
+            raise UsageError(f"{spelled.get('cursor', 'cursor')} carries its own filters; do not combine it with {', '.join(given)}")
+        q = decode_cursor(cursor)
+        if limit is not None:
+            q = replace(q, limit=limit)
+    else:
+        q = ListQuery(cdr_file=cdr_file, min_date=min_date, max_date=max_date, created_since=created_since,
+                      updated_since=updated_since, limit=DEFAULT_LIMIT if limit is None else limit, offset=offset or 0,
+                      id_after=id_after)
+    validate(q)
+    return q
+
+
 def validate(q: ListQuery) -> None:
     if not 1 <= q.limit <= MAX_LIMIT:
         raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}, not {q.limit}")

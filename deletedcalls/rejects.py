@@ -7,7 +7,7 @@ import polars as pl
 
 from deletedcalls.warehouse import insert_from
 
-Reject = tuple[int, list[str], str]  # (line, reasons, raw text)
+Reject = tuple  # (line, reasons, raw text) or (line, reasons, raw text, id of the call it duplicates)
 
 
 def record_rejects(
@@ -19,12 +19,14 @@ def record_rejects(
     rejects.sort(key=lambda r: r[0])
     # a polars frame, not pyarrow arrays: pa.array() of Python lists imports pandas (0.18 s)
     table = pl.DataFrame(
-        {"line": [r[0] for r in rejects], "reasons": [r[1] for r in rejects], "raw": [r[2] for r in rejects]},
-        schema={"line": pl.Int64, "reasons": pl.List(pl.String), "raw": pl.String},
+        {"line": [r[0] for r in rejects], "reasons": [r[1] for r in rejects], "raw": [r[2] for r in rejects],
+         "duplicate_of": [r[3] if len(r) > 3 else None for r in rejects]},
+        schema={"line": pl.Int64, "reasons": pl.List(pl.String), "raw": pl.String, "duplicate_of": pl.Int64},
     )
     cdr_id, deletion_id = (file_id, None) if source == "cdr" else (None, file_id)
     insert_from(
         con, "rejects", table,
-        "INSERT INTO rejected_rows SELECT $source, $cdr, $del, $name, line, reasons, raw, $run FROM rejects ORDER BY line",
+        "INSERT INTO rejected_rows (source, CDRFileID, deletionFileID, fileName, lineNumber, reasons, rawLine, runId, duplicateOf) "
+        "SELECT $source, $cdr, $del, $name, line, reasons, raw, $run, duplicate_of FROM rejects ORDER BY line",
         {"source": source, "cdr": cdr_id, "del": deletion_id, "name": name, "run": run_id},
     )

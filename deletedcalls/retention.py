@@ -223,6 +223,8 @@ def _record_and_purge(
              "rows": manifest["rows"], "size": manifest["sizeBytes"], "sha": manifest["sha256"], "min": manifest["minId"],
              "max": manifest["maxId"], "ck": manifest["contentChecksum"], "t": now, "run": run_id},
         )
+        # a rejected duplicate's raw line is a copy of its call: it goes with the call's deleted row
+        con.execute(sql("retention/erase_duplicate_lines"), {"partition": plan.partition, "max_id": plan.max_id})
         deleted = con.execute(sql("retention/purge_partition"), {"partition": plan.partition, "max_id": plan.max_id}).fetchall()
         if deleted and deleted[0][0] != manifest["rows"]:
             raise IntegrityFailure(f"partition={plan.partition}: purge would delete {deleted[0][0]} rows, the archive holds {manifest['rows']}")
@@ -392,9 +394,10 @@ def verify_archives(con: duckdb.DuckDBPyConnection, settings: Settings, ids: lis
 def restore_archive(con: duckdb.DuckDBPyConnection, settings: Settings, archive_id: str, into: Path) -> int:
     """Copy a verified archive into a new, separate DuckDB file (table deleted_calls); returns rows.
 
-    ``con`` is a published store (it lists the archives). The new file, its WAL and
-    its temporary name are owner-only from creation: nobody else can open a restore
-    while it is written.
+    ``con`` is a published store (it lists the archives). The restore is written
+    inside a private folder made beside the target (``.NAME.restore``, mode 0700,
+    created by us), then renamed to the target: in a shared folder nobody else can
+    open, pre-create or plant a WAL for the file while it is written.
     """
     [check] = verify_archives(con, settings, [archive_id])
     if not check.ok:
@@ -404,9 +407,8 @@ def restore_archive(con: duckdb.DuckDBPyConnection, settings: Settings, archive_
     if into.resolve().parent == settings.home.resolve() or settings.home.resolve() in into.resolve().parents:
         raise UsageError("restore into a file outside the warehouse home")
     archive = next(a for a in list_archives(con) if a["id"] == archive_id)
-    tmp = into.with_name(f".{into.name}.tmp")
-    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
-        stale.unlink(missing_ok=True)
+    folder = _private_folder(into.with_name(f".{into.name}.restore"))
+    tmp = folder / into.name
     with private_files():
         out = duckdb.connect(str(tmp))
         try:
@@ -420,4 +422,22 @@ def restore_archive(con: duckdb.DuckDBPyConnection, settings: Settings, archive_
     fsync_path(tmp)
     os.replace(tmp, into)
     fsync_path(into.parent)
+    shutil.rmtree(folder)
     return int(rows)
+
+
+def _private_folder(path: Path) -> Path:
+    """A new folder only we can enter; one left by an interrupted restore of ours is emptied first."""
+    import stat
+
+    try:
+        os.mkdir(path, 0o700)
+        return path
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o700:
+        raise UsageError(f"{path} exists and is not a private folder of yours; remove it or restore elsewhere")
+    shutil.rmtree(path)
+    os.mkdir(path, 0o700)
+    return path

@@ -129,12 +129,13 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | No
     now = utc_now()
     info = {"run": run_id, "t": now, "v": current_version(con)}
     analyst, protected = _temp_path(settings, "analyst"), _temp_path(settings, "protected")
+    con.execute(sql("materialise/01_matches"))  # the calls pending deletions name: hidden from analysts
     with _attached(con, analyst):
-        verbatim = _write_analyst(con, settings)
+        copied = _write_analyst(con, settings)
         con.execute(sql("publish/published_info"), {**info, "store": "analyst"})
     _copy_private(analyst, protected)
     with _attached(con, protected):
-        _complete_protected(con, verbatim)
+        _complete_protected(con, copied)
         con.execute(sql("publish/published_info"), {**info, "store": "protected"})
     for store, tmp in (("analyst", analyst), ("protected", protected)):
         _finish_file(settings, store, tmp)  # type: ignore[arg-type]
@@ -174,22 +175,42 @@ def _copy_private(source: Path, target: Path) -> None:
         os.close(fd)
 
 
-_VERBATIM = re.compile(r"^\s*CREATE TABLE pub\.(\w+) AS SELECT \* FROM (\w+)(?: ORDER BY [\w, ]+)?\s*;?\s*$", re.IGNORECASE)
+# `CREATE TABLE pub.t AS SELECT * FROM t [WHERE condition] [ORDER BY columns]`: t copied whole, or rows filtered
+_COPY = re.compile(
+    r"^CREATE TABLE pub\.(\w+) AS SELECT \* FROM (\w+)(?: WHERE (.+?))?(?: ORDER BY [\w, ]+)?;?$", re.IGNORECASE | re.DOTALL
+)
 
 
-def _complete_protected(con: duckdb.DuckDBPyConnection, verbatim: set[str]) -> None:
-    """Turn a copy of the analyst store into the protected store: every table whole, every view."""
+def _copy_kind(statement: str) -> tuple[str, str | None] | None:
+    """(table, row condition or None) for a statement that copies a table's rows as they are; None otherwise."""
+    text = " ".join(" ".join(line for line in statement.splitlines() if not line.strip().startswith("--")).split())
+    m = _COPY.match(text)
+    if not m or m.group(1) != m.group(2):
+        return None
+    return m.group(1), m.group(3)
+
+
+def _complete_protected(con: duckdb.DuckDBPyConnection, copied: dict[str, str | None]) -> None:
+    """Turn a copy of the analyst store into the protected store: every table whole, every view.
+
+    ``copied``: the tables the analyst store copied row for row, each with the
+    condition its rows met (None: all rows); the other rows are appended here.
+    Every other table is written whole.
+    """
     source = _catalog(con)
     have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'pub'").fetchall()}
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = $db AND schema_name = 'main' ORDER BY table_name",
         {"db": source},
     ).fetchall()]
-    for name in sorted(have - verbatim):
-        con.execute(f'DROP TABLE pub."{name}"')  # filtered in the analyst store, or its published_info
+    for name in sorted(have - set(copied)):
+        con.execute(f'DROP TABLE pub."{name}"')  # changed in the analyst store, or its published_info
     for name in tables:
-        if name not in verbatim:
+        if name not in copied:
             con.execute(f'CREATE TABLE pub."{name}" AS SELECT * FROM "{source}".main."{name}"')  # noqa: S608 -- names from the catalog
+        elif copied[name] is not None:
+            # the rows the analyst store left out: the condition is fixed text of analyst.sql
+            con.execute(f'INSERT INTO pub."{name}" SELECT * FROM "{source}".main."{name}" WHERE ({copied[name]}) IS NOT TRUE')  # noqa: S608
     con.execute("USE pub")
     try:
         for path in sorted((sql_dir() / "views").glob("*.sql")):
@@ -206,16 +227,15 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> str:
     return name
 
 
-def _write_analyst(con: duckdb.DuckDBPyConnection, settings: Settings) -> set[str]:
-    """Write the analyst store into ``pub``; returns the tables it copied whole (the rest it filtered)."""
+def _write_analyst(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, str | None]:
+    """Write the analyst store into ``pub``; returns the tables it copied row for row, with their row condition."""
     con.execute("SET VARIABLE min_cell = $m", {"m": settings.min_cell})
-    verbatim = set()
+    copied: dict[str, str | None] = {}
     for statement in duckdb.extract_statements(sql("publish/analyst")):
         con.execute(statement)
-        text = " ".join(line for line in statement.query.splitlines() if not line.strip().startswith("--"))
-        m = _VERBATIM.match(text)
-        if m and m.group(1) == m.group(2):
-            verbatim.add(m.group(1))
+        kind = _copy_kind(statement.query)
+        if kind:
+            copied[kind[0]] = kind[1]
     home = _catalog(con)
     con.execute("USE pub")
     try:
@@ -223,7 +243,7 @@ def _write_analyst(con: duckdb.DuckDBPyConnection, settings: Settings) -> set[st
             con.execute(sql(f"views/{view}"))
     finally:
         con.execute(f"USE {home}")
-    return verbatim
+    return copied
 
 
 def _finish_file(settings: Settings, store: Store, tmp: Path) -> None:

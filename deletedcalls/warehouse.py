@@ -144,11 +144,12 @@ def writing(settings: Settings) -> Iterator[Session]:
 def publish_state(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> None:
     """Fold the access spool into access_log, then publish both stores (the caller holds the lock)."""
     from deletedcalls import logs
-    from deletedcalls.access import fold_spool
+    from deletedcalls.access import fold_spool, remove_folded
     from deletedcalls.stores import publish
 
-    folded = fold_spool(con, settings)
+    folded, taken = fold_spool(con, settings)
     done = publish(con, settings, run_id)
+    remove_folded(settings, taken)
     logs.debug(f"published the analyst and protected stores in {done.seconds:.2f}s", stage="publish",
                run=run_id, folded=folded, seconds=round(done.seconds, 3))
 

@@ -223,7 +223,9 @@ def test_a_restore_is_owner_only_while_it_is_written(deleted, tmp_path):
     killed = _cli(deleted.home, "dr", "restore", "2026-03-part-0001", "--into", str(into), user=DPO,
                   env={CRASH_ENV: "restore-written"})
     assert killed.returncode == -signal.SIGKILL
-    partial = [p for p in tmp_path.iterdir() if p.name.startswith(".investigation.duckdb.tmp")]
+    private = tmp_path / ".investigation.duckdb.restore"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    partial = list(private.iterdir())
     assert partial, "control: the restore was caught while writing"
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in partial} == {p.name: "0o600" for p in partial}
     done = _cli(deleted.home, "dr", "restore", "2026-03-part-0001", "--into", str(into), user=DPO)
@@ -337,3 +339,93 @@ def test_the_protected_store_equals_the_warehouse(deleted):
     finally:
         con.close()
     assert info == [("protected", deleted.scalar("SELECT max(id) FROM runs"))]
+
+
+def test_a_restore_into_a_shared_folder_cannot_be_intercepted(deleted, tmp_path):
+    deleted.cli("retention", "enforce", "--as-of", "2027-01-01", ok=True)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o1777)
+    os.chmod(shared, 0o1777)
+    planted = shared / ".r.duckdb.restore"
+    planted.mkdir()
+    os.chown(planted, 65534, 65534)
+    refused = deleted.cli("dr", "restore", "2026-03-part-0001", "--into", str(shared / "r.duckdb"), user=DPO)
+    assert refused.exit_code == 2 and "not a private folder" in refused.stderr
+    assert not (shared / "r.duckdb").exists() and list(planted.iterdir()) == []
+    # another user's WAL planted where a plain temporary name would have been is never used
+    wal = shared / ".s.duckdb.tmp.wal"
+    wal.write_bytes(b"")
+    os.chmod(wal, 0o666)
+    ok = deleted.cli("dr", "restore", "2026-03-part-0001", "--into", str(shared / "s.duckdb"), user=DPO)
+    assert ok.exit_code == 0, ok.stderr
+    assert wal.read_bytes() == b"" and stat.S_IMODE((shared / "s.duckdb").stat().st_mode) == 0o600
+
+
+def test_a_duplicate_of_a_deleted_call_is_withheld_from_analysts_and_erased_with_it(deleted, write):
+    resent = write("resent.csv", csv_text([good_row(1, target=number(1), costCDR="1.0100", duration="61"),
+                                           good_row(200, target=number(200))]))
+    assert deleted.cli("ingest", "cdr", str(resent), "--max-reject-ratio", "0.6").exit_code == 0
+    officer = deleted.json("sql", "SELECT rawLine, duplicateOf FROM rejected_rows WHERE fileName = 'resent.csv'", user=DPO)
+    assert number(1) in officer[0]["rawLine"] and officer[0]["duplicateOf"] == 2
+    analyst = deleted.json("sql", "SELECT rawLine, reasons FROM rejected_rows WHERE fileName = 'resent.csv'")
+    assert analyst[0]["rawLine"] is None and "duplicate" in analyst[0]["reasons"][0]
+    assert number(1).encode() not in (deleted.home / "published" / "analyst.duckdb").read_bytes()
+    deleted.cli("retention", "enforce", "--as-of", "2027-01-01", ok=True)
+    outside_dr = b"".join(p.read_bytes() for p in deleted.home.rglob("*") if p.is_file() and "dr" not in p.relative_to(deleted.home).parts)
+    assert number(1).encode() not in outside_dr
+    assert number(200).encode() in outside_dr, "control: a live call is still found"
+    erased = deleted.json("sql", "SELECT rawLine, reasons FROM rejected_rows WHERE fileName = 'resent.csv'", user=DPO)
+    assert erased[0]["rawLine"] == "" and "erased" in erased[0]["reasons"][-1]
+
+
+def test_calls_a_pending_deletion_names_are_hidden_from_analysts_before_materialise(wh, write):
+    log = write("early.jsonl", json.dumps({"id": "E1", "user": "carol", "timestamp": "2026-03-05T00:00:00Z",
+                                           "action": "delete_calls", "selector": {"cdrFile": "late.csv", "lines": [2]}}) + "\n")
+    wh.cli("ingest", "deletions", str(log), ok=True)
+    late = write("late.csv", csv_text([good_row(i, target=number(300 + i)) for i in range(3)]))
+    wh.cli("ingest", "cdr", str(late), ok=True)  # no materialise yet
+    seen = [r["target"] for r in wh.json("sql", "SELECT target FROM calls ORDER BY id")]
+    assert seen == [number(301), number(302)]
+    assert number(300).encode() not in (wh.home / "published" / "analyst.duckdb").read_bytes()
+    assert len(wh.json("sql", "SELECT target FROM calls", user=DPO)) == 3  # officers see the warehouse as it is
+
+
+def test_entries_folded_by_a_writer_killed_before_publishing_stay_visible(deleted):
+    for i in (1, 2):
+        assert deleted.cli("deleted-calls", "get", str(i), user=DPO).exit_code == 0
+    killed = _cli(deleted.home, "materialise", env={CRASH_ENV: "publish-written"})
+    assert killed.returncode == -signal.SIGKILL
+    gets = [e for e in access_log(deleted) if e[1] == "deleted-calls get"]
+    assert len(gets) == 2
+    deleted.cli("materialise", ok=True)
+    assert [e for e in access_log(deleted) if e[1] == "deleted-calls get"] == gets
+    assert deleted.query("SELECT count(*) FROM access_log WHERE command = 'deleted-calls get'") == [(2,)]
+
+
+def test_a_foreign_spool_file_is_not_believed(deleted):
+    spool = deleted.home / "spool"
+    spool.mkdir(exist_ok=True)
+    forged = spool / "access-1.jsonl"
+    forged.write_text(json.dumps({"entryId": "forged", "user": "nobody", "at": "2026-01-01T00:00:00", "command": "x",
+                                  "filters": "{}", "allowed": True}) + "\n")
+    os.chown(forged, 65534, 65534)
+    deleted.cli("materialise", ok=True)
+    assert deleted.query("SELECT count(*) FROM access_log WHERE entryId = 'forged'") == [(0,)]
+    assert all(e[0] != "nobody" for e in access_log(deleted))
+
+
+def test_table_output_shows_values_as_they_are(wh, write):
+    rows = [good_row(0, locationCarrier="[/x]"), good_row(1, locationCarrier="[bold red]x")]
+    wh.cli("ingest", "cdr", str(write("m.csv", csv_text(rows))), ok=True)
+    out = wh.cli("sql", "SELECT locationCarrier FROM calls ORDER BY id")
+    assert out.exit_code == 0, out.stderr
+    assert "[/x]" in out.stdout and "[bold red]x" in out.stdout
+
+
+def test_sql_file_refuses_devices_and_fifos_without_reading(wh, tmp_path):
+    assert wh.cli("sql", "--file", "/dev/zero").exit_code == 2
+    fifo = tmp_path / "q.fifo"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    result = wh.cli("sql", "--file", str(fifo))
+    assert result.exit_code == 2 and "regular file" in result.stderr and time.monotonic() - started < 10

@@ -1,6 +1,6 @@
 -- Records of file $file whose (carrier, carrierCallID) was already in the warehouse or earlier in the file
 -- (every such row has a smaller id); grain: one row per duplicate record.
-SELECT m.id, m.lineNumber, arg_min(x.src, x.id) AS "where", arg_min(x.CDRFileID, x.id) AS CDRFileID
+SELECT m.id, m.lineNumber, arg_min(x.src, x.id) AS "where", arg_min(x.CDRFileID, x.id) AS CDRFileID, min(x.id) AS original
 FROM calls AS m
 JOIN (
     SELECT carrier, carrierCallID, id, CDRFileID, 'calls' AS src FROM calls

@@ -1,14 +1,22 @@
 -- The analyst store (attached as pub): every table analysts may query, by allow-list, and no protected row.
--- Not copied: deleted_calls, access_log, user_activity_log, deletion_items (they name deleted calls and why),
--- and any table not listed here. The writer's database is the default catalog.
+-- Not copied: deleted_calls, access_log, user_activity_log, deletion_items, api_tokens (they name deleted calls
+-- and why, or grant access), and any table not listed here. The writer's database is the default catalog;
+-- materialise_winners (sql/materialise/01_matches.sql) holds the calls that pending deletions name.
+-- The protected store is built from this one: a statement `CREATE TABLE pub.t AS SELECT * FROM t [WHERE c]`
+-- is completed there with the rows where c is not true; any other statement's table is written there whole.
 CREATE TABLE pub.schema_migrations AS SELECT * FROM schema_migrations;
 CREATE TABLE pub.warehouse_info AS SELECT * FROM warehouse_info;
 CREATE TABLE pub.counters AS SELECT * FROM counters;
 CREATE TABLE pub.runs AS SELECT * FROM runs ORDER BY id;
 CREATE TABLE pub.cdr_files AS SELECT * FROM cdr_files ORDER BY id;
-CREATE TABLE pub.calls AS SELECT * FROM calls;
--- a rejected line of a deletion log names the calls it meant to delete: CDR rejects only
-CREATE TABLE pub.rejected_rows AS SELECT * FROM rejected_rows WHERE source = 'cdr';
+-- a call whose deletion was requested is not shown, even before materialise moves it
+CREATE TABLE pub.calls AS SELECT * FROM calls WHERE id NOT IN (SELECT callId FROM materialise_winners);
+-- a rejected line of a deletion log names the calls it meant to delete: CDR rejects only; the raw line of a
+-- duplicate is a copy of the call it duplicates, which may be deleted: withheld
+CREATE TABLE pub.rejected_rows AS
+SELECT * REPLACE (CASE WHEN duplicateOf IS NULL THEN rawLine END AS rawLine)
+FROM rejected_rows
+WHERE source = 'cdr';
 CREATE TABLE pub.deletion_files AS SELECT * FROM deletion_files ORDER BY id;
 CREATE TABLE pub.dr_archives AS SELECT * FROM dr_archives;
 CREATE TABLE pub.retention_events AS SELECT * FROM retention_events;

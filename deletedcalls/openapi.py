@@ -1,0 +1,103 @@
+"""The OpenAPI description of ``serve`` (served at /openapi.json), written out from the same parameter lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deletedcalls.reading import FIELDS, MAX_LIMIT
+
+_STR: dict[str, Any] = {"type": "string"}
+_INT: dict[str, Any] = {"type": "integer"}
+Param = tuple[str, dict[str, Any], str]
+
+_SAFE_PARAMS: list[Param] = [
+    ("minDate", {"type": "string", "format": "date"}, "startDate on or after (inclusive)"),
+    ("maxDate", {"type": "string", "format": "date"}, "startDate on or before (inclusive)"),
+    ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}, "page size"),
+    ("offset", {"type": "integer", "minimum": 0}, "skip this many (slower on deep pages than idAfter)"),
+    ("idAfter", _INT, "keyset pagination: ids greater than this"),
+    ("createdSince", {"type": "string", "format": "date-time"}, "created on or after (UTC without an offset)"),
+    ("updatedSince", {"type": "string", "format": "date-time"}, "updated on or after (UTC without an offset)"),
+    ("cursor", _STR, "the cursor of a next/previous URL (carries the other parameters)"),
+]
+_ULTRAVOX_PARAMS: list[Param] = [
+    ("fromDate", {"type": "string", "format": "date"}, "call created on or after (UTC, inclusive)"),
+    ("toDate", {"type": "string", "format": "date"}, "call created on or before (UTC, inclusive)"),
+    ("durationMin", {"type": "string", "example": "60s"}, "ended - joined at least"),
+    ("durationMax", {"type": "string", "example": "600s"}, "ended - joined at most"),
+    ("agentIds", {"type": "array", "items": _STR}, "any of these agents (repeat the parameter)"),
+    ("voiceId", _STR, "this voice"),
+    ("search", _STR, "case-insensitive substring of callId, agentId or a metadata value"),
+    ("pageSize", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}, "page size"),
+    ("cursor", _STR, "the cursor of a next/previous URL"),
+]
+
+
+def _params(spec: list[Param]) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "required": False, "schema": s, "description": d} for n, s, d in spec]
+
+
+def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "a bad parameter (named in the message)", 401: "no, unknown, revoked or expired token",
+            403: "the token's user lacks data_protection", 404: "not found", 503: "nothing published, or the access log cannot be written"}
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
+
+
+def document() -> dict[str, Any]:
+    deleted_call = {"type": "object", "properties": {f: {} for f in FIELDS}}
+    page: dict[str, Any] = {"type": "object", "required": ["results", "next", "previous", "total"], "properties": {
+        "results": {"type": "array", "items": {"$ref": "#/components/schemas/DeletedCall"}},
+        "next": {"type": ["string", "null"], "format": "uri"}, "previous": {"type": ["string", "null"], "format": "uri"},
+        "total": {"type": "integer"}}}
+    tombstone_fields = ["callId", "accountId", "created", "deletionTime", "joined", "ended", "maxDuration",
+                        "endReason", "recordingEnabled", "hadSummary"]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    api_key: list[dict[str, list[str]]] = [{"apiKey": []}]
+
+    def ok(schema: str) -> dict[str, Any]:
+        return {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "deletedcalls", "version": "1",
+                 "description": "Deleted call records (the billing platform's seed API and Ultravox's), read from the published protected store. "
+                                "Every request is written to the access log."},
+        "paths": {
+            "/backend/api/v1/deletedCalls/": {"get": {"summary": "List deleted calls by id", "security": bearer,
+                                                      "parameters": _params(_SAFE_PARAMS),
+                                                      "responses": ok("DeletedCallPage") | _errors(400, 401, 403, 503)}},
+            "/backend/api/v1/deletedCalls/{id}": {"get": {"summary": "One deleted call", "security": bearer,
+                                                          "parameters": [_path("id", _INT)],
+                                                          "responses": ok("DeletedCall") | _errors(401, 403, 404, 503)}},
+            "/backend/api/v1/CDRFiles/{id}/deletedCalls/": {"get": {
+                "summary": "Deleted calls of one CDR file", "security": bearer,
+                "parameters": [_path("id", _INT), *[p for p in _params(_SAFE_PARAMS)]],
+                "responses": ok("DeletedCallPage") | _errors(400, 401, 403, 404, 503)}},
+            "/api/deleted_calls": {"get": {"summary": "Ultravox: list deleted calls (tombstones)", "security": api_key,
+                                           "parameters": _params(_ULTRAVOX_PARAMS) + [{
+                                               "name": "metadata.KEY", "in": "query", "required": False, "schema": _STR,
+                                               "description": "metadata KEY equals the value (repeat for several keys; all must match)"}],
+                                           "responses": ok("TombstonePage") | _errors(400, 401, 403, 503)}},
+            "/api/deleted_calls/{callId}": {"get": {"summary": "Ultravox: one tombstone", "security": api_key,
+                                                    "parameters": [_path("callId", _STR)],
+                                                    "responses": ok("Tombstone") | _errors(401, 403, 404, 503)}},
+            "/health": {"get": {"summary": "The published state being served (no token)", "responses": {
+                "200": {"description": "publishedAt, runId, schemaVersion"}, "503": {"description": "nothing published"}}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "schemas": {
+                "DeletedCall": deleted_call,
+                "DeletedCallPage": page,
+                "Tombstone": {"type": "object", "properties": {f: {} for f in tombstone_fields}},
+                "TombstonePage": page | {"properties": page["properties"] | {"results": {"type": "array", "items": {"$ref": "#/components/schemas/Tombstone"}}}},
+                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                    "code": {"type": "integer"}, "message": {"type": "string"}}}}},
+            },
+        },
+    }

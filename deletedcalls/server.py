@@ -1,0 +1,427 @@
+"""The HTTP API (SPEC 9): the seed APIs over the published protected store, behind tokens.
+
+The server is a shell: each route parses its parameters into the call the CLI
+makes (``reading.build_query`` + ``list_deleted_calls``, ``get_deleted_call``,
+the Ultravox list) and renders the same JSON (``output.to_json``); only
+``next``/``previous`` become full URLs. It opens ``published/protected.duckdb``
+read-only and nothing else of the warehouse: it never takes the writer's lock,
+so it neither blocks the batch nor waits for it.
+
+A new publish replaces the protected store by rename. Each request stats the
+path; when it names a new file, the next requests get a connection to it
+(``StoreHolder``), and the old connection is closed when its last request is
+done. DuckDB's Python ``connect(path)`` caches database instances by path, so a
+store is attached to a fresh in-memory instance instead, which always opens
+the file the path names now.
+
+Every request for deleted-call data, answered or refused (400, 401, 403, 404
+included), is appended to the access spool before the response is sent, with
+path, query, client address, rows and token id; a request that cannot be
+logged gets a 503 and no data.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import duckdb
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from deletedcalls import reading
+from deletedcalls.access import SpoolUnwritable, record_access
+from deletedcalls.errors import NotFound, UsageError
+from deletedcalls.output import to_json
+from deletedcalls.settings import Settings, load_settings
+from deletedcalls.stores import store_path
+from deletedcalls.warehouse import current_version, schema_version_required, utc_now
+
+SAFE_LIST_PARAMS = {
+    "minDate": "min_date", "maxDate": "max_date", "limit": "limit", "offset": "offset", "idAfter": "id_after",
+    "createdSince": "created_since", "updatedSince": "updated_since", "cursor": "cursor",
+}
+MAX_OFFSET = 10**9
+MAX_ID = 2**63 - 1
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(to_json(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json({"error": {"code": status, "message": message}}, status, headers)
+
+
+# ---------------------------------------------------------------- the store, reopened on publish
+
+
+@dataclass
+class _Generation:
+    con: duckdb.DuckDBPyConnection
+    key: tuple[int, int, int]
+    users: int = 0
+    retired: bool = False
+
+
+class StoreHolder:
+    """The current published protected store; a request holds one generation from start to end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._current: _Generation | None = None
+
+    def acquire(self) -> _Generation:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError as e:
+            raise ApiError(503, "nothing is published yet; run a writer command (deletedcalls init) first") from e
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            gen = self._current
+            if gen is None or gen.key != key:
+                new = _Generation(self._open(), key)
+                if gen is not None:
+                    gen.retired = True
+                    if gen.users == 0:
+                        gen.con.close()
+                self._current = gen = new
+            gen.users += 1
+            return gen
+
+    def release(self, gen: _Generation) -> None:
+        with self._lock:
+            gen.users -= 1
+            if gen.retired and gen.users == 0:
+                gen.con.close()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(":memory:")
+        con.execute("ATTACH $p AS store (READ_ONLY)", {"p": str(self.path)})
+        con.execute("USE store")
+        if current_version(con) != schema_version_required():
+            con.close()
+            raise ApiError(503, "the published store's schema differs from this server's; restart serve after the upgrade")
+        return con
+
+
+class SettingsHolder:
+    """Settings, reloaded when config.toml changes (permissions apply at the time of the request)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._key: tuple[int, int] | None = None
+        self._settings = load_settings(home)
+        self._lock = threading.Lock()
+
+    def get(self) -> Settings:
+        try:
+            st = os.stat(self._settings.config_path)
+            key = (st.st_ino, st.st_mtime_ns)
+        except FileNotFoundError:
+            key = (0, 0)
+        with self._lock:
+            if key != self._key:
+                self._settings, self._key = load_settings(self.home), key
+            return self._settings
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def _single(request: Request, allowed: dict[str, str]) -> dict[str, str]:
+    """The query parameters as one value each; unknown or repeated ones are 400s naming them."""
+    values: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name not in allowed:
+            raise ApiError(400, f"unknown parameter {name!r}; this endpoint takes {', '.join(sorted(allowed))}")
+        if name in values:
+            raise ApiError(400, f"parameter {name!r} given more than once")
+        values[name] = value
+    return values
+
+
+def _int(values: dict[str, str], name: str, low: int, high: int) -> int | None:
+    if name not in values:
+        return None
+    try:
+        n = int(values[name])
+    except ValueError as e:
+        raise ApiError(400, f"parameter {name!r} must be a whole number, not {values[name][:40]!r}") from e
+    if not low <= n <= high:
+        raise ApiError(400, f"parameter {name!r} must be between {low} and {high}")
+    return n
+
+
+def _date(values: dict[str, str], name: str) -> date | None:
+    if name not in values:
+        return None
+    text = values[name]
+    try:
+        if len(text) != 10:  # fromisoformat also takes 20260305
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError as e:
+        raise ApiError(400, f"parameter {name!r} must be a date YYYY-MM-DD, not {text[:40]!r}") from e
+
+
+def _timestamp(values: dict[str, str], name: str) -> datetime | None:
+    if name not in values:
+        return None
+    from deletedcalls.deletions import parse_timestamp
+
+    ts = parse_timestamp(values[name])
+    if ts is None:
+        raise ApiError(400, f"parameter {name!r} must be an ISO 8601 date or time (no offset = UTC), not {values[name][:40]!r}")
+    return ts
+
+
+def safe_list_query(request: Request, cdr_file: int | None = None) -> reading.ListQuery:
+    """The SAFE list's query parameters as the ListQuery the CLI builds from its options."""
+    values = _single(request, SAFE_LIST_PARAMS)
+    try:
+        return reading.build_query(
+            cdr_file=cdr_file, min_date=_date(values, "minDate"), max_date=_date(values, "maxDate"),
+            created_since=_timestamp(values, "createdSince"), updated_since=_timestamp(values, "updatedSince"),
+            limit=_int(values, "limit", 1, reading.MAX_LIMIT), offset=_int(values, "offset", 0, MAX_OFFSET),
+            id_after=_int(values, "idAfter", -MAX_ID, MAX_ID), cursor=values.get("cursor"),
+            names={v: k for k, v in SAFE_LIST_PARAMS.items()},
+        )
+    except UsageError as e:
+        raise ApiError(400, e.one_line()) from e
+
+
+def _page_urls(request: Request, page: dict[str, Any]) -> dict[str, Any]:
+    """A page with its next/previous cursors as full URLs (the cursor carries every other parameter)."""
+    out = dict(page)
+    for key in ("next", "previous"):
+        if out.get(key):
+            out[key] = str(request.url.replace(query=urlencode({"cursor": out[key]})))
+    return out
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class Caller:
+    settings: Settings
+    token_id: str | None
+    client: str
+
+
+class Api:
+    def __init__(self, home: Path) -> None:
+        self.settings = SettingsHolder(home)
+        self.store = StoreHolder(store_path(self.settings.get(), "protected"))
+
+    def handle(self, request: Request, header: str, work: Callable[[duckdb.DuckDBPyConnection, Request], tuple[Any, int]]) -> Response:
+        """Authenticate, authorise, run ``work`` on the current store, log, render; errors are JSON."""
+        path_query = {"path": request.url.path, "query": request.url.query}
+        client = request.client.host if request.client else "-"
+        settings = self.settings.get()
+        caller = Caller(replace(settings, user="(no valid token)"), None, client)
+        rows: int | None = None
+        try:
+            gen = self.store.acquire()
+            try:
+                cur = gen.con.cursor()
+                try:
+                    cur.execute("USE store")
+                    caller = self._authenticate(cur, request, header, settings, client)
+                    if not caller.settings.may_read_deleted_calls:
+                        raise ApiError(403, f"{caller.settings.user!r} lacks the data_protection permission")
+                    data, rows = work(cur, request)
+                finally:
+                    cur.close()
+            finally:
+                self.store.release(gen)
+            self._log(caller, request, path_query, rows, allowed=True)
+            return _json(data)
+        except ApiError as e:
+            # a permitted read that found nothing is a read (0 rows); every other error is a refusal
+            found_nothing = e.status == 404 and caller.token_id is not None and caller.settings.may_read_deleted_calls
+            try:
+                self._log(caller, request, path_query, 0 if found_nothing else None, allowed=found_nothing,
+                          reason=None if found_nothing else f"{e.status}: {e.message}")
+            except SpoolUnwritable:
+                return _error(503, "the access log cannot be written; nothing is returned")
+            return _error(e.status, e.message, e.headers)
+        except SpoolUnwritable:
+            return _error(503, "the access log cannot be written; nothing is returned")
+
+    def _authenticate(self, cur: duckdb.DuckDBPyConnection, request: Request, header: str, settings: Settings, client: str) -> Caller:
+        from deletedcalls.tokens import authenticate
+
+        if header == "authorization":
+            raw = request.headers.get("authorization", "")
+            scheme, _, token = raw.partition(" ")
+            token = token.strip() if scheme.lower() == "bearer" else ""
+            challenge = {"WWW-Authenticate": 'Bearer realm="deletedcalls"'}
+            how = "an Authorization: Bearer TOKEN header"
+        else:
+            token = request.headers.get("x-api-key", "").strip()
+            challenge = {}
+            how = "an X-API-Key: TOKEN header"
+        if not token:
+            raise ApiError(401, f"no token: send {how} (`deletedcalls tokens create` makes one)", challenge)
+        who = authenticate(cur, token, utc_now())
+        if who is None:
+            raise ApiError(401, "unknown, revoked or expired token", challenge)
+        return Caller(replace(settings, user=who.user), who.token_id, client)
+
+    def _log(self, caller: Caller, request: Request, what: dict[str, str], rows: int | None, *, allowed: bool,
+             reason: str | None = None) -> None:
+        record_access(caller.settings, f"GET {request.scope['route_template']}", what, rows, allowed=allowed,
+                      reason=reason, client=caller.client, token_id=caller.token_id)
+
+
+def _route(template: str, header: str, work: Callable[[duckdb.DuckDBPyConnection, Request], tuple[Any, int]]) -> Route:
+    def endpoint(request: Request) -> Response:
+        request.scope["route_template"] = template
+        api: Api = request.app.state.api
+        return api.handle(request, header, work)
+
+    return Route(template, endpoint, methods=["GET"])
+
+
+# ---------------------------------------------------------------- the endpoints' work
+
+
+def _safe_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
+    page = reading.list_deleted_calls(cur, safe_list_query(request))
+    return _page_urls(request, page.as_dict()), len(page.results)
+
+
+def _safe_get(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
+    _single(request, {})
+    raw = request.path_params["id"]
+    if not raw.isdigit() or int(raw) > MAX_ID:
+        raise ApiError(404, f"no deleted call with id {raw[:40]!r}")
+    try:
+        return reading.get_deleted_call(cur, int(raw)), 1
+    except NotFound as e:
+        raise ApiError(404, e.one_line()) from e
+
+
+def _file_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
+    raw = request.path_params["id"]
+    if not raw.isdigit() or int(raw) > MAX_ID or not cur.execute("SELECT 1 FROM cdr_files WHERE id = $id", {"id": int(raw)}).fetchall():
+        raise ApiError(404, f"no CDR file with id {raw[:40]!r}")
+    page = reading.list_deleted_calls(cur, safe_list_query(request, cdr_file=int(raw)))
+    return _page_urls(request, page.as_dict()), len(page.results)
+
+
+def _ultravox_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
+    from deletedcalls import ultravox_list  # type: ignore[attr-defined]  # issue 19's module
+
+    params: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        params.setdefault(name, []).append(value)
+    try:
+        q = ultravox_list.parse_query(params)
+        page = ultravox_list.list_tombstones(cur, q)
+    except UsageError as e:
+        raise ApiError(400, e.one_line()) from e
+    return _page_urls(request, page), len(page["results"])
+
+
+def _ultravox_get(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
+    from deletedcalls import ultravox_list  # type: ignore[attr-defined]  # issue 19's module
+
+    _single(request, {})
+    try:
+        return ultravox_list.get_tombstone(cur, request.path_params["callId"]), 1
+    except NotFound as e:
+        raise ApiError(404, e.one_line()) from e
+
+
+def _health(request: Request) -> Response:
+    api: Api = request.app.state.api
+    try:
+        gen = api.store.acquire()
+    except ApiError as e:
+        return _json({"status": "unavailable", "message": e.message}, 503)
+    try:
+        cur = gen.con.cursor()
+        try:
+            cur.execute("USE store")
+            at, run, version = cur.execute("SELECT publishedAt, runId, schemaVersion FROM published_info").fetchall()[0]
+        finally:
+            cur.close()
+    finally:
+        api.store.release(gen)
+    return _json({"status": "ok", "publishedAt": at, "runId": run, "schemaVersion": version})
+
+
+def _openapi(request: Request) -> Response:
+    from deletedcalls.openapi import document
+
+    return _json(document())
+
+
+# ---------------------------------------------------------------- the app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    message = {404: "no such endpoint", 405: "method not allowed: this API is read-only (GET)"}.get(status, "error")
+    headers = {"Allow": "GET"} if status == 405 else None
+    return _error(status, message, headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    import logging
+
+    logging.getLogger("deletedcalls.server").error("internal error on %s: %s", request.url.path, type(exc).__name__)
+    return _error(500, "internal error; the server log has the details")
+
+
+def create_app(home: Path | str | None = None) -> Starlette:
+    """The ASGI app for a warehouse home (default: $DELETEDCALLS_HOME, as ``serve`` sets it for its workers)."""
+    settings = load_settings(home)
+    app = Starlette(
+        routes=[
+            _route("/backend/api/v1/deletedCalls/", "authorization", _safe_list),
+            _route("/backend/api/v1/deletedCalls/{id}", "authorization", _safe_get),
+            _route("/backend/api/v1/CDRFiles/{id}/deletedCalls/", "authorization", _file_list),
+            _route("/api/deleted_calls", "x-api-key", _ultravox_list),
+            _route("/api/deleted_calls/{callId}", "x-api-key", _ultravox_get),
+            Route("/health", _health, methods=["GET"]),
+            Route("/openapi.json", _openapi, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    app.state.api = Api(settings.home)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn's workers."""
+    return create_app(os.environ.get("DELETEDCALLS_HOME"))
+
+
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Run the API on uvicorn (a production ASGI server) until SIGINT/SIGTERM."""
+    import uvicorn
+
+    os.environ["DELETEDCALLS_HOME"] = str(settings.home.resolve())
+    create_app(settings.home)  # fail here, once, with a clear error, not in every worker
+    uvicorn.run("deletedcalls.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False, proxy_headers=False, server_header=False)

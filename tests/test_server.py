@@ -1,0 +1,229 @@
+"""The HTTP API (SPEC 9): a real server process on a free loopback port, a real HTTP client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+from conftest import REPO, Warehouse, csv_text, good_row, run_cli
+
+from deletedcalls.synthetic import write_cdr, write_deletions
+
+DPO = "dpo"
+LIST = "/backend/api/v1/deletedCalls/"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, home: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, PYTHONPATH=str(REPO), DELETEDCALLS_USER="ops")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "deletedcalls", "--home", str(home), "serve", "--port", str(self.port), "--workers", "1"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.http = httpx.Client(base_url=self.base, timeout=30)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if self.http.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+            time.sleep(0.1)
+
+    def get(self, path: str, token: str | None = None, header: str = "bearer", **params: object) -> httpx.Response:
+        headers = {}
+        if token is not None:
+            headers = {"Authorization": f"Bearer {token}"} if header == "bearer" else {"X-API-Key": token}
+        return self.http.get(path, params=params or None, headers=headers)
+
+    def stop(self) -> str:
+        self.http.close()
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        return err.decode()
+
+
+@pytest.fixture
+def api(wh: Warehouse, write) -> Iterator[tuple[Warehouse, Server, str]]:
+    """25 deleted calls in two files, a running server and an officer's token."""
+    rows = [good_row(i) for i in range(30)]
+    wh.cli("ingest", "cdr", str(write("a.csv", csv_text(rows[:20]))), ok=True)
+    wh.cli("ingest", "cdr", str(write("b.csv", csv_text(rows[20:]))), ok=True)
+    entries = [{"id": f"U{k}", "user": "alice", "timestamp": "2026-03-05T10:00:00Z", "action": "delete_calls",
+                "selector": {"callIds": list(range(k * 5 + 1, k * 5 + 6))}} for k in range(5)]
+    wh.cli("ingest", "deletions", str(write("d.jsonl", "".join(json.dumps(e) + "\n" for e in entries))), ok=True)
+    wh.cli("materialise", ok=True)
+    token = wh.cli("tokens", "create", "--user", DPO, user=DPO, ok=True).stdout.strip()
+    server = Server(wh.home)
+    try:
+        yield wh, server, token
+    finally:
+        err = server.stop()
+        assert "Traceback" not in err, err
+
+
+def _cli_json(wh: Warehouse, *args: str) -> object:
+    return wh.json("deleted-calls", *args, user=DPO)
+
+
+def test_bodies_equal_the_cli_json_with_urls_for_next_and_previous(api):
+    wh, server, token = api
+    r = server.get(LIST, token, limit=4, minDate="2026-03-05")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    cli = _cli_json(wh, "list", "--limit", "4", "--min-date", "2026-03-05")
+    assert body["results"] == cli["results"] and body["total"] == cli["total"] == 25
+    assert body["previous"] is None and cli["previous"] is None
+    nxt = urlparse(body["next"])
+    assert f"{nxt.scheme}://{nxt.netloc}{nxt.path}" == server.base + LIST
+    assert parse_qs(nxt.query) == {"cursor": [cli["next"]]}
+    one = server.get(f"{LIST}7", token)
+    assert one.status_code == 200 and one.json() == _cli_json(wh, "get", "7")
+    per_file = server.get("/backend/api/v1/CDRFiles/2/deletedCalls/", token)
+    assert per_file.json() == _cli_json(wh, "list", "--cdr-file", "2")
+    assert {r["CDRFileID"] for r in per_file.json()["results"]} == {2} and per_file.json()["total"] == 5
+
+
+def test_following_next_to_the_end_returns_each_deleted_call_once(api):
+    wh, server, token = api
+    seen, url, pages = [], f"{LIST}?limit=7", 0
+    while url:
+        r = server.http.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        seen += [row["id"] for row in r.json()["results"]]
+        url, pages = r.json()["next"], pages + 1
+    assert seen == list(range(1, 26)) and pages == 4
+    back = server.http.get(r.json()["previous"], headers={"Authorization": f"Bearer {token}"}).json()
+    assert [row["id"] for row in back["results"]] == list(range(15, 22))
+
+
+@pytest.mark.parametrize(("path", "params", "status", "named"), [
+    (LIST, {"limit": "0"}, 400, "limit"),
+    (LIST, {"limit": "abc"}, 400, "limit"),
+    (LIST, {"minDate": "2026-13-01"}, 400, "minDate"),
+    (LIST, {"minDate": "20260301"}, 400, "minDate"),
+    (LIST, {"colour": "red"}, 400, "colour"),
+    (LIST, {"offset": "99999999999999999999"}, 400, "offset"),
+    (LIST, {"cursor": "forged"}, 400, "cursor"),
+    (LIST, {"cursor": "x", "minDate": "2026-01-01"}, 400, "minDate"),
+    (LIST, {"createdSince": "yesterday"}, 400, "createdSince"),
+    (f"{LIST}999", {}, 404, "999"),
+    (f"{LIST}abc", {}, 404, "abc"),
+    ("/backend/api/v1/CDRFiles/99/deletedCalls/", {}, 404, "99"),
+    ("/backend/api/v1/nothing", {}, 404, "no such endpoint"),
+])
+def test_errors_are_json_name_the_parameter_and_carry_no_data(api, path, params, status, named):
+    wh, server, token = api
+    r = server.get(path, token, **params)
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and body["error"]["code"] == status and named in body["error"]["message"]
+    assert "Traceback" not in r.text and "0770090" not in r.text
+
+
+def test_tokens_decide_401_and_403_and_every_refusal_is_logged(api):
+    wh, server, token = api
+    assert server.get(LIST).status_code == 401
+    assert "Bearer" in server.get(LIST).headers["www-authenticate"]
+    assert server.get(LIST, "dct_000000000000_" + "x" * 43).status_code == 401
+    assert server.get(LIST, token[:-1] + ("A" if token[-1] != "A" else "B")).status_code == 401
+    assert server.get(LIST, token, header="api-key").status_code == 401  # the seed API wants Bearer
+    analyst = wh.cli("tokens", "create", "--user", "analyst", user=DPO, ok=True).stdout.strip()
+    forbidden = server.get(LIST, analyst)
+    assert forbidden.status_code == 403 and "results" not in forbidden.text
+    post = server.http.post(LIST, headers={"Authorization": f"Bearer {token}"})
+    assert post.status_code == 405 and post.json()["error"]["code"] == 405
+    assert server.get(LIST, token, limit=3).status_code == 200
+    log = wh.access_log("user", "command", "allowed", "rowsReturned", "client", "tokenId", "reason")
+    http = [e for e in log if e[1].startswith("GET ")]
+    assert [(e[0], e[2], e[3]) for e in http] == [("(no valid token)", False, None)] * 5 + [
+        ("analyst", False, None), (DPO, True, 3)]
+    assert all(e[1] == f"GET {LIST}" and e[4] == "127.0.0.1" for e in http)
+    assert http[-1][5] == token.split("_")[1] and http[5][5] == analyst.split("_")[1]
+    assert "401" in http[0][6] and "403" in http[5][6]
+
+
+def test_a_revoked_or_expired_token_stops_working_without_a_restart(api):
+    wh, server, token = api
+    other = wh.cli("tokens", "create", "--user", DPO, "--expires", "30d", "--json", user=DPO, ok=True)
+    second = json.loads(other.stdout)
+    assert server.get(LIST, second["token"]).status_code == 200
+    listed = {t["id"]: t for t in wh.json("tokens", "list", user=DPO)}
+    assert listed[second["id"]]["lastUsed"] is not None and "token" not in listed[second["id"]]
+    assert all(token.split("_")[2] not in json.dumps(t) for t in listed.values())
+    assert wh.cli("tokens", "revoke", second["id"], user=DPO).exit_code == 0
+    assert server.get(LIST, second["token"]).status_code == 401
+    assert server.get(LIST, token).status_code == 200
+    # expire the first token in the warehouse; the next writer command publishes it
+    import duckdb
+
+    con = duckdb.connect(str(wh.home / "deletedcalls.duckdb"))
+    con.execute("UPDATE api_tokens SET expires = TIMESTAMP '2026-01-01' WHERE id = $id", {"id": token.split("_")[1]})
+    con.close()
+    wh.cli("materialise", ok=True)
+    assert server.get(LIST, token).status_code == 401
+
+
+def test_a_new_publish_is_served_without_a_restart(api, write):
+    wh, server, token = api
+    assert server.get(LIST, token).json()["total"] == 25
+    health = server.get("/health").json()
+    log = write("more.jsonl", json.dumps({"id": "U9", "user": "bob", "timestamp": "2026-03-06T00:00:00Z",
+                                          "action": "delete_calls", "selector": {"callIds": [26, 27]}}) + "\n")
+    wh.cli("ingest", "deletions", str(log), ok=True)
+    wh.cli("materialise", ok=True)
+    assert server.get(LIST, token).json()["total"] == 27
+    assert server.get("/health").json()["runId"] > health["runId"]
+
+
+def test_the_server_answers_while_a_writer_is_stopped_mid_run(api, tmp_path):
+    wh, server, token = api
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_cdr(inbox / "big.csv", 150_000, seed=5, carrier="VF")
+    write_deletions(inbox / "d.jsonl", [{"id": "V1", "user": "u", "timestamp": "2026-03-10T00:00:00Z",
+                                         "action": "delete_calls", "selector": {"callIds": list(range(40, 60))}}])
+    job = tmp_path / "job.toml"
+    job.write_text(f'[job]\nname = "night"\ninbox = "{inbox}"\n')
+    writer = run_cli(wh.home, "run", str(job), "--as-of", "2026-04-01")
+    assert writer.stderr is not None and b"run=" in writer.stderr.readline()
+    writer.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        r = server.get(LIST, token, limit=5)
+        assert r.status_code == 200 and r.json()["total"] == 25
+        assert time.monotonic() - started < 10
+    finally:
+        writer.send_signal(signal.SIGCONT)
+    _, err = writer.communicate(timeout=300)
+    assert writer.returncode == 0, err
+    assert server.get(LIST, token, limit=5).json()["total"] == 45
+    assert wh.query("SELECT count(*) FROM access_log WHERE command = $c AND rowsReturned = 5", {"c": f"GET {LIST}"}) == [(1,)]
+
+
+def test_health_and_openapi_need_no_token(api):
+    wh, server, token = api
+    health = server.get("/health").json()
+    assert health["status"] == "ok" and health["runId"] == wh.scalar("SELECT max(id) FROM runs")
+    spec = server.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and {LIST, "/api/deleted_calls", "/health"} <= set(spec["paths"])
