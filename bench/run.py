@@ -1,11 +1,12 @@
 """Benchmarks: each stage against the bare-DuckDB baseline of the same work, in the same run.
 
-    python bench/run.py [--rows 1000000] [--stages ingest,rss,materialise,retention,publish,keyset,nightly]
+    python bench/run.py [--rows 1000000] [--stages ingest,rss,materialise,retention,publish,serve,keyset,nightly]
                         [--repeat 3] [--pandas] [--out bench/out]
 
 Sizes scale with --rows: ingest 1x and 4x, materialise 10,000 deletions
 against 4x calls, retention a partition of 2x, keyset pages over 10x deleted calls,
 publishing the two stores of a warehouse of 5x live calls and 0.5x deleted calls,
+pages of 100 from 1x deleted calls over HTTP with 8 keep-alive clients,
 a nightly run over 5x rows in 20 files (publishing included).
 
 Generates its own data under --out (git-ignored). Every figure is a ratio
@@ -285,6 +286,71 @@ def bench_publish(out: Path, calls: int, deleted: int, repeat: int = 3) -> dict[
             "bare_runs": bare, "publish_runs": ours, "published_mb": sizes}  # type: ignore[dict-item]
 
 
+SERVE_CLIENT = """
+import http.client, json, random, sys, threading, time
+port, token, clients, seconds, top = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+lat, errors, lock = [], [0], threading.Lock()
+start = time.perf_counter()
+def client(k):
+    rng = random.Random(k)
+    con = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    mine, bad = [], 0
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        con.request("GET", f"/backend/api/v1/deletedCalls/?limit=100&idAfter={rng.randrange(0, top - 100)}",
+                    headers={"Authorization": "Bearer " + token})
+        r = con.getresponse()
+        body = r.read()
+        mine.append(time.perf_counter() - t)
+        if r.status != 200 or len(json.loads(body)["results"]) != 100:
+            bad += 1
+    with lock:
+        lat.extend(mine); errors[0] += bad
+threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+[t.start() for t in threads]; [t.join() for t in threads]
+elapsed = time.perf_counter() - start
+lat.sort()
+print(json.dumps({"requests": len(lat), "seconds": elapsed, "rps": len(lat) / elapsed, "errors": errors[0],
+                  "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[int(len(lat) * 0.99)] * 1000}))
+"""
+
+
+def bench_serve(out: Path, deleted: int, clients: int = 8, seconds: float = 20) -> dict[str, object]:
+    """Pages of 100 from `deleted` deleted calls, `clients` concurrent keep-alive clients, for `seconds`."""
+    import socket
+
+    from deletedcalls.tokens import create_token
+    from deletedcalls.warehouse import writing
+
+    _, settings = _bench_home(out, "wh-serve")
+    with writing(settings) as session:  # type: ignore[arg-type]  # publishes on the way out
+        session.con.execute(FILL_DELETED, {"first": 1, "n": deleted, "month": "2026-01"})
+        token = create_token(session.con, "dpo", "bench", None, 1).token  # dpo holds data_protection by default
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(cli(settings.home, "serve", "--port", str(port), "--workers", "2"),  # type: ignore[attr-defined]
+                              env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        import urllib.request
+
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        # warm both workers' connections and caches
+        subprocess.run([sys.executable, "-c", SERVE_CLIENT, str(port), token, str(clients), "2", str(deleted)], check=True, capture_output=True)
+        got = subprocess.run([sys.executable, "-c", SERVE_CLIENT, str(port), token, str(clients), str(seconds), str(deleted)],
+                             check=True, capture_output=True, text=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    result = json.loads(got.stdout)
+    return {"deleted_calls": deleted, "clients": clients, "workers": 2, **result}
+
+
 def bench_nightly(out: Path, rows: int, files: int = 20) -> dict[str, float]:
     """A nightly run over a day of traffic: `rows` CDR rows in `files` files plus 10,000 deletions."""
     inbox = out / f"inbox-{rows}"
@@ -312,7 +378,7 @@ def bench_nightly(out: Path, rows: int, files: int = 20) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--stages", default="ingest,rss,materialise,retention,publish,keyset,nightly")
+    ap.add_argument("--stages", default="ingest,rss,materialise,retention,publish,serve,keyset,nightly")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     ap.add_argument("--pandas", action="store_true", help="also time pandas read_csv + SQLite to_sql (slow)")
     ap.add_argument("--repeat", type=int, default=3, help="ingest: bare/ours pairs to run; the median ratio is reported")
@@ -345,6 +411,9 @@ def main() -> None:
     if "nightly" in stages:
         report["nightly"] = bench_nightly(args.out, args.rows * 5)
         print(json.dumps({"nightly": report["nightly"]}), flush=True)
+    if "serve" in stages:
+        report["serve"] = bench_serve(args.out, args.rows)
+        print(json.dumps({"serve": report["serve"]}), flush=True)
     if "keyset" in stages:
         report["keyset"] = bench_keyset(args.out, args.rows * 10)
         print(json.dumps({"keyset": report["keyset"]}), flush=True)

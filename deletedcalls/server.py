@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -73,10 +73,30 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 @dataclass
 class _Generation:
+    """One published protected store: its connection, its tokens, a cursor per thread."""
+
     con: duckdb.DuckDBPyConnection
     key: tuple[int, int, int]
+    tokens: dict[str, Any]
     users: int = 0
     retired: bool = False
+    local: threading.local = field(default_factory=threading.local)
+    cursors: list[duckdb.DuckDBPyConnection] = field(default_factory=list)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the store (a DuckDB connection is used by one thread at a time)."""
+        cur = getattr(self.local, "cursor", None)
+        if cur is None:
+            cur = self.con.cursor()
+            cur.execute("USE store")
+            self.local.cursor = cur
+            self.cursors.append(cur)
+        return cur
+
+    def close(self) -> None:
+        for cur in self.cursors:
+            cur.close()
+        self.con.close()
 
 
 class StoreHolder:
@@ -96,11 +116,14 @@ class StoreHolder:
         with self._lock:
             gen = self._current
             if gen is None or gen.key != key:
-                new = _Generation(self._open(), key)
+                con = self._open()
+                from deletedcalls.tokens import token_table
+
+                new = _Generation(con, key, token_table(con))
                 if gen is not None:
                     gen.retired = True
                     if gen.users == 0:
-                        gen.con.close()
+                        gen.close()
                 self._current = gen = new
             gen.users += 1
             return gen
@@ -109,7 +132,7 @@ class StoreHolder:
         with self._lock:
             gen.users -= 1
             if gen.retired and gen.users == 0:
-                gen.con.close()
+                gen.close()
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")
@@ -241,15 +264,10 @@ class Api:
         try:
             gen = self.store.acquire()
             try:
-                cur = gen.con.cursor()
-                try:
-                    cur.execute("USE store")
-                    caller = self._authenticate(cur, request, header, settings, client)
-                    if not caller.settings.may_read_deleted_calls:
-                        raise ApiError(403, f"{caller.settings.user!r} lacks the data_protection permission")
-                    data, rows = work(cur, request)
-                finally:
-                    cur.close()
+                caller = self._authenticate(gen.tokens, request, header, settings, client)
+                if not caller.settings.may_read_deleted_calls:
+                    raise ApiError(403, f"{caller.settings.user!r} lacks the data_protection permission")
+                data, rows = work(gen.cursor(), request)
             finally:
                 self.store.release(gen)
             self._log(caller, request, path_query, rows, allowed=True)
@@ -266,7 +284,7 @@ class Api:
         except SpoolUnwritable:
             return _error(503, "the access log cannot be written; nothing is returned")
 
-    def _authenticate(self, cur: duckdb.DuckDBPyConnection, request: Request, header: str, settings: Settings, client: str) -> Caller:
+    def _authenticate(self, tokens: dict[str, Any], request: Request, header: str, settings: Settings, client: str) -> Caller:
         from deletedcalls.tokens import authenticate
 
         if header == "authorization":
@@ -281,7 +299,7 @@ class Api:
             how = "an X-API-Key: TOKEN header"
         if not token:
             raise ApiError(401, f"no token: send {how} (`deletedcalls tokens create` makes one)", challenge)
-        who = authenticate(cur, token, utc_now())
+        who = authenticate(tokens, token, utc_now())
         if who is None:
             raise ApiError(401, "unknown, revoked or expired token", challenge)
         return Caller(replace(settings, user=who.user), who.token_id, client)
@@ -359,12 +377,7 @@ def _health(request: Request) -> Response:
     except ApiError as e:
         return _json({"status": "unavailable", "message": e.message}, 503)
     try:
-        cur = gen.con.cursor()
-        try:
-            cur.execute("USE store")
-            at, run, version = cur.execute("SELECT publishedAt, runId, schemaVersion FROM published_info").fetchall()[0]
-        finally:
-            cur.close()
+        at, run, version = gen.cursor().execute("SELECT publishedAt, runId, schemaVersion FROM published_info").fetchall()[0]
     finally:
         api.store.release(gen)
     return _json({"status": "ok", "publishedAt": at, "runId": run, "schemaVersion": version})

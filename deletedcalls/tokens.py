@@ -110,18 +110,21 @@ class TokenUser:
     user: str
 
 
-def authenticate(con: duckdb.DuckDBPyConnection, token: str, now: datetime) -> TokenUser | None:
+def token_table(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str, datetime | None, datetime | None]]:
+    """Every token by id: (user, secret hash, expires, revokedAt); read once per published store."""
+    rows = con.execute('SELECT id, "user", secretSha256, expires, revokedAt FROM api_tokens').fetchall()
+    return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def authenticate(tokens: dict[str, tuple[str, str, datetime | None, datetime | None]], token: str, now: datetime) -> TokenUser | None:
     """The user a presented token stands for, or None (unknown, malformed, revoked or expired)."""
     m = _TOKEN.match(token.strip())
     if not m:
         return None
     token_id, secret = m.groups()
-    rows = con.execute(
-        'SELECT "user", secretSha256, expires, revokedAt FROM api_tokens WHERE id = $id', {"id": token_id}
-    ).fetchall()
-    if not rows:
+    if token_id not in tokens:
         return None
-    user, digest, expires, revoked = rows[0]
+    user, digest, expires, revoked = tokens[token_id]
     if not hmac.compare_digest(digest, _digest(secret)):
         return None
     if revoked is not None or (expires is not None and expires <= now):
