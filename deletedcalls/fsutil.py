@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -26,3 +28,13 @@ def write_durably(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """Files and folders created inside are owner-only from their creation (umask 077), also those DuckDB creates."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from deletedcalls.errors import UsageError, WarehouseBusy
+from deletedcalls.fsutil import private_umask
 from deletedcalls.settings import CONFIG_NAME, DEFAULT_CONFIG, Settings
 
 LOCK_NAME = ".lock"
@@ -178,10 +179,14 @@ def init_warehouse(settings: Settings) -> InitResult:
     """Create the warehouse home, or upgrade its schema; idempotent."""
     home = settings.home
     created = not settings.database.exists()
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(home, 0o700)
-    settings.dr_dir.mkdir(exist_ok=True, mode=0o700)
-    os.chmod(settings.dr_dir, 0o700)
+    refuse_foreign_home(home)
+    with private_umask():  # everything init creates is owner-only from the start; nothing it did not create is chmod-ed
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        settings.dr_dir.mkdir(exist_ok=True, mode=0o700)
+        return _init_inside(settings, home, created)
+
+
+def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
     config = home / CONFIG_NAME
     if not config.exists():
         fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -202,10 +207,28 @@ def init_warehouse(settings: Settings) -> InitResult:
             after = current_version(con)
         finally:
             con.close()
-    for path in home.iterdir():
-        if path.is_file():
-            os.chmod(path, 0o600)
     return InitResult(home=home, created=created, from_version=before, to_version=after)
+
+
+# what a warehouse home may hold before init makes or upgrades it (a half-finished init, say)
+HOME_ENTRIES = frozenset({CONFIG_NAME, LOCK_NAME, "dr", "deletedcalls.duckdb", "deletedcalls.duckdb.wal", "published", "spool"})
+
+
+def refuse_foreign_home(home: Path) -> None:
+    """A usage error unless home is new, empty, or already a warehouse (SPEC 2.3): init must not take over other files."""
+    if not home.exists():
+        return
+    if not home.is_dir():
+        raise UsageError(f"--home {home} is not a directory; name a new or empty directory")
+    if (home / "deletedcalls.duckdb").exists():
+        return
+    foreign = sorted(p.name for p in home.iterdir() if p.name not in HOME_ENTRIES)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise UsageError(
+            f"--home {home} is not empty and is not a warehouse (it holds {foreign[0]!r}{more}); "
+            "init changes nothing there: name a new or empty directory"
+        )
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
