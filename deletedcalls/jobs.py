@@ -11,6 +11,9 @@ days = 90
 
 [ingest]
 max_reject_ratio = 0.01
+
+[inbox]
+min_age_seconds = 60   # files modified more recently are left for the next run
 ```
 """
 
@@ -29,6 +32,7 @@ KNOWN: dict[str, dict[str, type | tuple[type, ...]]] = {
     "job": {"name": str, "inbox": str, "home": str},
     "retention": {"days": int},
     "ingest": {"max_reject_ratio": (int, float)},
+    "inbox": {"min_age_seconds": int},
 }
 
 
@@ -40,6 +44,7 @@ class Job:
     home: Path | None
     retention_days: int | None
     max_reject_ratio: float | None
+    min_age_seconds: int | None = None
 
 
 def load_job(path: Path) -> Job:
@@ -73,4 +78,5 @@ def load_job(path: Path) -> Job:
         home=rel(job.get("home")),
         retention_days=raw.get("retention", {}).get("days"),
         max_reject_ratio=None if ratio is None else float(ratio),
+        min_age_seconds=raw.get("inbox", {}).get("min_age_seconds"),
     )
