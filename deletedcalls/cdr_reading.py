@@ -74,7 +74,12 @@ def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataF
     blank = chunk.ends == chunk.starts
     good = (chunk.fields == ncols) & ~blank
     rejects: list[tuple[int, list[str], str]] = []
-    bad_idx = np.flatnonzero(~good & ~blank)
+    if b"\x00" in chunk.data:  # one memchr, nothing more, when the chunk holds no NUL byte (the usual case)
+        for i in _records_with_nul(chunk):
+            if good[i]:
+                good[i] = False
+                rejects.append((int(chunk.lines[i]), ["holds a NUL byte: binary data, not text"], chunk.raw(int(i))))
+    bad_idx = np.flatnonzero((chunk.fields != ncols) & ~blank)
     for i in bad_idx:
         reason = f"expected {ncols} fields as in the header, found {int(chunk.fields[i])}"
         if chunk.unterminated and i == len(chunk) - 1:
@@ -96,6 +101,14 @@ def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataF
     if frame.height != len(idx):  # the scanner and polars must agree on every record
         raise RuntimeError(f"parser disagreement: {frame.height} rows for {len(idx)} records")
     return frame, idx, rejects
+
+
+def _records_with_nul(chunk: Chunk) -> np.ndarray:
+    """Indexes of the chunk's records that hold a NUL byte."""
+    nul = np.flatnonzero(np.frombuffer(chunk.data, dtype=np.uint8) == 0)
+    rec = np.searchsorted(chunk.starts, nul, side="right") - 1
+    inside = (rec >= 0) & (nul < chunk.ends[np.maximum(rec, 0)])
+    return np.unique(rec[inside])
 
 
 def _read(payload: bytes, header: list[str], wanted: list[str], records: int | None = None) -> pl.DataFrame:

@@ -472,7 +472,7 @@ def files() -> None:
 @output_options
 @click.pass_context
 def files_list(ctx: click.Context, as_json: bool) -> None:
-    """List CDR files: id, fileName, sha256, carrier, status, rows, rejected."""
+    """List CDR files: id, fileName, sha256, carrier, status, rows, rejected, and why a rejected file was rejected."""
     from deletedcalls.output import echo_rows
     from deletedcalls.warehouse import reader
 
@@ -481,7 +481,7 @@ def files_list(ctx: click.Context, as_json: bool) -> None:
             'SELECT id, fileName, sha256, carrier, status, "rows", rejected, ingestedAt, reason FROM cdr_files ORDER BY id'
         )
         files = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
-    echo_rows(files, ["id", "fileName", "sha256", "carrier", "status", "rows", "rejected"], "CDR files", as_json)
+    echo_rows(files, ["id", "fileName", "sha256", "carrier", "status", "rows", "rejected", "reason"], "CDR files", as_json)
 
 
 # ---------------------------------------------------------------- runs
@@ -496,14 +496,14 @@ def runs() -> None:
 @output_options
 @click.pass_context
 def runs_list(ctx: click.Context, as_json: bool) -> None:
-    """List runs: command, user, start, end, outcome, counts."""
+    """List runs: command, user, start, end, outcome, counts, and the message of a run that failed."""
     from deletedcalls.output import echo_rows
     from deletedcalls.runs import list_runs
     from deletedcalls.warehouse import reader
 
     with reader(settings_of(ctx)) as con:
         rows = list_runs(con)
-    echo_rows(rows, ["id", "command", "user", "startedAt", "endedAt", "outcome", "exitCode", "counts"], "runs", as_json)
+    echo_rows(rows, ["id", "command", "user", "startedAt", "endedAt", "outcome", "exitCode", "counts", "message"], "runs", as_json)
 
 
 # ---------------------------------------------------------------- sql

@@ -217,7 +217,8 @@ def sniff(head: bytes, layout: str) -> str | None:
             return f"is {what}, not {layout} text; {fix}"
     first = head.split(b"\n", 1)[0]
     if b"\x00" in first:
-        if first[1::2].count(0) > len(first) // 4 or first[0::2].count(0) > len(first) // 4:
+        odd, even = first[1::2].count(0) / max(len(first) // 2, 1), first[0::2].count(0) / max(len(first) // 2, 1)
+        if (odd > 0.5) != (even > 0.5) and min(odd, even) < 0.1:  # ASCII as UTF-16: every other byte NUL
             return f"looks like UTF-16 text without a byte-order mark, not UTF-8 {layout}; save it as UTF-8"
         return f"holds NUL bytes in its first line: binary data, not {layout} text"
     if b"\n" not in head and b"\r" in head.rstrip(b"\r"):
