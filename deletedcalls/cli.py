@@ -529,7 +529,10 @@ def sql_command(ctx: click.Context, query: str | None, query_file: Any, as_json:
     if (query is None) == (query_file is None):
         raise click.UsageError("give a QUERY or --file, one of the two")
     if query_file is not None:
-        query = query_file.read()
+        try:
+            query = query_file.read()
+        except UnicodeDecodeError as e:  # says where, never what: the file may not be SQL
+            raise click.UsageError(f"--file {query_file.name} is not UTF-8 text (byte {e.start}); give an SQL file") from e
     assert query is not None
     result = run_query(settings_of(ctx), query)
     cols, rows = result.columns, result.rows

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deletedcalls.errors import ConfigError
+from deletedcalls.errors import ConfigError, EnvironmentFailure
 
 KNOWN: dict[str, dict[str, type | tuple[type, ...]]] = {
     "job": {"name": str, "inbox": str, "home": str},
@@ -48,10 +48,16 @@ class Job:
 
 
 def load_job(path: Path) -> Job:
+    if path.exists() and not path.is_file():  # a FIFO would block the read below
+        raise ConfigError(f"job file {path} is not a regular file")
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise ConfigError(f"no job file {path}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); rewrite it as UTF-8") from e
+    except OSError as e:
+        raise EnvironmentFailure(f"cannot read {path}: {e.strerror or e}; fix the path or its permissions", path=str(path)) from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from e
     for section, values in raw.items():

@@ -422,3 +422,21 @@ def test_a_home_that_is_a_file_or_a_config_that_cannot_be_read_is_exit_7_naming_
     (wh.home / "config.toml").rmdir()
     (wh.home / "config.toml").write_bytes(b"[retention]\ndays = 9\xff\n")
     assert wh.cli("files", "list").exit_code == 2
+
+
+def test_job_files_and_sql_files_that_are_not_text_are_usage_errors_and_a_fifo_log_is_rejected(wh, tmp_path):
+    binary = tmp_path / "q.sql"
+    binary.write_bytes(b"\xff\xfe\x00SELECT")
+    result = wh.cli("sql", "--file", str(binary))
+    assert result.exit_code == 2 and "not UTF-8" in result.stderr
+    job = tmp_path / "job.toml"
+    job.write_bytes(b'[job]\nname = "x\xff"\n')
+    assert wh.cli("run", str(job)).exit_code == 2
+    job.unlink()
+    os.mkfifo(job)
+    proc = run_cli(wh.home, "run", str(job))
+    assert proc.wait(timeout=60) == 2, "a FIFO job file must not block"
+    fifo = tmp_path / "log.jsonl"
+    os.mkfifo(fifo)
+    proc = run_cli(wh.home, "ingest", "deletions", str(fifo))
+    assert proc.wait(timeout=60) == 3
