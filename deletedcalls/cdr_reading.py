@@ -281,6 +281,10 @@ class Reading(Prefetch):
         stop = threading.Event()
         super().__init__(batches(delivery, chunk_size, GROUP_ROWS, stop), stop=stop)
 
+    def stop_reading(self) -> None:
+        """Stop the thread (at its next chunk) and wait for it; the delivery stays open for finish()."""
+        super().close()
+
     def close(self) -> None:
         super().close()
         self.delivery.close()

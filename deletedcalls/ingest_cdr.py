@@ -279,6 +279,7 @@ def _load_stream(
                 else f"the header lacks required column(s) {', '.join(missing)}" if missing
                 else f"the header names column(s) {', '.join(duplicated)} more than once"
             )
+            stream.stop_reading()  # finish() reads the rest itself, not beside the reader thread
             result.sha256 = sha()
             return _reject_file(con, settings, result, size, run_id, why, [], 0, carriers)
 
