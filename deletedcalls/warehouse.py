@@ -187,31 +187,58 @@ def init_warehouse(settings: Settings) -> InitResult:
 
 
 def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
+    """Write the config and create or upgrade the database; a failure keeps nothing half-made (SPEC 2.3)."""
     config = home / CONFIG_NAME
-    if not config.exists():
-        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(DEFAULT_CONFIG)
+    if not config.exists():  # written whole under a temporary name: a full disk leaves no half config
+        tmp = home / CONFIG_TMP
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(DEFAULT_CONFIG)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, config)
+        except BaseException as e:
+            tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError) and e.filename is None:  # a failed write names no file: name it (exit 7 says where)
+                e.filename = str(config)
+            raise
     with exclusive(settings):
+        fresh = not settings.database.exists()  # decided under the lock: only a database this call made is removed
         try:
             con = duckdb.connect(str(settings.database))
         except duckdb.IOException as e:
             if _is_lock_error(e):
                 raise WarehouseBusy(f"warehouse {home} is busy: another process has it open") from e
+            _remove_new_database(settings, fresh)
             raise
         try:
-            before = current_version(con)
-            if before > schema_version_required():
-                check_schema(con, settings)
-            apply_migrations(con)
-            after = current_version(con)
-        finally:
-            con.close()
+            try:
+                before = current_version(con)
+                if before > schema_version_required():
+                    check_schema(con, settings)
+                apply_migrations(con)
+                after = current_version(con)
+            finally:
+                con.close()
+        except BaseException:
+            _remove_new_database(settings, fresh)
+            raise
     return InitResult(home=home, created=created, from_version=before, to_version=after)
 
 
+def _remove_new_database(settings: Settings, fresh: bool) -> None:
+    """After a failed init that created the database: remove it, so that the next init starts clean."""
+    if fresh:
+        for path in (settings.database, settings.database.with_name(settings.database.name + ".wal")):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+
+
 # what a warehouse home may hold before init makes or upgrades it (a half-finished init, say)
-HOME_ENTRIES = frozenset({CONFIG_NAME, LOCK_NAME, "dr", "deletedcalls.duckdb", "deletedcalls.duckdb.wal", "published", "spool"})
+CONFIG_TMP = f".{CONFIG_NAME}.tmp"
+HOME_ENTRIES = frozenset({CONFIG_NAME, CONFIG_TMP, LOCK_NAME, "dr", "deletedcalls.duckdb", "deletedcalls.duckdb.wal", "published", "spool"})
 
 
 def refuse_foreign_home(home: Path) -> None:

@@ -147,3 +147,17 @@ def test_a_read_only_home_is_exit_7_naming_it_and_works_once_writable(tmp_path, 
         assert w.scalar("SELECT count(*) FROM calls") == 10
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize("leave", [0, 64 << 10, 512 << 10], ids=["nothing", "64k", "512k"])
+def test_init_on_a_full_disk_is_exit_7_and_leaves_nothing_that_stops_the_next_init(small_fs, leave):
+    w = Warehouse(small_fs / "home")
+    fill(small_fs, leave)
+    failed = w.cli("init")
+    free(small_fs)
+    if failed.exit_code == 0:
+        pytest.skip(f"init fitted in {leave} bytes")
+    assert failed.exit_code == 7, failed.stderr
+    assert str(small_fs) in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
+    w.cli("init", ok=True)
+    assert w.json("files", "list") == []
