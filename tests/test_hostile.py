@@ -440,3 +440,13 @@ def test_job_files_and_sql_files_that_are_not_text_are_usage_errors_and_a_fifo_l
     os.mkfifo(fifo)
     proc = run_cli(wh.home, "ingest", "deletions", str(fifo))
     assert proc.wait(timeout=60) == 3
+
+
+def test_help_lists_exit_7():
+    from click.testing import CliRunner
+
+    from deletedcalls.cli import cli
+    from deletedcalls.errors import EnvironmentFailure, ExitCode, exit_code_for
+
+    assert "7 environment failure" in CliRunner().invoke(cli, ["--help"]).stdout
+    assert exit_code_for(EnvironmentFailure("x")) == ExitCode.ENVIRONMENT_FAILURE == 7
