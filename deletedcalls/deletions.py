@@ -69,8 +69,12 @@ def parse_timestamp(text: Any) -> datetime | None:
     return ts
 
 
+# the largest call id or line number a selector may name (a BIGINT holds it; JSON readers keep it exact)
+MAX_NUMBER = 2**53
+
+
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool) and v <= MAX_NUMBER
 
 
 def _selector(sel: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
@@ -95,7 +99,7 @@ def _selector(sel: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
     if kind == "callIds":
         ids = sel["callIds"]
         if not isinstance(ids, list) or not ids or not all(_is_int(i) and i > 0 for i in ids):
-            return None, "callIds must be a non-empty list of positive integers", []
+            return None, f"callIds must be a non-empty list of positive integers up to {MAX_NUMBER}", []
         return kind, None, [{"kind": "callId", "callId": i} for i in dict.fromkeys(ids)]
     name = sel["cdrFile"]
     if not isinstance(name, str) or not name:
@@ -104,7 +108,7 @@ def _selector(sel: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
         return "cdrFile", None, [{"kind": "cdrFile", "cdrFile": name}]
     lines = sel["lines"]
     if not isinstance(lines, list) or not lines or not all(_is_int(n) and n >= 2 for n in lines):
-        return None, "lines must be a non-empty list of line numbers >= 2 (line 1 is the header)", []
+        return None, f"lines must be a non-empty list of line numbers from 2 (line 1 is the header) to {MAX_NUMBER}", []
     return "cdrFileLines", None, [{"kind": "cdrFileLine", "cdrFile": name, "lineNumber": n} for n in dict.fromkeys(lines)]
 
 
@@ -320,6 +324,11 @@ def _parse_lines(data: bytes) -> tuple[list[tuple[int, list[str], str]], list[tu
             continue
         if not isinstance(obj, dict):
             rejects.append((number, ["not a JSON object"], raw))
+            continue
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # "\ud800": JSON allows it, no text store does
+            rejects.append((number, ["holds a lone UTF-16 surrogate escape (\\udXXX): not valid Unicode text"], raw))
             continue
         parsed.append((number, obj, raw))
     return rejects, parsed

@@ -450,3 +450,18 @@ def test_help_lists_exit_7():
 
     assert "7 environment failure" in CliRunner().invoke(cli, ["--help"]).stdout
     assert exit_code_for(EnvironmentFailure("x")) == ExitCode.ENVIRONMENT_FAILURE == 7
+
+
+def test_deletion_lines_that_json_allows_but_no_store_can_hold_are_rejected_lines(wh, write):
+    base = '{"id": "%s", "user": "u", "timestamp": "2026-01-01T00:00:00Z", "action": "delete_calls", "selector": %s%s}'
+    lines = [
+        base % ("A1", '{"cdrFile": "x.csv", "lines": [' + str(10**30) + "]}", ""),
+        base % ("A2", '{"callIds": [' + str(10**30) + "]}", ""),
+        "[" * 100_000,
+        base % ("A4", '{"carrierCallIds": ["X"]}', ', "reason": "\\ud800"'),
+        base % ("A5", '{"carrierCallIds": ["ok"]}', ""),
+    ]
+    result = wh.cli("ingest", "deletions", str(write("weird.jsonl", "\n".join(lines) + "\n")))
+    assert result.exit_code == 0, result.stderr
+    assert [n for n, in wh.query("SELECT lineNumber FROM rejected_rows ORDER BY 1")] == [1, 2, 3, 4]
+    assert wh.query("SELECT id FROM user_activity_log") == [("A5",)]
