@@ -22,7 +22,15 @@ import duckdb
 import polars as pl
 
 from deletedcalls import logs
-from deletedcalls.delivery import SNIFF_BYTES, ChangedWhileRead, NotReadable, open_delivery, sniff
+from deletedcalls.delivery import (
+    SNIFF_BYTES,
+    ChangedWhileRead,
+    NotReadable,
+    open_delivery,
+    shown,
+    sniff,
+    stored_name,
+)
 from deletedcalls.errors import InputRejected
 from deletedcalls.rejects import record_rejects
 from deletedcalls.settings import Settings
@@ -195,7 +203,7 @@ def ingest_deletion_file(
     not recorded and is tried again by the next run.
     """
     now = now or utc_now()
-    result = DeletionFileResult(str(path), path.name, "", "ingested")
+    result = DeletionFileResult(shown(path), stored_name(path), "", "ingested")
     try:
         with open_delivery(path) as delivery:
             data = delivery.read()
@@ -213,7 +221,7 @@ def ingest_deletion_file(
     ).fetchall()
     if known:
         result.status, result.file_id = "unchanged", known[0][0]
-        same = "" if known[0][1] == path.name else f" as {known[0][1]!r}"
+        same = "" if known[0][1] == result.file_name else f" as {known[0][1]!r}"
         was = f" (rejected: {known[0][3]})" if known[0][2] == "rejected" else ""
         result.message = f"already ingested{same}{was}; nothing to do"
         return result
@@ -237,9 +245,9 @@ def ingest_deletion_file(
             )
         unassigned = [it["callId"] for it in items if it["kind"] == "callId" and it["callId"] > last_call_id]
         if unassigned:
-            shown = ", ".join(map(str, unassigned[:5])) + (" …" if len(unassigned) > 5 else "")
+            listed = ", ".join(map(str, unassigned[:5])) + (" …" if len(unassigned) > 5 else "")
             why.append(
-                f"selector: callIds {shown} not assigned yet (the last call id is {last_call_id}); "
+                f"selector: callIds {listed} not assigned yet (the last call id is {last_call_id}); "
                 "an id not yet assigned can only match a call the entry's author never saw"
             )
         if why:
@@ -283,7 +291,7 @@ def ingest_deletion_file(
         result.entries, result.items = len(entries), len(items)
         result.rejected = len(rejects) - len(result.conflicts)
         _record_log(con, result, run_id, now, "ingested", None)
-        record_rejects(con, "deletions", file_id, path.name, run_id, rejects)
+        record_rejects(con, "deletions", file_id, result.file_name, run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
         rollback_quietly(con)
@@ -390,7 +398,7 @@ def ingest_deletion_files(
         if d.status == "unchanged" and not log_unchanged:
             continue
         log = logs.warning if (d.conflicts or d.rejected or d.status in ("rejected", "changed")) else logs.info
-        log(f"{path.name}: {d.message}", stage="ingest-deletions", file=str(path), entries=d.entries,
+        log(f"{d.file_name}: {d.message}", stage="ingest-deletions", file=d.path, entries=d.entries,
             rejected=d.rejected, conflicts=len(d.conflicts))
     return results
 

@@ -51,6 +51,16 @@ class ChangedWhileRead(Exception):
     """The file's size or modification time changed while it was read; nothing of it may load."""
 
 
+def stored_name(path: Path) -> str:
+    """The file's name as text that can be stored: bytes that are not UTF-8 become \\xNN escapes."""
+    return os.fsencode(path.name).decode("utf-8", "backslashreplace")
+
+
+def shown(path: Path) -> str:
+    """The path as text that can be printed and stored (as stored_name)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
         return "a FIFO (named pipe)"
@@ -173,7 +183,7 @@ class Delivery:
             same_file = False
         if (st.st_size, st.st_mtime_ns) != self._opened[:2] or self._hashed != st.st_size or not same_file:
             raise ChangedWhileRead(
-                f"{self.path.name} changed while it was read (size {self._opened[0]} -> {st.st_size} bytes); "
+                f"{stored_name(self.path)} changed while it was read (size {self._opened[0]} -> {st.st_size} bytes); "
                 "nothing of it was loaded or recorded, the next run tries it again"
             )
         self._digest = self._sha.hexdigest()

@@ -28,7 +28,7 @@ import pyarrow as pa
 from deletedcalls import logs
 from deletedcalls.cdr_reading import ReadAhead, Reading, loading, start_reading
 from deletedcalls.csvscan import DEFAULT_CHUNK, read_header, scan_records
-from deletedcalls.delivery import ChangedWhileRead, NotReadable, open_delivery
+from deletedcalls.delivery import ChangedWhileRead, NotReadable, open_delivery, shown, stored_name
 from deletedcalls.errors import InputRejected
 from deletedcalls.rejects import record_rejects
 from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema
@@ -118,7 +118,7 @@ def ingest_cdr_files(
         if r.status == "unchanged" and not log_unchanged:
             continue
         log = logs.warning if r.status in ("rejected", "conflict", "changed") else logs.info
-        log(f"{path.name}: {r.message}", stage="ingest-cdr", file=str(path), status=r.status, rows=r.rows, rejected=r.rejected)
+        log(f"{r.file_name}: {r.message}", stage="ingest-cdr", file=r.path, status=r.status, rows=r.rows, rejected=r.rejected)
     if any(r.status == "loaded" for r in results):
         # Each parallel INSERT leaves partly filled row groups, which DuckDB merges at the
         # next checkpoint. Done here, under the ingest memory cap, rather than when the
@@ -163,7 +163,7 @@ def ingest_cdr_file(
     Only a file whose name or size matches a known file may be known already; it is
     hashed first, and a load that follows must read the same bytes again (same hash).
     """
-    name = path.name
+    name = stored_name(path)
     try:
         with open_delivery(path) as delivery:
             size = delivery.size
@@ -181,10 +181,10 @@ def ingest_cdr_file(
         return _load(con, settings, path, sha, size, run_id, progress, chunk_size, ahead)
     except NotReadable as e:
         return _reject_file(
-            con, settings, FileResult(str(path), name, e.sha256, "rejected"), e.size, run_id, f"the file {e.reason}", [], 0, set()
+            con, settings, FileResult(shown(path), name, e.sha256, "rejected"), e.size, run_id, f"the file {e.reason}", [], 0, set()
         )
     except ChangedWhileRead as e:
-        return FileResult(str(path), name, "", "changed", message=str(e))
+        return FileResult(shown(path), name, "", "changed", message=str(e))
 
 
 def _known(
@@ -196,7 +196,7 @@ def _known(
     over its limit loads again when the limit is now higher than the one it was judged
     by, and a rejected file's name may bring other content.
     """
-    name = path.name
+    name = stored_name(path)
     known = con.execute(
         "SELECT id, fileName, sha256, status, rejected, maxRejectRatio, reason FROM cdr_files "
         "WHERE sha256 = $s OR fileName = $n ORDER BY id",
@@ -212,12 +212,12 @@ def _known(
                 progress(size)
             as_name = "" if fname == name else f" as {fname!r}"
             why = f": {reason}" if fstatus == "rejected" and reason else ""
-            return FileResult(str(path), name, sha, "unchanged", fid,
+            return FileResult(shown(path), name, sha, "unchanged", fid,
                               message=f"already ingested{as_name} ({fstatus}{why}); nothing to do")
     for fid, fname, fsha, fstatus, *_ in known:
         if fname == name and fstatus == "loaded" and fsha != sha:
             return FileResult(
-                str(path), name, sha, "conflict", fid,
+                shown(path), name, sha, "conflict", fid,
                 message=f"a different file of this name was already loaded (id {fid}, sha256 {fsha[:12]}…); "
                 "refused, nothing changed. Send corrections under a new file name.",
             )
@@ -243,7 +243,7 @@ def _load(
             digest = delivery.finish()
             if delivery.size != size or (expected is not None and digest != expected):
                 raise ChangedWhileRead(
-                    f"{path.name} changed while it was read; nothing of it was loaded or recorded, the next run tries it again"
+                    f"{stored_name(path)} changed while it was read; nothing of it was loaded or recorded, the next run tries it again"
                 )
             return digest
 
@@ -259,7 +259,7 @@ def _load_stream(
     size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: Reading,
 ) -> FileResult:
     cdr_schema()  # pandera's import, while the reader thread works (see schemas.pandera_polars)
-    result = FileResult(str(path), path.name, "", "loaded")  # sha256 is set once sha() is needed
+    result = FileResult(shown(path), stored_name(path), "", "loaded")  # sha256 is set once sha() is needed
     rejects: list[tuple[int, list[str], str]] = []
     stats = {"records": 0, "rows": 0}
     carriers: set[str] = set()

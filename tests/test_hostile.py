@@ -465,3 +465,16 @@ def test_deletion_lines_that_json_allows_but_no_store_can_hold_are_rejected_line
     assert result.exit_code == 0, result.stderr
     assert [n for n, in wh.query("SELECT lineNumber FROM rejected_rows ORDER BY 1")] == [1, 2, 3, 4]
     assert wh.query("SELECT id FROM user_activity_log") == [("A5",)]
+
+
+def test_file_names_that_are_not_utf8_are_stored_with_escapes(wh, job):
+    inbox = os.fsencode(job.parent / "inbox")
+    with open(inbox + b"/caf\xe9.csv", "wb") as f:
+        f.write(csv_text(rows("E", 2)).encode())
+    with open(inbox + b"/l\xe9g.jsonl", "wb") as f:
+        f.write(jsonl([entry(1, selector={"carrierCallIds": ["E-000000"]})]).encode())
+    result = wh.cli("run", str(job))
+    assert result.exit_code == 0, result.stderr
+    assert wh.query("SELECT fileName, status FROM cdr_files") == [("caf\\xe9.csv", "loaded")]
+    assert wh.query("SELECT fileName FROM deletion_files") == [("l\\xe9g.jsonl",)]
+    assert wh.scalar("SELECT count(*) FROM calls") == 1  # the other was deleted (and, dated March, archived)
