@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,8 @@ def _mount(path: Path, size: str, *extra: str) -> str | None:
     """Mount a tmpfs at path; None on success, else why not."""
     if os.geteuid() != 0:
         return "mounting a tmpfs needs root"
+    if not shutil.which("mount") or not shutil.which("umount"):
+        return "no mount/umount command on this machine"
     path.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", "mode=0700", *extra]), "tmpfs", str(path)],
                           capture_output=True, text=True)
