@@ -17,7 +17,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO_HOME)
 	$(BIN)/deletedcalls --home $(DEMO_HOME) init
 	@echo "== the nightly job over data/ (ee-2026-03-01.csv is over its reject limit on purpose: exit 3 is expected)"
-	$(BIN)/deletedcalls --home $(DEMO_HOME) run jobs/nightly.toml --inbox data --as-of 2026-05-15 || test $$? -eq 3
+	$(BIN)/deletedcalls --home $(DEMO_HOME) run jobs/nightly.toml --inbox data --as-of 2026-05-15 --min-age-seconds 0 || test $$? -eq 3
 	$(BIN)/deletedcalls --home $(DEMO_HOME) files list
 	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT fileName, lineNumber, reasons FROM rejected_rows ORDER BY 1, 2"
 	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT * FROM deleted_calls_summary ORDER BY 1, 2, 3"

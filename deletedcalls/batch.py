@@ -8,6 +8,7 @@ run. Rejected files do not stop the run; they fail it (exit 3) at the end.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,17 +32,40 @@ class RunSummary:
     as_of: date
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejected_files: list[str] = field(default_factory=list)
+    young: list[str] = field(default_factory=list)  # files left for the next run ([inbox] min_age_seconds)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"inbox": self.inbox, "asOf": self.as_of.isoformat(), "stages": self.stages, "rejectedFiles": self.rejected_files}
+        return {"inbox": self.inbox, "asOf": self.as_of.isoformat(), "stages": self.stages,
+                "rejectedFiles": self.rejected_files, "leftForNextRun": self.young}
 
 
 def inbox_files(inbox: Path) -> tuple[list[Path], list[Path]]:
-    """CDR files and deletion logs of the inbox, each in name order (stable from run to run)."""
+    """CDR files and deletion logs of the inbox, each in name order (stable from run to run).
+
+    Every entry with the suffix is taken except folders: a FIFO, a device or a dangling
+    link named *.csv is reported as a rejected file, not passed over in silence.
+    """
     if not inbox.is_dir():
         raise UsageError(f"inbox {inbox} is not a folder")
-    files = sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted(p for p in inbox.iterdir() if not p.name.startswith(".") and not p.is_dir())
     return [p for p in files if p.suffix.lower() == ".csv"], [p for p in files if p.suffix.lower() == ".jsonl"]
+
+
+def settled(paths: list[Path], min_age_seconds: int, now: float) -> tuple[list[Path], list[Path]]:
+    """(files to take now, files modified less than min_age_seconds ago: left for the next run).
+
+    A file that cannot be stat-ed is taken: its ingestion reports why it cannot be read.
+    """
+    take: list[Path] = []
+    young: list[Path] = []
+    for p in paths:
+        try:
+            modified = os.stat(p).st_mtime
+        except OSError:
+            take.append(p)
+            continue
+        (young if now - modified < min_age_seconds else take).append(p)
+    return take, young
 
 
 def run_job(
@@ -50,16 +74,24 @@ def run_job(
 ) -> RunSummary:
     summary = RunSummary(str(inbox), as_of)
     cdr_files, deletion_logs = inbox_files(inbox)
+    cdr_files, young_cdr = settled(cdr_files, settings.min_age_seconds, time.time())
+    deletion_logs, young_logs = settled(deletion_logs, settings.min_age_seconds, time.time())
+    summary.young = [p.name for p in young_cdr + young_logs]
+    if summary.young:
+        logs.info(f"left {len(summary.young)} file(s) younger than {settings.min_age_seconds}s for the next run: "
+                  f"{', '.join(summary.young[:5])}", stage="run", young=summary.young)
 
     start = time.perf_counter()
     cdr = ingest_cdr_files(session.con, settings, cdr_files, run_id, progress=progress, log_unchanged=False)
-    refused = [r for r in cdr if r.status in ("rejected", "conflict")]
+    refused = [r for r in cdr if r.status in ("rejected", "conflict", "changed")]
     summary.rejected_files += [f"{r.file_name}: {r.message}" for r in refused]
     counts: dict[str, float] = {
         "files": len(cdr),
         "loaded": sum(r.status == "loaded" for r in cdr),
         "unchanged": sum(r.status == "unchanged" for r in cdr),
         "rejected": len(refused),
+        "changed": sum(r.status == "changed" for r in cdr),
+        "young": len(young_cdr),
         "rows": sum(r.rows for r in cdr),
         "rejectedRows": sum(r.rejected for r in cdr),
         "seconds": round(time.perf_counter() - start, 3),
@@ -71,11 +103,16 @@ def run_job(
     start = time.perf_counter()
     logs_in = ingest_deletion_files(session.con, settings, deletion_logs, run_id, log_unchanged=False)
     summary.rejected_files += [
-        f"{d.file_name}: conflicting entries not applied: {', '.join(d.conflicts[:5])}" for d in logs_in if d.conflicts
+        f"{d.file_name}: {d.message}" if d.status in ("rejected", "changed")
+        else f"{d.file_name}: conflicting entries not applied: {', '.join(d.conflicts[:5])}"
+        for d in logs_in if d.conflicts or d.status in ("rejected", "changed")
     ]
     counts = {
         "files": len(logs_in),
         "unchanged": sum(d.status == "unchanged" for d in logs_in),
+        "rejected": sum(d.status == "rejected" for d in logs_in),
+        "changed": sum(d.status == "changed" for d in logs_in),
+        "young": len(young_logs),
         "entries": sum(d.entries for d in logs_in),
         "duplicates": sum(d.duplicates for d in logs_in),
         "rejectedLines": sum(d.rejected for d in logs_in),

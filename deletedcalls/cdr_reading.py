@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
+from deletedcalls.delivery import SNIFF_BYTES, Delivery, NotReadable, open_delivery, sniff
 from deletedcalls.schemas import CDR_COLUMNS, rejection_reasons
 
 # records validated at once (see batches)
@@ -73,7 +74,12 @@ def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataF
     blank = chunk.ends == chunk.starts
     good = (chunk.fields == ncols) & ~blank
     rejects: list[tuple[int, list[str], str]] = []
-    bad_idx = np.flatnonzero(~good & ~blank)
+    if b"\x00" in chunk.data:  # one memchr, nothing more, when the chunk holds no NUL byte (the usual case)
+        for i in _records_with_nul(chunk):
+            if good[i]:
+                good[i] = False
+                rejects.append((int(chunk.lines[i]), ["holds a NUL byte: binary data, not text"], chunk.raw(int(i))))
+    bad_idx = np.flatnonzero((chunk.fields != ncols) & ~blank)
     for i in bad_idx:
         reason = f"expected {ncols} fields as in the header, found {int(chunk.fields[i])}"
         if chunk.unterminated and i == len(chunk) - 1:
@@ -95,6 +101,14 @@ def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataF
     if frame.height != len(idx):  # the scanner and polars must agree on every record
         raise RuntimeError(f"parser disagreement: {frame.height} rows for {len(idx)} records")
     return frame, idx, rejects
+
+
+def _records_with_nul(chunk: Chunk) -> np.ndarray:
+    """Indexes of the chunk's records that hold a NUL byte."""
+    nul = np.flatnonzero(np.frombuffer(chunk.data, dtype=np.uint8) == 0)
+    rec = np.searchsorted(chunk.starts, nul, side="right") - 1
+    inside = (rec >= 0) & (nul < chunk.ends[np.maximum(rec, 0)])
+    return np.unique(rec[inside])
 
 
 def _read(payload: bytes, header: list[str], wanted: list[str], records: int | None = None) -> pl.DataFrame:
@@ -147,7 +161,7 @@ def _records_text(chunk: Chunk, idx: np.ndarray) -> bytes:
 
 
 def batches(
-    path: Path, chunk_size: int = DEFAULT_CHUNK, group_rows: int = GROUP_ROWS, stop: threading.Event | None = None
+    source: Path | Delivery, chunk_size: int = DEFAULT_CHUNK, group_rows: int = GROUP_ROWS, stop: threading.Event | None = None
 ) -> Iterator[Batch | tuple[list[str], list[str]]]:
     """First the (header, extra columns), then validated batches of about group_rows records.
 
@@ -155,16 +169,23 @@ def batches(
     several chunks: pandera has a fixed cost per validation (1M rows: 0.4 s as one
     frame, 0.8 s as ten). The first and the last chunks go alone, so that DuckDB,
     which inserts what this thread validated, starts early and finishes soon after.
-    Setting `stop` ends it at the next chunk.
+    Setting `stop` ends it at the next chunk. The file is read once, through a
+    Delivery (hashed as read); one that is not CSV text at all raises NotReadable
+    with its hash (delivery.sniff).
     """
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        header, _, first_line = read_header(f)
+    with contextlib.ExitStack() as closing:
+        f = source if isinstance(source, Delivery) else closing.enter_context(open_delivery(source))
+        size = f.size
+        reason = sniff(f.read(SNIFF_BYTES), "CSV")
+        if reason:
+            raise NotReadable(reason, f.finish(), size)
+        f.seek(0)
+        header, _, first_line = read_header(f)  # type: ignore[arg-type]
         yield header, [c for c in header if c not in CDR_COLUMNS]
         present = [c for c in CDR_COLUMNS if c in header]
         group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]] = []
         rows, first = 0, True
-        for chunk in scan_records(f, first_line=first_line, chunk_size=chunk_size):
+        for chunk in scan_records(f, first_line=first_line, chunk_size=chunk_size):  # type: ignore[arg-type]
             if stop is not None and stop.is_set():
                 return
             frame, idx, rejects = _parse(chunk, header, present)
@@ -252,10 +273,29 @@ class Prefetch:
         self._thread.join()
 
 
-def start_reading(path: Path, chunk_size: int = DEFAULT_CHUNK) -> Prefetch:
-    """A reader thread over batches(path), started now; its close() stops it at the next chunk."""
-    stop = threading.Event()
-    return Prefetch(batches(path, chunk_size, GROUP_ROWS, stop), stop=stop)
+class Reading(Prefetch):
+    """A reader thread over one opened delivery; finish() after the last batch gives the hash of what was read."""
+
+    def __init__(self, delivery: Delivery, chunk_size: int) -> None:
+        self.delivery = delivery
+        stop = threading.Event()
+        super().__init__(batches(delivery, chunk_size, GROUP_ROWS, stop), stop=stop)
+
+    def stop_reading(self) -> None:
+        """Stop the thread (at its next chunk) and wait for it; the delivery stays open for finish()."""
+        super().close()
+
+    def close(self) -> None:
+        super().close()
+        self.delivery.close()
+
+
+def start_reading(path: Path, chunk_size: int = DEFAULT_CHUNK) -> Reading:
+    """A reader thread over batches(path), started now; its close() stops it at the next chunk.
+
+    The file is opened here (NotReadable when it is not a readable regular file).
+    """
+    return Reading(open_delivery(path), chunk_size)
 
 
 class ReadAhead:
@@ -264,9 +304,11 @@ class ReadAhead:
     def __init__(self, path: Path, chunk_size: int = DEFAULT_CHUNK) -> None:
         self.path = path
         self.chunk_size = chunk_size
-        self._stream: Prefetch | None = start_reading(path, chunk_size)
+        self._stream: Reading | None = None
+        with contextlib.suppress(NotReadable):  # the load opens it again and records why
+            self._stream = start_reading(path, chunk_size)
 
-    def take(self, path: Path, chunk_size: int) -> Prefetch | None:
+    def take(self, path: Path, chunk_size: int) -> Reading | None:
         """The started stream, once, if it reads this path in chunks of this size."""
         if self._stream is None or path != self.path or chunk_size != self.chunk_size:
             return None

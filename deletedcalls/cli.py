@@ -1,7 +1,8 @@
 """The command line: parse, call one library function, render, map errors to exit codes.
 
 Exit codes (SPEC 6): 0 success, 1 unexpected error, 2 usage error, 3 input
-rejected, 4 permission denied, 5 warehouse busy, 6 integrity failure.
+rejected, 4 permission denied, 5 warehouse busy, 6 integrity failure,
+7 environment failure.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0 success            1 unexpected error    2 usage error
   3 input rejected     4 permission denied   5 warehouse busy
-  6 integrity failure (a DR archive that does not verify)"""
+  6 integrity failure (a DR archive that does not verify)
+  7 environment failure (disk full, a read-only or unreadable path)"""
 
 
 class Cli(click.Group):
@@ -47,12 +49,24 @@ class Cli(click.Group):
         except Exception as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            from deletedcalls.environment import environment_failure
+
+            failure = environment_failure(e, ctx.obj.get("home") if ctx.obj else None)
+            if failure is not None:
+                logs.error(failure.one_line(), exit_code=int(failure.exit_code))
+                ctx.exit(int(failure.exit_code))
             logs.error(f"unexpected error: {type(e).__name__}: {' '.join(str(e).split())} (run with --debug for the traceback)")
             ctx.exit(int(ExitCode.UNEXPECTED))
 
 
+def _home_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("must name a directory, not an empty string", ctx=ctx, param=param)
+    return None if value is None else Path(value)
+
+
 @click.group(cls=Cli, epilog=EXIT_CODES_HELP)
-@click.option("--home", type=click.Path(path_type=Path), default=None, help="Warehouse directory (else $DELETEDCALLS_HOME, else ./warehouse).")
+@click.option("--home", type=click.Path(path_type=str), default=None, callback=_home_option, help="Warehouse directory (else $DELETEDCALLS_HOME, else ./warehouse).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Format of the log lines on stderr.")
 @click.option("--quiet", is_flag=True, help="Only warnings and errors on stderr; no progress bars.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
@@ -123,10 +137,14 @@ def recorded_session(settings: Settings, command: str) -> Iterator[tuple[Any, in
             finish_run(session.con, run_id, outcome, int(e.exit_code), counts, e.one_line())
             raise
         except BaseException as e:
+            from deletedcalls.environment import environment_failure
+
             with contextlib.suppress(Exception):
                 session.con.execute("ROLLBACK")
+            failure = environment_failure(e, settings.home) if isinstance(e, Exception) else None
+            code, text = (failure.exit_code, failure.one_line()) if failure else (ExitCode.UNEXPECTED, f"{type(e).__name__}: {e}")
             with contextlib.suppress(Exception):
-                finish_run(session.con, run_id, "failed", int(ExitCode.UNEXPECTED), counts, f"{type(e).__name__}: {e}")
+                finish_run(session.con, run_id, "failed", int(code), counts, text)
             raise
         finish_run(session.con, run_id, "ok", 0, counts)
 
@@ -189,7 +207,7 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
                 files=len(results),
                 loaded=sum(r.status == "loaded" for r in results),
                 unchanged=sum(r.status == "unchanged" for r in results),
-                rejected_files=sum(r.status in ("rejected", "conflict") for r in results),
+                rejected_files=sum(r.status in ("rejected", "conflict", "changed") for r in results),
                 rows=sum(r.rows for r in results),
                 rejected_rows=sum(r.rejected for r in results),
             )
@@ -401,15 +419,18 @@ def dr_restore(ctx: click.Context, archive: str, into: Path) -> None:
 @click.argument("jobfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--inbox", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Inbox folder (default: the job file's inbox).")
 @click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="Date for retention (default: today, UTC).")
+@click.option("--min-age-seconds", type=click.IntRange(0, 366 * 86400), default=None,
+              help="Leave inbox files modified less than this many seconds ago for the next run (default: the job file's, else config.toml's [inbox] min_age_seconds, 60).")
 @output_options
 @click.pass_context
-def run_command(ctx: click.Context, jobfile: Path, inbox: Path | None, as_of: str | None, as_json: bool) -> None:
+def run_command(ctx: click.Context, jobfile: Path, inbox: Path | None, as_of: str | None, min_age_seconds: int | None, as_json: bool) -> None:
     """The scheduled batch: ingest new CDR files (*.csv) and deletion logs (*.jsonl)
     from the inbox, materialise, enforce retention, and record the run.
 
     Files already seen are skipped by content hash, so a re-run, or a run over
     an unchanged inbox, changes nothing. A rejected file fails the run with
-    exit 3 after the rest of the inbox is processed.
+    exit 3 after the rest of the inbox is processed. Files modified less than
+    min_age_seconds ago (still being uploaded) are left for the next run.
     """
     from deletedcalls.batch import raise_for_run, run_job
     from deletedcalls.errors import UsageError
@@ -419,7 +440,8 @@ def run_command(ctx: click.Context, jobfile: Path, inbox: Path | None, as_of: st
     job = load_job(jobfile)
     if ctx.obj["home"] is None and job.home is not None and not os.environ.get("DELETEDCALLS_HOME"):
         ctx.obj["home"] = job.home
-    settings = settings_of(ctx, retention_days=job.retention_days, max_reject_ratio=job.max_reject_ratio)
+    min_age = min_age_seconds if min_age_seconds is not None else job.min_age_seconds
+    settings = settings_of(ctx, retention_days=job.retention_days, max_reject_ratio=job.max_reject_ratio, min_age_seconds=min_age)
     box = inbox or job.inbox
     if box is None:
         raise UsageError(f"{jobfile} names no inbox ([job] inbox) and no --inbox was given")
@@ -427,7 +449,7 @@ def run_command(ctx: click.Context, jobfile: Path, inbox: Path | None, as_of: st
     from deletedcalls.batch import inbox_files
 
     cdr, _ = inbox_files(box)
-    total = sum(p.stat().st_size for p in cdr)
+    total = sum(p.stat().st_size for p in cdr if p.is_file())
     started = datetime.now(UTC)
     with recorded_session(settings, f"run {job.name}") as (session, run_id, counts):
         logs.info(f"run {job.name}: inbox {box}, as of {when}", stage="run", job=job.name, inbox=str(box), run=run_id)
@@ -456,7 +478,7 @@ def files() -> None:
 @output_options
 @click.pass_context
 def files_list(ctx: click.Context, as_json: bool) -> None:
-    """List CDR files: id, fileName, sha256, carrier, status, rows, rejected."""
+    """List CDR files: id, fileName, sha256, carrier, status, rows, rejected, and why a rejected file was rejected."""
     from deletedcalls.output import echo_rows
     from deletedcalls.stores import reading
 
@@ -465,7 +487,7 @@ def files_list(ctx: click.Context, as_json: bool) -> None:
             'SELECT id, fileName, sha256, carrier, status, "rows", rejected, ingestedAt, reason FROM cdr_files ORDER BY id'
         )
         files = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
-    echo_rows(files, ["id", "fileName", "sha256", "carrier", "status", "rows", "rejected"], "CDR files", as_json)
+    echo_rows(files, ["id", "fileName", "sha256", "carrier", "status", "rows", "rejected", "reason"], "CDR files", as_json)
 
 
 # ---------------------------------------------------------------- runs
@@ -480,14 +502,14 @@ def runs() -> None:
 @output_options
 @click.pass_context
 def runs_list(ctx: click.Context, as_json: bool) -> None:
-    """List runs: command, user, start, end, outcome, counts."""
+    """List runs: command, user, start, end, outcome, counts, and the message of a run that failed."""
     from deletedcalls.output import echo_rows
     from deletedcalls.runs import list_runs
     from deletedcalls.stores import reading
 
     with reading(settings_of(ctx), "analyst") as con:
         rows = list_runs(con)
-    echo_rows(rows, ["id", "command", "user", "startedAt", "endedAt", "outcome", "exitCode", "counts"], "runs", as_json)
+    echo_rows(rows, ["id", "command", "user", "startedAt", "endedAt", "outcome", "exitCode", "counts", "message"], "runs", as_json)
 
 
 # ---------------------------------------------------------------- sql
@@ -597,7 +619,7 @@ def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datet
 
 
 @deleted_calls.command("get")
-@click.argument("deleted_call_id", metavar="ID", type=int)
+@click.argument("deleted_call_id", metavar="ID", type=click.IntRange(0, 2**53))
 @_format_option
 @click.pass_context
 def deleted_calls_get(ctx: click.Context, deleted_call_id: int, fmt: str | None, as_json: bool) -> None:
@@ -764,7 +786,8 @@ def _exit(code: int | str | None) -> None:
         if status == 0:  # a failed command has already said what went wrong, in one line
             with contextlib.suppress(OSError, ValueError):
                 sys.stderr.write(f"error: could not write the output: {e}\n")
-            status = int(ExitCode.UNEXPECTED)
+            # a full disk or a closed pipe under stdout is the environment's failure (7)
+            status = int(ExitCode.ENVIRONMENT_FAILURE if isinstance(e, OSError) else ExitCode.UNEXPECTED)
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()
     os._exit(status)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,23 @@ import duckdb
 import polars as pl
 
 from deletedcalls import logs
-from deletedcalls.errors import InputRejected, UsageError
-from deletedcalls.fsutil import file_sha256
+from deletedcalls.delivery import (
+    SNIFF_BYTES,
+    ChangedWhileRead,
+    NotReadable,
+    open_delivery,
+    shown,
+    sniff,
+    stored_name,
+)
+from deletedcalls.errors import InputRejected
 from deletedcalls.rejects import record_rejects
 from deletedcalls.settings import Settings
 from deletedcalls.warehouse import insert_from, next_ids, rollback_quietly, utc_now
 
 SELECTOR_KINDS = ["carrierCallIds", "cdrFile", "cdrFileLines", "callIds"]
+# a deletion dated later than this after its ingestion is refused (SPEC 2.3)
+FUTURE_TOLERANCE = timedelta(days=1)
 ENTRY_FIELDS = ["id", "user", "timestamp", "action", "reason", "selectorKind", "selectorProblem"]
 
 
@@ -37,7 +47,7 @@ class DeletionFileResult:
     path: str
     file_name: str
     sha256: str
-    status: str  # ingested | unchanged
+    status: str  # ingested | unchanged | rejected | changed
     file_id: int | None = None
     entries: int = 0
     items: int = 0
@@ -60,15 +70,19 @@ def parse_timestamp(text: Any) -> datetime | None:
         return None
     try:
         ts = datetime.fromisoformat(text)
-    except ValueError:
+        if ts.tzinfo is not None:
+            ts = ts.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # 9999-12-31T23:59:59-01:00 is past the last representable time
         return None
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts
 
 
+# the largest call id or line number a selector may name (a BIGINT holds it; JSON readers keep it exact)
+MAX_NUMBER = 2**53
+
+
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool) and v <= MAX_NUMBER
 
 
 def _selector(sel: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
@@ -93,7 +107,7 @@ def _selector(sel: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
     if kind == "callIds":
         ids = sel["callIds"]
         if not isinstance(ids, list) or not ids or not all(_is_int(i) and i > 0 for i in ids):
-            return None, "callIds must be a non-empty list of positive integers", []
+            return None, f"callIds must be a non-empty list of positive integers up to {MAX_NUMBER}", []
         return kind, None, [{"kind": "callId", "callId": i} for i in dict.fromkeys(ids)]
     name = sel["cdrFile"]
     if not isinstance(name, str) or not name:
@@ -102,7 +116,7 @@ def _selector(sel: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
         return "cdrFile", None, [{"kind": "cdrFile", "cdrFile": name}]
     lines = sel["lines"]
     if not isinstance(lines, list) or not lines or not all(_is_int(n) and n >= 2 for n in lines):
-        return None, "lines must be a non-empty list of line numbers >= 2 (line 1 is the header)", []
+        return None, f"lines must be a non-empty list of line numbers from 2 (line 1 is the header) to {MAX_NUMBER}", []
     return "cdrFileLines", None, [{"kind": "cdrFileLine", "cdrFile": name, "lineNumber": n} for n in dict.fromkeys(lines)]
 
 
@@ -179,50 +193,69 @@ def canonical_sha256(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
 
 
-def ingest_deletion_file(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, run_id: int) -> DeletionFileResult:
-    if not path.is_file():
-        raise UsageError(f"no such deletion log: {path}")
-    sha = file_sha256(path)
-    result = DeletionFileResult(str(path), path.name, sha, "ingested")
-    known = con.execute("SELECT id, fileName FROM deletion_files WHERE sha256 = $s ORDER BY id LIMIT 1", {"s": sha}).fetchall()
+def ingest_deletion_file(
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, run_id: int, *, now: datetime | None = None
+) -> DeletionFileResult:
+    """Ingest one deletion log in one transaction, from one read of it (delivery.py).
+
+    A log that cannot be read as JSON Lines text at all, or none of whose lines is a
+    valid entry, is a rejected file (SPEC 2.3); one that changed while it was read is
+    not recorded and is tried again by the next run.
+    """
+    now = now or utc_now()
+    result = DeletionFileResult(shown(path), stored_name(path), "", "ingested")
+    try:
+        with open_delivery(path) as delivery:
+            data = delivery.read()
+            reason = sniff(data[:SNIFF_BYTES], "JSON Lines")
+            result.sha256 = delivery.finish()
+    except NotReadable as e:
+        result.sha256 = e.sha256
+        return _reject_log(con, result, run_id, f"the file {e.reason}", [], now)
+    except ChangedWhileRead as e:
+        result.status, result.message = "changed", str(e)
+        return result
+    known = con.execute(
+        "SELECT id, fileName, status, reason FROM deletion_files WHERE sha256 = $s ORDER BY status = 'ingested' DESC, id LIMIT 1",
+        {"s": result.sha256},
+    ).fetchall()
     if known:
         result.status, result.file_id = "unchanged", known[0][0]
-        same = "" if known[0][1] == path.name else f" as {known[0][1]!r}"
-        result.message = f"already ingested{same}; nothing to do"
+        same = "" if known[0][1] == result.file_name else f" as {known[0][1]!r}"
+        was = f" (rejected: {known[0][3]})" if known[0][2] == "rejected" else ""
+        result.message = f"already ingested{same}{was}; nothing to do"
         return result
+    if reason:
+        return _reject_log(con, result, run_id, f"the file {reason}", [], now)
 
-    rejects: list[tuple[int, list[str], str]] = []
-    parsed: list[tuple[int, dict[str, Any], str]] = []
-    with open(path, "rb") as f:
-        for number, raw_bytes in enumerate(f, start=1):
-            raw = raw_bytes.decode("utf-8", errors="replace").rstrip("\r\n")
-            if number == 1:
-                raw = raw.removeprefix("\ufeff")
-            if not raw.strip():
-                continue
-            try:
-                raw_bytes.decode("utf-8")
-                obj = json.loads(raw)
-            except UnicodeDecodeError:
-                rejects.append((number, ["not valid UTF-8 text"], raw))
-                continue
-            except json.JSONDecodeError as e:
-                rejects.append((number, [f"not valid JSON: {e.msg} at column {e.colno}"], raw))
-                continue
-            if not isinstance(obj, dict):
-                rejects.append((number, ["not a JSON object"], raw))
-                continue
-            parsed.append((number, obj, raw))
-
+    rejects, parsed = _parse_lines(data)
     flattened = [_flatten(obj) for _, obj, _ in parsed]
     flat = [f for f, _ in flattened]
     reasons = _validate(flat) if flat else {}
+    last_call_id = con.execute("SELECT value FROM counters WHERE name = 'call'").fetchall()[0][0]
+    latest = now + FUTURE_TOLERANCE
     valid = []
     for pos, (number, obj, raw) in enumerate(parsed):
-        if pos in reasons:
-            rejects.append((number, reasons[pos], raw))
+        fl, items = flattened[pos]
+        why = list(reasons.get(pos, []))
+        if fl["timestampUtc"] is not None and fl["timestampUtc"] > latest:
+            why.append(
+                f"timestamp: {fl['timestamp']} is more than one day after ingestion ({now:%Y-%m-%dT%H:%M:%SZ}); "
+                "a deletion dated in the future would keep its calls out of retention"
+            )
+        unassigned = [it["callId"] for it in items if it["kind"] == "callId" and it["callId"] > last_call_id]
+        if unassigned:
+            listed = ", ".join(map(str, unassigned[:5])) + (" …" if len(unassigned) > 5 else "")
+            why.append(
+                f"selector: callIds {listed} not assigned yet (the last call id is {last_call_id}); "
+                "an id not yet assigned can only match a call the entry's author never saw"
+            )
+        if why:
+            rejects.append((number, why, raw))
         else:
             valid.append((number, obj, raw, flattened[pos]))
+    if not valid and rejects:
+        return _reject_log(con, result, run_id, f"none of its {len(rejects)} line(s) is a valid entry (see rejected_rows)", rejects, now)
 
     con.execute("BEGIN")
     try:
@@ -233,7 +266,6 @@ def ingest_deletion_file(con: duckdb.DuckDBPyConnection, settings: Settings, pat
             "SELECT id, contentSha256 FROM user_activity_log WHERE id IN (SELECT unnest($ids))", {"ids": ids}
         ).fetchall()) if ids else {}
         entries, items = [], []
-        now = utc_now()
         for number, obj, raw, (fl, its) in valid:
             digest = canonical_sha256(obj)
             entry_id = fl["id"]
@@ -258,12 +290,8 @@ def ingest_deletion_file(con: duckdb.DuckDBPyConnection, settings: Settings, pat
         _insert_entries(con, entries, items)
         result.entries, result.items = len(entries), len(items)
         result.rejected = len(rejects) - len(result.conflicts)
-        con.execute(
-            "INSERT INTO deletion_files VALUES ($id, $name, $sha, $entries, $dups, $conflicts, $rejected, $at, $run)",
-            {"id": file_id, "name": path.name, "sha": sha, "entries": len(entries), "dups": result.duplicates,
-             "conflicts": len(result.conflicts), "rejected": result.rejected, "at": now, "run": run_id},
-        )
-        record_rejects(con, "deletions", file_id, path.name, run_id, rejects)
+        _record_log(con, result, run_id, now, "ingested", None)
+        record_rejects(con, "deletions", file_id, result.file_name, run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
         rollback_quietly(con)
@@ -276,6 +304,68 @@ def ingest_deletion_file(con: duckdb.DuckDBPyConnection, settings: Settings, pat
     if result.conflicts:
         parts.append(f"{len(result.conflicts)} conflicting entries not applied: {', '.join(result.conflicts[:5])}")
     result.message = "; ".join(parts)
+    return result
+
+
+def _parse_lines(data: bytes) -> tuple[list[tuple[int, list[str], str]], list[tuple[int, dict[str, Any], str]]]:
+    """(rejected lines, parsed objects) of JSON Lines text: (line number, reasons, raw) and (line number, object, raw)."""
+    rejects: list[tuple[int, list[str], str]] = []
+    parsed: list[tuple[int, dict[str, Any], str]] = []
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for number, raw_bytes in enumerate(lines, start=1):
+        raw = raw_bytes.decode("utf-8", errors="replace").rstrip("\r")
+        if number == 1:
+            raw = raw.removeprefix("\ufeff")
+        if not raw.strip():
+            continue
+        try:
+            raw_bytes.decode("utf-8")
+            obj = json.loads(raw)
+        except UnicodeDecodeError:
+            rejects.append((number, ["not valid UTF-8 text"], raw))
+            continue
+        except (json.JSONDecodeError, RecursionError) as e:
+            why = f"not valid JSON: {e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else "not valid JSON: nested too deeply"
+            rejects.append((number, [why], raw))
+            continue
+        if not isinstance(obj, dict):
+            rejects.append((number, ["not a JSON object"], raw))
+            continue
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # "\ud800": JSON allows it, no text store does
+            rejects.append((number, ["holds a lone UTF-16 surrogate escape (\\udXXX): not valid Unicode text"], raw))
+            continue
+        parsed.append((number, obj, raw))
+    return rejects, parsed
+
+
+def _record_log(con: duckdb.DuckDBPyConnection, result: DeletionFileResult, run_id: int, now: datetime, status: str, reason: str | None) -> None:
+    con.execute(
+        "INSERT INTO deletion_files VALUES ($id, $name, $sha, $entries, $dups, $conflicts, $rejected, $at, $run, $status, $reason)",
+        {"id": result.file_id, "name": result.file_name, "sha": result.sha256, "entries": result.entries, "dups": result.duplicates,
+         "conflicts": len(result.conflicts), "rejected": result.rejected, "at": now, "run": run_id, "status": status, "reason": reason},
+    )
+
+
+def _reject_log(
+    con: duckdb.DuckDBPyConnection, result: DeletionFileResult, run_id: int, why: str,
+    rejects: list[tuple[int, list[str], str]], now: datetime,
+) -> DeletionFileResult:
+    """Record a deletion log rejected whole (nothing of it applies), with its rejected lines."""
+    con.execute("BEGIN")
+    try:
+        result.file_id = next_ids(con, "deletion_file", 1)
+        result.status, result.entries, result.items, result.rejected = "rejected", 0, 0, len(rejects)
+        _record_log(con, result, run_id, now, "rejected", why)
+        record_rejects(con, "deletions", result.file_id, result.file_name, run_id, rejects)
+        con.execute("COMMIT")
+    except BaseException:
+        rollback_quietly(con)
+        raise
+    result.message = f"rejected whole, nothing applied: {why}"
     return result
 
 
@@ -307,13 +397,18 @@ def ingest_deletion_files(
         results.append(d)
         if d.status == "unchanged" and not log_unchanged:
             continue
-        log = logs.warning if (d.conflicts or d.rejected) else logs.info
-        log(f"{path.name}: {d.message}", stage="ingest-deletions", file=str(path), entries=d.entries,
+        log = logs.warning if (d.conflicts or d.rejected or d.status in ("rejected", "changed")) else logs.info
+        log(f"{d.file_name}: {d.message}", stage="ingest-deletions", file=d.path, entries=d.entries,
             rejected=d.rejected, conflicts=len(d.conflicts))
     return results
 
 
 def raise_for_conflicts(results: list[DeletionFileResult]) -> None:
+    """After every log was tried: exit 3 for a log rejected whole, changed while read, or with conflicts."""
+    refused = [r for r in results if r.status in ("rejected", "changed")]
+    if refused:
+        more = f" (and {len(refused) - 1} more file(s))" if len(refused) > 1 else ""
+        raise InputRejected(f"{refused[0].file_name}: {refused[0].message}{more}")
     conflicts = [(r.file_name, c) for r in results for c in r.conflicts]
     if conflicts:
         name, entry = conflicts[0]

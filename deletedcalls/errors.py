@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     PERMISSION_DENIED = 4
     WAREHOUSE_BUSY = 5
     INTEGRITY_FAILURE = 6
+    ENVIRONMENT_FAILURE = 7
 
 
 class DeletedCallsError(Exception):
@@ -70,6 +71,13 @@ class IntegrityFailure(DeletedCallsError):
     """Stored data does not match what was recorded about it (DR archive, invariant)."""
 
     exit_code = ExitCode.INTEGRITY_FAILURE
+
+
+class EnvironmentFailure(DeletedCallsError):
+    """The environment failed (disk full, a read-only or unreadable path); nothing half-done was kept."""
+
+    exit_code = ExitCode.ENVIRONMENT_FAILURE
+    retry_can_help = True
 
 
 class NotFound(UsageError):

@@ -14,7 +14,6 @@ rolled back and only the file's rejection and its reasons are recorded.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,10 +26,10 @@ import polars as pl
 import pyarrow as pa
 
 from deletedcalls import logs
-from deletedcalls.cdr_reading import Prefetch, ReadAhead, loading, start_reading
+from deletedcalls.cdr_reading import ReadAhead, Reading, loading, start_reading
 from deletedcalls.csvscan import DEFAULT_CHUNK, read_header, scan_records
-from deletedcalls.errors import InputRejected, UsageError
-from deletedcalls.fsutil import file_sha256
+from deletedcalls.delivery import ChangedWhileRead, NotReadable, open_delivery, shown, stored_name
+from deletedcalls.errors import InputRejected
 from deletedcalls.rejects import record_rejects
 from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings
@@ -118,8 +117,8 @@ def ingest_cdr_files(
         results.append(r)
         if r.status == "unchanged" and not log_unchanged:
             continue
-        log = logs.warning if r.status in ("rejected", "conflict") else logs.info
-        log(f"{path.name}: {r.message}", stage="ingest-cdr", file=str(path), status=r.status, rows=r.rows, rejected=r.rejected)
+        log = logs.warning if r.status in ("rejected", "conflict", "changed") else logs.info
+        log(f"{r.file_name}: {r.message}", stage="ingest-cdr", file=r.path, status=r.status, rows=r.rows, rejected=r.rejected)
     if any(r.status == "loaded" for r in results):
         # Each parallel INSERT leaves partly filled row groups, which DuckDB merges at the
         # next checkpoint. Done here, under the ingest memory cap, rather than when the
@@ -158,49 +157,96 @@ def ingest_cdr_file(
     chunk_size: int = DEFAULT_CHUNK,
     ahead: ReadAhead | None = None,
 ) -> FileResult:
-    if not path.is_file():
-        raise UsageError(f"no such CDR file: {path}")
-    name = path.name
-    size = path.stat().st_size
-    # The same content has the same size: a file whose name and size are both new cannot
-    # be a known file, so it is hashed while it loads rather than before.
-    maybe_known = con.execute(
-        "SELECT count(*) FROM cdr_files WHERE fileName = $n OR sizeBytes = $z", {"n": name, "z": size}
-    ).fetchall()[0][0]
-    if not maybe_known:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hashing:
-            hashed = hashing.submit(file_sha256, path).result
-            return _load(con, settings, path, hashed, size, run_id, progress, chunk_size, ahead)
-    sha = file_sha256(path)
+    """Ingest one file; a file that cannot be read is a rejected file, one that changed while read is not recorded.
+
+    The file is read once (delivery.py): the hash recorded is that of the bytes parsed.
+    Only a file whose name or size matches a known file may be known already; it is
+    hashed first, and a load that follows must read the same bytes again (same hash).
+    """
+    name = stored_name(path)
+    try:
+        with open_delivery(path) as delivery:
+            size = delivery.size
+            # The same content has the same size: a file whose name and size are both new cannot be
+            # a known file (nor conflict with one), so it is hashed while it loads, not before.
+            maybe_known = con.execute(
+                "SELECT count(*) FROM cdr_files WHERE fileName = $n OR sizeBytes = $z", {"n": name, "z": size}
+            ).fetchall()[0][0]
+            if not maybe_known:
+                return _load(con, settings, path, None, size, run_id, progress, chunk_size, ahead)
+            sha = delivery.finish()
+        known = _known(con, settings, path, sha, size, progress)
+        if known is not None:
+            return known
+        return _load(con, settings, path, sha, size, run_id, progress, chunk_size, ahead)
+    except NotReadable as e:
+        return _reject_file(
+            con, settings, FileResult(shown(path), name, e.sha256, "rejected"), e.size, run_id, f"the file {e.reason}", [], 0, set()
+        )
+    except ChangedWhileRead as e:
+        return FileResult(shown(path), name, "", "changed", message=str(e))
+
+
+def _known(
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: str, size: int, progress: Progress | None
+) -> FileResult | None:
+    """The result for a known content or a name conflict, or None when the file is to be loaded.
+
+    Only a loaded file's name and content are protected (SPEC 2.3): a content rejected
+    over its limit loads again when the limit is now higher than the one it was judged
+    by, and a rejected file's name may bring other content.
+    """
+    name = stored_name(path)
     known = con.execute(
-        "SELECT id, fileName, sha256, status FROM cdr_files WHERE sha256 = $s OR fileName = $n ORDER BY id",
+        "SELECT id, fileName, sha256, status, rejected, maxRejectRatio, reason FROM cdr_files "
+        "WHERE sha256 = $s OR fileName = $n ORDER BY id",
         {"s": sha, "n": name},
     ).fetchall()
-    for fid, fname, fsha, fstatus in known:
-        if fsha == sha:
+    same = [k for k in known if k[2] == sha]
+    loaded = [k for k in same if k[3] == "loaded"]
+    if same:
+        fid, fname, _, fstatus, rejected, ratio, reason = (loaded or same)[-1]
+        retry = fstatus == "rejected" and rejected and settings.max_reject_ratio > (0.01 if ratio is None else ratio)
+        if not retry:
             if progress:
                 progress(size)
-            same = "" if fname == name else f" as {fname!r}"
-            return FileResult(str(path), name, sha, "unchanged", fid, message=f"already ingested{same} ({fstatus}); nothing to do")
-    for fid, fname, fsha, fstatus in known:
-        if fname == name and fstatus == "loaded":
+            as_name = "" if fname == name else f" as {fname!r}"
+            why = f": {reason}" if fstatus == "rejected" and reason else ""
+            return FileResult(shown(path), name, sha, "unchanged", fid,
+                              message=f"already ingested{as_name} ({fstatus}{why}); nothing to do")
+    for fid, fname, fsha, fstatus, *_ in known:
+        if fname == name and fstatus == "loaded" and fsha != sha:
             return FileResult(
-                str(path), name, sha, "conflict", fid,
+                shown(path), name, sha, "conflict", fid,
                 message=f"a different file of this name was already loaded (id {fid}, sha256 {fsha[:12]}…); "
                 "refused, nothing changed. Send corrections under a new file name.",
             )
-    return _load(con, settings, path, lambda: sha, size, run_id, progress, chunk_size, ahead)
+    return None
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[], str],
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, expected: str | None,
     size: int, run_id: int, progress: Progress | None, chunk_size: int, ahead: ReadAhead | None,
 ) -> FileResult:
-    """Load one file in one transaction; sha() gives its hash (it may still be computing)."""
+    """Load one file in one transaction, from one read of it that also hashes it.
+
+    `expected` is the hash of an earlier read (a maybe-known file): the load's own read
+    must give the same, else the file changed in between.
+    """
     with loading():  # GC off, short GIL switch interval (see cdr_reading.loading)
         # the reader scans and parses from now on (or already does); validation waits for the schema
         stream = ahead.take(path, chunk_size) if ahead else None
         stream = stream or start_reading(path, chunk_size)
+        delivery = stream.delivery
+
+        def sha() -> str:
+            digest = delivery.finish()
+            if delivery.size != size or (expected is not None and digest != expected):
+                raise ChangedWhileRead(
+                    f"{stored_name(path)} changed while it was read; nothing of it was loaded or recorded, the next run tries it again"
+                )
+            return digest
+
         try:
             with _ingest_settings(con):
                 return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream)
@@ -210,10 +256,10 @@ def _load(
 
 def _load_stream(
     con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[], str],
-    size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: Prefetch,
+    size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: Reading,
 ) -> FileResult:
     cdr_schema()  # pandera's import, while the reader thread works (see schemas.pandera_polars)
-    result = FileResult(str(path), path.name, "", "loaded")  # sha256 is set once sha() is needed
+    result = FileResult(shown(path), stored_name(path), "", "loaded")  # sha256 is set once sha() is needed
     rejects: list[tuple[int, list[str], str]] = []
     stats = {"records": 0, "rows": 0}
     carriers: set[str] = set()
@@ -233,6 +279,7 @@ def _load_stream(
                 else f"the header lacks required column(s) {', '.join(missing)}" if missing
                 else f"the header names column(s) {', '.join(duplicated)} more than once"
             )
+            stream.stop_reading()  # finish() reads the rest itself, not beside the reader thread
             result.sha256 = sha()
             return _reject_file(con, settings, result, size, run_id, why, [], 0, carriers)
 
@@ -273,7 +320,7 @@ def _load_stream(
                 f"over the limit of {settings.max_reject_ratio:.2%}"
             )
             return _reject_file(con, settings, result, size, run_id, why, rejects, records, carriers)
-        _record_file(con, result, size, run_id, "loaded", None, carriers)
+        _record_file(con, result, size, run_id, "loaded", None, carriers, settings.max_reject_ratio)
         record_rejects(con, "cdr", file_id, result.file_name, run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
@@ -325,9 +372,10 @@ def _record_file(
     status: str,
     reason: str | None,
     carriers: set[str],
+    ratio: float | None = None,
 ) -> None:
     con.execute(
-        "INSERT INTO cdr_files VALUES ($id, $name, $sha, $carrier, $status, $rows, $rejected, $size, $extra, $reason, $at, $run)",
+        "INSERT INTO cdr_files VALUES ($id, $name, $sha, $carrier, $status, $rows, $rejected, $size, $extra, $reason, $at, $run, $ratio)",
         {
             "id": result.file_id,
             "name": result.file_name,
@@ -341,6 +389,7 @@ def _record_file(
             "reason": reason,
             "at": utc_now(),
             "run": run_id,
+            "ratio": ratio,
         },
     )
 
@@ -363,7 +412,7 @@ def _reject_file(
         result.status = "rejected"
         result.rows = 0
         result.rejected = len(rejects)
-        _record_file(con, result, size, run_id, "rejected", why, carriers)
+        _record_file(con, result, size, run_id, "rejected", why, carriers, settings.max_reject_ratio)
         record_rejects(con, "cdr", result.file_id, result.file_name, run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
@@ -375,7 +424,7 @@ def _reject_file(
 
 def raise_for_rejections(results: list[FileResult]) -> None:
     """After every file was tried: exit 3 naming the first rejected or conflicting file."""
-    bad = [r for r in results if r.status in ("rejected", "conflict")]
+    bad = [r for r in results if r.status in ("rejected", "conflict", "changed")]
     if bad:
         more = f" (and {len(bad) - 1} more file(s))" if len(bad) > 1 else ""
         raise InputRejected(f"{bad[0].file_name}: {bad[0].message}{more}")

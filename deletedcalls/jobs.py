@@ -11,6 +11,9 @@ days = 90
 
 [ingest]
 max_reject_ratio = 0.01
+
+[inbox]
+min_age_seconds = 60   # files modified more recently are left for the next run
 ```
 """
 
@@ -23,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deletedcalls.errors import ConfigError
+from deletedcalls.errors import ConfigError, EnvironmentFailure
 
 KNOWN: dict[str, dict[str, type | tuple[type, ...]]] = {
     "job": {"name": str, "inbox": str, "home": str},
     "retention": {"days": int},
     "ingest": {"max_reject_ratio": (int, float)},
+    "inbox": {"min_age_seconds": int},
 }
 
 
@@ -40,13 +44,20 @@ class Job:
     home: Path | None
     retention_days: int | None
     max_reject_ratio: float | None
+    min_age_seconds: int | None = None
 
 
 def load_job(path: Path) -> Job:
+    if path.exists() and not path.is_file():  # a FIFO would block the read below
+        raise ConfigError(f"job file {path} is not a regular file")
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise ConfigError(f"no job file {path}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); rewrite it as UTF-8") from e
+    except OSError as e:
+        raise EnvironmentFailure(f"cannot read {path}: {e.strerror or e}; fix the path or its permissions", path=str(path)) from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from e
     for section, values in raw.items():
@@ -73,4 +84,5 @@ def load_job(path: Path) -> Job:
         home=rel(job.get("home")),
         retention_days=raw.get("retention", {}).get("days"),
         max_reject_ratio=None if ratio is None else float(ratio),
+        min_age_seconds=raw.get("inbox", {}).get("min_age_seconds"),
     )

@@ -95,7 +95,7 @@ def decode_cursor(token: str) -> ListQuery:
         q = ListQuery(**data)
         validate(q)
         return q
-    except (ValueError, TypeError, KeyError) as e:
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as e:
         raise UsageError(f"--cursor {token[:20]}… is not a cursor this deletedcalls made; use the next/previous value of a listing") from e
 
 
@@ -126,9 +126,19 @@ def build_query(
                       id_after=id_after)
     validate(q)
     return q
+# the largest id or offset an option or cursor may carry: past it, DuckDB's BIGINT arithmetic overflows
+MAX_POSITION = 2**53
 
 
 def validate(q: ListQuery) -> None:
+    for name in ("cdr_file", "limit", "offset", "id_after", "id_before"):
+        v = getattr(q, name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not -MAX_POSITION <= v <= MAX_POSITION):
+            raise UsageError(f"--{name.replace('_', '-')} must be a whole number between {-MAX_POSITION} and {MAX_POSITION}")
+    for name in ("min_date", "max_date", "created_since", "updated_since"):
+        v = getattr(q, name)
+        if v is not None and not isinstance(v, date):
+            raise UsageError(f"--{name.replace('_', '-')} must be a date")
     if not 1 <= q.limit <= MAX_LIMIT:
         raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}, not {q.limit}")
     if q.offset < 0:

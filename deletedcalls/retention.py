@@ -77,7 +77,10 @@ def partition_expiry(partition: str, days: int) -> date:
     It expires when this date is before the as-of date (2026-01 with 90 days: 2026-05-01).
     """
     year, month = int(partition[:4]), int(partition[5:7])
-    return date(year, month, calendar.monthrange(year, month)[1]) + timedelta(days=days)
+    try:
+        return date(year, month, calendar.monthrange(year, month)[1]) + timedelta(days=days)
+    except OverflowError:  # past year 9999: never expires (deletions dated in the future are refused at ingestion)
+        return date.max
 
 
 def archive_names(partition: str, part: int) -> tuple[str, str]:

@@ -56,7 +56,12 @@ KNOWN_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "permissions": {"data_protection": list},
     "privacy": {"min_cell": int},
     "access": {"analyst_group": str},
+    "inbox": {"min_age_seconds": int},
 }
+
+
+# 100 years: past it, a partition's expiry date overflows the calendar (year 9999)
+MAX_RETENTION_DAYS = 36_525
 
 
 def resolve_home(home: str | os.PathLike[str] | None) -> Path:
@@ -96,6 +101,8 @@ class Settings:
     """Smallest deleted_calls_summary cell whose cost and duration the analyst store shows."""
     analyst_group: str = ""
     """OS group that may read published/analyst.duckdb; empty: owner only."""
+    min_age_seconds: int = 60
+    """`run` leaves inbox files modified less than this many seconds ago for the next run."""
 
     @property
     def database(self) -> Path:
@@ -128,6 +135,12 @@ def read_config(path: Path) -> dict[str, Any]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); rewrite it as UTF-8") from e
+    except OSError as e:  # a folder, a home that is a file, an unreadable disk: exit 7, not a bad config
+        from deletedcalls.errors import EnvironmentFailure
+
+        raise EnvironmentFailure(f"cannot read {path}: {e.strerror or e}; fix the path or its permissions", path=str(path)) from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from e
     for section, values in raw.items():
@@ -155,13 +168,21 @@ def load_settings(
     *,
     retention_days: int | None = None,
     max_reject_ratio: float | None = None,
+    min_age_seconds: int | None = None,
 ) -> Settings:
     """Settings for one command, with CLI overrides applied last."""
     from deletedcalls.trust import check_home
 
     home_path = resolve_home(home)
+    if home_path.exists() and not home_path.is_dir():
+        from deletedcalls.errors import EnvironmentFailure
+
+        raise EnvironmentFailure(f"--home {home_path} is not a directory; name the warehouse directory", path=str(home_path))
     check_home(home_path)  # before the config is believed: it grants data_protection
     raw = read_config(home_path / CONFIG_NAME)
+    min_age = raw.get("inbox", {}).get("min_age_seconds", 60) if min_age_seconds is None else min_age_seconds
+    if not 0 <= min_age <= 366 * 86400:
+        raise ConfigError(f"inbox min_age_seconds must be between 0 and {366 * 86400}, not {min_age}")
     days = raw.get("retention", {}).get("days", 90)
     ratio = raw.get("ingest", {}).get("max_reject_ratio", 0.01)
     dp = raw.get("permissions", {}).get("data_protection", ["dpo"])
@@ -171,8 +192,8 @@ def load_settings(
         days = retention_days
     if max_reject_ratio is not None:
         ratio = max_reject_ratio
-    if days < 0:
-        raise ConfigError(f"retention days must be 0 or more, not {days}")
+    if not 0 <= days <= MAX_RETENTION_DAYS:
+        raise ConfigError(f"retention days must be between 0 and {MAX_RETENTION_DAYS}, not {days}")
     if not 0 <= ratio <= 1:
         raise ConfigError(f"max_reject_ratio must be between 0 and 1, not {ratio}")
     if min_cell < 1:
@@ -185,12 +206,16 @@ def load_settings(
         data_protection=frozenset(str(u) for u in dp),
         min_cell=int(min_cell),
         analyst_group=group,
+        min_age_seconds=int(min_age),
     )
 
 
 def parse_date(value: str, what: str = "date") -> date:
-    """A YYYY-MM-DD option value, or a usage error naming it."""
+    """A YYYY-MM-DD option value between 1900 and 2999, or a usage error naming it (a far date overflows date sums)."""
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError as e:
         raise ConfigError(f"{what} must be YYYY-MM-DD, not {value!r}") from e
+    if not 1900 <= parsed.year <= 2999:
+        raise ConfigError(f"{what} must be a date between 1900-01-01 and 2999-12-31, not {value!r}")
+    return parsed

@@ -208,36 +208,85 @@ def init_warehouse(settings: Settings) -> InitResult:
     """Create the warehouse home, or upgrade its schema; idempotent."""
     home = settings.home
     created = not settings.database.exists()
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(home, 0o700)
-    settings.dr_dir.mkdir(exist_ok=True, mode=0o700)
-    os.chmod(settings.dr_dir, 0o700)
+    refuse_foreign_home(home)
+    with private_files():  # everything init creates is owner-only from the start; nothing it did not create is chmod-ed
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        settings.dr_dir.mkdir(exist_ok=True, mode=0o700)
+        return _init_inside(settings, home, created)
+
+
+def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
+    """Write the config and create or upgrade the database; a failure keeps nothing half-made (SPEC 2.3)."""
     config = home / CONFIG_NAME
-    if not config.exists():
-        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(DEFAULT_CONFIG)
+    if not config.exists():  # written whole under a temporary name: a full disk leaves no half config
+        tmp = home / CONFIG_TMP
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(DEFAULT_CONFIG)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, config)
+        except BaseException as e:
+            tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError) and e.filename is None:  # a failed write names no file: name it (exit 7 says where)
+                e.filename = str(config)
+            raise
     with exclusive(settings):
+        fresh = not settings.database.exists()  # decided under the lock: only a database this call made is removed
         try:
             with private_files():
                 con = duckdb.connect(str(settings.database))
         except duckdb.IOException as e:
             if _is_lock_error(e):
                 raise WarehouseBusy(f"warehouse {home} is busy: another process has it open") from e
+            _remove_new_database(settings, fresh)
             raise
         try:
-            before = current_version(con)
-            if before > schema_version_required():
-                check_schema(con, settings)
-            apply_migrations(con)
-            after = current_version(con)
-            publish_state(con, settings, None)
-        finally:
-            con.close()
-    for path in home.iterdir():
-        if path.is_file():
-            os.chmod(path, 0o600)
+            try:
+                before = current_version(con)
+                if before > schema_version_required():
+                    check_schema(con, settings)
+                apply_migrations(con)
+                after = current_version(con)
+                publish_state(con, settings, None)
+            finally:
+                con.close()
+        except BaseException:
+            _remove_new_database(settings, fresh)
+            raise
     return InitResult(home=home, created=created, from_version=before, to_version=after)
+
+
+def _remove_new_database(settings: Settings, fresh: bool) -> None:
+    """After a failed init that created the database: remove it, so that the next init starts clean."""
+    if fresh:
+        for path in (settings.database, settings.database.with_name(settings.database.name + ".wal")):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+
+
+# what a warehouse home may hold before init makes or upgrades it (a half-finished init, say)
+CONFIG_TMP = f".{CONFIG_NAME}.tmp"
+HOME_ENTRIES = frozenset({CONFIG_NAME, CONFIG_TMP, LOCK_NAME, "dr", "deletedcalls.duckdb", "deletedcalls.duckdb.wal", "published", "spool"})
+
+
+def refuse_foreign_home(home: Path) -> None:
+    """A usage error unless home is new, empty, or already a warehouse (SPEC 2.3): init must not take over other files."""
+    if not home.exists():
+        return
+    if not home.is_dir():
+        raise UsageError(f"--home {home} is not a directory; name a new or empty directory")
+    if (home / "deletedcalls.duckdb").exists():
+        return
+    foreign = sorted(p.name for p in home.iterdir() if p.name not in HOME_ENTRIES)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise UsageError(
+            f"--home {home} is not empty and is not a warehouse (it holds {foreign[0]!r}{more}); "
+            "init changes nothing there: name a new or empty directory"
+        )
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> None:

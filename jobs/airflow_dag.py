@@ -4,7 +4,9 @@ Copy to the Airflow dags folder (Airflow 2.6 or later, for skip_on_exit_code).
 Exit 3 (input rejected; everything else was done) leaves the task *skipped*,
 visible in the UI and not retried: a retry would be a no-op that succeeds and
 hides the rejection. Every other non-zero code fails the task and is retried;
-for 5 (busy: another process held the warehouse) that is what should happen.
+for 5 (busy: another process held the warehouse) that is what should happen,
+and for 7 (environment: disk full, read-only home) a retry finishes the work
+once someone has fixed the machine.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from deletedcalls.synthetic import write_cdr, write_deletions
 @pytest.fixture
 def job(tmp_path: Path) -> Path:
     path = tmp_path / "job.toml"
-    path.write_text('[job]\nname = "test"\ninbox = "inbox"\n\n[retention]\ndays = 30\n')
+    path.write_text('[job]\nname = "test"\ninbox = "inbox"\n\n[retention]\ndays = 30\n\n[inbox]\nmin_age_seconds = 0\n')
     (tmp_path / "inbox").mkdir()
     return path
 
@@ -39,13 +39,13 @@ def state(w: Warehouse) -> dict[str, object]:
 def test_the_sample_inbox_runs_then_a_rerun_is_a_noop(wh, tmp_path):
     inbox = tmp_path / "data"
     shutil.copytree(REPO / "data", inbox)
-    first = wh.cli("run", str(REPO / "jobs" / "nightly.toml"), "--inbox", str(inbox), "--as-of", "2026-05-15")
+    first = wh.cli("run", str(REPO / "jobs" / "nightly.toml"), "--inbox", str(inbox), "--as-of", "2026-05-15", "--min-age-seconds", "0")
     assert first.exit_code == 3, first.stderr
     assert "ee-2026-03-01.csv" in first.stderr.strip().splitlines()[-1]
     assert first.stdout == ""
     before = state(wh)
     assert len(before["deleted"]) == 6 and len(before["archives"]) == 1
-    again = wh.cli("run", str(REPO / "jobs" / "nightly.toml"), "--inbox", str(inbox), "--as-of", "2026-05-15", "--json")
+    again = wh.cli("run", str(REPO / "jobs" / "nightly.toml"), "--inbox", str(inbox), "--as-of", "2026-05-15", "--min-age-seconds", "0", "--json")
     assert again.exit_code == 0, again.stderr
     summary = json.loads(again.stdout)
     assert summary["stages"]["ingest-cdr"]["unchanged"] == 3 and summary["stages"]["materialise"]["deleted"] == 0

@@ -1,0 +1,238 @@
+"""Open a delivered file once: stat, special-file check, hash while reading, stability check (SPEC 2.3).
+
+A delivered file (a CDR file, a deletion log) is read through one ``Delivery``:
+
+1. ``open_delivery`` opens the path with ``O_NONBLOCK`` (a FIFO never blocks the
+   open) and refuses anything ``fstat`` does not call a regular file: a FIFO, a
+   device, a socket, a folder. A path that cannot be opened is refused the same
+   way. Refusals are ``NotReadable`` with one reason: the caller records a
+   rejected file and goes on with the next one.
+2. Every byte is hashed the first time a read returns it, in the order of the
+   file: the scanner's seeks back (it re-reads a record cut off by a read) do
+   not hash twice, so the SHA-256 is that of exactly the bytes parsed, with no
+   second pass over the file. Large reads are hashed in a helper thread
+   (hashlib releases the GIL), beside the parsing.
+3. ``finish`` reads what the parser left (nothing, normally), then compares the
+   file's size and modification time with those at the open: a file that
+   changed while it was read (an upload still growing, an export rewritten)
+   raises ``ChangedWhileRead``; the caller loads nothing, records nothing, and
+   the next run tries again.
+
+``sniff`` tells, from the first bytes, a file that is not text of its layout at
+all (compressed, UTF-16, classic-Mac CR line ends, NUL bytes in its first line,
+one JSON array instead of JSON Lines).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+# reads at least this large are hashed in the helper thread (smaller ones inline: a thread hop costs more)
+THREAD_HASH_BYTES = 1 << 20
+SNIFF_BYTES = 64 * 1024
+
+
+class NotReadable(Exception):
+    """The file cannot be read as text of its layout; `reason` is one line for the operator."""
+
+    def __init__(self, reason: str, sha256: str = "", size: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.sha256 = sha256
+        self.size = size
+
+
+class ChangedWhileRead(Exception):
+    """The file's size or modification time changed while it was read; nothing of it may load."""
+
+
+def stored_name(path: Path) -> str:
+    """The file's name as text that can be stored: bytes that are not UTF-8 become \\xNN escapes."""
+    return os.fsencode(path.name).decode("utf-8", "backslashreplace")
+
+
+def shown(path: Path) -> str:
+    """The path as text that can be printed and stored (as stored_name)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def open_delivery(path: Path) -> Delivery:
+    """Open a delivered file for one hashed read; NotReadable when it is not a readable regular file."""
+    try:
+        before = os.stat(path)
+    except OSError as e:
+        raise NotReadable(f"cannot be opened: {e.strerror or e}") from e
+    if not stat.S_ISREG(before.st_mode):  # checked before the open: a device's open can have effects
+        raise NotReadable(f"is {_kind(before.st_mode)}, not a file; nothing was read from it")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise NotReadable(f"cannot be opened: {e.strerror or e}") from e
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):  # replaced between the stat and the open
+        os.close(fd)
+        raise NotReadable(f"is {_kind(st.st_mode)}, not a file; nothing was read from it")
+    return Delivery(path, fd, st)
+
+
+class Delivery:
+    """A binary stream over one open file that hashes each byte the first time it is read."""
+
+    def __init__(self, path: Path, fd: int, st: os.stat_result) -> None:
+        self.path = path
+        self.size = st.st_size
+        self._fd = fd
+        self._opened = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        self._pos = 0
+        self._hashed = 0  # bytes [0, _hashed) have gone to the hash
+        self._sha = hashlib.sha256()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._last: concurrent.futures.Future[Any] | None = None
+        self._digest: str | None = None
+
+    # -- the file-object surface the scanners use
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            pos += self._pos
+        elif whence == os.SEEK_END:
+            pos += self.size
+        if pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = pos
+        return pos
+
+    def read(self, n: int = -1) -> bytes:
+        if self._fd < 0:
+            raise ValueError("read of a closed delivery")
+        try:
+            if n is None or n < 0:
+                parts: list[bytes] = []
+                at = self._pos
+                while part := os.pread(self._fd, 16 << 20, at):
+                    parts.append(part)
+                    at += len(part)
+                data = b"".join(parts)
+            else:
+                data = os.pread(self._fd, n, self._pos)
+        except OSError as e:
+            raise NotReadable(f"cannot be read: {e.strerror or e}") from e
+        start = self._pos
+        self._pos += len(data)
+        if self._pos > self._hashed:
+            if start > self._hashed:  # a read past bytes never read (a seek forward): hash the gap first
+                self._update(os.pread(self._fd, start - self._hashed, self._hashed))
+            self._update(memoryview(data)[self._hashed - start :])
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _update(self, data: bytes | memoryview) -> None:
+        self._hashed += len(data)
+        if self._pool is None and len(data) < THREAD_HASH_BYTES:
+            self._sha.update(data)
+            return
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        # one worker: updates run in submission order
+        self._last = self._pool.submit(self._sha.update, data)
+
+    # -- the end of the read
+    def finish(self) -> str:
+        """The SHA-256 of the whole file as read; ChangedWhileRead if it changed since the open."""
+        if self._digest is not None:
+            return self._digest
+        self.seek(self._hashed)
+        while self.read(16 << 20):  # what the parser did not need (a rejected file's rest)
+            pass
+        if self._last is not None:
+            self._last.result()
+        st = os.fstat(self._fd)
+        try:
+            now = os.stat(self.path)
+            same_file = (now.st_ino, now.st_dev) == self._opened[2:]
+        except OSError:
+            same_file = False
+        if (st.st_size, st.st_mtime_ns) != self._opened[:2] or self._hashed != st.st_size or not same_file:
+            raise ChangedWhileRead(
+                f"{stored_name(self.path)} changed while it was read (size {self._opened[0]} -> {st.st_size} bytes); "
+                "nothing of it was loaded or recorded, the next run tries it again"
+            )
+        self._digest = self._sha.hexdigest()
+        return self._digest
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Delivery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_MAGIC = [
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"BZh", "bzip2-compressed data"),
+    (b"\xfd7zXZ\x00", "xz-compressed data"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel (.xls) workbook"),
+    (b"\x00\x00\xfe\xff", "UTF-32 text"),
+    (b"\xff\xfe\x00\x00", "UTF-32 text"),
+    (b"\xff\xfe", "UTF-16 text"),
+    (b"\xfe\xff", "UTF-16 text"),
+]
+
+
+def sniff(head: bytes, layout: str) -> str | None:
+    """Why a file starting with `head` is not text of `layout` ("CSV" or "JSON Lines") at all, or None."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            fix = "save it as UTF-8" if "text" in what else f"send it uncompressed as {layout}"
+            return f"is {what}, not {layout} text; {fix}"
+    first = head.split(b"\n", 1)[0]
+    if b"\x00" in first:
+        odd, even = first[1::2].count(0) / max(len(first) // 2, 1), first[0::2].count(0) / max(len(first) // 2, 1)
+        if (odd > 0.5) != (even > 0.5) and min(odd, even) < 0.1:  # ASCII as UTF-16: every other byte NUL
+            return f"looks like UTF-16 text without a byte-order mark, not UTF-8 {layout}; save it as UTF-8"
+        return f"holds NUL bytes in its first line: binary data, not {layout} text"
+    if b"\n" not in head and b"\r" in head.rstrip(b"\r"):
+        return "has classic-Mac line ends (CR only), so it reads as one line; save it with LF or CRLF line ends"
+    if layout == "JSON Lines" and head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        return "is one JSON array, not JSON Lines (one JSON object a line); write one entry a line"
+    return None

@@ -1,0 +1,72 @@
+"""Tell an environment failure (disk full, read-only or unreadable path) from a bug (SPEC 2.3, exit 7).
+
+The operating system reports these as ``OSError`` with an errno; DuckDB reports
+them as its own ``IOException`` (and, when a write fails half-way through a
+checkpoint, as a ``FatalException`` that invalidates the database) whose text
+carries the system's message and usually the file. ``environment_failure``
+turns either into one ``EnvironmentFailure`` line that names the path, or
+returns None for anything else (which stays exit 1: a bug).
+
+What a failed command leaves: every stage writes in a transaction or to a
+temporary file renamed into place, so the failure leaves the state before the
+stage; DuckDB replays or drops its WAL at the next open. The same command,
+run again once the disk has room, does the work (tests/test_hostile_env.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+
+from deletedcalls.errors import EnvironmentFailure
+
+# errno values that say "the machine", not "the input" or "the code"
+_ERRNOS = frozenset({
+    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.ENOTDIR,
+    errno.EISDIR, errno.EFBIG, errno.EMFILE, errno.ENFILE, errno.ENAMETOOLONG, errno.ELOOP,
+})
+# the same conditions as DuckDB words them (it passes strerror through)
+_DUCKDB_TEXTS = {
+    "no space left on device": "No space left on device",
+    "disk quota exceeded": "Disk quota exceeded",
+    "read-only file system": "Read-only file system",
+    "permission denied": "Permission denied",
+    "input/output error": "Input/output error",
+    "not a directory": "Not a directory",
+    "is a directory": "Is a directory",
+    "file too large": "File too large",
+    "could not write all bytes": "a write was cut short (is the disk full?)",
+    "could not truncate": "a file could not be truncated (is the disk full?)",
+    "could not fsync": "a file could not be synced to disk",
+}
+_QUOTED_PATH = re.compile(r"""["'](/[^"']+)["']""")
+
+
+def environment_failure(error: BaseException, where: Path | None = None) -> EnvironmentFailure | None:
+    """The EnvironmentFailure this error is, or None when it is not one. `where` names the path when the error does not."""
+    if isinstance(error, EnvironmentFailure):
+        return error
+    if isinstance(error, OSError) and error.errno in _ERRNOS:
+        # the system's own words ("No space left on device"), which operators search for
+        return _failure(os.strerror(error.errno), error.filename, error)
+    text = str(error)
+    lowered = text.lower()
+    if type(error).__module__.startswith(("duckdb", "_duckdb")):
+        for needle, what in _DUCKDB_TEXTS.items():
+            if needle in lowered:
+                m = _QUOTED_PATH.search(text)
+                return _failure(what, m.group(1) if m else where, error)
+    return None
+
+
+def _failure(what: str, path: object, error: BaseException) -> EnvironmentFailure:
+    at = f"{path}: " if path else ""
+    message = (
+        f"{at}{what}; nothing half-done was kept. Fix it (free space, a writable home) "
+        "and run the same command again"
+    )
+    failure = EnvironmentFailure(message, path=str(path) if path else None)
+    failure.__cause__ = error
+    return failure

@@ -1,0 +1,166 @@
+"""The environment failing (SPEC 2.3, exit 7): a full disk during ingest, materialise, archive and rewrite.
+
+The warehouse lives on a small tmpfs mounted for the test (root only; the test
+skips, saying why, where mounting is impossible). Before each stage a filler
+file leaves the stage too little room; the stage must exit 7 with one line
+naming a path, keep nothing half-done, and, once the filler is gone, the same
+command must finish the work: the end state equals that of a clean run on a
+roomy disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Warehouse
+
+from deletedcalls.synthetic import write_cdr
+
+ROWS = 30_000
+
+
+def _mount(path: Path, size: str, *extra: str) -> str | None:
+    """Mount a tmpfs at path; None on success, else why not."""
+    if os.geteuid() != 0:
+        return "mounting a tmpfs needs root"
+    if not shutil.which("mount") or not shutil.which("umount"):
+        return "no mount/umount command on this machine"
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", "mode=0700", *extra]), "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    return None if done.returncode == 0 else f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}"
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "fs"
+    why = _mount(mnt, "48m")
+    if why:
+        pytest.skip(why)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(fs: Path, leave: int) -> None:
+    """Fill fs up to `leave` free bytes."""
+    st = os.statvfs(fs)
+    room = st.f_bavail * st.f_frsize - leave
+    with open(fs / "filler", "wb") as f:
+        while room > 0:
+            room -= f.write(b"\0" * min(room, 1 << 20))
+
+
+def free(fs: Path) -> None:
+    (fs / "filler").unlink()
+
+
+def state(w: Warehouse) -> dict[str, object]:
+    return {
+        "calls": w.query("SELECT * FROM calls ORDER BY id"),
+        "deleted": w.query("SELECT * EXCLUDE (created, updated, runId) FROM deleted_calls ORDER BY id"),
+        "files": w.query('SELECT id, fileName, sha256, status, "rows", rejected FROM cdr_files ORDER BY id'),
+        "logs": w.query("SELECT id, fileName, sha256, status, entries FROM deletion_files ORDER BY id"),
+        "entries": w.query('SELECT id, "user", "timestamp", selector, appliedAt IS NULL FROM user_activity_log ORDER BY id'),
+        "archives": w.query('SELECT id, "partition", "rows", minId, maxId FROM dr_archives ORDER BY id'),
+        # the archives' rows, without the times of the run that wrote them
+        "archived": w.query("SELECT * EXCLUDE (created, updated, runId) FROM read_parquet($p) ORDER BY id",
+                            {"p": str(w.home / "dr" / "*" / "*.parquet")}),
+        "dr": sorted(str(p.relative_to(w.home)) for p in (w.home / "dr").rglob("*") if p.is_file()),
+        "purged": w.query("SELECT count(*) FROM retention_events WHERE erasedAt IS NULL"),
+    }
+
+
+STAGES = [
+    # (name, command, what the failure names)
+    ("ingest", ["ingest", "cdr", "{inbox}/big.csv"], "deletedcalls.duckdb"),
+    ("deletions", ["ingest", "deletions", "{inbox}/deletions.jsonl"], "deletedcalls.duckdb"),
+    ("materialise", ["materialise"], "deletedcalls.duckdb"),
+    ("archive", ["retention", "enforce", "--as-of", "2026-06-01", "--retention-days", "30"], "dr/"),
+    ("rewrite", ["retention", "enforce", "--as-of", "2026-06-01", "--retention-days", "30"], ".rewrite"),  # the same command again
+]
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("inbox")
+    write_cdr(folder / "big.csv", ROWS)
+    entry = {"id": "UAL-1", "user": "alice", "timestamp": "2026-01-15T10:00:00Z", "action": "delete_calls",
+             "selector": {"cdrFile": "big.csv"}}
+    (folder / "deletions.jsonl").write_text(json.dumps(entry) + "\n")
+    return folder
+
+
+def test_a_full_disk_at_each_stage_is_exit_7_and_the_rerun_equals_a_clean_run(small_fs, tmp_path, inbox):
+    clean = Warehouse(tmp_path / "clean")
+    clean.cli("init", ok=True)
+    for _, command, _ in STAGES[:4]:
+        clean.cli(*[a.format(inbox=inbox) for a in command], ok=True)
+    archive = next((clean.home / "dr").rglob("*.parquet")).stat().st_size
+    database = (clean.home / "deletedcalls.duckdb").stat().st_size
+
+    w = Warehouse(small_fs / "home")
+    w.cli("init", ok=True)
+    # room for small commits, not for the stage's own writes; the rewrite gets room for the archive, not for a copy
+    leave = {"ingest": 1 << 20, "deletions": 0, "materialise": 256 << 10, "archive": archive // 3, "rewrite": archive + 1024 * 1024}
+    assert database > leave["rewrite"] + archive, "the data must be larger than the room left"
+    for name, command, names in STAGES:
+        fill(small_fs, leave[name])
+        failed = w.cli(*[a.format(inbox=inbox) for a in command])
+        free(small_fs)
+        assert failed.exit_code == 7, (name, failed.stderr)
+        line = [x for x in failed.stderr.strip().splitlines() if x.startswith("error")]
+        assert len(line) == 1 and str(small_fs) in line[0] and "No space left" in line[0], (name, failed.stderr)
+        assert "Traceback" not in failed.stderr and line[0] == failed.stderr.strip().splitlines()[-1]
+        if name != "deletions":  # 0 bytes left: whichever write comes first fails
+            assert names in line[0], (name, line[0])
+        if name == "archive":  # the same command again, with room for the archive but not for the rewrite: next stage
+            continue
+        again = w.cli(*[a.format(inbox=inbox) for a in command])
+        assert again.exit_code == 0, (name, again.stderr)
+    assert w.scalar("SELECT count(*) FROM deleted_calls") == 0  # archived and purged
+    assert state(w) == state(clean)
+    assert not list(w.home.glob(".*rewrite*")) and not list((w.home / "dr").rglob("*.tmp"))
+
+
+def test_a_read_only_home_is_exit_7_naming_it_and_works_once_writable(tmp_path, inbox):
+    mnt = tmp_path / "ro"
+    why = _mount(mnt, "16m")
+    if why:
+        pytest.skip(why)
+    try:
+        w = Warehouse(mnt / "home")
+        w.cli("init", ok=True)
+        small = tmp_path / "small.csv"
+        small.write_text("".join((inbox / "big.csv").read_text().splitlines(keepends=True)[:11]))
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        result = w.cli("ingest", "cdr", str(small))
+        assert result.exit_code == 7, result.stderr
+        assert "Read-only file system" in result.stderr and str(mnt) in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True)
+        assert w.cli("ingest", "cdr", str(small)).exit_code == 0
+        assert w.scalar("SELECT count(*) FROM calls") == 10
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize("leave", [0, 64 << 10, 512 << 10], ids=["nothing", "64k", "512k"])
+def test_init_on_a_full_disk_is_exit_7_and_leaves_nothing_that_stops_the_next_init(small_fs, leave):
+    w = Warehouse(small_fs / "home")
+    fill(small_fs, leave)
+    failed = w.cli("init")
+    free(small_fs)
+    if failed.exit_code == 0:
+        pytest.skip(f"init fitted in {leave} bytes")
+    assert failed.exit_code == 7, failed.stderr
+    assert str(small_fs) in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
+    w.cli("init", ok=True)
+    assert w.json("files", "list") == []
