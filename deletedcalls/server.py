@@ -23,6 +23,7 @@ logged gets a 503 and no data.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -40,7 +41,7 @@ from starlette.routing import Route
 
 from deletedcalls import reading
 from deletedcalls.access import SpoolUnwritable, record_access
-from deletedcalls.errors import NotFound, UsageError
+from deletedcalls.errors import DeletedCallsError, NotFound, UsageError
 from deletedcalls.output import to_json
 from deletedcalls.settings import Settings, load_settings
 from deletedcalls.stores import store_path
@@ -51,7 +52,9 @@ SAFE_LIST_PARAMS = {
     "createdSince": "created_since", "updatedSince": "updated_since", "cursor": "cursor",
 }
 MAX_OFFSET = 10**9
-MAX_ID = 2**63 - 1
+MAX_ID = 2**53  # as far as a cursor may carry an id
+_INTEGER = re.compile(r"^-?[0-9]{1,19}\Z")
+_PATH_ID = re.compile(r"^[0-9]{1,16}\Z")
 
 
 class ApiError(Exception):
@@ -100,19 +103,50 @@ class _Generation:
 
 
 class StoreHolder:
-    """The current published protected store; a request holds one generation from start to end."""
+    """The current published protected store; a request holds one generation from start to end.
+
+    A watcher thread looks at the path every ``WATCH_SECONDS`` and lets go of a
+    replaced store even when no request comes: after a purge, the superseded
+    file (which still holds the purged rows) must not stay alive, unlinked but
+    open, through an idle night.
+    """
+
+    WATCH_SECONDS = 1.0
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._current: _Generation | None = None
+        self._watcher: threading.Thread | None = None
 
-    def acquire(self) -> _Generation:
+    def _key(self) -> tuple[int, int, int] | None:
         try:
             st = os.stat(self.path)
-        except FileNotFoundError as e:
-            raise ApiError(503, "nothing is published yet; run a writer command (deletedcalls init) first") from e
-        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _watch(self) -> None:
+        import time
+
+        while True:
+            time.sleep(self.WATCH_SECONDS)
+            key = self._key()
+            with self._lock:
+                gen = self._current
+                if gen is not None and gen.key != key:
+                    self._current = None
+                    gen.retired = True
+                    if gen.users == 0:
+                        gen.close()
+
+    def acquire(self) -> _Generation:
+        if self._watcher is None:  # started in the worker that serves, not in a parent that only checked the app
+            self._watcher = threading.Thread(target=self._watch, name="store-watcher", daemon=True)
+            self._watcher.start()
+        key = self._key()
+        if key is None:
+            raise ApiError(503, "nothing is published yet; run a writer command (deletedcalls init) first")
         with self._lock:
             gen = self._current
             if gen is None or gen.key != key:
@@ -183,10 +217,10 @@ def _single(request: Request, allowed: dict[str, str]) -> dict[str, str]:
 def _int(values: dict[str, str], name: str, low: int, high: int) -> int | None:
     if name not in values:
         return None
-    try:
-        n = int(values[name])
-    except ValueError as e:
-        raise ApiError(400, f"parameter {name!r} must be a whole number, not {values[name][:40]!r}") from e
+    text = values[name]
+    if not _INTEGER.match(text):
+        raise ApiError(400, f"parameter {name!r} must be a whole number, not {text[:40]!r}")
+    n = int(text)
     if not low <= n <= high:
         raise ApiError(400, f"parameter {name!r} must be between {low} and {high}")
     return n
@@ -216,8 +250,20 @@ def _timestamp(values: dict[str, str], name: str) -> datetime | None:
 
 
 def safe_list_query(request: Request, cdr_file: int | None = None) -> reading.ListQuery:
-    """The SAFE list's query parameters as the ListQuery the CLI builds from its options."""
+    """The SAFE list's query parameters as the ListQuery the CLI builds from its options.
+
+    On a CDR file's route, the file is the path's; a cursor there must be one of that file's listings.
+    """
     values = _single(request, SAFE_LIST_PARAMS)
+    if cdr_file is not None and "cursor" in values:
+        try:
+            q = reading.build_query(cursor=values["cursor"], limit=_int(values, "limit", 1, reading.MAX_LIMIT),
+                                    names={v: k for k, v in SAFE_LIST_PARAMS.items()})
+        except UsageError as e:
+            raise ApiError(400, e.one_line()) from e
+        if q.cdr_file != cdr_file or len(values) > (2 if "limit" in values else 1):
+            raise ApiError(400, "parameter 'cursor' belongs to another listing, or is combined with filters; follow next/previous as given")
+        return q
     try:
         return reading.build_query(
             cdr_file=cdr_file, min_date=_date(values, "minDate"), max_date=_date(values, "maxDate"),
@@ -283,6 +329,16 @@ class Api:
             return _error(e.status, e.message, e.headers)
         except SpoolUnwritable:
             return _error(503, "the access log cannot be written; nothing is returned")
+        except Exception as e:  # a bug or an unusable home: logged as a refusal, answered without detail
+            import logging
+
+            status, message = (503, e.one_line()) if isinstance(e, DeletedCallsError) else (500, "internal error; the server log has the details")
+            logging.getLogger("deletedcalls.server").error("%s on %s: %s", status, request.url.path, type(e).__name__)
+            try:
+                self._log(caller, request, path_query, None, allowed=False, reason=f"{status}: {type(e).__name__}")
+            except Exception:
+                return _error(503, "the access log cannot be written; nothing is returned")
+            return _error(status, message)
 
     def _authenticate(self, tokens: dict[str, Any], request: Request, header: str, settings: Settings, client: str) -> Caller:
         from deletedcalls.tokens import authenticate
@@ -316,7 +372,13 @@ def _route(template: str, header: str, work: Callable[[duckdb.DuckDBPyConnection
         api: Api = request.app.state.api
         return api.handle(request, header, work)
 
-    return Route(template, endpoint, methods=["GET"])
+    return _get_only(Route(template, endpoint, methods=["GET"]))
+
+
+def _get_only(route: Route) -> Route:
+    """Starlette answers HEAD on every GET route (running the query and logging a read): GET only."""
+    route.methods = {"GET"}
+    return route
 
 
 # ---------------------------------------------------------------- the endpoints' work
@@ -330,7 +392,7 @@ def _safe_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, i
 def _safe_get(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
     _single(request, {})
     raw = request.path_params["id"]
-    if not raw.isdigit() or int(raw) > MAX_ID:
+    if not _PATH_ID.match(raw):
         raise ApiError(404, f"no deleted call with id {raw[:40]!r}")
     try:
         return reading.get_deleted_call(cur, int(raw)), 1
@@ -340,7 +402,7 @@ def _safe_get(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, in
 
 def _file_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
     raw = request.path_params["id"]
-    if not raw.isdigit() or int(raw) > MAX_ID or not cur.execute("SELECT 1 FROM cdr_files WHERE id = $id", {"id": int(raw)}).fetchall():
+    if not _PATH_ID.match(raw) or not cur.execute("SELECT 1 FROM cdr_files WHERE id = $id", {"id": int(raw)}).fetchall():
         raise ApiError(404, f"no CDR file with id {raw[:40]!r}")
     page = reading.list_deleted_calls(cur, safe_list_query(request, cdr_file=int(raw)))
     return _page_urls(request, page.as_dict()), len(page.results)
@@ -393,9 +455,18 @@ def _openapi(request: Request) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods: JSON, and logged as refusals like every other request."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     message = {404: "no such endpoint", 405: "method not allowed: this API is read-only (GET)"}.get(status, "error")
     headers = {"Allow": "GET"} if status == 405 else None
+    api: Api = request.app.state.api
+    try:
+        settings = replace(api.settings.get(), user="(no valid token)")
+        record_access(settings, f"{request.method} {request.url.path[:200]}", {"path": request.url.path, "query": request.url.query},
+                      None, allowed=False, reason=f"{status}: {message}",
+                      client=request.client.host if request.client else "-")
+    except Exception:
+        return _error(503, "the access log cannot be written; nothing is returned")
     return _error(status, message, headers)
 
 
@@ -416,11 +487,12 @@ def create_app(home: Path | str | None = None) -> Starlette:
             _route("/backend/api/v1/CDRFiles/{id}/deletedCalls/", "authorization", _file_list),
             _route("/api/deleted_calls", "x-api-key", _ultravox_list),
             _route("/api/deleted_calls/{callId}", "x-api-key", _ultravox_get),
-            Route("/health", _health, methods=["GET"]),
-            Route("/openapi.json", _openapi, methods=["GET"]),
+            _get_only(Route("/health", _health, methods=["GET"])),
+            _get_only(Route("/openapi.json", _openapi, methods=["GET"])),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
+    app.router.redirect_slashes = False  # a path without its slash is a 404 like any unknown path, not a redirect
     app.state.api = Api(settings.home)
     return app
 

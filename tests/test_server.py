@@ -227,3 +227,45 @@ def test_health_and_openapi_need_no_token(api):
     assert health["status"] == "ok" and health["runId"] == wh.scalar("SELECT max(id) FROM runs")
     spec = server.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.") and {LIST, "/api/deleted_calls", "/health"} <= set(spec["paths"])
+
+
+def test_a_cdr_files_listing_pages_to_its_end_and_keeps_to_its_file(api):
+    wh, server, token = api
+    auth = {"Authorization": f"Bearer {token}"}
+    seen, url = [], "/backend/api/v1/CDRFiles/1/deletedCalls/?limit=6"
+    while url:
+        r = server.http.get(url, headers=auth)
+        assert r.status_code == 200, r.text
+        seen += [row["id"] for row in r.json()["results"]]
+        url = r.json()["next"]
+    assert seen == list(range(1, 21))
+    file1_cursor = parse_qs(urlparse(server.get("/backend/api/v1/CDRFiles/1/deletedCalls/", token, limit=6).json()["next"]).query)["cursor"][0]
+    other = server.get("/backend/api/v1/CDRFiles/2/deletedCalls/", token, cursor=file1_cursor)
+    assert other.status_code == 400 and "cursor" in other.json()["error"]["message"]
+
+
+def test_only_get_is_answered_and_paths_are_exact(api):
+    wh, server, token = api
+    head = server.http.head(LIST, headers={"Authorization": f"Bearer {token}"})
+    assert head.status_code == 405 and head.headers["allow"] == "GET"
+    no_slash = server.get("/backend/api/v1/deletedCalls", token)
+    assert no_slash.status_code == 404 and no_slash.json()["error"]["code"] == 404
+    for odd in ("%C2%B2", "9" * 5000, "050x", "-1"):
+        r = server.get(f"{LIST}{odd}", token)
+        assert r.status_code == 404, (odd, r.text)
+    assert server.get(LIST, token, limit="+5").status_code == 400
+    logged = [e for e in wh.access_log("command", "allowed") if not e[0].startswith("GET /backend/api/v1/deletedCalls/")]
+    assert ("HEAD /backend/api/v1/deletedCalls/", False) in logged and ("GET /backend/api/v1/deletedCalls", False) in logged
+
+
+def test_an_idle_server_lets_go_of_a_superseded_store(api):
+    wh, server, token = api
+    assert server.get(LIST, token).status_code == 200  # the store is open now
+    wh.cli("materialise", ok=True)  # publishes: the old file is unlinked
+    deadline = time.monotonic() + 15
+    while True:
+        held = [os.readlink(f) for f in Path(f"/proc/{server.proc.pid}/fd").iterdir() if "protected.duckdb" in os.readlink(f)]
+        if held and all("(deleted)" not in h for h in held) or not held:
+            break
+        assert time.monotonic() < deadline, held
+        time.sleep(0.2)
