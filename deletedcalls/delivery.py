@@ -226,7 +226,7 @@ def sniff(head: bytes, layout: str) -> str | None:
             fix = "save it as UTF-8" if "text" in what else f"send it uncompressed as {layout}"
             return f"is {what}, not {layout} text; {fix}"
     first = head.split(b"\n", 1)[0]
-    if b"\x00" in first:
+    if b"\x00" in first and layout == "CSV":  # a CSV's first line is its header; a log's is one entry among others
         odd, even = first[1::2].count(0) / max(len(first) // 2, 1), first[0::2].count(0) / max(len(first) // 2, 1)
         if (odd > 0.5) != (even > 0.5) and min(odd, even) < 0.1:  # ASCII as UTF-16: every other byte NUL
             return f"looks like UTF-16 text without a byte-order mark, not UTF-8 {layout}; save it as UTF-8"
