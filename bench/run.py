@@ -365,7 +365,7 @@ def bench_nightly(out: Path, rows: int, files: int = 20) -> dict[str, float]:
     home = fresh(out / "wh-nightly")
     subprocess.run(cli(home, "init"), env=env(), check=True)
     job = out / "nightly.toml"
-    job.write_text(f'[job]\nname = "bench"\ninbox = "{inbox}"\n')
+    job.write_text(f'[job]\nname = "bench"\ninbox = "{inbox}"\n\n[inbox]\nmin_age_seconds = 0\n')
     bare_db = fresh(out / "bare-nightly.duckdb")
     bare, _, _ = timed([sys.executable, "-c", BARE_LOAD, str(bare_db), str(inbox / "*.csv"), json.dumps(TYPES)])
     ours, rss, code = timed(cli(home, "run", str(job), "--as-of", "2026-04-01"), env())

@@ -26,6 +26,7 @@ from deletedcalls.delivery import (
     SNIFF_BYTES,
     ChangedWhileRead,
     NotReadable,
+    json_array_hint,
     open_delivery,
     shown,
     sniff,
@@ -255,7 +256,9 @@ def ingest_deletion_file(
         else:
             valid.append((number, obj, raw, flattened[pos]))
     if not valid and rejects:
-        return _reject_log(con, result, run_id, f"none of its {len(rejects)} line(s) is a valid entry (see rejected_rows)", rejects, now)
+        hint = json_array_hint(data[:SNIFF_BYTES])
+        whole = f"the file {hint}" if hint else f"none of its {len(rejects)} line(s) is a valid entry (see rejected_rows)"
+        return _reject_log(con, result, run_id, whole, rejects, now)
 
     con.execute("BEGIN")
     try:

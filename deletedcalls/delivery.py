@@ -19,8 +19,8 @@ A delivered file (a CDR file, a deletion log) is read through one ``Delivery``:
    the next run tries again.
 
 ``sniff`` tells, from the first bytes, a file that is not text of its layout at
-all (compressed, UTF-16, classic-Mac CR line ends, NUL bytes in its first line,
-one JSON array instead of JSON Lines).
+all (compressed, UTF-16, classic-Mac CR line ends, NUL bytes in its first line);
+``json_array_hint`` names a deletion log that is one JSON array.
 """
 
 from __future__ import annotations
@@ -226,13 +226,18 @@ def sniff(head: bytes, layout: str) -> str | None:
             fix = "save it as UTF-8" if "text" in what else f"send it uncompressed as {layout}"
             return f"is {what}, not {layout} text; {fix}"
     first = head.split(b"\n", 1)[0]
-    if b"\x00" in first:
+    if b"\x00" in first and layout == "CSV":  # a CSV's first line is its header; a log's is one entry among others
         odd, even = first[1::2].count(0) / max(len(first) // 2, 1), first[0::2].count(0) / max(len(first) // 2, 1)
         if (odd > 0.5) != (even > 0.5) and min(odd, even) < 0.1:  # ASCII as UTF-16: every other byte NUL
             return f"looks like UTF-16 text without a byte-order mark, not UTF-8 {layout}; save it as UTF-8"
         return f"holds NUL bytes in its first line: binary data, not {layout} text"
     if b"\n" not in head and b"\r" in head.rstrip(b"\r"):
         return "has classic-Mac line ends (CR only), so it reads as one line; save it with LF or CRLF line ends"
-    if layout == "JSON Lines" and head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+    return None
+
+
+def json_array_hint(head: bytes) -> str | None:
+    """For a JSON Lines file none of whose lines is valid: the reason when it is one JSON array instead."""
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
         return "is one JSON array, not JSON Lines (one JSON object a line); write one entry a line"
     return None

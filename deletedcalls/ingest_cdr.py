@@ -28,7 +28,14 @@ import pyarrow as pa
 from deletedcalls import logs
 from deletedcalls.cdr_reading import ReadAhead, Reading, loading, start_reading
 from deletedcalls.csvscan import DEFAULT_CHUNK, read_header, scan_records
-from deletedcalls.delivery import ChangedWhileRead, NotReadable, open_delivery, shown, stored_name
+from deletedcalls.delivery import (
+    ChangedWhileRead,
+    Delivery,
+    NotReadable,
+    open_delivery,
+    shown,
+    stored_name,
+)
 from deletedcalls.errors import InputRejected
 from deletedcalls.rejects import record_rejects
 from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema
@@ -309,7 +316,7 @@ def _load_stream(
         reader = pa.RecordBatchReader.from_batches(CALL_BATCH_SCHEMA, arrow_batches())
         insert_from(con, "batch", reader, sql("ingest/insert_calls"))
         records = stats["records"]
-        result.rows = stats["rows"] - _reject_duplicates(con, path, file_id, chunk_size, rejects)
+        result.rows = stats["rows"] - _reject_duplicates(con, stream.delivery, file_id, chunk_size, rejects)
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})
         result.rejected = len(rejects)
         result.sha256 = sha()
@@ -336,14 +343,14 @@ def _load_stream(
 
 
 def _reject_duplicates(
-    con: duckdb.DuckDBPyConnection, path: Path, file_id: int, chunk_size: int, rejects: list
+    con: duckdb.DuckDBPyConnection, source: Delivery, file_id: int, chunk_size: int, rejects: list
 ) -> int:
     """Reject (and remove) the file's records whose key was already known; returns how many."""
     found = con.execute(sql("ingest/duplicate_keys"), {"file": file_id}).fetchall()
     if not found:
         return 0
     con.execute("DELETE FROM calls WHERE id IN (SELECT unnest($ids::BIGINT[]))", {"ids": [r[0] for r in found]})
-    raw = _raw_lines(path, {r[1] for r in found}, chunk_size)
+    raw = _raw_lines(source, {r[1] for r in found}, chunk_size)
     for _, line, where, other_file, original in found:
         if other_file == file_id:
             why = "duplicate: (carrier, carrierCallID) appears earlier in this file"
@@ -353,14 +360,18 @@ def _reject_duplicates(
     return len(found)
 
 
-def _raw_lines(path: Path, lines: set[int], chunk_size: int) -> dict[int, str]:
-    """The raw text of the records starting on the given lines (a second scan; duplicates are rare)."""
+def _raw_lines(source: Delivery, lines: set[int], chunk_size: int) -> dict[int, str]:
+    """The raw text of the records starting on the given lines (a second scan; duplicates are rare).
+
+    The scan reads the same open file as the load (its delivery, after the reader thread
+    is done), so the text is that of the bytes hashed.
+    """
     out: dict[int, str] = {}
-    with open(path, "rb") as f:
-        _, _, first_line = read_header(f)
-        for chunk in scan_records(f, first_line=first_line, chunk_size=chunk_size):
-            for i in np.flatnonzero(np.isin(chunk.lines, list(lines))):
-                out[int(chunk.lines[i])] = chunk.raw(int(i))
+    source.seek(0)
+    _, _, first_line = read_header(source)  # type: ignore[arg-type]
+    for chunk in scan_records(source, first_line=first_line, chunk_size=chunk_size):  # type: ignore[arg-type]
+        for i in np.flatnonzero(np.isin(chunk.lines, list(lines))):
+            out[int(chunk.lines[i])] = chunk.raw(int(i))
     return out
 
 

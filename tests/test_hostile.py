@@ -478,3 +478,10 @@ def test_file_names_that_are_not_utf8_are_stored_with_escapes(wh, job):
     assert wh.query("SELECT fileName, status FROM cdr_files") == [("caf\\xe9.csv", "loaded")]
     assert wh.query("SELECT fileName FROM deletion_files") == [("l\\xe9g.jsonl",)]
     assert wh.scalar("SELECT count(*) FROM calls") == 1  # the other was deleted (and, dated March, archived)
+
+
+def test_a_log_whose_first_line_is_an_array_but_whose_other_lines_are_entries_applies_them(wh, write):
+    result = wh.cli("ingest", "deletions", str(write("d.jsonl", "[1, 2]\n" + jsonl([entry(1)]))))
+    assert result.exit_code == 0, result.stderr
+    assert wh.query("SELECT id FROM user_activity_log") == [("UAL-1",)]
+    assert wh.query("SELECT lineNumber, reasons FROM rejected_rows") == [(1, ["not a JSON object"])]

@@ -204,7 +204,7 @@ def test_the_server_answers_while_a_writer_is_stopped_mid_run(api, tmp_path):
     write_deletions(inbox / "d.jsonl", [{"id": "V1", "user": "u", "timestamp": "2026-03-10T00:00:00Z",
                                          "action": "delete_calls", "selector": {"callIds": list(range(40, 60))}}])
     job = tmp_path / "job.toml"
-    job.write_text(f'[job]\nname = "night"\ninbox = "{inbox}"\n')
+    job.write_text(f'[job]\nname = "night"\ninbox = "{inbox}"\n\n[inbox]\nmin_age_seconds = 0\n')
     writer = run_cli(wh.home, "run", str(job), "--as-of", "2026-04-01")
     assert writer.stderr is not None and b"run=" in writer.stderr.readline()
     writer.send_signal(signal.SIGSTOP)

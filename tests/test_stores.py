@@ -247,7 +247,7 @@ def _big_inbox(inbox: Path) -> None:
 
 def test_an_analyst_connection_held_open_does_not_stop_the_nightly_run(deleted, tmp_path):
     job = tmp_path / "job.toml"
-    job.write_text('[job]\nname = "night"\ninbox = "inbox"\n')
+    job.write_text('[job]\nname = "night"\ninbox = "inbox"\n\n[inbox]\nmin_age_seconds = 0\n')
     _big_inbox(tmp_path / "inbox")
     held = duckdb.connect(str(deleted.home / "published" / "analyst.duckdb"), read_only=True)
     try:
@@ -265,7 +265,7 @@ def test_an_analyst_connection_held_open_does_not_stop_the_nightly_run(deleted, 
 
 def test_readers_answer_while_a_writer_is_stopped_and_their_reads_are_folded_once(deleted, tmp_path):
     job = tmp_path / "job.toml"
-    job.write_text('[job]\nname = "night"\ninbox = "inbox"\n')
+    job.write_text('[job]\nname = "night"\ninbox = "inbox"\n\n[inbox]\nmin_age_seconds = 0\n')
     _big_inbox(tmp_path / "inbox")
     writer = run_cli(deleted.home, "run", str(job), "--as-of", "2026-03-31")
     assert writer.stderr is not None
