@@ -53,14 +53,18 @@ class _Scratch:
         return np.flatnonzero(hits)
 
 
-def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | None = None) -> tuple[Chunk, int, int]:
+def _scan(
+    buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | None = None,
+    sep: int = COMMA, quote: int | None = QUOTE,
+) -> tuple[Chunk, int, int]:
     """Records of buf; if upto is None the buffer ends at end of file.
 
     Returns the chunk, the number of bytes consumed and the next record's line.
+    `sep` and `quote` are the delimiter and quote bytes (a profile's; quote None: no quoting).
     """
     scratch = scratch or _Scratch()
     arr = np.frombuffer(buf, dtype=np.uint8)
-    quotes = scratch.positions(arr, QUOTE)
+    quotes = scratch.positions(arr, quote) if quote is not None else np.empty(0, dtype=np.intp)
     newlines = scratch.positions(arr, NEWLINE)
     outside = (np.searchsorted(quotes, newlines) & 1) == 0
     ends_nl = newlines[outside]
@@ -98,10 +102,17 @@ def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | Non
         lines = first_line + np.searchsorted(newlines, starts)
     # fields = commas in the record - commas inside its quoted pairs + 1; counting per
     # quote pair costs O(quotes), not O(commas x log quotes)
-    commas = scratch.positions(arr, COMMA)
+    commas = scratch.positions(arr, sep)
     # between a record's end and the next record's start there are only CR and LF, so
     # the commas of record i are those in [starts[i], starts[i + 1]): one search, not two
     last_end = int(ends[-1]) if len(ends) else 0
+    if len(quotes) > len(commas) // 2:
+        # quote-heavy text (every field quoted, as FCS and FreeSWITCH write): a comma is
+        # inside quotes exactly when an odd number of quotes precedes it, so one search per
+        # comma replaces the three per quote pair below (a quoted-everything file: 2x faster)
+        outside = commas[(np.searchsorted(quotes, commas) & 1) == 0]
+        return _chunk(buf, starts, ends, lines, np.diff(np.searchsorted(outside, np.append(starts, last_end))) + 1,
+                      unterminated, newlines, consumed, first_line)
     bounds = np.searchsorted(commas, np.append(starts, last_end))
     fields = np.diff(bounds) + 1
     paired = quotes[quotes < last_end] if len(quotes) else quotes
@@ -114,13 +125,20 @@ def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | Non
         if inside.any():
             record_of = np.searchsorted(starts, opens, side="right") - 1
             fields = fields - np.bincount(record_of, weights=inside, minlength=len(starts)).astype(np.int64)
+    return _chunk(buf, starts, ends, lines, fields, unterminated, newlines, consumed, first_line)
+
+
+def _chunk(
+    buf: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, fields: np.ndarray,
+    unterminated: bool, newlines: np.ndarray, consumed: int, first_line: int,
+) -> tuple[Chunk, int, int]:
     next_line = first_line + int(np.searchsorted(newlines, consumed))
-    chunk = Chunk(buf, starts, ends, lines, fields, unterminated)
-    return chunk, consumed, next_line
+    return Chunk(buf, starts, ends, lines, fields, unterminated), consumed, next_line
 
 
 def scan_records(
-    stream: BinaryIO, *, first_line: int = 1, chunk_size: int = DEFAULT_CHUNK
+    stream: BinaryIO, *, first_line: int = 1, chunk_size: int = DEFAULT_CHUNK,
+    sep: int = COMMA, quote: int | None = QUOTE,
 ) -> Iterator[Chunk]:
     """Yield chunks of whole records from the current position of stream.
 
@@ -141,11 +159,11 @@ def scan_records(
         # a file reads short only at its end; a pipe is at its end when it reads nothing
         if (len(fresh) < size) if seekable else not fresh:
             if buf:
-                chunk, _, line = _scan(buf, None, line, scratch)
+                chunk, _, line = _scan(buf, None, line, scratch, sep, quote)
                 if len(chunk):
                     yield chunk
             return
-        chunk, consumed, line = _scan(buf, len(buf), line, scratch)
+        chunk, consumed, line = _scan(buf, len(buf), line, scratch, sep, quote)
         if seekable:
             stream.seek(at + consumed)
             if consumed == 0:  # a record longer than one read: read more at once
