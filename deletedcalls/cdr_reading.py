@@ -17,13 +17,17 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
+from deletedcalls.mapping import UTC_ZONES, ambiguous_reason, gap_reason, zoned
 from deletedcalls.schemas import CDR_COLUMNS, rejection_reasons
+
+if TYPE_CHECKING:
+    from deletedcalls.profiles import Profile
 
 # records validated at once (see batches)
 GROUP_ROWS = 250_000
@@ -65,6 +69,7 @@ class Batch:
     records: int
     carriers: set[str]
     nbytes: int
+    ambiguous: int = 0  # records whose wall-clock time occurs twice in the zone (the autumn hour)
 
 
 def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataFrame, np.ndarray, list]:
@@ -147,7 +152,8 @@ def _records_text(chunk: Chunk, idx: np.ndarray) -> bytes:
 
 
 def batches(
-    path: Path, chunk_size: int = DEFAULT_CHUNK, group_rows: int = GROUP_ROWS, stop: threading.Event | None = None
+    path: Path, chunk_size: int = DEFAULT_CHUNK, group_rows: int = GROUP_ROWS, stop: threading.Event | None = None,
+    zone: str = "UTC", ambiguous: str = "earlier",
 ) -> Iterator[Batch | tuple[list[str], list[str]]]:
     """First the (header, extra columns), then validated batches of about group_rows records.
 
@@ -155,7 +161,8 @@ def batches(
     several chunks: pandera has a fixed cost per validation (1M rows: 0.4 s as one
     frame, 0.8 s as ten). The first and the last chunks go alone, so that DuckDB,
     which inserts what this thread validated, starts early and finishes soon after.
-    Setting `stop` ends it at the next chunk.
+    Setting `stop` ends it at the next chunk. Times are wall clock in `zone` (the
+    warehouse's [ingest] zone); outside UTC each record's instant is computed here.
     """
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -172,13 +179,13 @@ def batches(
             rows += frame.height
             near_end = size - f.tell() < chunk_size
             if rows >= group_rows or first or near_end:
-                yield _validate(group)
+                yield _validate(group, zone, ambiguous)
                 group, rows, first = [], 0, False
         if group:
-            yield _validate(group)
+            yield _validate(group, zone, ambiguous)
 
 
-def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]) -> Batch:
+def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]], zone: str = "UTC", ambiguous: str = "earlier") -> Batch:
     """Validate the parsed records of some chunks as one frame; the good ones stay text."""
     frame = pl.concat([f for _, f, _, _ in group], how="vertical", rechunk=False)
     for c in CDR_COLUMNS:
@@ -188,6 +195,10 @@ def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]) -> Batc
     frame = frame.select(list(CDR_COLUMNS)).with_columns(lineNumber=pl.Series(lines, dtype=pl.Int64))
     rejects = [r for _, _, _, chunk_rejects in group for r in chunk_rejects]
     reasons = rejection_reasons(frame) if frame.height else {}
+    started, twice = None, 0
+    if frame.height and zone not in UTC_ZONES:
+        started, twice = _zone(frame, reasons, zone, ambiguous)
+        frame = frame.with_columns(started)
     if reasons:
         offsets = np.cumsum([0] + [len(idx) for _, _, idx, _ in group])
         bad = np.fromiter(reasons, dtype=np.int64)
@@ -201,7 +212,26 @@ def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]) -> Batc
         frame = frame.filter(pl.Series(mask))
     carriers = set(frame["carrier"].unique().to_list())
     records = sum(len(chunk) - int(np.sum(chunk.ends == chunk.starts)) for chunk, _, _, _ in group)
-    return Batch(frame, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group))
+    return Batch(frame, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group), twice)
+
+
+def _zone(frame: pl.DataFrame, reasons: dict[int, list[str]], zone: str, ambiguous: str) -> tuple[pl.Series, int]:
+    """Each valid row's UTC instant; the spring-forward gap (and, if so set, the autumn hour) joins reasons."""
+    ok = np.ones(frame.height, dtype=bool)
+    if reasons:
+        ok[np.fromiter(reasons, dtype=np.int64)] = False
+    rows = np.flatnonzero(ok)
+    z = zoned(frame if len(rows) == frame.height else frame[rows], zone, ambiguous)
+    d, t = frame["startDate"], frame["startTime"]
+    for j in z.gap:
+        reasons[int(rows[j])] = [gap_reason(d[int(rows[j])], t[int(rows[j])], zone, "startDate, startTime")]
+    if ambiguous == "reject":
+        for j in z.ambiguous:
+            reasons[int(rows[j])] = [ambiguous_reason(d[int(rows[j])], t[int(rows[j])], zone, "startDate, startTime")]
+    if len(rows) == frame.height:
+        return z.started_at, len(z.ambiguous)
+    full = pl.Series("startedAt", dtype=z.started_at.dtype).extend_constant(None, frame.height)
+    return full.scatter(rows, z.started_at), len(z.ambiguous)
 
 
 class Prefetch:
@@ -252,10 +282,21 @@ class Prefetch:
         self._thread.join()
 
 
-def start_reading(path: Path, chunk_size: int = DEFAULT_CHUNK) -> Prefetch:
-    """A reader thread over batches(path), started now; its close() stops it at the next chunk."""
+def start_reading(
+    path: Path, chunk_size: int = DEFAULT_CHUNK, profile: Profile | None = None, zone: str = "UTC"
+) -> Prefetch:
+    """A reader thread over the file's batches, started now; its close() stops it at the next chunk.
+
+    The canonical layout as it is (no profile, or one that maps every column to itself)
+    takes `batches`; any other profile `profile_reading.mapped_batches`.
+    """
     stop = threading.Event()
-    return Prefetch(batches(path, chunk_size, GROUP_ROWS, stop), stop=stop)
+    if profile is None or profile.identity:
+        ambiguous = profile.ambiguous if profile else "earlier"
+        return Prefetch(batches(path, chunk_size, GROUP_ROWS, stop, zone, ambiguous), stop=stop)
+    from deletedcalls.profile_reading import mapped_batches
+
+    return Prefetch(mapped_batches(path, profile, zone, chunk_size, GROUP_ROWS, stop), stop=stop)
 
 
 class ReadAhead:

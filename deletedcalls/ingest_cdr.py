@@ -29,8 +29,12 @@ import pyarrow as pa
 from deletedcalls import logs
 from deletedcalls.cdr_reading import Prefetch, ReadAhead, loading, start_reading
 from deletedcalls.csvscan import DEFAULT_CHUNK, read_header, scan_records
+from deletedcalls.delivery import DeliveryRejected, inner_name, text_of
 from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.fsutil import file_sha256
+from deletedcalls.mapping import UTC_ZONES
+from deletedcalls.profile_reading import LayoutRejected
+from deletedcalls.profiles import Catalog, Profile, choose
 from deletedcalls.rejects import record_rejects
 from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings
@@ -60,6 +64,8 @@ class FileResult:
     rejected: int = 0
     extra_columns: list[str] = field(default_factory=list)
     message: str = ""
+    profile: str | None = None
+    ambiguous: int = 0  # records in the autumn hour, resolved by the profile's `ambiguous`
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,20 +78,32 @@ class FileResult:
             "rejected": self.rejected,
             "extraColumns": self.extra_columns,
             "message": self.message,
+            "profile": self.profile,
+            "ambiguousTimes": self.ambiguous,
         }
 
 
 def typed(frame: pl.DataFrame) -> pl.DataFrame:
-    """Cast validated text to the warehouse types (exact: Decimal, not float)."""
+    """Cast validated text to the warehouse types (exact: Decimal, not float).
+
+    `startedAt` comes with the frame when the reader computed it (a zone other than
+    UTC); in UTC it is the wall clock itself, computed here by arithmetic.
+    """
     time = pl.col("startTime")  # checked HH:MM:SS; slicing it is twice as fast as str.to_time
     seconds = time.str.slice(0, 2).cast(pl.Int64) * 3600 + time.str.slice(3, 2).cast(pl.Int64) * 60 + time.str.slice(6, 2).cast(pl.Int64)
+    date = pl.col("startDate").str.to_date("%Y-%m-%d")
+    instant = []
+    if "startedAt" not in frame.columns:
+        utc = date.cast(pl.Datetime("us")) + pl.duration(microseconds=seconds * 1_000_000)
+        instant = [utc.dt.replace_time_zone("UTC").alias("startedAt")]
     return frame.with_columns(
-        pl.col("startDate").str.to_date("%Y-%m-%d"),
+        date,
         (seconds * 1_000_000_000).cast(pl.Time).alias("startTime"),
         pl.col("duration").cast(pl.Int64),
         pl.col("answerTime").cast(pl.Int64),
         *[pl.col(c).cast(pl.Decimal(18, 4)) for c in COST_COLUMNS],
-    )
+        *instant,
+    ).select(*CDR_COLUMNS, "lineNumber", "startedAt")
 
 
 def _call_batch_schema() -> pa.Schema:
@@ -107,14 +125,26 @@ def ingest_cdr_files(
     progress: Progress | None = None,
     log_unchanged: bool = True,
     ahead: ReadAhead | None = None,
+    profile: str | None = None,
+    pins: tuple[tuple[str, str], ...] = (),
 ) -> list[FileResult]:
     """Ingest each file in turn, logging each outcome; a rejected file does not stop the others.
 
     `ahead` is a file whose reading has already started (cdr_reading.read_ahead).
+    `profile` names the profile of every file; else a job's `pins` (glob, profile),
+    else detection (profiles.choose). Every profile is checked first: a bad one is
+    a usage error before any file is read.
     """
+    catalog = Catalog(settings.home)
+    if profile:
+        catalog.get(profile)
+    for _, name in pins:
+        catalog.get(name)
     results = []
     for path in paths:
-        r = ingest_cdr_file(con, settings, path, run_id, progress=progress, ahead=ahead)
+        r = ingest_cdr_file(
+            con, settings, path, run_id, progress=progress, ahead=ahead, catalog=catalog, profile=profile, pins=pins
+        )
         results.append(r)
         if r.status == "unchanged" and not log_unchanged:
             continue
@@ -157,7 +187,11 @@ def ingest_cdr_file(
     progress: Progress | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     ahead: ReadAhead | None = None,
+    catalog: Catalog | None = None,
+    profile: str | None = None,
+    pins: tuple[tuple[str, str], ...] = (),
 ) -> FileResult:
+    choice = _Choice(catalog or Catalog(settings.home), profile, pins)
     if not path.is_file():
         raise UsageError(f"no such CDR file: {path}")
     name = path.name
@@ -170,7 +204,7 @@ def ingest_cdr_file(
     if not maybe_known:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hashing:
             hashed = hashing.submit(file_sha256, path).result
-            return _load(con, settings, path, hashed, size, run_id, progress, chunk_size, ahead)
+            return _load(con, settings, path, hashed, size, run_id, progress, chunk_size, ahead, choice)
     sha = file_sha256(path)
     known = con.execute(
         "SELECT id, fileName, sha256, status FROM cdr_files WHERE sha256 = $s OR fileName = $n ORDER BY id",
@@ -189,40 +223,94 @@ def ingest_cdr_file(
                 message=f"a different file of this name was already loaded (id {fid}, sha256 {fsha[:12]}…); "
                 "refused, nothing changed. Send corrections under a new file name.",
             )
-    return _load(con, settings, path, lambda: sha, size, run_id, progress, chunk_size, ahead)
+    return _load(con, settings, path, lambda: sha, size, run_id, progress, chunk_size, ahead, choice)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """What decides a file's profile: the catalog, --profile, the job's pins."""
+
+    catalog: Catalog
+    profile: str | None
+    pins: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one file is read: the text's path (a compressed delivery's copy), its profile and zone."""
+
+    text: Path
+    profile: Profile
+    zone: str
+
+    @property
+    def fast(self) -> bool:
+        return self.profile.identity
+
+    def raw_lines(self, lines: set[int], chunk_size: int) -> dict[int, str]:
+        if self.fast:
+            return _raw_lines(self.text, lines, chunk_size)
+        from deletedcalls.profile_reading import raw_lines
+
+        return raw_lines(self.text, self.profile, lines, chunk_size)
 
 
 def _load(
     con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[], str],
     size: int, run_id: int, progress: Progress | None, chunk_size: int, ahead: ReadAhead | None,
+    choice: _Choice,
 ) -> FileResult:
-    """Load one file in one transaction; sha() gives its hash (it may still be computing)."""
-    with loading():  # GC off, short GIL switch interval (see cdr_reading.loading)
-        # the reader scans and parses from now on (or already does); validation waits for the schema
-        stream = ahead.take(path, chunk_size) if ahead else None
-        stream = stream or start_reading(path, chunk_size)
-        try:
-            with _ingest_settings(con):
-                return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream)
-        finally:
-            stream.close()
+    """Load one file in one transaction; sha() gives its hash (it may still be computing).
+
+    The delivery is opened as text (decompressed if need be) and its profile chosen
+    first; a file no profile matches, or a compressed file that cannot be opened, is
+    a rejected file.
+    """
+    try:
+        with text_of(path, settings.home) as text:
+            with open(text, "rb") as f:
+                head = f.read(64 * 1024)
+            chosen = choose(choice.catalog, head, inner_name(path), profile=choice.profile, pins=choice.pins)
+            if chosen.profile is None:
+                result = FileResult(str(path), path.name, sha(), "loaded")
+                return _reject_file(con, settings, result, size, run_id, chosen.why, [], 0, set())
+            layout = _Layout(text, chosen.profile, chosen.profile.zone_for(settings.zone))
+            with loading():  # GC off, short GIL switch interval (see cdr_reading.loading)
+                # the reader scans and parses from now on (or already does); validation waits for the schema
+                plain = layout.fast and text == path and layout.zone in UTC_ZONES
+                stream = ahead.take(path, chunk_size) if ahead and plain else None
+                stream = stream or start_reading(text, chunk_size, layout.profile, layout.zone)
+                try:
+                    with _ingest_settings(con):
+                        return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream, layout)
+                finally:
+                    stream.close()
+    except DeliveryRejected as e:
+        result = FileResult(str(path), path.name, sha(), "loaded")
+        return _reject_file(con, settings, result, size, run_id, str(e), [], 0, set())
 
 
 def _load_stream(
     con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[], str],
-    size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: Prefetch,
+    size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: Prefetch, layout: _Layout,
 ) -> FileResult:
     cdr_schema()  # pandera's import, while the reader thread works (see schemas.pandera_polars)
     result = FileResult(str(path), path.name, "", "loaded")  # sha256 is set once sha() is needed
+    result.profile = layout.profile.name
     rejects: list[tuple[int, list[str], str]] = []
-    stats = {"records": 0, "rows": 0}
+    stats = {"records": 0, "rows": 0, "ambiguous": 0}
     carriers: set[str] = set()
     con.execute("BEGIN")
     try:
         file_id = next_ids(con, "cdr_file", 1)
         result.file_id = file_id
         first_call_id = con.execute("SELECT value + 1 FROM counters WHERE name = 'call'").fetchall()[0][0]
-        header, extra = next(stream)
+        try:
+            header, extra = next(stream)
+        except LayoutRejected as e:
+            con.execute("ROLLBACK")
+            result.sha256 = sha()
+            return _reject_file(con, settings, result, size, run_id, str(e), [], 0, carriers)
         result.extra_columns = extra
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         duplicated = sorted({c for c in header if header.count(c) > 1})
@@ -239,6 +327,7 @@ def _load_stream(
         def arrow_batches() -> Iterator[pa.RecordBatch]:
             for batch in stream:
                 stats["records"] += batch.records
+                stats["ambiguous"] += batch.ambiguous
                 rejects.extend(batch.rejected)
                 good = batch.good
                 if good.height:
@@ -262,7 +351,8 @@ def _load_stream(
         reader = pa.RecordBatchReader.from_batches(CALL_BATCH_SCHEMA, arrow_batches())
         insert_from(con, "batch", reader, sql("ingest/insert_calls"))
         records = stats["records"]
-        result.rows = stats["rows"] - _reject_duplicates(con, path, file_id, chunk_size, rejects)
+        result.rows = stats["rows"] - _reject_duplicates(con, layout, file_id, chunk_size, rejects)
+        result.ambiguous = stats["ambiguous"]
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})
         result.rejected = len(rejects)
         result.sha256 = sha()
@@ -285,18 +375,23 @@ def _load_stream(
         result.message = f"loaded {result.rows} records"
     if extra:
         result.message += f"; ignored extra column(s): {', '.join(extra)}"
+    if result.ambiguous:
+        result.message += (f"; {result.ambiguous} record(s) in the autumn hour of {layout.zone} "
+                           f"(ambiguous = {layout.profile.ambiguous})")
+    if not layout.profile.identity or layout.profile.name != "canonical":
+        result.message += f" (profile {layout.profile.name})"
     return result
 
 
 def _reject_duplicates(
-    con: duckdb.DuckDBPyConnection, path: Path, file_id: int, chunk_size: int, rejects: list
+    con: duckdb.DuckDBPyConnection, layout: _Layout, file_id: int, chunk_size: int, rejects: list
 ) -> int:
     """Reject (and remove) the file's records whose key was already known; returns how many."""
     found = con.execute(sql("ingest/duplicate_keys"), {"file": file_id}).fetchall()
     if not found:
         return 0
     con.execute("DELETE FROM calls WHERE id IN (SELECT unnest($ids::BIGINT[]))", {"ids": [r[0] for r in found]})
-    raw = _raw_lines(path, {r[1] for r in found}, chunk_size)
+    raw = layout.raw_lines({r[1] for r in found}, chunk_size)
     for _, line, where, other_file in found:
         if other_file == file_id:
             why = "duplicate: (carrier, carrierCallID) appears earlier in this file"
@@ -327,7 +422,8 @@ def _record_file(
     carriers: set[str],
 ) -> None:
     con.execute(
-        "INSERT INTO cdr_files VALUES ($id, $name, $sha, $carrier, $status, $rows, $rejected, $size, $extra, $reason, $at, $run)",
+        "INSERT INTO cdr_files (id, fileName, sha256, carrier, status, \"rows\", rejected, sizeBytes, extraColumns, reason, ingestedAt, runId, profile) "
+        "VALUES ($id, $name, $sha, $carrier, $status, $rows, $rejected, $size, $extra, $reason, $at, $run, $profile)",
         {
             "id": result.file_id,
             "name": result.file_name,
@@ -341,6 +437,7 @@ def _record_file(
             "reason": reason,
             "at": utc_now(),
             "run": run_id,
+            "profile": result.profile,
         },
     )
 

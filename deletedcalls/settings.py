@@ -32,6 +32,9 @@ days = 90
 # Largest share of rejected records a CDR file may have and still load
 # (0.01 = 1 %). Over it, the whole file is rejected and nothing of it loads.
 max_reject_ratio = 0.01
+# IANA time zone of the wall-clock times in canonical CDR files (each call's
+# startedAt is computed from it); carrier profiles name their own zone.
+# zone = "UTC"
 
 [permissions]
 # Users who may read deleted calls (list, get, restore, sql over them).
@@ -42,7 +45,7 @@ data_protection = ["dpo"]
 # Every key config.toml may hold, with its type, for clear errors on typos.
 KNOWN_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "retention": {"days": int},
-    "ingest": {"max_reject_ratio": (int, float)},
+    "ingest": {"max_reject_ratio": (int, float), "zone": str},
     "permissions": {"data_protection": list},
 }
 
@@ -80,6 +83,8 @@ class Settings:
     """Largest rejected share with which a CDR file still loads."""
     data_protection: frozenset[str] = field(default_factory=lambda: frozenset({"dpo"}))
     """Users allowed to read deleted-call data."""
+    zone: str = "UTC"
+    """IANA zone of the wall-clock times of canonical CDR files ([ingest] zone)."""
 
     @property
     def database(self) -> Path:
@@ -146,13 +151,25 @@ def load_settings(
         raise ConfigError(f"retention days must be 0 or more, not {days}")
     if not 0 <= ratio <= 1:
         raise ConfigError(f"max_reject_ratio must be between 0 and 1, not {ratio}")
+    zone = raw.get("ingest", {}).get("zone", "UTC")
+    _check_zone(home_path / CONFIG_NAME, zone)
     return Settings(
         home=home_path,
         user=acting_user(),
         retention_days=int(days),
         max_reject_ratio=float(ratio),
         data_protection=frozenset(str(u) for u in dp),
+        zone=zone,
     )
+
+
+def _check_zone(path: Path, zone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{path}: ingest.zone: unknown time zone {zone!r} (an IANA name such as 'Europe/London')") from None
 
 
 def parse_date(value: str, what: str = "date") -> date:
