@@ -97,8 +97,13 @@ def _codes(src: pl.Expr, rule: Rule, canonical: str) -> tuple[pl.Expr, pl.Expr]:
     return value, error
 
 
-def rule_exprs(rule: Rule, canonical: str, present: set[str], encoding: str) -> tuple[pl.Expr, pl.Expr | None]:
-    """(the canonical value as text, an error message or null) for one column of every row."""
+def rule_exprs(
+    rule: Rule, canonical: str, present: set[str], encoding: str, check_bytes: bool = True
+) -> tuple[pl.Expr, pl.Expr | None]:
+    """(the canonical value as text, an error message or null) for one column of every row.
+
+    `check_bytes` False: the text is known to hold no replaced bytes (it was ASCII).
+    """
     if rule.value is not None:
         return pl.lit(rule.value, pl.String), None
     if rule.join:
@@ -107,6 +112,8 @@ def rule_exprs(rule: Rule, canonical: str, present: set[str], encoding: str) -> 
             return pl.lit(None, pl.String), None
         joined = pl.concat_str(parts, separator=rule.sep, ignore_nulls=True)
         whole = pl.when(joined == "").then(None).otherwise(joined)
+        if not check_bytes:
+            return whole, None
         garbled = pl.any_horizontal(p.str.contains(REPLACEMENT, literal=True) for p in parts)
         message = pl.when(garbled).then(pl.lit(_err(rule, canonical, f"bytes that are not valid {encoding} text")))
         return pl.when(~garbled).then(whole), message
@@ -126,6 +133,8 @@ def rule_exprs(rule: Rule, canonical: str, present: set[str], encoding: str) -> 
         value, error = _codes(src, rule, canonical)
     else:
         value = src
+    if not check_bytes:
+        return value, error
     bad = pl.col(rule.column).str.contains(REPLACEMENT, literal=True)
     enc = pl.when(bad).then(pl.lit(_err(rule, canonical, f"bytes that are not valid {encoding} text")))
     error = enc if error is None else pl.coalesce(enc, error)
@@ -138,8 +147,11 @@ class Mapped:
     errors: dict[int, list[tuple[str, str]]]  # row -> [(canonical column, reason)]
 
 
-def map_frame(frame: pl.DataFrame, profile: Profile) -> Mapped:
-    """Map source columns to canonical text columns, with each row's mapping errors."""
+def map_frame(frame: pl.DataFrame, profile: Profile, check_bytes: bool = True) -> Mapped:
+    """Map source columns to canonical text columns, with each row's mapping errors.
+
+    `check_bytes` False skips the search for replaced bytes (the caller saw only ASCII).
+    """
     present = set(frame.columns)
     values, errors = [], []
     for c in CANONICAL:
@@ -147,12 +159,12 @@ def map_frame(frame: pl.DataFrame, profile: Profile) -> Mapped:
         if rule is None:
             values.append(pl.lit(None, pl.String).alias(c))
             continue
-        value, error = rule_exprs(rule, c, present, profile.encoding)
+        value, error = rule_exprs(rule, c, present, profile.encoding, check_bytes)
         values.append(value.alias(c))
         if error is not None:
             errors.append(error.alias(ERR + c))
     extra = [pl.col("lineNumber")] if "lineNumber" in present else []
-    out = frame.select(*values, *extra, *errors)
+    out = frame.lazy().select(*values, *extra, *errors).collect()  # lazy: common subexpressions once
     found: dict[int, list[tuple[str, str]]] = {}
     if errors:
         err_cols = [e.meta.output_name() for e in errors]
@@ -174,12 +186,12 @@ class Zoned:
 
 def zoned(frame: pl.DataFrame, zone: str, ambiguous: str) -> Zoned:
     """startDate + startTime (checked text) in `zone` → UTC instants; the gap and the autumn hour."""
-    local = pl.concat_str([pl.col("startDate"), pl.col("startTime")], separator=" ").str.to_datetime(
-        "%Y-%m-%d %H:%M:%S", time_unit="us"
-    )
+    time = pl.col("startTime")  # checked HH:MM:SS: slices and arithmetic, not a parse
+    seconds = time.str.slice(0, 2).cast(pl.Int64) * 3600 + time.str.slice(3, 2).cast(pl.Int64) * 60 + time.str.slice(6, 2).cast(pl.Int64)
+    local = pl.col("startDate").str.to_date("%Y-%m-%d").cast(pl.Datetime("us")) + pl.duration(seconds=seconds)
     early = local.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
     late = local.dt.replace_time_zone(zone, ambiguous="latest", non_existent="null")
-    both = frame.select(early.dt.convert_time_zone("UTC").alias("e"), late.dt.convert_time_zone("UTC").alias("l"))
+    both = frame.lazy().select(early.dt.convert_time_zone("UTC").alias("e"), late.dt.convert_time_zone("UTC").alias("l")).collect()
     gap = both["e"].is_null()
     twice = (both["e"] != both["l"]).fill_null(False)
     chosen = both["l"] if ambiguous == "later" else both["e"]

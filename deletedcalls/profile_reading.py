@@ -17,12 +17,12 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import polars as pl
 
-from deletedcalls.cdr_reading import GROUP_ROWS, Batch, _records_text
+from deletedcalls.cdr_reading import GROUP_ROWS, Batch, Prefetch, _records_text
 from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, _scan, scan_records
 from deletedcalls.mapping import (
     UTC_ZONES,
@@ -113,9 +113,14 @@ def _parse(chunk: Chunk, names: list[str], used: list[str], profile: Profile) ->
             reason = "a quoted field is never closed (runs to the end of the file)"
         rejects.append((int(chunk.lines[i]), [reason], _raw(chunk, int(i), profile.encoding)))
     idx = np.flatnonzero(good)
-    payload = _records_text(chunk, idx)
-    if profile.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        payload = payload.decode(profile.encoding, errors="replace").encode("utf-8")
+    utf8 = profile.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+    records = None
+    if utf8 and len(idx) == len(chunk):  # every record: the chunk as read, without a copy
+        payload, records = chunk.data, len(idx)
+    else:
+        payload = _records_text(chunk, idx)
+        if not utf8:
+            payload = payload.decode(profile.encoding, errors="replace").encode("utf-8")
     positions = sorted(names.index(c) for c in used)
     if not payload or not positions:
         frame = pl.DataFrame({c: pl.Series([None] * len(idx), dtype=pl.String) for c in used})
@@ -123,7 +128,7 @@ def _parse(chunk: Chunk, names: list[str], used: list[str], profile: Profile) ->
         frame = pl.read_csv(
             payload, has_header=False, infer_schema=False, separator=profile.delimiter,
             quote_char=profile.quote or None, columns=positions, raise_if_empty=False,
-            null_values=[""], encoding="utf8-lossy",
+            null_values=[""], encoding="utf8-lossy", n_rows=records,
         )
         frame = frame.rename({f"column_{p}": names[p] for p in positions})
     if frame.height != len(idx):
@@ -135,33 +140,59 @@ def mapped_batches(
     path: Path, profile: Profile, zone: str, chunk_size: int = DEFAULT_CHUNK, group_rows: int = GROUP_ROWS,
     stop: threading.Event | None = None,
 ) -> Iterator[Batch | tuple[list[str], list[str]]]:
-    """First (the canonical columns, the file's unused columns), then validated batches."""
+    """First (the canonical columns, the file's unused columns), then validated batches.
+
+    Two stages in two threads: scanning and parsing (`_parsed_groups`, in a thread of
+    its own) run one group ahead of mapping and validating (here). A mapped layout
+    does about twice the reading work of the canonical one (every field quoted, dates
+    and money converted), and one thread doing all of it was the ingest's bottleneck
+    (docs/BENCHMARKS.md). `stop` ends both at the next chunk.
+    """
+    stop = stop or threading.Event()
+    parsed = Prefetch(_parsed_groups(path, profile, chunk_size, group_rows, stop), depth=1, stop=stop)
+    try:
+        yield next(parsed)
+        for group in parsed:
+            yield _map_validate(group, profile, zone)
+    finally:
+        parsed.close()
+
+
+Group = list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]
+
+
+def _parsed_groups(
+    path: Path, profile: Profile, chunk_size: int, group_rows: int, stop: threading.Event
+) -> Iterator[Any]:
+    """First the header tuple, then groups of scanned and parsed chunks (see batches)."""
     size = path.stat().st_size
     sep, quote = _dialect(profile)
     with open(path, "rb") as f:
         names, first_line = _start(f, profile)
         used, unused = _plan(profile, names)
         yield list(CDR_COLUMNS), (unused if profile.header else [])
-        group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]] = []
+        group: Group = []
         rows, first = 0, True
         for chunk in scan_records(f, first_line=first_line, chunk_size=chunk_size, sep=sep, quote=quote):
-            if stop is not None and stop.is_set():
+            if stop.is_set():
                 return
             parsed = _parse(chunk, names, used, profile)
             group.append((chunk, *parsed))
             rows += parsed[0].height
             if rows >= group_rows or first or size - f.tell() < chunk_size:
-                yield _map_validate(group, profile, zone)
+                yield group
                 group, rows, first = [], 0, False
         if group:
-            yield _map_validate(group, profile, zone)
+            yield group
 
 
-def _map_validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]], profile: Profile, zone: str) -> Batch:
+def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
     frame = pl.concat([f for _, f, _, _ in group], how="vertical", rechunk=False)
     lines = np.concatenate([chunk.lines[idx] for chunk, _, idx, _ in group])
     frame = frame.with_columns(lineNumber=pl.Series(lines, dtype=pl.Int64))
-    mapped: Mapped = map_frame(frame, profile)
+    # ASCII text holds no invalid bytes: the per-column search for them is skipped (most files)
+    ascii_only = all(chunk.data.isascii() for chunk, _, _, _ in group)
+    mapped: Mapped = map_frame(frame, profile, check_bytes=not ascii_only)
     canon = mapped.frame
     rejects = [r for _, _, _, chunk_rejects in group for r in chunk_rejects]
     offsets = np.cumsum([0] + [len(idx) for _, _, idx, _ in group])
