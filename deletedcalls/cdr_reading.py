@@ -302,14 +302,20 @@ def start_reading(
 class ReadAhead:
     """A file whose reading started before the warehouse was open (see read_ahead)."""
 
-    def __init__(self, path: Path, chunk_size: int = DEFAULT_CHUNK) -> None:
+    def __init__(self, path: Path, chunk_size: int = DEFAULT_CHUNK, profile: Profile | None = None, zone: str = "UTC") -> None:
         self.path = path
         self.chunk_size = chunk_size
-        self._stream: Prefetch | None = start_reading(path, chunk_size)
+        self.layout = (profile.name if profile else "canonical", profile, zone)
+        self._stream: Prefetch | None = start_reading(path, chunk_size, profile, zone)
 
-    def take(self, path: Path, chunk_size: int) -> Prefetch | None:
-        """The started stream, once, if it reads this path in chunks of this size."""
+    def take(self, path: Path, chunk_size: int, profile: Profile | None = None, zone: str = "UTC") -> Prefetch | None:
+        """The started stream, once, if it reads this path in chunks of this size, with this profile and zone."""
         if self._stream is None or path != self.path or chunk_size != self.chunk_size:
+            return None
+        name, started_with, started_zone = self.layout
+        if (profile.name if profile else "canonical") != name or zone != started_zone:
+            return None
+        if profile is not None and started_with is not None and profile != started_with:
             return None
         stream, self._stream = self._stream, None
         return stream
@@ -322,7 +328,7 @@ class ReadAhead:
 
 
 @contextlib.contextmanager
-def read_ahead(path: Path) -> Iterator[ReadAhead]:
+def read_ahead(path: Path, profile: Profile | None = None, zone: str = "UTC") -> Iterator[ReadAhead]:
     """Start reading a CDR file now, under the load's settings; stopped on exit if not taken.
 
     The CLI starts the first file of `ingest cdr` before it imports duckdb and
@@ -332,7 +338,7 @@ def read_ahead(path: Path) -> Iterator[ReadAhead]:
     reaches the warehouse unless `ingest_cdr_file` takes it for a load.
     """
     with loading():
-        ahead = ReadAhead(path)
+        ahead = ReadAhead(path, DEFAULT_CHUNK, profile, zone)
         try:
             yield ahead
         finally:

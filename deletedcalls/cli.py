@@ -170,9 +170,10 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
 
     # The first file is scanned and parsed from now on, on the other core, while this
     # thread imports pandera and duckdb and opens the warehouse (0.3-0.4 s on one core).
-    # A file that turns out to be known is not loaded: its reading is stopped. Only a
-    # canonical file in UTC is read ahead (the reading that needs no profile).
-    with (read_ahead(files[0]) if _reads_ahead(ctx, files[0], profile) else contextlib.nullcontext()) as ahead:
+    # A file that turns out to be known is not loaded: its reading is stopped. It is read
+    # with the profile it will be loaded with (chosen before the warehouse opens).
+    early = _early_layout(ctx, files[0], profile)
+    with (read_ahead(files[0], *early) if early else contextlib.nullcontext()) as ahead:
         from deletedcalls.schemas import cdr_schema
 
         cdr_schema()  # pandera first: the reader needs it to validate, DuckDB comes later
@@ -198,15 +199,15 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
             raise_for_rejections(results)
 
 
-def _reads_ahead(ctx: click.Context, path: Path, profile: str | None) -> bool:
-    """Whether the first file is a canonical file in UTC, which may be read before the warehouse opens."""
-    from deletedcalls.profiles import plain_canonical
+def _early_layout(ctx: click.Context, path: Path, profile: str | None) -> tuple[Any, str] | None:
+    """The profile and zone of the first file, when known before the warehouse opens (see read_ahead)."""
+    from deletedcalls.profiles import early_layout
 
     try:
         settings = settings_of(ctx)
     except DeletedCallsError:
-        return False  # reported properly by the ingest itself
-    return plain_canonical(settings.home, path, profile, settings.zone)
+        return None  # reported properly by the ingest itself
+    return early_layout(settings.home, path, profile, settings.zone)
 
 
 @ingest.command("deletions")

@@ -32,7 +32,6 @@ from deletedcalls.csvscan import DEFAULT_CHUNK, read_header, scan_records
 from deletedcalls.delivery import DeliveryRejected, inner_name, text_of
 from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.fsutil import file_sha256
-from deletedcalls.mapping import UTC_ZONES
 from deletedcalls.profile_reading import LayoutRejected
 from deletedcalls.profiles import Catalog, Profile, choose
 from deletedcalls.rejects import record_rejects
@@ -277,8 +276,8 @@ def _load(
             layout = _Layout(text, chosen.profile, chosen.profile.zone_for(settings.zone))
             with loading():  # GC off, short GIL switch interval (see cdr_reading.loading)
                 # the reader scans and parses from now on (or already does); validation waits for the schema
-                plain = layout.fast and text == path and layout.zone in UTC_ZONES
-                stream = ahead.take(path, chunk_size) if ahead and plain else None
+                plain = text == path  # a compressed delivery is never read ahead
+                stream = ahead.take(path, chunk_size, layout.profile, layout.zone) if ahead and plain else None
                 stream = stream or start_reading(text, chunk_size, layout.profile, layout.zone)
                 try:
                     with _ingest_settings(con):

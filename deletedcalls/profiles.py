@@ -465,23 +465,24 @@ def choose(
     return detect(catalog, head, file_name)
 
 
-def plain_canonical(home: Path | None, path: Path, profile: str | None, zone: str) -> bool:
-    """Whether a file will be read by the canonical fast path in UTC (so it may be read ahead).
+def early_layout(home: Path | None, path: Path, profile: str | None, zone: str) -> tuple[Profile, str] | None:
+    """The profile and zone a file will be read with, if known before the warehouse opens.
 
-    Anything unusual (an error, a compressed file, another profile) says no: the
-    ingest itself then reports it properly.
+    The CLI starts reading the first file with it while it imports and opens the
+    warehouse; the load takes that reading only if it chose the same. Anything
+    unusual (an error, a compressed file, no match) says None: the ingest itself
+    then reports it properly.
     """
     try:
-        if zone not in ("UTC", "Etc/UTC") or path.name.lower().endswith((".gz", ".zip")):
-            return False
+        if path.name.lower().endswith((".gz", ".zip")):
+            return None
         catalog = Catalog(home)
         with open(path, "rb") as f:
             head = f.read(64 * 1024)
-        chosen = choose(catalog, head, path.name, profile=profile)
-        p = chosen.profile
-        return p is not None and p.identity and p.zone_for(zone) in ("UTC", "Etc/UTC")
+        p = choose(catalog, head, path.name, profile=profile).profile
+        return None if p is None else (p, p.zone_for(zone))
     except Exception:
-        return False
+        return None
 
 
 # ---------------------------------------------------------------- showing
