@@ -131,11 +131,12 @@ def bench_fcs(out: Path, rows: int, repeat: int = 1) -> dict[str, object]:
     if not csv.exists():
         write_fcs(csv, rows, seed=11)
     bare = [sys.executable, "-c", BARE_FCS_LOAD, "{db}", str(csv), json.dumps(fcs_types())]
-    return bench_ingest(out, rows, False, repeat, csv=csv, bare=bare)
+    return bench_ingest(out, rows, False, repeat, csv=csv, bare_load=bare)
 
 
 def bench_ingest(
-    out: Path, rows: int, with_pandas: bool, repeat: int = 1, *, csv: Path | None = None, bare: list[str] | None = None
+    out: Path, rows: int, with_pandas: bool, repeat: int = 1, *, csv: Path | None = None,
+    bare_load: list[str] | None = None,
 ) -> dict[str, object]:
     """Bare load and our ingest of the same file, alternated `repeat` times; the median pair counts."""
     csv = csv or cdr_file(out, rows)
@@ -144,7 +145,7 @@ def bench_ingest(
         home = fresh(out / "wh-ingest")
         subprocess.run(cli(home, "init"), env=env(), check=True)
         bare_db = fresh(out / "bare.duckdb")
-        bare_cmd = [str(bare_db) if a == "{db}" else a for a in bare] if bare else [
+        bare_cmd = [str(bare_db) if a == "{db}" else a for a in bare_load] if bare_load else [
             sys.executable, "-c", BARE_LOAD, str(bare_db), str(csv), json.dumps(TYPES)]
         ours_cmd = cli(home, "ingest", "cdr", str(csv))
         # the order alternates, so that neither side always runs on the warmer machine
@@ -272,7 +273,7 @@ def bench_retention(out: Path, rows: int) -> dict[str, float]:
                     "TO $p (FORMAT parquet, COMPRESSION zstd)", {"p": str(bare_path)})
         bare = time.perf_counter() - t
         # the audit compares loaded with live + deleted + archived: make the synthetic rows count as loaded
-        con.execute("INSERT INTO cdr_files VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1)", {"n": rows})
+        con.execute("INSERT INTO cdr_files VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1, 'canonical')", {"n": rows})
         [plan] = plan_retention(con, settings, date(2027, 1, 1), 90)  # type: ignore[arg-type]
         t = time.perf_counter()
         archive_partition(con, settings, plan, 1, date(2027, 1, 1), 90)  # type: ignore[arg-type]

@@ -377,7 +377,7 @@ def _load_stream(
     if result.ambiguous:
         result.message += (f"; {result.ambiguous} record(s) in the autumn hour of {layout.zone} "
                            f"(ambiguous = {layout.profile.ambiguous})")
-    if not layout.profile.identity or layout.profile.name != "canonical":
+    if layout.profile.name != "canonical":
         result.message += f" (profile {layout.profile.name})"
     return result
 

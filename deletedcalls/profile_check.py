@@ -66,7 +66,7 @@ def check_file(settings: Settings, path: Path, *, profile: str | None = None, ro
     from deletedcalls.profile_reading import LayoutRejected
 
     catalog = Catalog(settings.home)
-    scratch = settings.home if settings.home.is_dir() else Path(tempfile.gettempdir())
+    scratch = Path(tempfile.gettempdir())  # a compressed file's text: nothing is written in the home
     try:
         with text_of(path, scratch) as text:
             with open(text, "rb") as f:

@@ -416,6 +416,8 @@ def header_names(head: bytes, profile: Profile) -> list[str]:
 
 def detect(catalog: Catalog, head: bytes, file_name: str) -> Detection:
     """The profile whose [detect] matches a file (its first bytes and its name)."""
+    if not head.replace(b"\xef\xbb\xbf", b"").strip():
+        return Detection(None, "the file is empty")
     candidates: list[tuple[tuple[int, int, int, int], Profile, str]] = []
     misses: list[tuple[float, Profile, str]] = []
     for p in [*(catalog.get(n) for n in catalog.user_names), *(catalog.get(n) for n in BUILTIN_ORDER)]:

@@ -379,3 +379,31 @@ def test_an_older_warehouse_gains_startedat_and_profile(tmp_path: Path, write: C
     w.cli("init", ok=True)
     assert w.query("SELECT strftime(startedAt AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S') FROM calls") == [("2026-03-05 10:22:01",)]
     assert w.query("SELECT profile FROM cdr_files") == [("canonical",)]
+
+
+def test_a_duplicate_in_a_mapped_file_keeps_its_raw_text(wh: Warehouse, write: Callable[..., Path]) -> None:
+    path = write("gamma.csv", fcs_text([fcs_row(1), fcs_row(2), fcs_row(1, Salesprice="0.5")]))
+    code, results, err = ingest(wh, str(path), "--max-reject-ratio", "1")
+    assert code == 0, err
+    assert results[0]["rows"] == 2
+    [(line, why, raw)] = wh.query("SELECT lineNumber, reasons, rawLine FROM rejected_rows")
+    assert line == 4 and why == ["duplicate: (carrier, carrierCallID) appears earlier in this file"]
+    assert raw.startswith('"V",') and '"0.5"' in raw
+
+
+def test_an_empty_file_is_rejected_as_empty(wh: Warehouse, write: Callable[..., Path]) -> None:
+    result = wh.cli("ingest", "cdr", str(write("empty.csv", "")))
+    assert result.exit_code == 3
+    assert "the file is empty" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_cp1252_profile_reads_its_text_and_rejects_bytes_cp1252_lacks(wh: Warehouse, write: Callable[..., Path]) -> None:
+    (wh.home / "profiles").mkdir()
+    (wh.home / "profiles" / "gamma-win.toml").write_text('extends = "fcs"\n[read]\nencoding = "cp1252"\n')
+    text = fcs_text([fcs_row(1, Description="Café – Leeds"), fcs_row(2, Description="x")]).decode()
+    data = text.encode("cp1252").replace(b'"x"', b'"\x81"')  # 0x81 is undefined in cp1252
+    path = write("gamma.csv", data)
+    code, _, err = ingest(wh, str(path), "--profile", "gamma-win", "--max-reject-ratio", "1")
+    assert code == 0, err
+    assert wh.query("SELECT locationCarrier FROM calls") == [("Café – Leeds",)]
+    assert reasons(wh) == {3: ["Description → locationCarrier: bytes that are not valid cp1252 text"]}
