@@ -407,3 +407,35 @@ def test_a_cp1252_profile_reads_its_text_and_rejects_bytes_cp1252_lacks(wh: Ware
     assert code == 0, err
     assert wh.query("SELECT locationCarrier FROM calls") == [("Café – Leeds",)]
     assert reasons(wh) == {3: ["Description → locationCarrier: bytes that are not valid cp1252 text"]}
+
+
+@pytest.mark.parametrize("name", ["canonical", "fcs", "asterisk", "freeswitch"])
+def test_profiles_show_prints_a_profile_that_loads_back_the_same(wh: Warehouse, name: str) -> None:
+    from deletedcalls.profiles import Catalog
+
+    shown = wh.cli("profiles", "show", name, ok=True).stdout
+    (wh.home / "profiles").mkdir()
+    (wh.home / "profiles" / f"copy-{name}.toml").write_text(shown)
+    catalog = Catalog(wh.home)
+    original, copy = catalog.get(name), catalog.get(f"copy-{name}")
+    for attr in ("header", "columns", "delimiter", "quote", "encoding", "skip_lines", "aliases", "detect_header",
+                 "detect_filename", "zone", "ambiguous", "rules", "description"):
+        assert getattr(copy, attr) == getattr(original, attr), attr
+
+
+def test_profiles_check_exits_3_when_no_profile_matches(wh: Warehouse, write: Callable[..., Path]) -> None:
+    result = wh.cli("profiles", "check", str(write("odd.csv", "a,b\n1,2\n")))
+    assert result.exit_code == 3
+    assert "no profile matches; the closest is" in result.stderr.strip().splitlines()[-1]
+    assert wh.scalar("SELECT count(*) FROM cdr_files") == 0
+
+
+def test_run_picks_up_compressed_deliveries(wh: Warehouse, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "gamma-1.csv.gz").write_bytes(gzip.compress((DATA / "gamma-fcs-2026-03-29.csv").read_bytes()))
+    job = tmp_path / "job.toml"
+    job.write_text(f'[job]\ninbox = "{inbox}"\n')
+    result = wh.cli("run", str(job), "--as-of", "2026-11-01")
+    assert result.exit_code == 0, result.stderr
+    assert wh.query("SELECT fileName, profile, \"rows\" FROM cdr_files") == [("gamma-1.csv.gz", "fcs", 12)]
