@@ -439,3 +439,12 @@ def test_run_picks_up_compressed_deliveries(wh: Warehouse, tmp_path: Path) -> No
     result = wh.cli("run", str(job), "--as-of", "2026-11-01")
     assert result.exit_code == 0, result.stderr
     assert wh.query("SELECT fileName, profile, \"rows\" FROM cdr_files") == [("gamma-1.csv.gz", "fcs", 12)]
+
+
+def test_a_named_profile_whose_required_column_is_missing_rejects_the_file(wh: Warehouse, write: Callable[..., Path]) -> None:
+    header = [c for c in FCS_COLUMNS if c != "Salesprice"]
+    text = ",".join(f'"{c}"' for c in header) + "\r\n" + ",".join('"1"' for _ in header) + "\r\n"
+    result = wh.cli("ingest", "cdr", "--profile", "fcs", str(write("short.csv", text)))
+    assert result.exit_code == 3
+    assert "the header lacks 'Salesprice' (for costCDR) (profile fcs)" in result.stderr.strip().splitlines()[-1]
+    assert wh.query("SELECT status, profile FROM cdr_files") == [("rejected", "fcs")]
