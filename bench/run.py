@@ -1,9 +1,10 @@
 """Benchmarks: each stage against the bare-DuckDB baseline of the same work, in the same run.
 
-    python bench/run.py [--rows 1000000] [--stages ingest,rss,materialise,retention,publish,serve,keyset,nightly]
+    python bench/run.py [--rows 1000000] [--stages ingest,fcs,rss,materialise,retention,publish,serve,keyset,nightly]
                         [--repeat 3] [--pandas] [--out bench/out]
 
-Sizes scale with --rows: ingest 1x and 4x, materialise 10,000 deletions
+Sizes scale with --rows: ingest 1x and 4x, fcs (a UK FCS-layout file read through
+the `fcs` profile) 1x, materialise 10,000 deletions
 against 4x calls, retention a partition of 2x, keyset pages over 10x deleted calls,
 publishing the two stores of a warehouse of 5x live calls and 0.5x deleted calls,
 pages of 100 from 1x deleted calls over HTTP with 8 keep-alive clients,
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deletedcalls.schemas import CDR_COLUMNS  # noqa: E402
-from deletedcalls.synthetic import write_cdr, write_deletions  # noqa: E402
+from deletedcalls.synthetic import write_cdr, write_deletions, write_fcs  # noqa: E402
 
 TYPES = {c: "VARCHAR" for c in CDR_COLUMNS}
 TYPES.update(startDate="DATE", startTime="TIME", duration="BIGINT", answerTime="BIGINT")
@@ -41,6 +42,16 @@ BARE_LOAD = """
 import duckdb, json, sys
 con = duckdb.connect(sys.argv[1])
 con.execute("CREATE TABLE calls AS SELECT * FROM read_csv($p, header=true, delim=',', quote='\\"', escape='\\"', auto_detect=false, columns=$c)",
+            {"p": sys.argv[2], "c": json.loads(sys.argv[3])})
+con.execute("CHECKPOINT")
+"""
+
+# The FCS layout's 42 columns typed as a plain load would type them (fcs_types): dates in
+# the file's DD/MM/YYYY format, money as the file has it (pounds, 6 places), the rest text.
+BARE_FCS_LOAD = """
+import duckdb, json, sys
+con = duckdb.connect(sys.argv[1])
+con.execute("CREATE TABLE calls AS SELECT * FROM read_csv($p, header=true, delim=',', quote='\\"', escape='\\"', auto_detect=false, dateformat='%d/%m/%Y', columns=$c)",
             {"p": sys.argv[2], "c": json.loads(sys.argv[3])})
 con.execute("CHECKPOINT")
 """
@@ -98,17 +109,46 @@ def fresh(path: Path) -> Path:
     return path
 
 
-def bench_ingest(out: Path, rows: int, with_pandas: bool, repeat: int = 1) -> dict[str, object]:
-    """Bare load and our ingest of the same file, alternated `repeat` times; the median pair counts."""
-    csv = out / f"cdr-{rows}.csv"
+def cdr_file(out: Path, rows: int) -> Path:
+    """The canonical bench file (v2: quoted fields that hold commas, as real exports have)."""
+    csv = out / f"cdr-{rows}-v2.csv"
     if not csv.exists():
         write_cdr(csv, rows, seed=7)
+    return csv
+
+
+def fcs_types() -> dict[str, str]:
+    import tomllib
+
+    columns = tomllib.loads((REPO / "deletedcalls" / "builtin_profiles" / "fcs.toml").read_text())["read"]["columns"]
+    types = {c: "VARCHAR" for c in columns}
+    types.update({"Call Date": "DATE", "Call Time": "TIME", "Duration": "BIGINT",
+                  "Salesprice": "DECIMAL(18,6)", "Salesprice (pre-bundle)": "DECIMAL(18,6)", "NGCS Access Charge": "DECIMAL(18,6)"})
+    return types
+
+
+def bench_fcs(out: Path, rows: int, repeat: int = 1) -> dict[str, object]:
+    """A UK FCS-layout file through the `fcs` profile against a bare typed DuckDB load of it."""
+    csv = out / f"fcs-{rows}.csv"
+    if not csv.exists():
+        write_fcs(csv, rows, seed=11)
+    bare = [sys.executable, "-c", BARE_FCS_LOAD, "{db}", str(csv), json.dumps(fcs_types())]
+    return bench_ingest(out, rows, False, repeat, csv=csv, bare_load=bare)
+
+
+def bench_ingest(
+    out: Path, rows: int, with_pandas: bool, repeat: int = 1, *, csv: Path | None = None,
+    bare_load: list[str] | None = None,
+) -> dict[str, object]:
+    """Bare load and our ingest of the same file, alternated `repeat` times; the median pair counts."""
+    csv = csv or cdr_file(out, rows)
     pairs = []
     for i in range(repeat):
         home = fresh(out / "wh-ingest")
         subprocess.run(cli(home, "init"), env=env(), check=True)
         bare_db = fresh(out / "bare.duckdb")
-        bare_cmd = [sys.executable, "-c", BARE_LOAD, str(bare_db), str(csv), json.dumps(TYPES)]
+        bare_cmd = [str(bare_db) if a == "{db}" else a for a in bare_load] if bare_load else [
+            sys.executable, "-c", BARE_LOAD, str(bare_db), str(csv), json.dumps(TYPES)]
         ours_cmd = cli(home, "ingest", "cdr", str(csv))
         # the order alternates, so that neither side always runs on the warmer machine
         if i % 2:
@@ -136,9 +176,7 @@ def bench_ingest(out: Path, rows: int, with_pandas: bool, repeat: int = 1) -> di
 
 
 def bench_materialise(out: Path, calls: int, deletions: int) -> dict[str, float]:
-    csv = out / f"cdr-{calls}.csv"
-    if not csv.exists():
-        write_cdr(csv, calls, seed=7)
+    csv = cdr_file(out, calls)
     home = fresh(out / "wh-materialise")
     subprocess.run(cli(home, "init"), env=env(), check=True)
     subprocess.run(cli(home, "ingest", "cdr", str(csv)), env=env(), check=True)
@@ -168,7 +206,8 @@ SELECT i AS id, i AS callId, 1 + i // 1000000 AS CDRFileID, 2 + i % 1000000 AS l
        i % 3600, i % 30, CAST((i % 100000) / 10000 AS DECIMAL(18,4)), NULL, NULL, NULL, NULL, NULL, NULL,
        'BT', NULL, 'BT-' || lpad(CAST(i AS VARCHAR), 12, '0'),
        'UAL-' || CAST(i // 1000 AS VARCHAR), 'bench', TIMESTAMP '2026-01-15 00:00:00', $month,
-       TIMESTAMP '2026-11-01 00:00:00', TIMESTAMP '2026-11-01 00:00:00', 1
+       TIMESTAMP '2026-11-01 00:00:00', TIMESTAMP '2026-11-01 00:00:00', 1,
+       timezone('UTC', DATE '2026-01-01' + CAST(i % 28 AS INTEGER) + TIME '10:00:00' + INTERVAL (i % 3600) SECOND)
 FROM range($first, $first + $n) AS t(i)
 ORDER BY i
 """
@@ -236,7 +275,7 @@ def bench_retention(out: Path, rows: int) -> dict[str, float]:
                     "TO $p (FORMAT parquet, COMPRESSION zstd)", {"p": str(bare_path)})
         bare = time.perf_counter() - t
         # the audit compares loaded with live + deleted + archived: make the synthetic rows count as loaded
-        con.execute("INSERT INTO cdr_files VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1)", {"n": rows})
+        con.execute("INSERT INTO cdr_files VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1, 'canonical')", {"n": rows})
         [plan] = plan_retention(con, settings, date(2027, 1, 1), 90)  # type: ignore[arg-type]
         t = time.perf_counter()
         archive_partition(con, settings, plan, 1, date(2027, 1, 1), 90)  # type: ignore[arg-type]
@@ -378,7 +417,7 @@ def bench_nightly(out: Path, rows: int, files: int = 20) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--stages", default="ingest,rss,materialise,retention,publish,serve,keyset,nightly")
+    ap.add_argument("--stages", default="ingest,fcs,rss,materialise,retention,publish,serve,keyset,nightly")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     ap.add_argument("--pandas", action="store_true", help="also time pandas read_csv + SQLite to_sql (slow)")
     ap.add_argument("--repeat", type=int, default=3, help="ingest: bare/ours pairs to run; the median ratio is reported")
@@ -390,6 +429,9 @@ def main() -> None:
     if "ingest" in stages:
         report["ingest"] = bench_ingest(args.out, args.rows, args.pandas, args.repeat)
         print(json.dumps({"ingest": report["ingest"]}), flush=True)
+    if "fcs" in stages:
+        report["fcs"] = bench_fcs(args.out, args.rows, args.repeat)
+        print(json.dumps({"fcs": report["fcs"]}), flush=True)
     if "rss" in stages:
         big = bench_ingest(args.out, args.rows * 4, False)
         small = report.get("ingest") or bench_ingest(args.out, args.rows, False)

@@ -39,6 +39,10 @@ class RunSummary:
                 "rejectedFiles": self.rejected_files, "leftForNextRun": self.young}
 
 
+# CDR files as carriers deliver them: plain, gzip or a single-member zip (SPEC 8)
+CDR_SUFFIXES = (".csv", ".csv.gz", ".zip")
+
+
 def inbox_files(inbox: Path) -> tuple[list[Path], list[Path]]:
     """CDR files and deletion logs of the inbox, each in name order (stable from run to run).
 
@@ -48,7 +52,8 @@ def inbox_files(inbox: Path) -> tuple[list[Path], list[Path]]:
     if not inbox.is_dir():
         raise UsageError(f"inbox {inbox} is not a folder")
     files = sorted(p for p in inbox.iterdir() if not p.name.startswith(".") and not p.is_dir())
-    return [p for p in files if p.suffix.lower() == ".csv"], [p for p in files if p.suffix.lower() == ".jsonl"]
+    cdr = [p for p in files if p.name.lower().endswith(CDR_SUFFIXES)]
+    return cdr, [p for p in files if p.suffix.lower() == ".jsonl"]
 
 
 def settled(paths: list[Path], min_age_seconds: int, now: float) -> tuple[list[Path], list[Path]]:
@@ -70,7 +75,7 @@ def settled(paths: list[Path], min_age_seconds: int, now: float) -> tuple[list[P
 
 def run_job(
     session: Session, settings: Settings, inbox: Path, run_id: int, *, as_of: date,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, pins: tuple[tuple[str, str], ...] = (),
 ) -> RunSummary:
     summary = RunSummary(str(inbox), as_of)
     cdr_files, deletion_logs = inbox_files(inbox)
@@ -82,7 +87,7 @@ def run_job(
                   f"{', '.join(summary.young[:5])}", stage="run", young=summary.young)
 
     start = time.perf_counter()
-    cdr = ingest_cdr_files(session.con, settings, cdr_files, run_id, progress=progress, log_unchanged=False)
+    cdr = ingest_cdr_files(session.con, settings, cdr_files, run_id, progress=progress, log_unchanged=False, pins=pins)
     refused = [r for r in cdr if r.status in ("rejected", "conflict", "changed")]
     summary.rejected_files += [f"{r.file_name}: {r.message}" for r in refused]
     counts: dict[str, float] = {

@@ -17,14 +17,18 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
 from deletedcalls.delivery import SNIFF_BYTES, Delivery, NotReadable, open_delivery, sniff
+from deletedcalls.mapping import UTC_ZONES, ambiguous_reason, gap_reason, zoned
 from deletedcalls.schemas import CDR_COLUMNS, rejection_reasons
+
+if TYPE_CHECKING:
+    from deletedcalls.profiles import Profile
 
 # records validated at once (see batches)
 GROUP_ROWS = 250_000
@@ -66,6 +70,7 @@ class Batch:
     records: int
     carriers: set[str]
     nbytes: int
+    ambiguous: int = 0  # records whose wall-clock time occurs twice in the zone (the autumn hour)
 
 
 def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataFrame, np.ndarray, list]:
@@ -161,7 +166,8 @@ def _records_text(chunk: Chunk, idx: np.ndarray) -> bytes:
 
 
 def batches(
-    source: Path | Delivery, chunk_size: int = DEFAULT_CHUNK, group_rows: int = GROUP_ROWS, stop: threading.Event | None = None
+    source: Path | Delivery, chunk_size: int = DEFAULT_CHUNK, group_rows: int = GROUP_ROWS, stop: threading.Event | None = None,
+    zone: str = "UTC", ambiguous: str = "earlier",
 ) -> Iterator[Batch | tuple[list[str], list[str]]]:
     """First the (header, extra columns), then validated batches of about group_rows records.
 
@@ -171,7 +177,8 @@ def batches(
     which inserts what this thread validated, starts early and finishes soon after.
     Setting `stop` ends it at the next chunk. The file is read once, through a
     Delivery (hashed as read); one that is not CSV text at all raises NotReadable
-    with its hash (delivery.sniff).
+    with its hash (delivery.sniff). Times are wall clock in `zone` (the
+    warehouse's [ingest] zone); outside UTC each record's instant is computed here.
     """
     with contextlib.ExitStack() as closing:
         f = source if isinstance(source, Delivery) else closing.enter_context(open_delivery(source))
@@ -193,13 +200,13 @@ def batches(
             rows += frame.height
             near_end = size - f.tell() < chunk_size
             if rows >= group_rows or first or near_end:
-                yield _validate(group)
+                yield _validate(group, zone, ambiguous)
                 group, rows, first = [], 0, False
         if group:
-            yield _validate(group)
+            yield _validate(group, zone, ambiguous)
 
 
-def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]) -> Batch:
+def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]], zone: str = "UTC", ambiguous: str = "earlier") -> Batch:
     """Validate the parsed records of some chunks as one frame; the good ones stay text."""
     frame = pl.concat([f for _, f, _, _ in group], how="vertical", rechunk=False)
     for c in CDR_COLUMNS:
@@ -209,6 +216,10 @@ def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]) -> Batc
     frame = frame.select(list(CDR_COLUMNS)).with_columns(lineNumber=pl.Series(lines, dtype=pl.Int64))
     rejects = [r for _, _, _, chunk_rejects in group for r in chunk_rejects]
     reasons = rejection_reasons(frame) if frame.height else {}
+    started, twice = None, 0
+    if frame.height and zone not in UTC_ZONES:
+        started, twice = _zone(frame, reasons, zone, ambiguous)
+        frame = frame.with_columns(started)
     if reasons:
         offsets = np.cumsum([0] + [len(idx) for _, _, idx, _ in group])
         bad = np.fromiter(reasons, dtype=np.int64)
@@ -222,7 +233,26 @@ def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]) -> Batc
         frame = frame.filter(pl.Series(mask))
     carriers = set(frame["carrier"].unique().to_list())
     records = sum(len(chunk) - int(np.sum(chunk.ends == chunk.starts)) for chunk, _, _, _ in group)
-    return Batch(frame, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group))
+    return Batch(frame, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group), twice)
+
+
+def _zone(frame: pl.DataFrame, reasons: dict[int, list[str]], zone: str, ambiguous: str) -> tuple[pl.Series, int]:
+    """Each valid row's UTC instant; the spring-forward gap (and, if so set, the autumn hour) joins reasons."""
+    ok = np.ones(frame.height, dtype=bool)
+    if reasons:
+        ok[np.fromiter(reasons, dtype=np.int64)] = False
+    rows = np.flatnonzero(ok)
+    z = zoned(frame if len(rows) == frame.height else frame[rows], zone, ambiguous)
+    d, t = frame["startDate"], frame["startTime"]
+    for j in z.gap:
+        reasons[int(rows[j])] = [gap_reason(d[int(rows[j])], t[int(rows[j])], zone, "startDate, startTime")]
+    if ambiguous == "reject":
+        for j in z.ambiguous:
+            reasons[int(rows[j])] = [ambiguous_reason(d[int(rows[j])], t[int(rows[j])], zone, "startDate, startTime")]
+    if len(rows) == frame.height:
+        return z.started_at, len(z.ambiguous)
+    full = pl.Series("startedAt", dtype=z.started_at.dtype).extend_constant(None, frame.height)
+    return full.scatter(rows, z.started_at), len(z.ambiguous)
 
 
 class Prefetch:
@@ -276,10 +306,17 @@ class Prefetch:
 class Reading(Prefetch):
     """A reader thread over one opened delivery; finish() after the last batch gives the hash of what was read."""
 
-    def __init__(self, delivery: Delivery, chunk_size: int) -> None:
+    def __init__(self, delivery: Delivery, chunk_size: int, profile: Profile | None = None, zone: str = "UTC") -> None:
         self.delivery = delivery
         stop = threading.Event()
-        super().__init__(batches(delivery, chunk_size, GROUP_ROWS, stop), stop=stop)
+        if profile is None or profile.identity:
+            ambiguous = profile.ambiguous if profile else "earlier"
+            stream = batches(delivery, chunk_size, GROUP_ROWS, stop, zone, ambiguous)
+        else:
+            from deletedcalls.profile_reading import mapped_batches
+
+            stream = mapped_batches(delivery, profile, zone, chunk_size, GROUP_ROWS, stop)
+        super().__init__(stream, stop=stop)
 
     def stop_reading(self) -> None:
         """Stop the thread (at its next chunk) and wait for it; the delivery stays open for finish()."""
@@ -290,27 +327,35 @@ class Reading(Prefetch):
         self.delivery.close()
 
 
-def start_reading(path: Path, chunk_size: int = DEFAULT_CHUNK) -> Reading:
-    """A reader thread over batches(path), started now; its close() stops it at the next chunk.
+def start_reading(path: Path, chunk_size: int = DEFAULT_CHUNK, profile: Profile | None = None, zone: str = "UTC") -> Reading:
+    """A reader thread over the file's batches, started now; its close() stops it at the next chunk.
 
-    The file is opened here (NotReadable when it is not a readable regular file).
+    The file is opened here (NotReadable when it is not a readable regular file). The
+    canonical layout as it is (no profile, or one that maps every column to itself)
+    takes `batches`; any other profile `profile_reading.mapped_batches`.
     """
-    return Reading(open_delivery(path), chunk_size)
+    return Reading(open_delivery(path), chunk_size, profile, zone)
 
 
 class ReadAhead:
     """A file whose reading started before the warehouse was open (see read_ahead)."""
 
-    def __init__(self, path: Path, chunk_size: int = DEFAULT_CHUNK) -> None:
+    def __init__(self, path: Path, chunk_size: int = DEFAULT_CHUNK, profile: Profile | None = None, zone: str = "UTC") -> None:
         self.path = path
         self.chunk_size = chunk_size
+        self.layout = (profile.name if profile else "canonical", profile, zone)
         self._stream: Reading | None = None
         with contextlib.suppress(NotReadable):  # the load opens it again and records why
-            self._stream = start_reading(path, chunk_size)
+            self._stream = start_reading(path, chunk_size, profile, zone)
 
-    def take(self, path: Path, chunk_size: int) -> Reading | None:
-        """The started stream, once, if it reads this path in chunks of this size."""
+    def take(self, path: Path, chunk_size: int, profile: Profile | None = None, zone: str = "UTC") -> Reading | None:
+        """The started stream, once, if it reads this path in chunks of this size, with this profile and zone."""
         if self._stream is None or path != self.path or chunk_size != self.chunk_size:
+            return None
+        name, started_with, started_zone = self.layout
+        if (profile.name if profile else "canonical") != name or zone != started_zone:
+            return None
+        if profile is not None and started_with is not None and profile != started_with:
             return None
         stream, self._stream = self._stream, None
         return stream
@@ -323,7 +368,7 @@ class ReadAhead:
 
 
 @contextlib.contextmanager
-def read_ahead(path: Path) -> Iterator[ReadAhead]:
+def read_ahead(path: Path, profile: Profile | None = None, zone: str = "UTC") -> Iterator[ReadAhead]:
     """Start reading a CDR file now, under the load's settings; stopped on exit if not taken.
 
     The CLI starts the first file of `ingest cdr` before it imports duckdb and
@@ -333,7 +378,7 @@ def read_ahead(path: Path) -> Iterator[ReadAhead]:
     reaches the warehouse unless `ingest_cdr_file` takes it for a load.
     """
     with loading():
-        ahead = ReadAhead(path)
+        ahead = ReadAhead(path, DEFAULT_CHUNK, profile, zone)
         try:
             yield ahead
         finally:

@@ -178,9 +178,10 @@ def ingest() -> None:
 @ingest.command("cdr")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--max-reject-ratio", type=click.FloatRange(0, 1), default=None, help="Largest share of rejected records a file may have and still load (default from config.toml, 0.01).")
+@click.option("--profile", default=None, help="The carrier profile of every file (profiles list); default: detected per file.")
 @output_options
 @click.pass_context
-def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: float | None, as_json: bool) -> None:
+def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: float | None, profile: str | None, as_json: bool) -> None:
     """Ingest carrier CDR files (CSV) into calls.
 
     Each file loads whole or not at all. Rejected records are kept in
@@ -191,8 +192,10 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
 
     # The first file is scanned and parsed from now on, on the other core, while this
     # thread imports pandera and duckdb and opens the warehouse (0.3-0.4 s on one core).
-    # A file that turns out to be known is not loaded: its reading is stopped.
-    with read_ahead(files[0]) as ahead:
+    # A file that turns out to be known is not loaded: its reading is stopped. It is read
+    # with the profile it will be loaded with (chosen before the warehouse opens).
+    early = _early_layout(ctx, files[0], profile)
+    with (read_ahead(files[0], *early) if early else contextlib.nullcontext()) as ahead:
         from deletedcalls.schemas import cdr_schema
 
         cdr_schema()  # pandera first: the reader needs it to validate, DuckDB comes later
@@ -202,7 +205,7 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
         total = sum(p.stat().st_size for p in files)
         with recorded_run(settings, "ingest cdr") as (con, run_id, counts):
             with progress_bar(ctx, total, "ingesting CDR files") as advance:
-                results = ingest_cdr_files(con, settings, list(files), run_id, progress=advance, ahead=ahead)
+                results = ingest_cdr_files(con, settings, list(files), run_id, progress=advance, ahead=ahead, profile=profile)
             counts.update(
                 files=len(results),
                 loaded=sum(r.status == "loaded" for r in results),
@@ -216,6 +219,17 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
 
                 echo_json([r.as_dict() for r in results])
             raise_for_rejections(results)
+
+
+def _early_layout(ctx: click.Context, path: Path, profile: str | None) -> tuple[Any, str] | None:
+    """The profile and zone of the first file, when known before the warehouse opens (see read_ahead)."""
+    from deletedcalls.profiles import early_layout
+
+    try:
+        settings = settings_of(ctx)
+    except DeletedCallsError:
+        return None  # reported properly by the ingest itself
+    return early_layout(settings.home, path, profile, settings.zone)
 
 
 @ingest.command("deletions")
@@ -454,7 +468,7 @@ def run_command(ctx: click.Context, jobfile: Path, inbox: Path | None, as_of: st
     with recorded_session(settings, f"run {job.name}") as (session, run_id, counts):
         logs.info(f"run {job.name}: inbox {box}, as of {when}", stage="run", job=job.name, inbox=str(box), run=run_id)
         with progress_bar(ctx, total, "ingesting CDR files") as advance:
-            summary = run_job(session, settings, box, run_id, as_of=when, progress=advance)
+            summary = run_job(session, settings, box, run_id, as_of=when, progress=advance, pins=job.cdr_profiles)
         counts.update(summary.stages)
         seconds = (datetime.now(UTC) - started).total_seconds()
         logs.info(f"run {job.name} done in {seconds:.1f}s" + (f"; {len(summary.rejected_files)} rejected file(s)" if summary.rejected_files else ""),
@@ -478,16 +492,16 @@ def files() -> None:
 @output_options
 @click.pass_context
 def files_list(ctx: click.Context, as_json: bool) -> None:
-    """List CDR files: id, fileName, sha256, carrier, status, rows, rejected, and why a rejected file was rejected."""
+    """List CDR files: id, fileName, sha256, carrier, status, rows, rejected, profile, and why a rejected file was rejected."""
     from deletedcalls.output import echo_rows
     from deletedcalls.stores import reading
 
     with reading(settings_of(ctx), "analyst") as con:
         rel = con.sql(
-            'SELECT id, fileName, sha256, carrier, status, "rows", rejected, ingestedAt, reason FROM cdr_files ORDER BY id'
+            'SELECT id, fileName, sha256, carrier, status, "rows", rejected, ingestedAt, reason, profile FROM cdr_files ORDER BY id'
         )
         files = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
-    echo_rows(files, ["id", "fileName", "sha256", "carrier", "status", "rows", "rejected", "reason"], "CDR files", as_json)
+    echo_rows(files, ["id", "fileName", "sha256", "carrier", "status", "rows", "rejected", "profile", "reason"], "CDR files", as_json)
 
 
 # ---------------------------------------------------------------- runs
@@ -795,3 +809,63 @@ def _exit(code: int | str | None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------- profiles
+
+
+@cli.group()
+def profiles() -> None:
+    """Carrier profiles: how each CDR layout maps onto the call record (SPEC 8)."""
+
+
+@profiles.command("list")
+@output_options
+@click.pass_context
+def profiles_list(ctx: click.Context, as_json: bool) -> None:
+    """List the built-in profiles and the warehouse's own (<home>/profiles/*.toml)."""
+    from deletedcalls.profile_check import list_profiles
+
+    rows = list_profiles(settings_of(ctx).home)
+    if as_json:
+        from deletedcalls.output import echo_json
+
+        echo_json(rows)
+        return
+    from deletedcalls.output import echo_table
+
+    echo_table(["name", "origin", "extends", "detect", "description"],
+               [[r["name"], r["origin"], r["extends"] or "", r["detect"], r["description"]] for r in rows], title="profiles")
+
+
+@profiles.command("show")
+@click.argument("name")
+@click.pass_context
+def profiles_show(ctx: click.Context, name: str) -> None:
+    """Print one profile, with what it extends applied, in the TOML profile format."""
+    from deletedcalls.profiles import Catalog, as_toml
+
+    click.echo(as_toml(Catalog(settings_of(ctx).home).get(name)), nl=False)
+
+
+@profiles.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--profile", default=None, help="Check with this profile instead of the detected one.")
+@click.option("--rows", type=click.IntRange(0, 10_000), default=5, show_default=True, help="Mapped records to show.")
+@output_options
+@click.pass_context
+def profiles_check(ctx: click.Context, file: Path, profile: str | None, rows: int, as_json: bool) -> None:
+    """Show which profile reads FILE, its first mapped records and its rejects; writes nothing.
+
+    Exit 3 when no profile matches the file or it cannot be read.
+    """
+    from deletedcalls.profile_check import check_file, render_check
+
+    result = check_file(settings_of(ctx), file, profile=profile, rows=rows)
+    if as_json:
+        from deletedcalls.output import echo_json
+
+        echo_json(result.as_dict())
+    else:
+        render_check(result)
+    result.raise_if_unreadable()

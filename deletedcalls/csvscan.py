@@ -53,17 +53,26 @@ class _Scratch:
         return np.flatnonzero(hits)
 
 
-def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | None = None) -> tuple[Chunk, int, int]:
+def _scan(
+    buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | None = None,
+    sep: int = COMMA, quote: int | None = QUOTE, dense_ok: bool = True,
+) -> tuple[Chunk, int, int]:
     """Records of buf; if upto is None the buffer ends at end of file.
 
     Returns the chunk, the number of bytes consumed and the next record's line.
+    `sep` and `quote` are the delimiter and quote bytes (a profile's; quote None: no quoting).
     """
     scratch = scratch or _Scratch()
     arr = np.frombuffer(buf, dtype=np.uint8)
-    quotes = scratch.positions(arr, QUOTE)
-    newlines = scratch.positions(arr, NEWLINE)
-    outside = (np.searchsorted(quotes, newlines) & 1) == 0
-    ends_nl = newlines[outside]
+    dense = _Dense(arr, sep, quote) if quote is not None and dense_ok and _quote_heavy(arr, sep, quote) else None
+    if dense is not None:
+        quotes = np.empty(0, dtype=np.intp)  # not needed: the dense marks answer for them
+        newlines, ends_nl = dense.newlines, dense.ends_nl
+    else:
+        quotes = scratch.positions(arr, quote) if quote is not None else np.empty(0, dtype=np.intp)
+        newlines = scratch.positions(arr, NEWLINE)
+        outside = (np.searchsorted(quotes, newlines) & 1) == 0
+        ends_nl = newlines[outside]
     unterminated = False
     if upto is None:
         consumed = len(buf)
@@ -71,7 +80,8 @@ def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | Non
         record_ends = ends_nl
         if last_start < len(buf):  # a last record without a final newline
             record_ends = np.append(ends_nl, len(buf))
-            unterminated = bool((len(quotes) - np.searchsorted(quotes, last_start)) & 1)
+            after = dense.quotes_from(last_start) if dense else len(quotes) - np.searchsorted(quotes, last_start)
+            unterminated = bool(after & 1)
     else:
         if len(ends_nl) == 0:
             return Chunk(b"", *(np.empty(0, np.int64),) * 4), 0, first_line
@@ -96,12 +106,19 @@ def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | Non
         lines = first_line + np.arange(len(starts), dtype=np.int64)
     else:
         lines = first_line + np.searchsorted(newlines, starts)
+    last_end = int(ends[-1]) if len(ends) else 0
+    if dense is not None:
+        bounds = np.searchsorted(dense.seps_out, np.append(starts, last_end))
+        fields = np.diff(bounds) + 1
+        if unterminated:  # counted as the pair way counts it, whichever way a chunk took
+            tail, _, _ = _scan(buf[int(starts[-1]) : last_end], None, 1, None, sep, quote, dense_ok=False)
+            fields[-1] = tail.fields[-1]
+        return _chunk(buf, starts, ends, lines, fields, unterminated, newlines, consumed, first_line)
     # fields = commas in the record - commas inside its quoted pairs + 1; counting per
     # quote pair costs O(quotes), not O(commas x log quotes)
-    commas = scratch.positions(arr, COMMA)
+    commas = scratch.positions(arr, sep)
     # between a record's end and the next record's start there are only CR and LF, so
     # the commas of record i are those in [starts[i], starts[i + 1]): one search, not two
-    last_end = int(ends[-1]) if len(ends) else 0
     bounds = np.searchsorted(commas, np.append(starts, last_end))
     fields = np.diff(bounds) + 1
     paired = quotes[quotes < last_end] if len(quotes) else quotes
@@ -114,13 +131,57 @@ def _scan(buf: bytes, upto: int | None, first_line: int, scratch: _Scratch | Non
         if inside.any():
             record_of = np.searchsorted(starts, opens, side="right") - 1
             fields = fields - np.bincount(record_of, weights=inside, minlength=len(starts)).astype(np.int64)
+    return _chunk(buf, starts, ends, lines, fields, unterminated, newlines, consumed, first_line)
+
+
+def _quote_heavy(arr: np.ndarray, sep: int, quote: int) -> bool:
+    """Whether quotes are as common as separators (every field quoted), judged on the first 64 kB."""
+    head = arr[: 64 * 1024]
+    return int(np.count_nonzero(head == quote)) > int(np.count_nonzero(head == sep))
+
+
+class _Dense:
+    """Quote parity for text where every field is quoted (FCS, FreeSWITCH).
+
+    There, the per-quote-pair counting and the binary searches of quotes cost more than
+    the rest of the reading (84 quotes a record: 3.8 s of 8.7 s for 1M FCS rows). One
+    pass over the positions of every quote, separator and newline, in file order, gives
+    each one the parity of the quotes before it: a separator or newline is outside
+    quotes exactly when that parity is even. Linear, no search (0.15 s -> 0.07 s per
+    16 MB chunk). The results are the same as the sparse way's (tests/test_scanning.py).
+    """
+
+    def __init__(self, arr: np.ndarray, sep: int, quote: int) -> None:
+        marks = arr == quote
+        marks |= arr == sep
+        marks |= arr == NEWLINE
+        self.at = np.flatnonzero(marks)
+        kind = arr[self.at]
+        self.quotes_upto = np.cumsum(kind == quote, dtype=np.int32)  # quotes at or before each mark (int32: faster)
+        even = (self.quotes_upto & 1) == 0
+        nl = kind == NEWLINE
+        self.newlines = self.at[nl]
+        self.ends_nl = self.at[nl & even]
+        self.seps_out = self.at[(kind == sep) & even]
+
+    def quotes_from(self, pos: int) -> int:
+        """How many quotes are at or after pos."""
+        k = int(np.searchsorted(self.at, pos))
+        before = int(self.quotes_upto[k - 1]) if k else 0
+        return int(self.quotes_upto[-1]) - before if len(self.at) else 0
+
+
+def _chunk(
+    buf: bytes, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray, fields: np.ndarray,
+    unterminated: bool, newlines: np.ndarray, consumed: int, first_line: int,
+) -> tuple[Chunk, int, int]:
     next_line = first_line + int(np.searchsorted(newlines, consumed))
-    chunk = Chunk(buf, starts, ends, lines, fields, unterminated)
-    return chunk, consumed, next_line
+    return Chunk(buf, starts, ends, lines, fields, unterminated), consumed, next_line
 
 
 def scan_records(
-    stream: BinaryIO, *, first_line: int = 1, chunk_size: int = DEFAULT_CHUNK
+    stream: BinaryIO, *, first_line: int = 1, chunk_size: int = DEFAULT_CHUNK,
+    sep: int = COMMA, quote: int | None = QUOTE,
 ) -> Iterator[Chunk]:
     """Yield chunks of whole records from the current position of stream.
 
@@ -141,11 +202,11 @@ def scan_records(
         # a file reads short only at its end; a pipe is at its end when it reads nothing
         if (len(fresh) < size) if seekable else not fresh:
             if buf:
-                chunk, _, line = _scan(buf, None, line, scratch)
+                chunk, _, line = _scan(buf, None, line, scratch, sep, quote)
                 if len(chunk):
                     yield chunk
             return
-        chunk, consumed, line = _scan(buf, len(buf), line, scratch)
+        chunk, consumed, line = _scan(buf, len(buf), line, scratch, sep, quote)
         if seekable:
             stream.seek(at + consumed)
             if consumed == 0:  # a record longer than one read: read more at once

@@ -21,14 +21,28 @@ A delivered file (a CDR file, a deletion log) is read through one ``Delivery``:
 ``sniff`` tells, from the first bytes, a file that is not text of its layout at
 all (compressed, UTF-16, classic-Mac CR line ends, NUL bytes in its first line);
 ``json_array_hint`` names a deletion log that is one JSON array.
+
+A CDR delivery named ``.gz`` or ``.zip`` (one member) is read as the file inside
+(SPEC 8, ``delivered_text``): the delivered file is read once, through a
+Delivery, while it is decompressed into an owner-only temporary folder under the
+warehouse home (the text holds phone numbers); the name and SHA-256 recorded are
+those of the file as delivered, line numbers count lines of the text inside. The
+copy is removed when the load ends, whatever happens.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import gzip
 import hashlib
 import os
+import shutil
 import stat
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +164,24 @@ class Delivery:
             self._update(memoryview(data)[self._hashed - start :])
         return data
 
+    def readline(self, limit: int = -1) -> bytes:
+        """One line, its \\n included (the profiles' skip_lines)."""
+        parts: list[bytes] = []
+        got = 0
+        while limit < 0 or got < limit:
+            start = self._pos
+            block = self.read(8192 if limit < 0 else min(8192, limit - got))
+            if not block:
+                break
+            end = block.find(b"\n")
+            if end >= 0:
+                parts.append(block[: end + 1])
+                self.seek(start + end + 1)
+                break
+            parts.append(block)
+            got += len(block)
+        return b"".join(parts)
+
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
         buffer[: len(data)] = data
@@ -241,3 +273,72 @@ def json_array_hint(head: bytes) -> str | None:
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
         return "is one JSON array, not JSON Lines (one JSON object a line); write one entry a line"
     return None
+
+
+# ---------------------------------------------------------------- compressed deliveries
+
+COPY_BUFFER = 1024 * 1024
+
+
+class DeliveryRejected(Exception):
+    """A compressed delivery that cannot be opened as one text file (with the delivered file's hash)."""
+
+    def __init__(self, reason: str, sha256: str = "") -> None:
+        super().__init__(reason)
+        self.sha256 = sha256
+
+
+def compression(path: Path) -> str | None:
+    low = path.name.lower()
+    return "gzip" if low.endswith(".gz") else "zip" if low.endswith(".zip") else None
+
+
+def inner_name(path: Path) -> str:
+    """The name of the file inside a delivery (for detection by file name), without decompressing it."""
+    kind = compression(path)
+    if kind == "gzip":
+        return path.name[:-3]
+    if kind == "zip":
+        with contextlib.suppress(OSError, zipfile.BadZipFile):
+            with zipfile.ZipFile(path) as z:
+                members = [i for i in z.infolist() if not i.is_dir()]
+                if len(members) == 1:
+                    return Path(members[0].filename).name
+        return path.name[:-4]
+    return path.name
+
+
+@contextlib.contextmanager
+def delivered_text(path: Path, scratch: Path) -> Iterator[tuple[Path, str | None]]:
+    """(where to read the delivery's text, the SHA-256 of the delivered file if it was compressed).
+
+    A plain file is its own text (its load reads and hashes it). A compressed one is
+    read once through a Delivery while it is decompressed into a private folder under
+    `scratch`; its hash and stability are settled before the text is read.
+    """
+    kind = compression(path)
+    if kind is None:
+        yield path, None
+        return
+    with open_delivery(path) as delivery, tempfile.TemporaryDirectory(prefix=".delivery-", dir=scratch) as tmp:  # 0700
+        out = Path(tmp) / "text"
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as dst:
+            try:
+                if kind == "gzip":
+                    with gzip.GzipFile(fileobj=delivery, mode="rb") as src:
+                        shutil.copyfileobj(src, dst, COPY_BUFFER)
+                else:
+                    with zipfile.ZipFile(delivery) as z:
+                        members = [i for i in z.infolist() if not i.is_dir()]
+                        if len(members) != 1:
+                            raise DeliveryRejected(f"a .zip delivery must hold exactly one file; this one holds {len(members)}")
+                        with z.open(members[0]) as src:
+                            shutil.copyfileobj(src, dst, COPY_BUFFER)
+            except DeliveryRejected as e:
+                raise DeliveryRejected(str(e), delivery.finish()) from e
+            except (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile, NotImplementedError) as e:
+                raise DeliveryRejected(f"cannot be read as {kind}: {' '.join(str(e).split()) or type(e).__name__}",
+                                       delivery.finish()) from e
+        sha = delivery.finish()  # the whole delivered file, read once; ChangedWhileRead if it changed meanwhile
+        yield out, sha

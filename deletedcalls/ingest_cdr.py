@@ -31,12 +31,19 @@ from deletedcalls.csvscan import DEFAULT_CHUNK, read_header, scan_records
 from deletedcalls.delivery import (
     ChangedWhileRead,
     Delivery,
+    DeliveryRejected,
+    SNIFF_BYTES,
     NotReadable,
+    delivered_text,
+    inner_name,
     open_delivery,
     shown,
+    sniff,
     stored_name,
 )
 from deletedcalls.errors import InputRejected
+from deletedcalls.profile_reading import LayoutRejected
+from deletedcalls.profiles import Catalog, Profile, choose
 from deletedcalls.rejects import record_rejects
 from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings
@@ -66,6 +73,8 @@ class FileResult:
     rejected: int = 0
     extra_columns: list[str] = field(default_factory=list)
     message: str = ""
+    profile: str | None = None
+    ambiguous: int = 0  # records in the autumn hour, resolved by the profile's `ambiguous`
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,20 +87,32 @@ class FileResult:
             "rejected": self.rejected,
             "extraColumns": self.extra_columns,
             "message": self.message,
+            "profile": self.profile,
+            "ambiguousTimes": self.ambiguous,
         }
 
 
 def typed(frame: pl.DataFrame) -> pl.DataFrame:
-    """Cast validated text to the warehouse types (exact: Decimal, not float)."""
+    """Cast validated text to the warehouse types (exact: Decimal, not float).
+
+    `startedAt` comes with the frame when the reader computed it (a zone other than
+    UTC); in UTC it is the wall clock itself, computed here by arithmetic.
+    """
     time = pl.col("startTime")  # checked HH:MM:SS; slicing it is twice as fast as str.to_time
     seconds = time.str.slice(0, 2).cast(pl.Int64) * 3600 + time.str.slice(3, 2).cast(pl.Int64) * 60 + time.str.slice(6, 2).cast(pl.Int64)
+    date = pl.col("startDate").str.to_date("%Y-%m-%d")
+    instant = []
+    if "startedAt" not in frame.columns:
+        utc = date.cast(pl.Datetime("us")) + pl.duration(microseconds=seconds * 1_000_000)
+        instant = [utc.dt.replace_time_zone("UTC").alias("startedAt")]
     return frame.with_columns(
-        pl.col("startDate").str.to_date("%Y-%m-%d"),
+        date,
         (seconds * 1_000_000_000).cast(pl.Time).alias("startTime"),
         pl.col("duration").cast(pl.Int64),
         pl.col("answerTime").cast(pl.Int64),
         *[pl.col(c).cast(pl.Decimal(18, 4)) for c in COST_COLUMNS],
-    )
+        *instant,
+    ).select(*CDR_COLUMNS, "lineNumber", "startedAt")
 
 
 def _call_batch_schema() -> pa.Schema:
@@ -113,14 +134,26 @@ def ingest_cdr_files(
     progress: Progress | None = None,
     log_unchanged: bool = True,
     ahead: ReadAhead | None = None,
+    profile: str | None = None,
+    pins: tuple[tuple[str, str], ...] = (),
 ) -> list[FileResult]:
     """Ingest each file in turn, logging each outcome; a rejected file does not stop the others.
 
     `ahead` is a file whose reading has already started (cdr_reading.read_ahead).
+    `profile` names the profile of every file; else a job's `pins` (glob, profile),
+    else detection (profiles.choose). Every profile is checked first: a bad one is
+    a usage error before any file is read.
     """
+    catalog = Catalog(settings.home)
+    if profile:
+        catalog.get(profile)
+    for _, name in pins:
+        catalog.get(name)
     results = []
     for path in paths:
-        r = ingest_cdr_file(con, settings, path, run_id, progress=progress, ahead=ahead)
+        r = ingest_cdr_file(
+            con, settings, path, run_id, progress=progress, ahead=ahead, catalog=catalog, profile=profile, pins=pins
+        )
         results.append(r)
         if r.status == "unchanged" and not log_unchanged:
             continue
@@ -163,13 +196,19 @@ def ingest_cdr_file(
     progress: Progress | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     ahead: ReadAhead | None = None,
+    catalog: Catalog | None = None,
+    profile: str | None = None,
+    pins: tuple[tuple[str, str], ...] = (),
 ) -> FileResult:
     """Ingest one file; a file that cannot be read is a rejected file, one that changed while read is not recorded.
 
-    The file is read once (delivery.py): the hash recorded is that of the bytes parsed.
-    Only a file whose name or size matches a known file may be known already; it is
-    hashed first, and a load that follows must read the same bytes again (same hash).
+    The file is read once (delivery.py): the hash recorded is that of the bytes parsed
+    (of a compressed delivery: of the file as delivered, read once while it is
+    decompressed). Only a file whose name or size matches a known file may be known
+    already; it is hashed first, and a load that follows must read the same bytes
+    again (same hash).
     """
+    choice = _Choice(catalog or Catalog(settings.home), profile, pins)
     name = stored_name(path)
     try:
         with open_delivery(path) as delivery:
@@ -180,12 +219,12 @@ def ingest_cdr_file(
                 "SELECT count(*) FROM cdr_files WHERE fileName = $n OR sizeBytes = $z", {"n": name, "z": size}
             ).fetchall()[0][0]
             if not maybe_known:
-                return _load(con, settings, path, None, size, run_id, progress, chunk_size, ahead)
+                return _load(con, settings, path, None, size, run_id, progress, chunk_size, ahead, choice)
             sha = delivery.finish()
         known = _known(con, settings, path, sha, size, progress)
         if known is not None:
             return known
-        return _load(con, settings, path, sha, size, run_id, progress, chunk_size, ahead)
+        return _load(con, settings, path, sha, size, run_id, progress, chunk_size, ahead, choice)
     except NotReadable as e:
         return _reject_file(
             con, settings, FileResult(shown(path), name, e.sha256, "rejected"), e.size, run_id, f"the file {e.reason}", [], 0, set()
@@ -231,51 +270,113 @@ def _known(
     return None
 
 
+@dataclass(frozen=True)
+class _Choice:
+    """What decides a file's profile: the catalog, --profile, the job's pins."""
+
+    catalog: Catalog
+    profile: str | None
+    pins: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one file is read: its profile and zone."""
+
+    profile: Profile
+    zone: str
+
+    def raw_lines(self, source: Delivery, lines: set[int], chunk_size: int) -> dict[int, str]:
+        if self.profile.identity:
+            return _raw_lines(source, lines, chunk_size)
+        from deletedcalls.profile_reading import raw_lines
+
+        return raw_lines(source, self.profile, lines, chunk_size)
+
+
 def _load(
     con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, expected: str | None,
     size: int, run_id: int, progress: Progress | None, chunk_size: int, ahead: ReadAhead | None,
+    choice: _Choice,
 ) -> FileResult:
     """Load one file in one transaction, from one read of it that also hashes it.
 
     `expected` is the hash of an earlier read (a maybe-known file): the load's own read
-    must give the same, else the file changed in between.
+    must give the same, else the file changed in between. The delivery is opened as
+    text (a compressed one is decompressed once into a private folder, its hash taken
+    on the way) and its profile chosen first; a file no profile matches, or a
+    compressed file that cannot be opened, is a rejected file.
     """
-    with loading():  # GC off, short GIL switch interval (see cdr_reading.loading)
-        # the reader scans and parses from now on (or already does); validation waits for the schema
-        stream = ahead.take(path, chunk_size) if ahead else None
-        stream = stream or start_reading(path, chunk_size)
-        delivery = stream.delivery
+    name = stored_name(path)
+    try:
+        with delivered_text(path, settings.home) as (text, delivered_sha):
+            with open(text, "rb") as f:
+                head = f.read(SNIFF_BYTES)
+            unreadable = sniff(head, "CSV")  # not text of any CSV layout: no profile is asked
+            if unreadable:
+                raise NotReadable(unreadable, delivered_sha or _hash_of(path, size), size)
+            chosen = choose(choice.catalog, head, inner_name(path), profile=choice.profile, pins=choice.pins)
+            if chosen.profile is None:
+                digest = delivered_sha or _hash_of(path, size)
+                return _reject_file(con, settings, FileResult(shown(path), name, digest, "loaded"), size, run_id, chosen.why, [], 0, set())
+            layout = _Layout(chosen.profile, chosen.profile.zone_for(settings.zone))
+            with loading():  # GC off, short GIL switch interval (see cdr_reading.loading)
+                # the reader scans and parses from now on (or already does); validation waits for the schema
+                plain = delivered_sha is None  # a compressed delivery is never read ahead
+                stream = ahead.take(path, chunk_size, layout.profile, layout.zone) if ahead and plain else None
+                stream = stream or start_reading(text, chunk_size, layout.profile, layout.zone)
+                delivery = stream.delivery
 
-        def sha() -> str:
-            digest = delivery.finish()
-            if delivery.size != size or (expected is not None and digest != expected):
-                raise ChangedWhileRead(
-                    f"{stored_name(path)} changed while it was read; nothing of it was loaded or recorded, the next run tries it again"
-                )
-            return digest
+                def sha() -> str:
+                    if delivered_sha is not None:
+                        digest = delivered_sha
+                    else:
+                        digest = delivery.finish()
+                        if delivery.size != size:
+                            raise ChangedWhileRead(f"{name} changed while it was read; nothing of it was loaded or recorded, the next run tries it again")
+                    if expected is not None and digest != expected:
+                        raise ChangedWhileRead(f"{name} changed while it was read; nothing of it was loaded or recorded, the next run tries it again")
+                    return digest
 
-        try:
-            with _ingest_settings(con):
-                return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream)
-        finally:
-            stream.close()
+                try:
+                    with _ingest_settings(con):
+                        return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream, layout)
+                finally:
+                    stream.close()
+    except DeliveryRejected as e:
+        return _reject_file(con, settings, FileResult(shown(path), name, e.sha256, "loaded"), size, run_id, str(e), [], 0, set())
+
+
+def _hash_of(path: Path, size: int) -> str:
+    """The hash of a whole plain file (for a rejection decided before its load read it)."""
+    with open_delivery(path) as d:
+        digest = d.finish()
+        if d.size != size:
+            raise ChangedWhileRead(f"{stored_name(path)} changed while it was read; the next run tries it again")
+        return digest
 
 
 def _load_stream(
     con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[], str],
-    size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: Reading,
+    size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: Reading, layout: _Layout,
 ) -> FileResult:
     cdr_schema()  # pandera's import, while the reader thread works (see schemas.pandera_polars)
     result = FileResult(shown(path), stored_name(path), "", "loaded")  # sha256 is set once sha() is needed
+    result.profile = layout.profile.name
     rejects: list[tuple[int, list[str], str]] = []
-    stats = {"records": 0, "rows": 0}
+    stats = {"records": 0, "rows": 0, "ambiguous": 0}
     carriers: set[str] = set()
     con.execute("BEGIN")
     try:
         file_id = next_ids(con, "cdr_file", 1)
         result.file_id = file_id
         first_call_id = con.execute("SELECT value + 1 FROM counters WHERE name = 'call'").fetchall()[0][0]
-        header, extra = next(stream)
+        try:
+            header, extra = next(stream)
+        except LayoutRejected as e:
+            con.execute("ROLLBACK")
+            result.sha256 = sha()
+            return _reject_file(con, settings, result, size, run_id, str(e), [], 0, carriers)
         result.extra_columns = extra
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         duplicated = sorted({c for c in header if header.count(c) > 1})
@@ -293,6 +394,7 @@ def _load_stream(
         def arrow_batches() -> Iterator[pa.RecordBatch]:
             for batch in stream:
                 stats["records"] += batch.records
+                stats["ambiguous"] += batch.ambiguous
                 rejects.extend(batch.rejected)
                 good = batch.good
                 if good.height:
@@ -316,7 +418,8 @@ def _load_stream(
         reader = pa.RecordBatchReader.from_batches(CALL_BATCH_SCHEMA, arrow_batches())
         insert_from(con, "batch", reader, sql("ingest/insert_calls"))
         records = stats["records"]
-        result.rows = stats["rows"] - _reject_duplicates(con, stream.delivery, file_id, chunk_size, rejects)
+        result.rows = stats["rows"] - _reject_duplicates(con, stream.delivery, layout, file_id, chunk_size, rejects)
+        result.ambiguous = stats["ambiguous"]
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})
         result.rejected = len(rejects)
         result.sha256 = sha()
@@ -339,18 +442,23 @@ def _load_stream(
         result.message = f"loaded {result.rows} records"
     if extra:
         result.message += f"; ignored extra column(s): {', '.join(extra)}"
+    if result.ambiguous:
+        result.message += (f"; {result.ambiguous} record(s) in the autumn hour of {layout.zone} "
+                           f"(ambiguous = {layout.profile.ambiguous})")
+    if layout.profile.name != "canonical":
+        result.message += f" (profile {layout.profile.name})"
     return result
 
 
 def _reject_duplicates(
-    con: duckdb.DuckDBPyConnection, source: Delivery, file_id: int, chunk_size: int, rejects: list
+    con: duckdb.DuckDBPyConnection, source: Delivery, layout: _Layout, file_id: int, chunk_size: int, rejects: list
 ) -> int:
     """Reject (and remove) the file's records whose key was already known; returns how many."""
     found = con.execute(sql("ingest/duplicate_keys"), {"file": file_id}).fetchall()
     if not found:
         return 0
     con.execute("DELETE FROM calls WHERE id IN (SELECT unnest($ids::BIGINT[]))", {"ids": [r[0] for r in found]})
-    raw = _raw_lines(source, {r[1] for r in found}, chunk_size)
+    raw = layout.raw_lines(source, {r[1] for r in found}, chunk_size)
     for _, line, where, other_file, original in found:
         if other_file == file_id:
             why = "duplicate: (carrier, carrierCallID) appears earlier in this file"
@@ -386,7 +494,8 @@ def _record_file(
     ratio: float | None = None,
 ) -> None:
     con.execute(
-        "INSERT INTO cdr_files VALUES ($id, $name, $sha, $carrier, $status, $rows, $rejected, $size, $extra, $reason, $at, $run, $ratio)",
+        "INSERT INTO cdr_files (id, fileName, sha256, carrier, status, \"rows\", rejected, sizeBytes, extraColumns, reason, ingestedAt, runId, profile, maxRejectRatio) "
+        "VALUES ($id, $name, $sha, $carrier, $status, $rows, $rejected, $size, $extra, $reason, $at, $run, $profile, $ratio)",
         {
             "id": result.file_id,
             "name": result.file_name,
@@ -400,6 +509,7 @@ def _record_file(
             "reason": reason,
             "at": utc_now(),
             "run": run_id,
+            "profile": result.profile,
             "ratio": ratio,
         },
     )

@@ -14,6 +14,10 @@ max_reject_ratio = 0.01
 
 [inbox]
 min_age_seconds = 60   # files modified more recently are left for the next run
+
+[[cdr]]                                   # pin a profile to the CDR files whose name matches a glob
+glob = "Master*.csv"
+profile = "stadion"
 ```
 """
 
@@ -45,6 +49,7 @@ class Job:
     retention_days: int | None
     max_reject_ratio: float | None
     min_age_seconds: int | None = None
+    cdr_profiles: tuple[tuple[str, str], ...] = ()  # ([[cdr]] glob, profile), first match wins
 
 
 def load_job(path: Path) -> Job:
@@ -60,6 +65,7 @@ def load_job(path: Path) -> Job:
         raise EnvironmentFailure(f"cannot read {path}: {e.strerror or e}; fix the path or its permissions", path=str(path)) from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from e
+    pins = _cdr_pins(path, raw.pop("cdr", []))
     for section, values in raw.items():
         if section not in KNOWN or not isinstance(values, dict):
             close = difflib.get_close_matches(section, list(KNOWN), n=1)
@@ -85,4 +91,21 @@ def load_job(path: Path) -> Job:
         retention_days=raw.get("retention", {}).get("days"),
         max_reject_ratio=None if ratio is None else float(ratio),
         min_age_seconds=raw.get("inbox", {}).get("min_age_seconds"),
+        cdr_profiles=pins,
     )
+
+
+def _cdr_pins(path: Path, entries: Any) -> tuple[tuple[str, str], ...]:
+    """The [[cdr]] tables: each pins a profile to the CDR files whose name matches its glob."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{path}: cdr must be written as [[cdr]] tables with glob and profile")
+    pins = []
+    for e in entries:
+        for key in e:
+            if key not in ("glob", "profile"):
+                close = difflib.get_close_matches(key, ["glob", "profile"], n=1)
+                raise ConfigError(f"{path}: unknown setting cdr.{key}" + (f"; did you mean cdr.{close[0]}?" if close else ""))
+        if not isinstance(e.get("glob"), str) or not isinstance(e.get("profile"), str):
+            raise ConfigError(f"{path}: each [[cdr]] needs glob and profile, both strings")
+        pins.append((e["glob"], e["profile"]))
+    return tuple(pins)

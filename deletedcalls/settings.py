@@ -32,6 +32,9 @@ days = 90
 # Largest share of rejected records a CDR file may have and still load
 # (0.01 = 1 %). Over it, the whole file is rejected and nothing of it loads.
 max_reject_ratio = 0.01
+# IANA time zone of the wall-clock times in canonical CDR files (each call's
+# startedAt is computed from it); carrier profiles name their own zone.
+# zone = "UTC"
 
 [permissions]
 # Users who may read deleted calls (list, get, restore, sql over them).
@@ -52,7 +55,7 @@ analyst_group = ""
 # Every key config.toml may hold, with its type, for clear errors on typos.
 KNOWN_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "retention": {"days": int},
-    "ingest": {"max_reject_ratio": (int, float)},
+    "ingest": {"max_reject_ratio": (int, float), "zone": str},
     "permissions": {"data_protection": list},
     "privacy": {"min_cell": int},
     "access": {"analyst_group": str},
@@ -103,6 +106,8 @@ class Settings:
     """OS group that may read published/analyst.duckdb; empty: owner only."""
     min_age_seconds: int = 60
     """`run` leaves inbox files modified less than this many seconds ago for the next run."""
+    zone: str = "UTC"
+    """IANA zone of the wall-clock times of canonical CDR files ([ingest] zone)."""
 
     @property
     def database(self) -> Path:
@@ -198,6 +203,8 @@ def load_settings(
         raise ConfigError(f"max_reject_ratio must be between 0 and 1, not {ratio}")
     if min_cell < 1:
         raise ConfigError(f"{home_path / CONFIG_NAME}: privacy.min_cell must be 1 or more, not {min_cell}")
+    zone = raw.get("ingest", {}).get("zone", "UTC")
+    _check_zone(home_path / CONFIG_NAME, zone)
     return Settings(
         home=home_path,
         user=acting_user(),
@@ -207,7 +214,17 @@ def load_settings(
         min_cell=int(min_cell),
         analyst_group=group,
         min_age_seconds=int(min_age),
+        zone=zone,
     )
+
+
+def _check_zone(path: Path, zone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{path}: ingest.zone: unknown time zone {zone!r} (an IANA name such as 'Europe/London')") from None
 
 
 def parse_date(value: str, what: str = "date") -> date:

@@ -44,7 +44,8 @@ def cdr_frame(rows: int, *, carrier: str = "BT", seed: int = 0, first: int = 0, 
             "extension": pl.Series(rng.integers(100, 999, n).astype(str)),
             "external": numbers(["01", "07", "+44", "0800"]),
             "terminationNumber": numbers(["01", "02"]),
-            "locationCarrier": pl.Series(rng.choice(["BT", "Vodafone", "EE", ""], n)),
+            # quoted fields that hold commas, as real exports have
+            "locationCarrier": pl.Series(rng.choice(["BT", "Vodafone", "EE", "", "Leeds, West Yorkshire", "Gamma, UK"], n)),
             "callTypeDirectionFlag": pl.Series(rng.choice(["A", "B"], n)),
             "chargeBand": pl.Series(rng.choice(["local", "national", "mobile", "intl"], n)),
             "callTypeOriginationTypeFlag": pl.Series(rng.choice(["M", "L", "P", ""], n)),
@@ -79,4 +80,44 @@ def write_deletions(path: Path, entries: list[dict[str, object]]) -> Path:
     with open(path, "w", encoding="utf-8") as f:
         for e in entries:
             f.write(json.dumps(e) + "\n")
+    return path
+
+
+def write_fcs(path: Path, rows: int, *, seed: int = 0, first: int = 0, day: date = date(2026, 3, 1)) -> Path:
+    """Write a valid UK FCS-style file (the `fcs` profile): 42 columns, every field quoted, CRLF,
+    DD/MM/YYYY dates, UK wall-clock times outside the DST changes, prices in pounds to 6 places."""
+    import tomllib
+
+    columns = tomllib.loads((Path(__file__).parent / "builtin_profiles" / "fcs.toml").read_text())["read"]["columns"]
+    base = cdr_frame(rows, carrier="Gamma", seed=seed, first=first, day=day)
+    rng = np.random.default_rng(seed + 1)
+    n = rows
+    pence = rng.integers(0, 100_000, n)  # ten-thousandths of a penny is a millionth of a pound
+    pounds = np.char.add(np.char.add((pence // 100_000).astype(str), "."), np.char.zfill((pence % 100_000 * 10).astype(str), 6))
+    text = {c: pl.Series([""] * n) for c in columns}
+    text.update({
+        "Call Type": pl.Series(["V"] * n),
+        "Call Cause Definition Required": pl.Series(["16"] * n),
+        "Customer Identifier": pl.Series(["CUST0042"] * n),
+        "Non-Charged Party": base["external"],
+        "Call Date": base["startDate"].str.to_date().dt.strftime("%d/%m/%Y"),
+        "Call Time": base["startTime"].str.replace(r"^0[12]:", "03:"),  # never in a DST gap
+        "Duration": base["duration"],
+        "Description": base["locationCarrier"],
+        "Chargecode": base["chargeBand"],
+        "Time Band": pl.Series(rng.choice(["1", "2", "3"], n)),
+        "Salesprice": pl.Series(pounds),
+        "Salesprice (pre-bundle)": pl.Series(pounds),
+        "Extension": base["extension"],
+        "DDI": base["terminationNumber"],
+        "Carrier": base["carrier"],
+        "Recording": pl.Series(rng.choice(["", "Y", "N"], n)),
+        "VAT": pl.Series(["S"] * n),
+        "Record ID": base["carrierCallID"],
+        "Currency": pl.Series(["GBP"] * n),
+        "Caller Line Identity": base["target"],
+        "NGCS Access Charge": pl.Series(rng.choice(["", "0.000000", "0.055000"], n)),
+        "Contract Name": pl.Series(["Standard"] * n),
+    })
+    pl.DataFrame(text).select(columns).write_csv(path, quote_style="always", line_terminator="\r\n")
     return path

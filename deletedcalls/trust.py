@@ -19,7 +19,7 @@ from deletedcalls.errors import PermissionDenied
 # Entries of the home that decide what a command trusts or writes, relative to the home.
 CHECKED = (
     "config.toml", "deletedcalls.duckdb", "deletedcalls.duckdb.wal", "published", "published/analyst.duckdb",
-    "published/protected.duckdb", "spool", "dr", ".lock",
+    "published/protected.duckdb", "spool", "dr", ".lock", "profiles",
 )
 
 

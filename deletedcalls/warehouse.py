@@ -269,7 +269,10 @@ def _remove_new_database(settings: Settings, fresh: bool) -> None:
 
 # what a warehouse home may hold before init makes or upgrades it (a half-finished init, say)
 CONFIG_TMP = f".{CONFIG_NAME}.tmp"
-HOME_ENTRIES = frozenset({CONFIG_NAME, CONFIG_TMP, LOCK_NAME, "dr", "deletedcalls.duckdb", "deletedcalls.duckdb.wal", "published", "spool"})
+HOME_ENTRIES = frozenset({CONFIG_NAME, CONFIG_TMP, LOCK_NAME, "dr", "deletedcalls.duckdb", "deletedcalls.duckdb.wal", "published", "spool",
+                          "profiles", ".deletedcalls.duckdb.rewrite", ".deletedcalls.duckdb.rewrite.wal"})
+# temporary folders of ours that a killed command may leave (decompressed deliveries)
+HOME_TEMP_PREFIXES = (".delivery-",)
 
 
 def refuse_foreign_home(home: Path) -> None:
@@ -280,7 +283,7 @@ def refuse_foreign_home(home: Path) -> None:
         raise UsageError(f"--home {home} is not a directory; name a new or empty directory")
     if (home / "deletedcalls.duckdb").exists():
         return
-    foreign = sorted(p.name for p in home.iterdir() if p.name not in HOME_ENTRIES)
+    foreign = sorted(p.name for p in home.iterdir() if p.name not in HOME_ENTRIES and not p.name.startswith(HOME_TEMP_PREFIXES))
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
         raise UsageError(

@@ -48,11 +48,12 @@ def test_the_sample_inbox_runs_then_a_rerun_is_a_noop(wh, tmp_path):
     again = wh.cli("run", str(REPO / "jobs" / "nightly.toml"), "--inbox", str(inbox), "--as-of", "2026-05-15", "--min-age-seconds", "0", "--json")
     assert again.exit_code == 0, again.stderr
     summary = json.loads(again.stdout)
-    assert summary["stages"]["ingest-cdr"]["unchanged"] == 3 and summary["stages"]["materialise"]["deleted"] == 0
+    # the canonical, FCS, Asterisk and FreeSWITCH samples, and ee-… (rejected) are known
+    assert summary["stages"]["ingest-cdr"]["unchanged"] == 6 and summary["stages"]["materialise"]["deleted"] == 0
     assert state(wh) == before
     runs = wh.json("runs", "list")
     assert [(r["command"], r["outcome"], r["exitCode"]) for r in runs] == [("run nightly", "rejected", 3), ("run nightly", "ok", 0)]
-    assert json.loads(runs[0]["counts"])["ingest-cdr"]["loaded"] == 2
+    assert json.loads(runs[0]["counts"])["ingest-cdr"]["loaded"] == 5
 
 
 def test_json_logs_are_one_object_a_line_with_stage_and_counts(wh, job, write):

@@ -1,5 +1,5 @@
 -- Insert one validated, typed batch (the registered Arrow table `batch`) into calls; grain: one row per record.
--- Types were cast by polars from checked text (DECIMAL(18,4), DATE, TIME, BIGINT): no float anywhere.
+-- Types were cast by polars from checked text (DECIMAL(18,4), DATE, TIME, BIGINT); startedAt is a UTC instant: no float anywhere.
 INSERT INTO calls
 SELECT
     id, CDRFileID, lineNumber,
@@ -8,5 +8,6 @@ SELECT
     startDate, startTime, tariffTime, duration, answerTime,
     costCDR, costSuggestedRetail, costCDRBasic, costCDRAccessCharge,
     costCDRSurchargeMobileOrigination, costCDRSurchargePayphoneOrigination, costCDRSurchargeCallRecording,
-    carrier, callCarrier, carrierCallID
+    carrier, callCarrier, carrierCallID,
+    startedAt
 FROM batch

@@ -16,7 +16,8 @@ SELECT
     strftime(w."timestamp", '%Y-%m') AS deletedMonth,
     $now AS created,
     $now AS updated,
-    $run AS runId
+    $run AS runId,
+    c.startedAt
 FROM materialise_winners AS w
 JOIN calls AS c ON c.id = w.callId
 ORDER BY id
