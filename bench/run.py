@@ -159,7 +159,9 @@ def bench_materialise(out: Path, calls: int, deletions: int) -> dict[str, float]
 
 
 FILL_DELETED = """
-INSERT INTO deleted_calls
+INSERT INTO deleted_calls (id, callId, CDRFileID, lineNumber, target, extension, external, terminationNumber, locationCarrier, callTypeDirectionFlag, chargeBand, callTypeOriginationTypeFlag,
+    callTypeRecordingFlag, startDate, startTime, tariffTime, duration, answerTime, costCDR, costSuggestedRetail, costCDRBasic, costCDRAccessCharge, costCDRSurchargeMobileOrigination, costCDRSurchargePayphoneOrigination,
+    costCDRSurchargeCallRecording, carrier, callCarrier, carrierCallID, userActivityLog, deletedBy, deletedAt, deletedMonth, created, updated, runId)
 SELECT i AS id, i AS callId, 1 + i // 1000000 AS CDRFileID, 2 + i % 1000000 AS lineNumber,
        '+4477' || lpad(CAST(hash(i) % 100000000 AS VARCHAR), 8, '0'), NULL, '01' || lpad(CAST(i % 1000000000 AS VARCHAR), 9, '0'),
        NULL, 'BT', CASE WHEN i % 2 = 0 THEN 'A' ELSE 'B' END, 'national', 'M', 'N',

@@ -25,6 +25,7 @@ def record_rejects(
     cdr_id, deletion_id = (file_id, None) if source == "cdr" else (None, file_id)
     insert_from(
         con, "rejects", table,
-        "INSERT INTO rejected_rows SELECT $source, $cdr, $del, $name, line, reasons, raw, $run FROM rejects ORDER BY line",
+        "INSERT INTO rejected_rows (source, CDRFileID, deletionFileID, fileName, lineNumber, reasons, rawLine, runId) "
+        "SELECT $source, $cdr, $del, $name, line, reasons, raw, $run FROM rejects ORDER BY line",
         {"source": source, "cdr": cdr_id, "del": deletion_id, "name": name, "run": run_id},
     )
