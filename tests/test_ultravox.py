@@ -180,9 +180,8 @@ def test_the_cli_list_returns_ultravox_s_ten_fields(populated):
     assert set(page) == {"results", "next", "previous", "total"} and page["total"] == DELETED + UNKNOWN
     first = page["results"][0]
     assert list(first) == FIELDS
-    assert first == oracle[0]["tomb"] | {"created": first["created"], "joined": first["joined"], "ended": first["ended"]}
+    assert first == oracle[0]["tomb"]  # exactly the tombstone Ultravox gave: times in UTC with Z, "1800s" durations
     assert first["deletionTime"].endswith("Z") and first["created"].endswith("Z") and first["maxDuration"].endswith("s")
-    assert ts(first["created"]) == oracle[0]["created"] and ts(first["ended"]) == ts(oracle[0]["tomb"]["ended"])
     unknown = uv_list(w, "--search", oracle[-1]["callId"].upper())
     assert [r["callId"] for r in unknown["results"]] == [oracle[-1]["callId"]]
     assert unknown["results"][0]["accountId"] == "acct-other"
