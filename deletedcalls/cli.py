@@ -432,8 +432,9 @@ def dr_restore(ctx: click.Context, archive: str, into: Path) -> None:
 @output_options
 @click.pass_context
 def run_command(ctx: click.Context, jobfile: Path, inbox: Path | None, as_of: str | None, as_json: bool) -> None:
-    """The scheduled batch: ingest new CDR files (*.csv) and deletion logs (*.jsonl)
-    from the inbox, materialise, enforce retention, and record the run.
+    """The scheduled batch: ingest new CDR files (*.csv), Ultravox pages (*.json) and
+    webhook spools, and deletion logs (*.jsonl, told apart by content) from the inbox,
+    materialise, enforce retention, and record the run.
 
     Files already seen are skipped by content hash, so a re-run, or a run over
     an unchanged inbox, changes nothing. A rejected file fails the run with
