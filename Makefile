@@ -28,6 +28,8 @@ demo: $(STAMP)
 	DELETEDCALLS_USER=dpo $(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT userActivityLog, kind, cdrFile FROM pending_deletions"
 	$(BIN)/deletedcalls --home $(DEMO_HOME) dr list
 	DELETEDCALLS_USER=dpo $(BIN)/deletedcalls --home $(DEMO_HOME) deleted-calls list --limit 5 --format table
+	@echo "== an officer lists the deleted Ultravox calls as Ultravox does (its ten fields, its filters)"
+	DELETEDCALLS_USER=dpo $(BIN)/deletedcalls --home $(DEMO_HOME) deleted-calls list --api ultravox --page-size 5
 	$(BIN)/deletedcalls --home $(DEMO_HOME) runs list
 
 test: $(STAMP)

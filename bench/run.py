@@ -1,6 +1,6 @@
 """Benchmarks: each stage against the bare-DuckDB baseline of the same work, in the same run.
 
-    python bench/run.py [--rows 1000000] [--stages ingest,fcs,rss,materialise,retention,publish,serve,keyset,nightly]
+    python bench/run.py [--rows 1000000] [--stages ingest,fcs,rss,materialise,retention,publish,serve,keyset,nightly,ultravox]
                         [--repeat 3] [--pandas] [--out bench/out]
 
 Sizes scale with --rows: ingest 1x and 4x, fcs (a UK FCS-layout file read through
@@ -8,7 +8,8 @@ the `fcs` profile) 1x, materialise 10,000 deletions
 against 4x calls, retention a partition of 2x, keyset pages over 10x deleted calls,
 publishing the two stores of a warehouse of 5x live calls and 0.5x deleted calls,
 pages of 100 from 1x deleted calls over HTTP with 8 keep-alive clients,
-a nightly run over 5x rows in 20 files (publishing included).
+a nightly run over 5x rows in 20 files (publishing included), Ultravox ingest of 1x call objects
+in saved pages of 1000 against DuckDB's read_json of the same files (stage ultravox, not run by default).
 
 Generates its own data under --out (git-ignored). Every figure is a ratio
 measured side by side, because machines are noisy; ingest runs --repeat bare/ours
@@ -198,7 +199,10 @@ def bench_materialise(out: Path, calls: int, deletions: int) -> dict[str, float]
 
 
 FILL_DELETED = """
-INSERT INTO deleted_calls
+INSERT INTO deleted_calls (id, callId, CDRFileID, lineNumber, target, extension, external, terminationNumber, locationCarrier, callTypeDirectionFlag, chargeBand, callTypeOriginationTypeFlag,
+    callTypeRecordingFlag, startDate, startTime, tariffTime, duration, answerTime, costCDR, costSuggestedRetail, costCDRBasic, costCDRAccessCharge, costCDRSurchargeMobileOrigination, costCDRSurchargePayphoneOrigination,
+    costCDRSurchargeCallRecording, carrier, callCarrier, carrierCallID, userActivityLog, deletedBy, deletedAt, deletedMonth, created, updated, runId,
+    startedAt)
 SELECT i AS id, i AS callId, 1 + i // 1000000 AS CDRFileID, 2 + i % 1000000 AS lineNumber,
        '+4477' || lpad(CAST(hash(i) % 100000000 AS VARCHAR), 8, '0'), NULL, '01' || lpad(CAST(i % 1000000000 AS VARCHAR), 9, '0'),
        NULL, 'BT', CASE WHEN i % 2 = 0 THEN 'A' ELSE 'B' END, 'national', 'M', 'N',
@@ -414,6 +418,42 @@ def bench_nightly(out: Path, rows: int, files: int = 20) -> dict[str, float]:
             "run_rss_mb": rss, "rerun_unchanged_inbox_s": rerun}
 
 
+BARE_JSON = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1])
+con.execute("CREATE TABLE calls AS SELECT unnest(results, recursive := true) FROM read_json($p, format='unstructured', "
+            "maximum_object_size=268435456, columns={results: $t})", {"p": sys.argv[2], "t": sys.argv[3]})
+con.execute("CHECKPOINT")
+"""
+# The fields deletedcalls keeps of a call object, typed as it stores them.
+ULTRAVOX_TYPE = ("STRUCT(callId VARCHAR, accountId VARCHAR, agentId VARCHAR, voice VARCHAR, metadata MAP(VARCHAR, VARCHAR), "
+                 "endReason VARCHAR, recordingEnabled BOOLEAN, created TIMESTAMP, joined TIMESTAMP, ended TIMESTAMP, "
+                 "maxDuration VARCHAR)[]")
+
+
+def bench_ultravox(out: Path, calls: int, per_page: int = 1000) -> dict[str, float]:
+    """Ingest of `calls` Ultravox call objects in saved pages of `per_page`, against DuckDB's read_json
+    of the same files into a typed table (the kept fields), side by side."""
+    from deletedcalls.synthetic_ultravox import write_call_pages
+
+    pages = out / f"ultravox-{calls}"
+    if not pages.is_dir() or len(list(pages.glob("*.json"))) != -(-calls // per_page):
+        fresh(pages)
+        write_call_pages(pages, calls, per_page)
+    files = sorted(str(p) for p in pages.glob("*.json"))
+    size_mb = sum(Path(f).stat().st_size for f in files) / 1e6
+    bare_db = fresh(out / "bare-ultravox.duckdb")
+    bare, bare_rss, code = timed([sys.executable, "-c", BARE_JSON, str(bare_db), str(pages / "*.json"), ULTRAVOX_TYPE])
+    assert code == 0, "bare read_json failed"
+    home = fresh(out / "home-ultravox")
+    subprocess.run(cli(home, "init"), env=env(), check=True)
+    ours, rss, code = timed(cli(home, "ingest", "ultravox", *files), env())
+    assert code == 0, "ingest ultravox failed"
+    again, _, _ = timed(cli(home, "ingest", "ultravox", *files), env())
+    return {"calls": calls, "files": len(files), "mb": round(size_mb, 1), "bare_read_json_s": bare, "ours_s": ours,
+            "ratio": ours / bare, "bare_rss_mb": bare_rss, "ours_rss_mb": rss, "again_unchanged_s": again}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -456,6 +496,9 @@ def main() -> None:
     if "serve" in stages:
         report["serve"] = bench_serve(args.out, args.rows)
         print(json.dumps({"serve": report["serve"]}), flush=True)
+    if "ultravox" in stages:
+        report["ultravox"] = bench_ultravox(args.out, args.rows)
+        print(json.dumps({"ultravox": report["ultravox"]}), flush=True)
     if "keyset" in stages:
         report["keyset"] = bench_keyset(args.out, args.rows * 10)
         print(json.dumps({"keyset": report["keyset"]}), flush=True)

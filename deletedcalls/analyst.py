@@ -31,7 +31,8 @@ from deletedcalls.settings import Settings
 from deletedcalls.stores import reading
 
 # Tables and views only the protected store holds: named in the courtesy refusal.
-PROTECTED_TABLES = frozenset({"deleted_calls", "access_log", "user_activity_log", "deletion_items", "pending_deletions"})
+PROTECTED_TABLES = frozenset({"deleted_calls", "access_log", "user_activity_log", "deletion_items", "pending_deletions",
+                              "ultravox_calls", "ultravox_files"})
 
 
 @dataclass

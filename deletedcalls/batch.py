@@ -1,4 +1,5 @@
-"""The scheduled batch run: ingest what is new in the inbox, materialise, enforce retention.
+"""The scheduled batch run: ingest what is new in the inbox (CDR files, Ultravox files, deletion logs),
+materialise, enforce retention.
 
 Every step is its own transaction and every step is idempotent (files are
 known by content hash, entries by id and content, deletions by call), so a
@@ -81,7 +82,9 @@ def run_job(
     cdr_files, deletion_logs = inbox_files(inbox)
     cdr_files, young_cdr = settled(cdr_files, settings.min_age_seconds, time.time())
     deletion_logs, young_logs = settled(deletion_logs, settings.min_age_seconds, time.time())
-    summary.young = [p.name for p in young_cdr + young_logs]
+    pages = sorted(p for p in inbox.iterdir() if p.suffix.lower() == ".json" and p.is_file() and not p.name.startswith("."))
+    pages, young_pages = settled(pages, settings.min_age_seconds, time.time())
+    summary.young = [p.name for p in young_cdr + young_logs + young_pages]
     if summary.young:
         logs.info(f"left {len(summary.young)} file(s) younger than {settings.min_age_seconds}s for the next run: "
                   f"{', '.join(summary.young[:5])}", stage="run", young=summary.young)
@@ -104,6 +107,26 @@ def run_job(
     summary.stages["ingest-cdr"] = counts
     logs.info(f"CDR files: {counts['loaded']} loaded, {counts['unchanged']} already known, {counts['rejected']} rejected",
               stage="ingest-cdr", **counts)
+
+    # Ultravox pages (*.json) and webhook spools (*.jsonl told from deletion logs by content), before the
+    # deletion logs: an entry may delete an Ultravox call.
+    from deletedcalls.ultravox import ingest_ultravox_files, is_ultravox_file
+
+    # only files old enough to be whole are opened to be told apart
+    ultravox = [p for p in sorted(pages + [p for p in deletion_logs if p.is_file()]) if is_ultravox_file(p)]
+    deletion_logs = [p for p in deletion_logs if p not in ultravox]
+    start = time.perf_counter()
+    uv = ingest_ultravox_files(session.con, settings, ultravox, run_id, log_unchanged=False)
+    summary.rejected_files += [f"{r.file_name}: {r.message}" for r in uv if r.status == "rejected"]
+    counts = {
+        "files": len(uv), "loaded": sum(r.status == "loaded" for r in uv), "unchanged": sum(r.status == "unchanged" for r in uv),
+        "rejected": sum(r.status == "rejected" for r in uv), "newCalls": sum(r.new_calls for r in uv),
+        "updated": sum(r.updated for r in uv), "deleted": sum(r.deleted + r.new_deleted for r in uv),
+        "rejectedRecords": sum(r.rejected for r in uv if r.status == "loaded"), "seconds": round(time.perf_counter() - start, 3),
+    }
+    summary.stages["ingest-ultravox"] = counts
+    logs.info(f"Ultravox files: {counts['loaded']} loaded, {counts['unchanged']} already known, {counts['rejected']} rejected",
+              stage="ingest-ultravox", **counts)
 
     start = time.perf_counter()
     logs_in = ingest_deletion_files(session.con, settings, deletion_logs, run_id, log_unchanged=False)

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from deletedcalls import logs
+from deletedcalls.cli_ultravox import refuse_ultravox_options, ultravox_options
 from deletedcalls.errors import DeletedCallsError, ExitCode, exit_code_for
 from deletedcalls.settings import Settings, load_settings
 
@@ -172,7 +173,7 @@ def init(ctx: click.Context) -> None:
 
 @cli.group()
 def ingest() -> None:
-    """Ingest carrier CDR files or deletion logs."""
+    """Ingest carrier CDR files, deletion logs or Ultravox files."""
 
 
 @ingest.command("cdr")
@@ -259,6 +260,33 @@ def ingest_deletions(ctx: click.Context, files: tuple[Path, ...], as_json: bool)
 
             echo_json([r.as_dict() for r in results])
         raise_for_conflicts(results)
+
+
+@ingest.command("ultravox")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@output_options
+@click.pass_context
+def ingest_ultravox(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
+    """Ingest Ultravox files: saved /api/calls pages, saved /api/deleted_calls pages
+    and webhook spools (JSON Lines of call events), each recognised by its content.
+
+    Calls are stored with carrier ultravox; a tombstone moves its call into
+    deleted_calls (or stores it from the tombstone when the call was never
+    ingested). Repeated events and files are no-ops. Bad records are kept in
+    rejected_rows; exit 3 when a file is rejected whole.
+    """
+    from deletedcalls.ultravox import ingest_ultravox_files, raise_for_rejections
+
+    settings = settings_of(ctx)
+    with recorded_run(settings, "ingest ultravox") as (con, run_id, counts):
+        results = ingest_ultravox_files(con, settings, list(files), run_id)
+        counts.update(files=len(results), **{k: sum(getattr(r, k) for r in results) for k in (
+            "records", "new_calls", "updated", "unchanged", "deleted", "new_deleted", "rejected")})
+        if as_json:
+            from deletedcalls.output import echo_json
+
+            echo_json([r.as_dict() for r in results])
+        raise_for_rejections(results)
 
 
 # ---------------------------------------------------------------- materialise
@@ -438,8 +466,9 @@ def dr_restore(ctx: click.Context, archive: str, into: Path) -> None:
 @output_options
 @click.pass_context
 def run_command(ctx: click.Context, jobfile: Path, inbox: Path | None, as_of: str | None, min_age_seconds: int | None, as_json: bool) -> None:
-    """The scheduled batch: ingest new CDR files (*.csv) and deletion logs (*.jsonl)
-    from the inbox, materialise, enforce retention, and record the run.
+    """The scheduled batch: ingest new CDR files (*.csv, *.csv.gz, *.zip), Ultravox pages (*.json) and
+    webhook spools, and deletion logs (*.jsonl, told apart by content) from the inbox,
+    materialise, enforce retention, and record the run.
 
     Files already seen are skipped by content hash, so a re-run, or a run over
     an unchanged inbox, changes nothing. A rejected file fails the run with
@@ -604,19 +633,29 @@ def _parse_since(value: str | None, name: str) -> datetime | None:
 @click.option("--updated-since", default=None, help="updated on or after this ISO 8601 time (UTC if no offset).")
 @click.option("--cursor", default=None, help="Continue a listing: the next or previous value of an earlier page.")
 @_format_option
+@ultravox_options  # --api and the Ultravox filters (cli_ultravox.py)
 @click.pass_context
 def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datetime | None, max_date: datetime | None,
                        limit: int | None, offset: int | None, id_after: int | None, created_since: str | None,
-                       updated_since: str | None, cursor: str | None, fmt: str | None, as_json: bool) -> None:
+                       updated_since: str | None, cursor: str | None, fmt: str | None, as_json: bool, api: str) -> None:
     """List deleted calls by id, with filters and pagination.
 
     JSON output is {"results": [...], "next": CURSOR, "previous": CURSOR, "total": N};
-    pass a cursor back with --cursor to get that page.
+    pass a cursor back with --cursor to get that page. With --api ultravox: the
+    deleted Ultravox calls as Ultravox lists them (its ten fields, its filters, JSON).
     """
     from deletedcalls.access import record_access, require_data_protection
     from deletedcalls.reading import build_query, list_deleted_calls
     from deletedcalls.stores import reading
 
+    if api == "ultravox":
+        from deletedcalls.cli_ultravox import list_ultravox
+
+        safe = [n for n, v in [("--cdr-file", cdr_file), ("--min-date", min_date), ("--max-date", max_date), ("--limit", limit),
+                               ("--offset", offset), ("--id-after", id_after), ("--created-since", created_since),
+                               ("--updated-since", updated_since), ("--format", fmt if fmt != "json" else None)] if v is not None]
+        return list_ultravox(ctx, settings_of(ctx), cursor, safe)
+    refuse_ultravox_options(ctx)
     q = build_query(
         cdr_file=cdr_file, min_date=min_date.date() if min_date else None, max_date=max_date.date() if max_date else None,
         created_since=_parse_since(created_since, "--created-since"), updated_since=_parse_since(updated_since, "--updated-since"),

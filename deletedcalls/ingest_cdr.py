@@ -29,10 +29,10 @@ from deletedcalls import logs
 from deletedcalls.cdr_reading import ReadAhead, Reading, loading, start_reading
 from deletedcalls.csvscan import DEFAULT_CHUNK, read_header, scan_records
 from deletedcalls.delivery import (
+    SNIFF_BYTES,
     ChangedWhileRead,
     Delivery,
     DeliveryRejected,
-    SNIFF_BYTES,
     NotReadable,
     delivered_text,
     inner_name,

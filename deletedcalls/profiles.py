@@ -26,9 +26,9 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import os
 import fnmatch
 import io
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field

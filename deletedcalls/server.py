@@ -409,7 +409,7 @@ def _file_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, i
 
 
 def _ultravox_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
-    from deletedcalls import ultravox_list  # type: ignore[attr-defined]  # issue 19's module
+    from deletedcalls import ultravox_list
 
     params: dict[str, list[str]] = {}
     for name, value in request.query_params.multi_items():
@@ -423,7 +423,7 @@ def _ultravox_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[An
 
 
 def _ultravox_get(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
-    from deletedcalls import ultravox_list  # type: ignore[attr-defined]  # issue 19's module
+    from deletedcalls import ultravox_list
 
     _single(request, {})
     try:

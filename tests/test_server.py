@@ -269,3 +269,33 @@ def test_an_idle_server_lets_go_of_a_superseded_store(api):
             break
         assert time.monotonic() < deadline, held
         time.sleep(0.2)
+
+
+def test_the_ultravox_routes_answer_with_an_api_key_like_the_cli(wh, tmp_path):
+    wh.cli("ingest", "ultravox", str(REPO / "data" / "ultravox-calls-2026-03.json"),
+           str(REPO / "data" / "ultravox-deleted-2026-03.json"), ok=True)
+    token = wh.cli("tokens", "create", "--user", DPO, user=DPO, ok=True).stdout.strip()
+    server = Server(wh.home)
+    try:
+        cli = wh.json("deleted-calls", "list", "--api", "ultravox", "--page-size", "2", user=DPO)
+        r = server.get("/api/deleted_calls", token, header="api-key", pageSize=2)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["results"] == cli["results"] and body["total"] == cli["total"] >= 3
+        assert set(body["results"][0]) == {"callId", "accountId", "created", "deletionTime", "joined", "ended",
+                                           "maxDuration", "endReason", "recordingEnabled", "hadSummary"}
+        seen, url = [], "/api/deleted_calls?pageSize=2"
+        while url:
+            page = server.http.get(url, headers={"X-API-Key": token}).json()
+            seen += [t["callId"] for t in page["results"]]
+            url = page["next"]
+        assert len(seen) == len(set(seen)) == body["total"]
+        one = server.get(f"/api/deleted_calls/{seen[0]}", token, header="api-key")
+        assert one.status_code == 200 and one.json()["callId"] == seen[0]
+        assert server.get("/api/deleted_calls/no-such-call", token, header="api-key").status_code == 404
+        bad = server.get("/api/deleted_calls", token, header="api-key", colour="red")
+        assert bad.status_code == 400 and "colour" in bad.json()["error"]["message"]
+        assert server.get("/api/deleted_calls", token).status_code == 401  # Ultravox's API wants X-API-Key
+        assert server.get("/api/deleted_calls", header="api-key").status_code == 401
+    finally:
+        assert "Traceback" not in server.stop()

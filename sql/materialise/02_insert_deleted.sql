@@ -1,5 +1,6 @@
 -- Copy each call to delete into deleted_calls with its deletion facts; ids follow (entry time, entry id, call id); grain: one row per deleted call.
-INSERT INTO deleted_calls
+-- An Ultravox call takes its own fields along (ultravox_calls -> deleted_calls.ultravox); BY NAME: columns are matched by name.
+INSERT INTO deleted_calls BY NAME
 SELECT
     $first_id - 1 + row_number() OVER (ORDER BY w."timestamp", w.userActivityLog, c.id) AS id,
     c.id AS callId,
@@ -17,7 +18,9 @@ SELECT
     $now AS created,
     $now AS updated,
     $run AS runId,
-    c.startedAt
+    c.startedAt,
+    u.ultravox
 FROM materialise_winners AS w
 JOIN calls AS c ON c.id = w.callId
+LEFT JOIN ultravox_calls AS u ON u.id = c.id
 ORDER BY id

@@ -1,0 +1,96 @@
+"""The Ultravox options of ``deleted-calls list`` (``--api ultravox``), kept apart from cli.py.
+
+The options are turned into the HTTP query parameters of ``GET /api/deleted_calls`` and parsed by
+``ultravox_list.parse_query``, so the CLI and the HTTP route accept and refuse exactly the same things.
+Their values are collected in ``ctx.meta["ultravox"]`` (the command's signature stays the SAFE list's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from deletedcalls.settings import Settings
+
+# option -> HTTP parameter
+OPTIONS: dict[str, str] = {
+    "--from-date": "fromDate", "--to-date": "toDate", "--duration-min": "durationMin", "--duration-max": "durationMax",
+    "--agent-id": "agentIds", "--voice-id": "voiceId", "--metadata": "metadata", "--search": "search",
+    "--page-size": "pageSize",
+}
+HELP = {
+    "--from-date": "Ultravox: created on or after this date (YYYY-MM-DD, UTC).",
+    "--to-date": "Ultravox: created on or before this date (YYYY-MM-DD, UTC).",
+    "--duration-min": 'Ultravox: ended - joined at least this ("60s").',
+    "--duration-max": 'Ultravox: ended - joined at most this ("600s").',
+    "--agent-id": "Ultravox: this agent (repeatable: any of them).",
+    "--voice-id": "Ultravox: this voice.",
+    "--metadata": "Ultravox: KEY=VALUE in the call's metadata (repeatable: all must match).",
+    "--search": "Ultravox: case-insensitive text in the call id, agent id or a metadata value.",
+    "--page-size": "Ultravox: results per page, default 100, at most 1000.",
+}
+
+
+def _collect(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value not in (None, ()):
+        ctx.meta.setdefault("ultravox", {})[param.opts[0]] = value
+
+
+def ultravox_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--api and the Ultravox filters, collected into ctx.meta (not passed to the command)."""
+    for opt in reversed(OPTIONS):
+        multiple = opt in ("--agent-id", "--metadata")
+        f = click.option(opt, multiple=multiple, expose_value=False, callback=_collect, help=HELP[opt])(f)
+    return click.option("--api", type=click.Choice(["safe", "ultravox"]), default="safe", show_default=True,
+                        help="Which list: the seed (SAFE) list of every deleted call, or Ultravox's deleted_calls list "
+                             "(JSON only).")(f)
+
+
+def given(ctx: click.Context) -> dict[str, Any]:
+    return dict(ctx.meta.get("ultravox", {}))
+
+
+def refuse_ultravox_options(ctx: click.Context) -> None:
+    """The SAFE list takes none of the Ultravox options."""
+    if given(ctx):
+        raise click.UsageError(f"{', '.join(given(ctx))} applies to --api ultravox only")
+
+
+def list_ultravox(ctx: click.Context, settings: Settings, cursor: str | None, not_applicable: list[str]) -> None:
+    """deleted-calls list --api ultravox: parse, check the permission, read the protected store, log, print JSON."""
+    from deletedcalls.access import record_access, require_data_protection
+    from deletedcalls.errors import UsageError
+    from deletedcalls.output import echo_json
+    from deletedcalls.stores import reading
+    from deletedcalls.ultravox_list import list_tombstones, parse_query
+
+    if not_applicable:
+        raise click.UsageError(f"{', '.join(not_applicable)} does not apply to --api ultravox")
+    params: dict[str, list[str]] = {}
+    for opt, value in given(ctx).items():
+        if opt == "--metadata":
+            for pair in value:
+                key, sep, val = pair.partition("=")
+                if not sep or not key:
+                    raise UsageError(f"--metadata: give KEY=VALUE, not {pair!r}")
+                params.setdefault(f"metadata.{key}", []).append(val)
+        elif opt == "--agent-id":
+            params["agentIds"] = list(value)
+        else:
+            params[OPTIONS[opt]] = [value]
+    if cursor is not None:
+        params["cursor"] = [cursor]
+    try:
+        q = parse_query(params)
+    except UsageError as e:
+        name = e.message.split(":", 1)[0]
+        option = next((o for o, p in OPTIONS.items() if p == name or (p == "metadata" and name.startswith("metadata."))), None)
+        raise UsageError(f"{option} ({e.message})" if option else e.message) from e
+    command = "deleted-calls list --api ultravox"
+    require_data_protection(settings, command, q.describe())
+    with reading(settings, "protected") as con:
+        page = list_tombstones(con, q)
+    record_access(settings, command, q.describe(), len(page["results"]), allowed=True)
+    echo_json(page)

@@ -1,0 +1,6 @@
+-- Incoming Ultravox calls the warehouse has never seen (neither live nor deleted), numbered in file order; grain: one row per new call.
+CREATE OR REPLACE TEMP TABLE uv_new AS
+SELECT i.*, row_number() OVER (ORDER BY i.fileIdx, i."position") AS rn
+FROM uv_incoming AS i
+WHERE NOT EXISTS (SELECT 1 FROM ultravox_calls AS u WHERE u.callId = i.callId)
+  AND NOT EXISTS (SELECT 1 FROM deleted_calls AS d WHERE d.ultravox IS NOT NULL AND d.carrierCallID = i.callId)
