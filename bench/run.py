@@ -306,7 +306,7 @@ def bench_publish(out: Path, calls: int, deleted: int, repeat: int = 3) -> dict[
         # live calls: copies of the deleted rows' fields under new ids and keys
         con.execute(
             "INSERT INTO calls BY NAME SELECT callId + $d * (k + 1) AS id, "
-            "deleted_calls.* EXCLUDE (id, callId, userActivityLog, deletedBy, deletedAt, deletedMonth, created, updated, runId, carrierCallID), "
+            "deleted_calls.* EXCLUDE (id, callId, userActivityLog, deletedBy, deletedAt, deletedMonth, created, updated, runId, carrierCallID, ultravox), "
             "'BT-L' || lpad(CAST(callId + $d * (k + 1) AS VARCHAR), 12, '0') AS carrierCallID "
             "FROM deleted_calls, range($times) AS t(k) ORDER BY 1",
             {"d": deleted, "times": calls // deleted},
