@@ -127,6 +127,7 @@ def writing(settings: Settings) -> Iterator[Session]:
 
         finish_interrupted_rewrite(settings)
         remove_stale_temps(settings)  # a killed publish's file may hold rows purged since
+        remove_stale_deliveries(settings)  # so may a killed load's decompressed text
         session = Session(connect(settings))
         try:
             check_schema(session.con, settings)
@@ -139,6 +140,16 @@ def writing(settings: Settings) -> Iterator[Session]:
             publish_state(session.con, settings, session.run_id)
         finally:
             session.con.close()
+
+
+def remove_stale_deliveries(settings: Settings) -> None:
+    """Decompression folders a killed load left in the home (the caller holds the lock: no load is running)."""
+    import shutil
+
+    if settings.home.is_dir():
+        for stale in settings.home.iterdir():
+            if stale.name.startswith(HOME_TEMP_PREFIXES) and stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def publish_state(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> None:

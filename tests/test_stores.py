@@ -429,3 +429,11 @@ def test_sql_file_refuses_devices_and_fifos_without_reading(wh, tmp_path):
     started = time.monotonic()
     result = wh.cli("sql", "--file", str(fifo))
     assert result.exit_code == 2 and "regular file" in result.stderr and time.monotonic() - started < 10
+
+
+def test_a_decompressed_delivery_left_by_a_killed_load_is_removed_by_the_next_writer(deleted):
+    left = deleted.home / ".delivery-killed"
+    left.mkdir(mode=0o700)
+    (left / "text").write_text(f"target\n{number(1)}\n")
+    deleted.cli("materialise", ok=True)
+    assert not left.exists()
