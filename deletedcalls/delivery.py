@@ -37,7 +37,6 @@ import contextlib
 import gzip
 import hashlib
 import os
-import shutil
 import stat
 import tempfile
 import zipfile
@@ -278,6 +277,10 @@ def json_array_hint(head: bytes) -> str | None:
 # ---------------------------------------------------------------- compressed deliveries
 
 COPY_BUFFER = 1024 * 1024
+# the most a delivery may decompress to: 100 times its size, and at least 256 MB (CSV text compresses
+# 5-30 times; a "zip bomb" thousands of times)
+MAX_EXPANSION = 100
+MIN_EXPANDED_LIMIT = 256 * 1024 * 1024
 
 
 class DeliveryRejected(Exception):
@@ -325,16 +328,17 @@ def delivered_text(path: Path, scratch: Path) -> Iterator[tuple[Path, str | None
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as dst:
             try:
+                limit = max(MIN_EXPANDED_LIMIT, MAX_EXPANSION * delivery.size)
                 if kind == "gzip":
                     with gzip.GzipFile(fileobj=delivery, mode="rb") as src:
-                        shutil.copyfileobj(src, dst, COPY_BUFFER)
+                        _copy_text(src, dst, limit)
                 else:
                     with zipfile.ZipFile(delivery) as z:
                         members = [i for i in z.infolist() if not i.is_dir()]
                         if len(members) != 1:
                             raise DeliveryRejected(f"a .zip delivery must hold exactly one file; this one holds {len(members)}")
                         with z.open(members[0]) as src:
-                            shutil.copyfileobj(src, dst, COPY_BUFFER)
+                            _copy_text(src, dst, limit)
             except DeliveryRejected as e:
                 raise DeliveryRejected(str(e), delivery.finish()) from e
             except (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile, NotImplementedError) as e:
@@ -342,3 +346,21 @@ def delivered_text(path: Path, scratch: Path) -> Iterator[tuple[Path, str | None
                                        delivery.finish()) from e
         sha = delivery.finish()  # the whole delivered file, read once; ChangedWhileRead if it changed meanwhile
         yield out, sha
+
+
+def _copy_text(src: Any, dst: Any, limit: int) -> None:
+    """Decompress into dst; binary content is refused on its first block, a bomb once it passes `limit`."""
+    first = src.read(SNIFF_BYTES)
+    reason = sniff(first, "CSV")
+    if reason:
+        raise DeliveryRejected(f"holds a file that {reason}")
+    dst.write(first)
+    written = len(first)
+    while block := src.read(COPY_BUFFER):
+        written += len(block)
+        if written > limit:
+            raise DeliveryRejected(
+                f"decompresses to more than {limit} bytes ({MAX_EXPANSION} times its size): refused as a decompression bomb; "
+                "send it uncompressed or split it"
+            )
+        dst.write(block)

@@ -19,6 +19,7 @@ from deletedcalls.delivery import (
     NotReadable,
     delivered_text,
     inner_name,
+    open_delivery,
 )
 from deletedcalls.errors import InputRejected
 from deletedcalls.profiles import Catalog, choose
@@ -74,6 +75,8 @@ def check_file(settings: Settings, path: Path, *, profile: str | None = None, ro
     catalog = Catalog(settings.home)
     scratch = Path(tempfile.gettempdir())  # a compressed file's text: nothing is written in the home
     try:
+        with open_delivery(path):  # refuses a FIFO or a device without blocking, as an ingest does
+            pass
         with delivered_text(path, scratch) as (text, _):
             with open(text, "rb") as f:
                 head = f.read(64 * 1024)

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import polars as pl
 
-from deletedcalls.cdr_reading import GROUP_ROWS, Batch, Prefetch, _records_text
+from deletedcalls.cdr_reading import GROUP_ROWS, Batch, Prefetch, _records_text, _records_with_nul
 from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, _scan, scan_records
 from deletedcalls.delivery import Delivery, open_delivery
 from deletedcalls.mapping import (
@@ -108,7 +108,13 @@ def _parse(chunk: Chunk, names: list[str], used: list[str], profile: Profile) ->
     blank = chunk.ends == chunk.starts
     good = (chunk.fields == ncols) & ~blank
     rejects: list[tuple[int, list[str], str]] = []
-    for i in np.flatnonzero(~good & ~blank):
+    miscounted = ~good & ~blank
+    if b"\x00" in chunk.data:  # as on the canonical path: a record holding a NUL byte is binary data, not text
+        for i in _records_with_nul(chunk):
+            if good[i]:
+                good[i] = False
+                rejects.append((int(chunk.lines[i]), ["holds a NUL byte: binary data, not text"], _raw(chunk, int(i), profile.encoding)))
+    for i in np.flatnonzero(miscounted):
         where = "the header" if profile.header else f"profile {profile.name}'s columns"
         reason = f"expected {ncols} fields as in {where}, found {int(chunk.fields[i])}"
         if chunk.unterminated and i == len(chunk) - 1:
