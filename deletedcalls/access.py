@@ -207,15 +207,15 @@ def remove_folded(settings: Settings, taken: list[Path]) -> None:
 
 def _trusted(path: Path) -> bool:
     """A spool file is believed only if it is ours: a regular file of the running user (or root), not group/other-writable."""
-    import stat
+    from deletedcalls.trust import check_entry
 
     try:
-        st = os.lstat(path)
+        check_entry(path, regular=True)
     except FileNotFoundError:
         return False
-    ok = stat.S_ISREG(st.st_mode) and st.st_uid in (os.geteuid(), 0) and not st.st_mode & 0o022
-    if not ok:
+    except PermissionDenied as e:
         from deletedcalls import logs
 
-        logs.warning(f"ignoring spool file {path}: not a private file of this user; remove it", stage="access")
-    return ok
+        logs.warning(f"ignoring spool file {path}: {e.one_line()}", stage="access")
+        return False
+    return True

@@ -37,6 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from deletedcalls.errors import ConfigError, UsageError
+from deletedcalls.trust import check_entry
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_profiles"
 BUILTIN_ORDER = ("canonical", "fcs", "asterisk", "freeswitch")
@@ -343,7 +344,7 @@ class Catalog:
         folder = home / "profiles" if home else None
         if folder is not None and folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
-                _check_trusted(path)  # a profile decides what every matching delivery loads as
+                check_entry(path, regular=True)  # a profile decides what every matching delivery loads as (trust.py)
                 name = path.stem
                 if not NAME.match(name):
                     raise ConfigError(f"{path}: a profile's file name must be letters, digits, '.', '_' or '-'")
@@ -467,23 +468,6 @@ def choose(
         if fnmatch.fnmatch(file_name, glob):
             return Detection(catalog.get(name), f"pinned by the job to {glob!r}")
     return detect(catalog, head, file_name)
-
-
-def _check_trusted(path: Path) -> None:
-    """A user profile must be a regular file of the running user (or root), not group/other-writable (SPEC 7)."""
-    import stat
-
-    from deletedcalls.errors import PermissionDenied
-
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
-        raise PermissionDenied(f"{path} is not a regular file (a symbolic link or special file); a profile must lie "
-                               "in the home itself: replace it with the file, as the warehouse's owner")
-    if st.st_uid not in (os.geteuid(), 0):
-        raise PermissionDenied(f"{path} is owned by uid {st.st_uid}, not by the user running this command or root: "
-                               "run deletedcalls as the warehouse's owner, or `chown` it")
-    if st.st_mode & 0o022:
-        raise PermissionDenied(f"{path} is writable by group or others, so anyone could change how files load: run `chmod go-w {path}`")
 
 
 def early_layout(home: Path | None, path: Path, profile: str | None, zone: str) -> tuple[Profile, str] | None:

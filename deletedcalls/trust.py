@@ -37,15 +37,23 @@ def check_home(home: Path) -> None:
     for name in CHECKED:
         path = home / name
         try:
-            st = os.lstat(path)
+            check_entry(path)
         except FileNotFoundError:
             continue
-        if stat.S_ISLNK(st.st_mode):
-            raise PermissionDenied(
-                f"{path} is a symbolic link; a warehouse's files must lie in its home itself: "
-                "replace the link with the file it points to (as the warehouse's owner), or fix --home"
-            )
-        _check_owner_and_mode(path, st, "the folder" if stat.S_ISDIR(st.st_mode) else "the file")
+
+
+def check_entry(path: Path, *, regular: bool = False) -> None:
+    """Raise PermissionDenied unless `path` is itself (no symbolic link) the running user's or root's, and not
+    group/other-writable; with `regular`, also a regular file. FileNotFoundError when it does not exist."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise PermissionDenied(
+            f"{path} is a symbolic link; a warehouse's files must lie in its home itself: "
+            "replace the link with the file it points to (as the warehouse's owner), or fix --home"
+        )
+    if regular and not stat.S_ISREG(st.st_mode):
+        raise PermissionDenied(f"{path} is not a regular file; remove it (as the warehouse's owner)")
+    _check_owner_and_mode(path, st, "the folder" if stat.S_ISDIR(st.st_mode) else "the file")
 
 
 def _check_owner_and_mode(path: Path, st: os.stat_result, what: str) -> None:

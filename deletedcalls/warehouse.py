@@ -172,17 +172,6 @@ def writer(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         yield session.con
 
 
-@contextlib.contextmanager
-def reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection whose schema is current."""
-    con = connect(settings, read_only=True)
-    try:
-        check_schema(con, settings)
-        yield con
-    finally:
-        con.close()
-
-
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
