@@ -321,12 +321,26 @@ def bench_publish(out: Path, calls: int, deleted: int, repeat: int = 3) -> dict[
             con.execute("DETACH bare")
             bare.append(time.perf_counter() - t)
             t = time.perf_counter()
-            publish(con, settings, None)  # type: ignore[arg-type]
+            publish(con, settings, None, fresh=True)  # type: ignore[arg-type]
             ours.append(time.perf_counter() - t)
+        # What most writer commands publish: the same warehouse plus a small file's 10,000 calls
+        # (each store extended from its previous file), and then nothing new at all.
+        extended, unchanged = [], []
+        for k in range(repeat):
+            con.execute(
+                "INSERT INTO calls SELECT * REPLACE (id + $shift AS id, carrierCallID || '-x' || $k AS carrierCallID) "
+                "FROM calls ORDER BY id LIMIT 10000", {"shift": (calls + deleted * 2) * (k + 1), "k": k},
+            )
+            for runs in (extended, unchanged):
+                t = time.perf_counter()
+                done = publish(con, settings, None)  # type: ignore[arg-type]
+                runs.append(time.perf_counter() - t)
+                assert done.incremental, "the bench expected an extended publish"
     sizes = {p.name: round(p.stat().st_size / 1e6, 1) for p in settings.published_dir.iterdir()}  # type: ignore[attr-defined]
     b, o = statistics.median(bare), statistics.median(ours)
     return {"calls": calls, "deleted_calls": deleted, "bare_copy_from_database_s": b, "publish_s": o, "ratio": o / b,
-            "bare_runs": bare, "publish_runs": ours, "published_mb": sizes}  # type: ignore[dict-item]
+            "bare_runs": bare, "publish_runs": ours, "published_mb": sizes,  # type: ignore[dict-item]
+            "extended_after_10000_calls_s": statistics.median(extended), "extended_unchanged_s": statistics.median(unchanged)}
 
 
 SERVE_CLIENT = """

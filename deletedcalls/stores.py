@@ -29,9 +29,19 @@ publish removes; a crash between the two renames leaves the analyst store one
 publish ahead of the protected one, each consistent in itself. A reader that
 opened a file before a rename keeps reading the file it opened.
 
-Every file is written fresh, so no byte of a row that was purged from the
-writer's database reaches a published file, and the superseded copies are
-unlinked by the rename.
+Publishing is incremental when it can be shown safe (``_extend``): each store
+then starts as a byte copy of its previous published file, the rows appended
+to the large tables since are added, and the small tables are rewritten. It
+is safe only when the previous file holds nothing the new one must not, which
+is checked, not assumed: every large table's published rows must equal, as a
+multiset, the rows its definition gives today up to the last row published
+(a count and a sum of row hashes, kept per table in ``published_tables``),
+and no retention event may have happened since. A row deleted, hidden or
+changed anywhere in a large table (materialise, a pending deletion, an
+Ultravox update, a purge, an erasure) fails the check, and both stores are
+then written fresh, so no byte of a row that was purged from the writer's
+database, or hidden from analysts, reaches a published file. The superseded
+copies are unlinked by the rename.
 """
 
 from __future__ import annotations
@@ -59,6 +69,18 @@ STORES: tuple[Store, ...] = ("analyst", "protected")
 # Views of sql/views/ that the analyst store carries (pending_deletions names deleted calls: protected).
 ANALYST_VIEWS = ("archived_rows_total",)
 
+# Tables that grow by appended rows and may be large, each with the key its new rows are found by: an
+# incremental publish appends the rows past the last key it published, after checking the published ones
+# (see _extend). Every other table is small and rewritten each time. A table that retention or erasure
+# changes must be here: a change to it then forces a fresh publish. Ids come from counters and are never
+# reused; a rowid is, once DuckDB compacts a table with deleted rows (which only forces a fresh publish).
+APPENDED = {
+    "calls": "id", "deleted_calls": "id", "ultravox_calls": "id",
+    "rejected_rows": "rowid", "access_log": "rowid", "user_activity_log": "rowid", "deletion_items": "rowid",
+}
+# What a store holds besides the tables it publishes: its own bookkeeping.
+BOOKKEEPING = frozenset({"published_info", "published_tables"})
+
 
 def store_path(settings: Settings, store: Store) -> Path:
     return settings.published_dir / f"{store}.duckdb"
@@ -77,6 +99,66 @@ class Published:
     run_id: int | None
     published_at: datetime
     seconds: float
+    incremental: bool = False  # both stores extended from their previous files (else written fresh)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One table of a store: the statement that writes it whole; for an APPENDED table, its rows' query."""
+
+    name: str
+    statement: str  # CREATE TABLE pub.<name> AS …
+    select: str | None = None  # APPENDED: SELECT <columns> FROM <base>
+    where: str | None = None  # APPENDED: the condition its rows meet (None: every row)
+    base: str | None = None  # APPENDED: the warehouse table it reads
+    key: str = "rowid"  # APPENDED: the column its new rows are found by (APPENDED[name])
+
+    @property
+    def definition(self) -> str:
+        rows = f"{self.select} WHERE {self.where}" if self.where else str(self.select)
+        return f"{rows} -- new rows by {self.key}"
+
+
+# `CREATE TABLE pub.t AS SELECT <columns> FROM base [WHERE condition] [ORDER BY columns]`
+_SINGLE = re.compile(
+    r"^CREATE TABLE pub\.(\w+) AS (SELECT .+? FROM (\w+))(?: WHERE (.+?))?(?: ORDER BY [\w, ]+)?;?$", re.IGNORECASE | re.DOTALL
+)
+
+
+def _normalised(statement: str) -> str:
+    return " ".join(" ".join(line for line in statement.splitlines() if not line.strip().startswith("--")).split())
+
+
+def _analyst_tables() -> list[_Table]:
+    """The analyst store's tables, from sql/publish/analyst.sql."""
+    tables = []
+    for statement in duckdb.extract_statements(sql("publish/analyst")):
+        text = _normalised(statement.query)
+        name = re.match(r"^CREATE TABLE pub\.(\w+) ", text, re.IGNORECASE)
+        if not name:
+            raise RuntimeError(f"sql/publish/analyst.sql: not a CREATE TABLE pub.<name>: {text[:80]}")
+        if name.group(1) not in APPENDED:
+            tables.append(_Table(name.group(1), statement.query))
+            continue
+        m = _SINGLE.match(text)
+        if not m or m.group(1) != m.group(3):
+            raise RuntimeError(f"sql/publish/analyst.sql: {name.group(1)} must be a SELECT from {name.group(1)} alone")
+        tables.append(_Table(m.group(1), statement.query, m.group(2), m.group(4), m.group(3), APPENDED[m.group(1)]))
+    return tables
+
+
+def _protected_tables(con: duckdb.DuckDBPyConnection) -> list[_Table]:
+    """The protected store's tables: every table of the warehouse, whole."""
+    names = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = $db AND schema_name = 'main' ORDER BY table_name",
+        {"db": _catalog(con)},
+    ).fetchall()]
+    tables = []
+    for name in names:
+        select = f'SELECT * FROM "{name}"'  # noqa: S608 -- names from the catalog
+        statement = f'CREATE TABLE pub."{name}" AS {select}'
+        tables.append(_Table(name, statement, select, None, name, APPENDED[name]) if name in APPENDED else _Table(name, statement))
+    return tables
 
 
 def _analyst_gid(settings: Settings) -> int | None:
@@ -113,13 +195,14 @@ def remove_stale_temps(settings: Settings) -> None:
             stale.unlink(missing_ok=True)
 
 
-def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> Published:
+def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None, *, fresh: bool = False) -> Published:
     """Write both stores from the writer's connection and rename them into place (the caller holds the lock).
 
-    The protected store starts as a byte copy of the finished analyst store and
-    gains what that lacks (the protected tables, and the full rows of the tables
-    the analyst store filters): the live calls, most of the bytes, are written
-    once, not twice.
+    Each store is extended from its previous file when that is safe (``_extend``),
+    else, or with ``fresh``, both are written fresh: the protected store then starts
+    as a byte copy of the finished analyst store and gains what that lacks (the
+    protected tables, and the full rows of the tables the analyst store filters):
+    the live calls, most of the bytes, are written once, not twice.
     """
     import time
 
@@ -130,20 +213,158 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | No
     info = {"run": run_id, "t": now, "v": current_version(con)}
     analyst, protected = _temp_path(settings, "analyst"), _temp_path(settings, "protected")
     con.execute(sql("materialise/01_matches"))  # the calls pending deletions name: hidden from analysts
-    with _attached(con, analyst):
-        copied = _write_analyst(con, settings)
-        con.execute(sql("publish/published_info"), {**info, "store": "analyst"})
-    _copy_private(analyst, protected)
-    with _attached(con, protected):
-        _complete_protected(con, copied)
-        con.execute(sql("publish/published_info"), {**info, "store": "protected"})
+    con.execute("SET VARIABLE min_cell = $m", {"m": settings.min_cell})
+    stores = {"protected": _protected_tables(con), "analyst": _analyst_tables()}
+    incremental = not fresh and all(_extend(con, settings, store, stores[store], info) for store in ("protected", "analyst"))
+    if not incremental:
+        for tmp in (analyst, protected):
+            _remove_temp(tmp)
+        _write_fresh(con, settings, stores, info)
     for store, tmp in (("analyst", analyst), ("protected", protected)):
         _finish_file(settings, store, tmp)  # type: ignore[arg-type]
     crash_point("publish-written")
     os.replace(analyst, store_path(settings, "analyst"))
     os.replace(protected, store_path(settings, "protected"))
     fsync_path(settings.published_dir)
-    return Published(run_id, now, time.perf_counter() - started)
+    return Published(run_id, now, time.perf_counter() - started, incremental)
+
+
+def _write_fresh(con: duckdb.DuckDBPyConnection, settings: Settings, stores: dict[str, list[_Table]], info: dict) -> None:
+    """Both stores written anew into their temporary files: no byte of an earlier file is kept."""
+    analyst, protected = _temp_path(settings, "analyst"), _temp_path(settings, "protected")
+    with _attached(con, analyst):
+        copied = _write_analyst(con)
+        _write_bookkeeping(con, "analyst", info, _extents(con, stores["analyst"]), "fresh")
+    _copy_private(analyst, protected)
+    with _attached(con, protected):
+        _complete_protected(con, copied)
+        _write_bookkeeping(con, "protected", info, _extents(con, stores["protected"]), "fresh")
+
+
+@dataclass(frozen=True)
+class _Extent:
+    """What a store holds of an APPENDED table: its rows up to key `upto`, their count and sum of row hashes."""
+
+    upto: int
+    rows: int
+    fingerprint: int
+    definition: str
+
+
+def _extents(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> dict[str, _Extent]:
+    """Every APPENDED table's extent as it stands (for a store written fresh from the same state)."""
+    return {t.name: _measure(con, t, None, _last_key(con, t)) for t in tables if t.select}
+
+
+def _last_key(con: duckdb.DuckDBPyConnection, table: _Table) -> int:
+    return int(con.execute(f'SELECT coalesce(max({table.key}), -1) FROM "{table.base}"').fetchall()[0][0])  # noqa: S608 -- fixed names
+
+
+def _measure(con: duckdb.DuckDBPyConnection, table: _Table, after: int | None, upto: int) -> _Extent:
+    """Count and fingerprint the table's rows with key in (after, upto] (after None: from the first)."""
+    where = f"({table.where}) AND " if table.where else ""
+    span = f"{table.key} <= $upto" if after is None else f"{table.key} > $after AND {table.key} <= $upto"
+    params = {"upto": upto} if after is None else {"after": after, "upto": upto}
+    rows, total = con.execute(
+        f"SELECT count(*), CAST(coalesce(sum(CAST(hash(q) AS HUGEINT)), 0) AS VARCHAR) FROM ({table.select} WHERE {where}{span}) AS q",  # noqa: S608
+        params,
+    ).fetchall()[0]
+    return _Extent(upto, int(rows), int(total), table.definition)
+
+
+def _write_bookkeeping(con: duckdb.DuckDBPyConnection, store: str, info: dict, extents: dict[str, _Extent], mode: str) -> None:
+    """published_info and published_tables of the store attached as pub."""
+    con.execute(sql("publish/published_info"), {**info, "store": store, "mode": mode})
+    con.execute(
+        'CREATE TABLE pub.published_tables (tableName VARCHAR, upto BIGINT, "rows" BIGINT, fingerprint HUGEINT, definition VARCHAR)'
+    )
+    con.executemany(
+        "INSERT INTO pub.published_tables VALUES ($1, $2, $3, CAST($4 AS HUGEINT), $5)",
+        [(name, e.upto, e.rows, str(e.fingerprint), e.definition) for name, e in sorted(extents.items())],
+    )
+
+
+def _extend(con: duckdb.DuckDBPyConnection, settings: Settings, store: Store, tables: list[_Table], info: dict) -> bool:
+    """Write the store as its previous file plus what changed, if that is safe; False (nothing kept) otherwise.
+
+    Safe means the previous file holds nothing the new one must not: it is of this
+    schema version, no retention event happened since it was written, it has the
+    same tables, and each APPENDED table's published rows are exactly the rows its
+    definition gives now up to the last key it published (same count, same sum of
+    row hashes). Then the rows past that key are appended, and every other table,
+    small, is rewritten (its earlier versions, published before, stay in free blocks).
+    """
+    previous, tmp = store_path(settings, store), _temp_path(settings, store)
+    if not previous.is_file():
+        return False
+    _copy_private(previous, tmp)
+    done = False
+    try:
+        with _attached(con, tmp):
+            extents = _checked_extents(con, tables)
+            if extents is not None:
+                for table in tables:
+                    if table.select:
+                        extents[table.name] = _append(con, table, extents[table.name])
+                    else:
+                        con.execute(f'DROP TABLE pub."{table.name}"')
+                        con.execute(table.statement)
+                con.execute("DROP TABLE pub.published_info")
+                con.execute("DROP TABLE pub.published_tables")
+                _write_bookkeeping(con, store, info, extents, "extended")
+                done = True
+    finally:
+        if not done:
+            _remove_temp(tmp)
+    return done
+
+
+def _checked_extents(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> dict[str, _Extent] | None:
+    """The previous store's extents (attached as pub) if it may be extended, else None."""
+    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'pub'").fetchall()}
+    if have != {t.name for t in tables} | BOOKKEEPING:
+        return None
+    version = con.execute("SELECT schemaVersion FROM pub.published_info").fetchall()
+    if [r[0] for r in version] != [current_version(con)]:
+        return None
+    # a purge erases rows (and rewrites the warehouse): the stores are then written fresh, whatever changed
+    events = con.execute("SELECT (SELECT count(*) FROM pub.retention_events), (SELECT count(*) FROM retention_events)").fetchall()[0]
+    if events[0] != events[1]:
+        return None
+    extents = {
+        name: _Extent(int(upto), int(rows), int(total), definition)
+        for name, upto, rows, total, definition in con.execute(
+            'SELECT tableName, upto, "rows", CAST(fingerprint AS VARCHAR), definition FROM pub.published_tables'
+        ).fetchall()
+    }
+    for table in tables:
+        if not table.select:
+            continue
+        extent = extents.get(table.name)
+        if extent is None or extent.definition != table.definition:
+            return None
+        if _measure(con, table, None, extent.upto) != extent:
+            return None  # a published row was deleted, hidden or changed since
+    return extents
+
+
+def _append(con: duckdb.DuckDBPyConnection, table: _Table, extent: _Extent) -> _Extent:
+    """Append the table's rows past the extent; the new extent."""
+    last = _last_key(con, table)
+    if last <= extent.upto:
+        return extent
+    where = f"({table.where}) AND " if table.where else ""
+    con.execute(
+        f'INSERT INTO pub."{table.name}" {table.select} WHERE {where}{table.key} > $after AND {table.key} <= $upto',  # noqa: S608
+        {"after": extent.upto, "upto": last},
+    )
+    more = _measure(con, table, extent.upto, last)
+    return _Extent(last, extent.rows + more.rows, extent.fingerprint + more.fingerprint, extent.definition)
+
+
+def _remove_temp(tmp: Path) -> None:
+    tmp.unlink(missing_ok=True)
+    tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -227,9 +448,8 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> str:
     return name
 
 
-def _write_analyst(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, str | None]:
+def _write_analyst(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
     """Write the analyst store into ``pub``; returns the tables it copied row for row, with their row condition."""
-    con.execute("SET VARIABLE min_cell = $m", {"m": settings.min_cell})
     copied: dict[str, str | None] = {}
     for statement in duckdb.extract_statements(sql("publish/analyst")):
         con.execute(statement)

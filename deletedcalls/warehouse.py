@@ -161,8 +161,9 @@ def publish_state(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: in
     folded, taken = fold_spool(con, settings)
     done = publish(con, settings, run_id)
     remove_folded(settings, taken)
-    logs.debug(f"published the analyst and protected stores in {done.seconds:.2f}s", stage="publish",
-               run=run_id, folded=folded, seconds=round(done.seconds, 3))
+    how = "extended" if done.incremental else "wrote fresh"
+    logs.debug(f"published the analyst and protected stores in {done.seconds:.2f}s ({how})", stage="publish",
+               run=run_id, folded=folded, seconds=round(done.seconds, 3), incremental=done.incremental)
 
 
 @contextlib.contextmanager
