@@ -78,6 +78,8 @@ APPENDED = {
     "calls": "id", "deleted_calls": "id", "ultravox_calls": "id",
     "rejected_rows": "rowid", "access_log": "rowid", "user_activity_log": "rowid", "deletion_items": "rowid",
 }
+# A store is extended by at most 1/GROWTH of the rows it holds; more is cheaper to write fresh (_new_rows).
+GROWTH = 10
 # What a store holds besides the tables it publishes: its own bookkeeping.
 BOOKKEEPING = frozenset({"published_info", "published_tables"})
 
@@ -302,6 +304,8 @@ def _extend(con: duckdb.DuckDBPyConnection, settings: Settings, store: Store, ta
     try:
         with _attached(con, tmp):
             extents = _checked_extents(con, tables)
+            if extents is not None and _new_rows(con, tables, extents) > sum(e.rows for e in extents.values()) // GROWTH:
+                extents = None  # many new rows: one fresh write costs less (see _new_rows)
             if extents is not None:
                 for table in tables:
                     if table.select:
@@ -346,6 +350,27 @@ def _checked_extents(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> di
         if _measure(con, table, None, extent.upto) != extent:
             return None  # a published row was deleted, hidden or changed since
     return extents
+
+
+def _new_rows(con: duckdb.DuckDBPyConnection, tables: list[_Table], extents: dict[str, _Extent]) -> int:
+    """How many rows extending would append, over all APPENDED tables.
+
+    Extending writes the new rows into each store, and DuckDB writes them twice there
+    (as new row groups, then again when its checkpoint merges them into the table's
+    last, partly filled row group), where a fresh publish writes every live call once
+    (the protected store starts as a byte copy of the analyst one). Measured on 1.2M
+    calls: extending by 180,000 took 2.1 s, a fresh publish 1.4-1.8 s; extending by
+    nothing 0.45 s. So a store is extended only by up to 1/GROWTH of what it holds.
+    """
+    total = 0
+    for table in tables:
+        if table.select:
+            where = f"({table.where}) AND " if table.where else ""
+            total += int(con.execute(
+                f"SELECT count(*) FROM ({table.select} WHERE {where}{table.key} > $after)",  # noqa: S608
+                {"after": extents[table.name].upto},
+            ).fetchall()[0][0])
+    return total
 
 
 def _append(con: duckdb.DuckDBPyConnection, table: _Table, extent: _Extent) -> _Extent:

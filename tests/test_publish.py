@@ -89,17 +89,19 @@ def deletion_log(write, name: str, entry_id: str, carrier_call_ids: list[str]) -
 def test_each_step_publishes_what_a_fresh_publish_holds_and_extends_only_after_appends(wh, write, tmp_path):
     # (command, the mode it must publish in)
     steps = [
-        (("ingest", "cdr", str(calls_file(write, "a.csv", range(0, 40)))), "extended"),
-        (("ingest", "cdr", str(calls_file(write, "b.csv", range(40, 80)))), "extended"),
+        # into empty stores, then growing them by a third: many new rows, where one fresh write is cheaper
+        (("ingest", "cdr", str(calls_file(write, "a.csv", range(0, 60)))), "fresh"),
+        (("ingest", "cdr", str(calls_file(write, "b.csv", range(60, 80)))), "fresh"),
+        (("ingest", "cdr", str(calls_file(write, "b2.csv", range(80, 84)))), "extended"),
         (("tokens", "create", "--user", "portal"), "extended"),
         # a pending deletion hides calls 3 and 50 from analysts: their published rows go, so fresh
         (("ingest", "deletions", str(deletion_log(write, "d1.jsonl", "UAL-1", ["BT-000000000003", "BT-000000000050"]))), "fresh"),
         (("materialise",), "fresh"),  # calls deleted from `calls`
         (("materialise",), "extended"),  # nothing left to do: only the access log and runs grow
         # a resent deleted call: a rejected duplicate, appended to rejected_rows
-        (("ingest", "cdr", str(calls_file(write, "c.csv", [3, *range(80, 90)])), "--max-reject-ratio", "0.5"), "extended"),
+        (("ingest", "cdr", str(calls_file(write, "c.csv", [3, *range(90, 95)])), "--max-reject-ratio", "0.5"), "extended"),
         (("retention", "enforce", "--as-of", "2027-01-01"), "fresh"),  # a purge
-        (("ingest", "cdr", str(calls_file(write, "e.csv", range(90, 95)))), "extended"),
+        (("ingest", "cdr", str(calls_file(write, "e.csv", range(95, 98)))), "extended"),
     ]
     for args, expected in steps:
         result = wh.cli(*args, user=DPO)
@@ -110,7 +112,7 @@ def test_each_step_publishes_what_a_fresh_publish_holds_and_extends_only_after_a
 
 
 def test_a_call_hidden_after_it_was_published_leaves_no_byte_in_the_analyst_store(wh, write):
-    wh.cli("ingest", "cdr", str(calls_file(write, "a.csv", range(0, 30))), ok=True)
+    wh.cli("ingest", "cdr", str(calls_file(write, "a.csv", range(0, 60))), ok=True)
     analyst = wh.home / "published" / "analyst.duckdb"
     assert number(7).encode() in analyst.read_bytes(), "control: the call is published"
     wh.cli("ingest", "deletions", str(deletion_log(write, "d.jsonl", "UAL-9", ["BT-000000000007"])), ok=True)
@@ -118,8 +120,8 @@ def test_a_call_hidden_after_it_was_published_leaves_no_byte_in_the_analyst_stor
     assert number(7).encode() not in analyst.read_bytes()
     assert number(8).encode() in analyst.read_bytes(), "control: a live call is still there"
     # and the next, extended, publish does not bring it back
-    wh.cli("ingest", "cdr", str(calls_file(write, "b.csv", range(30, 35))), ok=True)
-    assert modes(wh) == {"extended"}
+    wh.cli("ingest", "cdr", str(calls_file(write, "b.csv", range(60, 63))), ok=True)
+    assert modes(wh) == {"extended"}, "control: this publish extended the stores"
     assert number(7).encode() not in analyst.read_bytes()
 
 
