@@ -672,17 +672,28 @@ def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datet
 
 
 @deleted_calls.command("get")
-@click.argument("deleted_call_id", metavar="ID", type=click.IntRange(0, 2**53))
+@click.argument("given_id", metavar="ID")
+@click.option("--api", type=click.Choice(["safe", "ultravox"]), default="safe", show_default=True,
+              help="Whose id: the seed (SAFE) API's deleted-call id (a number), or an Ultravox call id (JSON only).")
 @_format_option
 @click.pass_context
-def deleted_calls_get(ctx: click.Context, deleted_call_id: int, fmt: str | None, as_json: bool) -> None:
-    """Show one deleted call by its id."""
+def deleted_calls_get(ctx: click.Context, given_id: str, api: str, fmt: str | None, as_json: bool) -> None:
+    """Show one deleted call by its id (with --api ultravox: by its Ultravox call id)."""
     from deletedcalls.access import record_access, require_data_protection
     from deletedcalls.errors import NotFound
     from deletedcalls.reading import get_deleted_call
     from deletedcalls.stores import reading
 
     settings = settings_of(ctx)
+    if api == "ultravox":
+        if fmt not in (None, "json"):
+            raise click.UsageError("--api ultravox answers in JSON only")
+        from deletedcalls.cli_ultravox import get_ultravox
+
+        return get_ultravox(settings, given_id)
+    if not given_id.isascii() or not given_id.isdigit() or int(given_id) > 2**53:
+        raise click.BadParameter(f"{given_id[:40]!r} is not a deleted-call id (a whole number from 0 to 2^53)", param_hint="'ID'")
+    deleted_call_id = int(given_id)
     require_data_protection(settings, "deleted-calls get", {"id": deleted_call_id})
     with reading(settings, "protected") as con:
         try:

@@ -94,3 +94,23 @@ def list_ultravox(ctx: click.Context, settings: Settings, cursor: str | None, no
         page = list_tombstones(con, q)
     record_access(settings, command, q.describe(), len(page["results"]), allowed=True)
     echo_json(page)
+
+
+def get_ultravox(settings: Settings, call_id: str) -> None:
+    """deleted-calls get --api ultravox CALL_ID: one tombstone, as GET /api/deleted_calls/{callId} gives it."""
+    from deletedcalls.access import record_access, require_data_protection
+    from deletedcalls.errors import NotFound
+    from deletedcalls.output import echo_json
+    from deletedcalls.stores import reading
+    from deletedcalls.ultravox_list import get_tombstone
+
+    command = "deleted-calls get --api ultravox"
+    require_data_protection(settings, command, {"callId": call_id})
+    with reading(settings, "protected") as con:
+        try:
+            tombstone = get_tombstone(con, call_id)
+        except NotFound:
+            record_access(settings, command, {"callId": call_id}, 0, allowed=True)
+            raise
+    record_access(settings, command, {"callId": call_id}, 1, allowed=True)
+    echo_json(tombstone)

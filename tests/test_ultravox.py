@@ -208,6 +208,23 @@ def test_get_one_tombstone_and_an_unknown_call(populated):
         con.close()
 
 
+def test_the_cli_gets_one_tombstone_by_ultravox_call_id_as_the_api_does(populated):
+    w, oracle = populated
+    deleted = uv_list(w, "--page-size", "1")["results"][0]
+    got = w.json("deleted-calls", "get", "--api", "ultravox", deleted["callId"], user=DPO)
+    assert got == deleted and list(got) == FIELDS
+    missing = w.cli("deleted-calls", "get", "--api", "ultravox", "no-such-call", user=DPO)
+    assert missing.exit_code == 2 and "no-such-call" in missing.stderr and missing.stdout == ""
+    refused = w.cli("deleted-calls", "get", "--api", "ultravox", deleted["callId"], user="analyst")
+    assert refused.exit_code == 4 and refused.stdout == ""
+    assert w.cli("deleted-calls", "get", "--api", "ultravox", deleted["callId"], "--format", "csv", user=DPO).exit_code == 2
+    assert w.cli("deleted-calls", "get", deleted["callId"], user=DPO).exit_code == 2  # not a SAFE id
+    logged = [e for e in w.access_log("user", "command", "allowed", "rowsReturned", "filters") if e[1] == "deleted-calls get --api ultravox"]
+    asked = json.dumps({"callId": deleted["callId"]})
+    assert ("dpo", "deleted-calls get --api ultravox", True, 1, asked) in logged
+    assert ("analyst", "deleted-calls get --api ultravox", False, None, asked) in logged
+
+
 @pytest.mark.parametrize("params, named", [
     ({"colour": ["red"]}, "colour"),
     ({"pageSize": ["1001"]}, "pageSize"),
