@@ -78,6 +78,14 @@ APPENDED = {
     "calls": "id", "deleted_calls": "id", "ultravox_calls": "id",
     "rejected_rows": "rowid", "access_log": "rowid", "user_activity_log": "rowid", "deletion_items": "rowid",
 }
+# Small tables whose rows change in place (a run's status, a file's outcome, a token's revocation): an
+# extended store keeps their earlier versions in free blocks, which show only earlier states of the same
+# bookkeeping. Every other small table must still hold each row it held, or the store is written fresh:
+# deleted_calls_summary withdraws a cell's cost when [privacy] min_cell is raised, and a table added
+# later is held to that rule until it is listed here.
+MUTABLE = frozenset({
+    "counters", "runs", "cdr_files", "deletion_files", "ultravox_files", "api_tokens", "warehouse_info", "schema_migrations",
+})
 # A store is extended by at most 1/GROWTH of the rows it holds; more is cheaper to write fresh (_new_rows).
 GROWTH = 10
 # What a store holds besides the tables it publishes: its own bookkeeping.
@@ -114,6 +122,14 @@ class _Table:
     where: str | None = None  # APPENDED: the condition its rows meet (None: every row)
     base: str | None = None  # APPENDED: the warehouse table it reads
     key: str = "rowid"  # APPENDED: the column its new rows are found by (APPENDED[name])
+
+    @property
+    def query(self) -> str:
+        """The SELECT that gives the table's rows (the statement after its AS)."""
+        m = re.match(r'^CREATE TABLE pub\."?\w+"? AS (.+?);?$', _normalised(self.statement), re.IGNORECASE | re.DOTALL)
+        if not m:
+            raise RuntimeError(f"not a CREATE TABLE pub.<name> AS SELECT …: {self.statement[:80]}")
+        return m.group(1)
 
     @property
     def definition(self) -> str:
@@ -291,10 +307,12 @@ def _extend(con: duckdb.DuckDBPyConnection, settings: Settings, store: Store, ta
 
     Safe means the previous file holds nothing the new one must not: it is of this
     schema version, no retention event happened since it was written, it has the
-    same tables, and each APPENDED table's published rows are exactly the rows its
-    definition gives now up to the last key it published (same count, same sum of
-    row hashes). Then the rows past that key are appended, and every other table,
-    small, is rewritten (its earlier versions, published before, stay in free blocks).
+    same tables, each APPENDED table holds what its bookkeeping says and those rows
+    are exactly the rows its definition gives now up to the last key it published
+    (same count, same sum of row hashes), and each small table not in MUTABLE still
+    holds every row it held. Then the rows past that key are appended, and every
+    small table is rewritten (its earlier versions, published before, stay in free
+    blocks).
     """
     previous, tmp = store_path(settings, store), _temp_path(settings, store)
     if not previous.is_file():
@@ -343,13 +361,28 @@ def _checked_extents(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> di
     }
     for table in tables:
         if not table.select:
+            if table.name not in MUTABLE and _withdrawn(con, table):
+                return None  # its earlier rows would stay in the file's free blocks
             continue
         extent = extents.get(table.name)
         if extent is None or extent.definition != table.definition:
             return None
+        rows, total = con.execute(
+            f'SELECT count(*), CAST(coalesce(sum(CAST(hash(q) AS HUGEINT)), 0) AS VARCHAR) FROM pub."{table.name}" AS q'  # noqa: S608
+        ).fetchall()[0]
+        if (int(rows), int(total)) != (extent.rows, extent.fingerprint):
+            return None  # the file does not hold what its bookkeeping says (edited, or damaged)
         if _measure(con, table, None, extent.upto) != extent:
             return None  # a published row was deleted, hidden or changed since
     return extents
+
+
+def _withdrawn(con: duckdb.DuckDBPyConnection, table: _Table) -> bool:
+    """Whether the store's table (attached as pub) holds a row its query no longer gives."""
+    gone = con.execute(
+        f'SELECT count(*) FROM (SELECT * FROM pub."{table.name}" EXCEPT ALL SELECT * FROM ({table.query}))'  # noqa: S608
+    ).fetchall()[0][0]
+    return bool(gone)
 
 
 def _new_rows(con: duckdb.DuckDBPyConnection, tables: list[_Table], extents: dict[str, _Extent]) -> int:

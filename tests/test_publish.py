@@ -155,3 +155,51 @@ def test_a_store_whose_bookkeeping_does_not_match_is_written_fresh(wh, write, st
     wh.cli("ingest", "cdr", str(calls_file(write, "b.csv", range(10, 20))), ok=True)
     assert modes(wh) == {"fresh"}
     assert len(wh.json("sql", "SELECT id FROM calls")) == 20
+
+
+def leb128(n: int) -> bytes:
+    """DuckDB's variable-length integer encoding, as its statistics hold a column's min and max."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+def test_raising_min_cell_withdraws_a_cells_cost_from_the_file_not_only_from_its_rows(wh, write):
+    """Found by an outside tester: an extended store kept the withdrawn cost in a dropped table's free blocks."""
+    rows = [good_row(i, target=number(i), costCDR="98765.4321" if i < 5 else "0.0100", duration="98777" if i < 5 else "1")
+            for i in range(100)]
+    wh.cli("ingest", "cdr", str(write("a.csv", csv_text(rows))), ok=True)
+    wh.cli("ingest", "deletions", str(deletion_log(write, "d.jsonl", "UAL-1", [f"BT-{i:012d}" for i in range(5)])), ok=True)
+    wh.cli("materialise", ok=True)
+    analyst = wh.home / "published" / "analyst.duckdb"
+    cost, duration = leb128(5 * 987654321), leb128(5 * 98777)  # the cell's sums (cost scaled by 10^4)
+    assert cost in analyst.read_bytes() and duration in analyst.read_bytes(), "control: a cell of 5 shows its cost"
+    config = wh.home / "config.toml"
+    config.write_text(config.read_text().replace("min_cell = 5", "min_cell = 6"))
+    wh.cli("tokens", "create", "--user", "portal", user=DPO, ok=True)
+    assert modes(wh) == {"fresh"}
+    cell = wh.json("sql", "SELECT deletions, costCDR, duration FROM deleted_calls_summary")
+    assert cell == [{"deletions": 5, "costCDR": None, "duration": None}]
+    assert cost not in analyst.read_bytes() and duration not in analyst.read_bytes()
+
+
+@pytest.mark.parametrize("edit", [
+    "INSERT INTO calls SELECT * REPLACE (999999 AS id) FROM calls LIMIT 1",
+    "DELETE FROM calls WHERE id = 2",
+    "UPDATE published_tables SET upto = upto - 3 WHERE tableName = 'calls'",
+])
+def test_a_published_file_that_does_not_hold_what_its_bookkeeping_says_is_written_fresh(wh, write, edit):
+    """Found by an outside tester: a hand-edited store survived later extended publishes."""
+    wh.cli("ingest", "cdr", str(calls_file(write, "a.csv", range(0, 60))), ok=True)
+    con = duckdb.connect(str(wh.home / "published" / "analyst.duckdb"))
+    try:
+        con.execute(edit)
+    finally:
+        con.close()
+    wh.cli("ingest", "cdr", str(calls_file(write, "b.csv", range(60, 62))), ok=True)
+    assert modes(wh) == {"fresh"}
+    ids = [r["id"] for r in wh.json("sql", "SELECT id FROM calls ORDER BY id")]
+    assert ids == list(range(1, 63))
