@@ -81,7 +81,8 @@ def encode_cursor(q: ListQuery) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(token: str) -> ListQuery:
+def decode_cursor(token: str, name: str = "--cursor") -> ListQuery:
+    """The query a cursor carries; ``name`` is how the caller spells the cursor (an option or a parameter)."""
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if data.pop("v") != 1:
@@ -95,8 +96,8 @@ def decode_cursor(token: str) -> ListQuery:
         q = ListQuery(**data)
         validate(q)
         return q
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as e:
-        raise UsageError(f"--cursor {token[:20]}… is not a cursor this deletedcalls made; use the next/previous value of a listing") from e
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError, UsageError) as e:
+        raise UsageError(f"{name} {token[:20]}… is not a cursor this deletedcalls made; use the next/previous value of a listing") from e
 
 
 def build_query(
@@ -117,34 +118,39 @@ def build_query(
                                                 ("updated_since", updated_since)] if v is not None]
         if given:
             raise UsageError(f"{spelled.get('cursor', 'cursor')} carries its own filters; do not combine it with {', '.join(given)}")
-        q = decode_cursor(cursor)
+        q = decode_cursor(cursor, spelled.get("cursor", "--cursor"))
         if limit is not None:
             q = replace(q, limit=limit)
     else:
         q = ListQuery(cdr_file=cdr_file, min_date=min_date, max_date=max_date, created_since=created_since,
                       updated_since=updated_since, limit=DEFAULT_LIMIT if limit is None else limit, offset=offset or 0,
                       id_after=id_after)
-    validate(q)
+    validate(q, spelled)
     return q
 # the largest id or offset an option or cursor may carry: past it, DuckDB's BIGINT arithmetic overflows
 MAX_POSITION = 2**53
 
 
-def validate(q: ListQuery) -> None:
+def validate(q: ListQuery, names: dict[str, str] | None = None) -> None:
+    """Refuse a query no listing can answer; ``names`` spells each filter as the caller does (else as a CLI option)."""
+
+    def spelled(name: str) -> str:
+        return (names or {}).get(name) or f"--{name.replace('_', '-')}"
+
     for name in ("cdr_file", "limit", "offset", "id_after", "id_before"):
         v = getattr(q, name)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not -MAX_POSITION <= v <= MAX_POSITION):
-            raise UsageError(f"--{name.replace('_', '-')} must be a whole number between {-MAX_POSITION} and {MAX_POSITION}")
+            raise UsageError(f"{spelled(name)} must be a whole number between {-MAX_POSITION} and {MAX_POSITION}")
     for name in ("min_date", "max_date", "created_since", "updated_since"):
         v = getattr(q, name)
         if v is not None and not isinstance(v, date):
-            raise UsageError(f"--{name.replace('_', '-')} must be a date")
+            raise UsageError(f"{spelled(name)} must be a date")
     if not 1 <= q.limit <= MAX_LIMIT:
-        raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}, not {q.limit}")
+        raise UsageError(f"{spelled('limit')} must be between 1 and {MAX_LIMIT}, not {q.limit}")
     if q.offset < 0:
-        raise UsageError("--offset must be 0 or more")
+        raise UsageError(f"{spelled('offset')} must be 0 or more")
     if q.offset and (q.id_after is not None or q.id_before is not None):
-        raise UsageError("use either --offset or --id-after, not both")
+        raise UsageError(f"use either {spelled('offset')} or {spelled('id_after')}, not both")
 
 
 def _where(q: ListQuery, extra: list[str]) -> tuple[str, dict[str, Any]]:

@@ -127,6 +127,8 @@ def test_following_next_to_the_end_returns_each_deleted_call_once(api):
     (LIST, {"cursor": "forged"}, 400, "cursor"),
     (LIST, {"cursor": "x", "minDate": "2026-01-01"}, 400, "minDate"),
     (LIST, {"createdSince": "yesterday"}, 400, "createdSince"),
+    (LIST, {"offset": "5", "idAfter": "3"}, 400, "idAfter"),
+    (LIST, {"cursor": "eyJ2IjoxLCJsaW1pdCI6MH0"}, 400, "cursor"),  # a cursor carrying limit 0
     (f"{LIST}999", {}, 404, "999"),
     (f"{LIST}abc", {}, 404, "abc"),
     ("/backend/api/v1/CDRFiles/99/deletedCalls/", {}, 404, "99"),
@@ -139,6 +141,7 @@ def test_errors_are_json_name_the_parameter_and_carry_no_data(api, path, params,
     body = r.json()
     assert set(body) == {"error"} and body["error"]["code"] == status and named in body["error"]["message"]
     assert "Traceback" not in r.text and "0770090" not in r.text
+    assert "--" not in body["error"]["message"], "an HTTP client is told about parameters, not CLI options"
 
 
 def test_tokens_decide_401_and_403_and_every_refusal_is_logged(api):
