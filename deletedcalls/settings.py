@@ -50,6 +50,12 @@ min_cell = 5
 # An OS group whose members may open published/analyst.duckdb read-only with
 # any DuckDB client. Empty: the analyst store is owner-only like the rest.
 analyst_group = ""
+
+[publish]
+# Published stores holding fewer rows than this are always written fresh;
+# larger ones are extended by the rows added since, when that is checked safe
+# (docs/SECURITY.md). Writing a small store fresh costs less than the check.
+extend_min_rows = 200000
 """
 
 # Every key config.toml may hold, with its type, for clear errors on typos.
@@ -60,6 +66,7 @@ KNOWN_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "privacy": {"min_cell": int},
     "access": {"analyst_group": str},
     "inbox": {"min_age_seconds": int},
+    "publish": {"extend_min_rows": int},
 }
 
 
@@ -108,6 +115,8 @@ class Settings:
     """`run` leaves inbox files modified less than this many seconds ago for the next run."""
     zone: str = "UTC"
     """IANA zone of the wall-clock times of canonical CDR files ([ingest] zone)."""
+    extend_min_rows: int = 200_000
+    """Stores of fewer rows are published fresh, never extended ([publish] extend_min_rows)."""
 
     @property
     def database(self) -> Path:
@@ -205,6 +214,9 @@ def load_settings(
         raise ConfigError(f"{home_path / CONFIG_NAME}: privacy.min_cell must be 1 or more, not {min_cell}")
     zone = raw.get("ingest", {}).get("zone", "UTC")
     _check_zone(home_path / CONFIG_NAME, zone)
+    extend_min_rows = raw.get("publish", {}).get("extend_min_rows", 200_000)
+    if extend_min_rows < 0:
+        raise ConfigError(f"{home_path / CONFIG_NAME}: publish.extend_min_rows must be 0 or more, not {extend_min_rows}")
     return Settings(
         home=home_path,
         user=acting_user(),
@@ -215,6 +227,7 @@ def load_settings(
         analyst_group=group,
         min_age_seconds=int(min_age),
         zone=zone,
+        extend_min_rows=int(extend_min_rows),
     )
 
 

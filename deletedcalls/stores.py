@@ -47,6 +47,7 @@ copies are unlinked by the rename.
 from __future__ import annotations
 
 import contextlib
+import functools
 import grp
 import os
 import re
@@ -147,8 +148,9 @@ def _normalised(statement: str) -> str:
     return " ".join(" ".join(line for line in statement.splitlines() if not line.strip().startswith("--")).split())
 
 
-def _analyst_tables() -> list[_Table]:
-    """The analyst store's tables, from sql/publish/analyst.sql."""
+@functools.cache
+def _analyst_tables() -> tuple[_Table, ...]:
+    """The analyst store's tables, from sql/publish/analyst.sql (read once per process)."""
     tables = []
     for statement in duckdb.extract_statements(sql("publish/analyst")):
         text = _normalised(statement.query)
@@ -162,7 +164,7 @@ def _analyst_tables() -> list[_Table]:
         if not m or m.group(1) != m.group(3):
             raise RuntimeError(f"sql/publish/analyst.sql: {name.group(1)} must be a SELECT from {name.group(1)} alone")
         tables.append(_Table(m.group(1), statement.query, m.group(2), m.group(4), m.group(3), APPENDED[m.group(1)]))
-    return tables
+    return tuple(tables)
 
 
 def _protected_tables(con: duckdb.DuckDBPyConnection) -> list[_Table]:
@@ -232,12 +234,13 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | No
     analyst, protected = _temp_path(settings, "analyst"), _temp_path(settings, "protected")
     con.execute(sql("materialise/01_matches"))  # the calls pending deletions name: hidden from analysts
     con.execute("SET VARIABLE min_cell = $m", {"m": settings.min_cell})
-    stores = {"protected": _protected_tables(con), "analyst": _analyst_tables()}
-    incremental = not fresh and all(_extend(con, settings, store, stores[store], info) for store in ("protected", "analyst"))
+    stores = {"protected": _protected_tables(con), "analyst": list(_analyst_tables())}
+    large = _rows_held(con, stores["protected"]) >= settings.extend_min_rows
+    incremental = large and not fresh and all(_extend(con, settings, store, stores[store], info) for store in ("protected", "analyst"))
     if not incremental:
         for tmp in (analyst, protected):
             _remove_temp(tmp)
-        _write_fresh(con, settings, stores, info)
+        _write_fresh(con, settings, stores, info, measured=large)
     for store, tmp in (("analyst", analyst), ("protected", protected)):
         _finish_file(settings, store, tmp)  # type: ignore[arg-type]
     crash_point("publish-written")
@@ -247,16 +250,31 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | No
     return Published(run_id, now, time.perf_counter() - started, incremental)
 
 
-def _write_fresh(con: duckdb.DuckDBPyConnection, settings: Settings, stores: dict[str, list[_Table]], info: dict) -> None:
-    """Both stores written anew into their temporary files: no byte of an earlier file is kept."""
+def _rows_held(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> int:
+    """About how many rows the APPENDED tables hold (DuckDB's own estimate: no scan)."""
+    names = [t.name for t in tables if t.select]
+    return int(con.execute(
+        "SELECT coalesce(sum(estimated_size), 0) FROM duckdb_tables() WHERE database_name = $db AND schema_name = 'main' "
+        "AND list_contains($names, table_name)", {"db": _catalog(con), "names": names},
+    ).fetchall()[0][0])
+
+
+def _write_fresh(
+    con: duckdb.DuckDBPyConnection, settings: Settings, stores: dict[str, list[_Table]], info: dict, *, measured: bool,
+) -> None:
+    """Both stores written anew into their temporary files: no byte of an earlier file is kept.
+
+    ``measured``: record each APPENDED table's extent, which the next publish needs to
+    extend the store; a store too small to be extended gets an empty published_tables.
+    """
     analyst, protected = _temp_path(settings, "analyst"), _temp_path(settings, "protected")
     with _attached(con, analyst):
         copied = _write_analyst(con)
-        _write_bookkeeping(con, "analyst", info, _extents(con, stores["analyst"]), "fresh")
+        _write_bookkeeping(con, "analyst", info, _extents(con, stores["analyst"]) if measured else {}, "fresh")
     _copy_private(analyst, protected)
     with _attached(con, protected):
         _complete_protected(con, copied)
-        _write_bookkeeping(con, "protected", info, _extents(con, stores["protected"]), "fresh")
+        _write_bookkeeping(con, "protected", info, _extents(con, stores["protected"]) if measured else {}, "fresh")
 
 
 @dataclass(frozen=True)
@@ -296,10 +314,11 @@ def _write_bookkeeping(con: duckdb.DuckDBPyConnection, store: str, info: dict, e
     con.execute(
         'CREATE TABLE pub.published_tables (tableName VARCHAR, upto BIGINT, "rows" BIGINT, fingerprint HUGEINT, definition VARCHAR)'
     )
-    con.executemany(
-        "INSERT INTO pub.published_tables VALUES ($1, $2, $3, CAST($4 AS HUGEINT), $5)",
-        [(name, e.upto, e.rows, str(e.fingerprint), e.definition) for name, e in sorted(extents.items())],
-    )
+    if extents:
+        con.executemany(
+            "INSERT INTO pub.published_tables VALUES ($1, $2, $3, CAST($4 AS HUGEINT), $5)",
+            [(name, e.upto, e.rows, str(e.fingerprint), e.definition) for name, e in sorted(extents.items())],
+        )
 
 
 def _extend(con: duckdb.DuckDBPyConnection, settings: Settings, store: Store, tables: list[_Table], info: dict) -> bool:

@@ -84,8 +84,8 @@ def test_job_file_mistakes_are_usage_errors(wh, tmp_path):
 
 def _big_inbox(job: Path) -> None:
     inbox = job.parent / "inbox"
-    write_cdr(inbox / "a.csv", 120_000, seed=1, carrier="BT")
-    write_cdr(inbox / "b.csv", 120_000, seed=2, carrier="VF")
+    write_cdr(inbox / "a.csv", 60_000, seed=1, carrier="BT")
+    write_cdr(inbox / "b.csv", 60_000, seed=2, carrier="VF")
     entries = [{"id": f"UAL-{k}", "user": "u", "timestamp": f"2026-0{1 + k % 3}-10T00:00:00Z", "action": "delete_calls",
                 "selector": {"callIds": list(range(k * 500 + 1, k * 500 + 501))}} for k in range(200)]
     entries.append({"id": "UAL-late", "user": "u", "timestamp": "2026-03-01T00:00:00Z", "action": "delete_calls",

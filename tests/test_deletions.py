@@ -155,10 +155,10 @@ def test_deleted_call_ids_are_deterministic_for_the_same_inputs(tmp_path, write)
 
 
 def test_a_kill_during_materialise_then_a_rerun_gives_the_clean_end_state(wh, tmp_path):
-    big = write_cdr(tmp_path / "big.csv", 200_000, seed=5)
+    big = write_cdr(tmp_path / "big.csv", 120_000, seed=5)
     wh.cli("ingest", "cdr", str(big), ok=True)
-    entries = [entry(f"UAL-{k}", {"callIds": list(range(k * 1000 + 1, k * 1000 + 1001))}) for k in range(150)]
-    entries.append(entry("UAL-file", {"cdrFile": "big.csv", "lines": list(range(180_000, 190_000))}))
+    entries = [entry(f"UAL-{k}", {"callIds": list(range(k * 1000 + 1, k * 1000 + 1001))}) for k in range(90)]
+    entries.append(entry("UAL-file", {"cdrFile": "big.csv", "lines": list(range(108_000, 114_000))}))
     log = write_deletions(tmp_path / "big.jsonl", entries)
     killed_during = []
     for delay in (0.5, 1.2, 2.0):
@@ -172,12 +172,12 @@ def test_a_kill_during_materialise_then_a_rerun_gives_the_clean_end_state(wh, tm
         killed_during.append(proc.poll() is None)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        assert wh.scalar("SELECT count(*) FROM calls") + wh.scalar("SELECT count(*) FROM deleted_calls") == 200_000
+        assert wh.scalar("SELECT count(*) FROM calls") + wh.scalar("SELECT count(*) FROM deleted_calls") == 120_000
     assert any(killed_during), "no kill landed mid-work"
     wh.cli("ingest", "deletions", str(log))
     wh.cli("materialise", ok=True)
-    assert wh.scalar("SELECT count(*) FROM deleted_calls") == 160_000
-    assert wh.scalar("SELECT count(DISTINCT callId) FROM deleted_calls") == 160_000
-    assert wh.scalar("SELECT max(id) FROM deleted_calls") == 160_000
-    assert wh.scalar("SELECT count(*) FROM calls") == 40_000
+    assert wh.scalar("SELECT count(*) FROM deleted_calls") == 96_000
+    assert wh.scalar("SELECT count(DISTINCT callId) FROM deleted_calls") == 96_000
+    assert wh.scalar("SELECT max(id) FROM deleted_calls") == 96_000
+    assert wh.scalar("SELECT count(*) FROM calls") == 24_000
     assert wh.scalar("SELECT count(*) FROM pending_deletions") == 0

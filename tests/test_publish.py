@@ -25,6 +25,16 @@ DPO = "dpo"
 BOOKKEEPING = {"published_info", "published_tables"}
 
 
+@pytest.fixture
+def wh(wh: Warehouse) -> Warehouse:
+    """The shared warehouse, set to extend stores of any size (by default, stores under 200,000 rows are written fresh)."""
+    config = wh.home / "config.toml"
+    text = config.read_text()
+    assert "extend_min_rows = 200000" in text
+    config.write_text(text.replace("extend_min_rows = 200000", "extend_min_rows = 0"))
+    return wh
+
+
 def number(i: int) -> str:
     return f"+4479461{i:05d}"
 
@@ -203,3 +213,16 @@ def test_a_published_file_that_does_not_hold_what_its_bookkeeping_says_is_writte
     assert modes(wh) == {"fresh"}
     ids = [r["id"] for r in wh.json("sql", "SELECT id FROM calls ORDER BY id")]
     assert ids == list(range(1, 63))
+
+
+def test_a_store_under_extend_min_rows_is_always_written_fresh(wh, write):
+    config = wh.home / "config.toml"
+    config.write_text(config.read_text().replace("extend_min_rows = 0", "extend_min_rows = 100"))
+    wh.cli("ingest", "cdr", str(calls_file(write, "a.csv", range(0, 95))), ok=True)
+    wh.cli("ingest", "cdr", str(calls_file(write, "b.csv", range(95, 96))), ok=True)
+    assert modes(wh) == {"fresh"}  # 95 rows held: under 100
+    wh.cli("ingest", "cdr", str(calls_file(write, "c.csv", range(96, 106))), ok=True)
+    assert modes(wh) == {"fresh"}  # now over 100, but the stores hold no extents yet
+    wh.cli("ingest", "cdr", str(calls_file(write, "d.csv", range(106, 107))), ok=True)
+    assert modes(wh) == {"extended"}
+    assert len(wh.json("sql", "SELECT id FROM calls")) == 107
