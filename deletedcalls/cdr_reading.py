@@ -15,7 +15,7 @@ import queue
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,9 @@ class Batch:
     carriers: set[str]
     nbytes: int
     ambiguous: int = 0  # records whose wall-clock time occurs twice in the zone (the autumn hour)
+    # (line, carrier, carrierCallID) of the rejected records whose key could be read: a rejected line may be a
+    # copy of a call that is deleted, or purged (ingest_cdr protects it as such)
+    keys: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataFrame, np.ndarray, list]:
@@ -220,20 +223,24 @@ def _validate(group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]], zone: s
     if frame.height and zone not in UTC_ZONES:
         started, twice = _zone(frame, reasons, zone, ambiguous)
         frame = frame.with_columns(started)
+    keys: list[tuple[int, str, str]] = []
     if reasons:
         offsets = np.cumsum([0] + [len(idx) for _, _, idx, _ in group])
         bad = np.fromiter(reasons, dtype=np.int64)
+        carrier, call_id = frame["carrier"], frame["carrierCallID"]
         for row in bad:
             k = int(np.searchsorted(offsets, row, side="right")) - 1
             chunk, _, idx, _ = group[k]
             i = int(idx[row - offsets[k]])
             rejects.append((int(chunk.lines[i]), reasons[int(row)], chunk.raw(i)))
+            if carrier[int(row)] is not None and call_id[int(row)] is not None:
+                keys.append((int(chunk.lines[i]), carrier[int(row)], call_id[int(row)]))
         mask = np.ones(frame.height, dtype=bool)
         mask[bad] = False
         frame = frame.filter(pl.Series(mask))
     carriers = set(frame["carrier"].unique().to_list())
     records = sum(len(chunk) - int(np.sum(chunk.ends == chunk.starts)) for chunk, _, _, _ in group)
-    return Batch(frame, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group), twice)
+    return Batch(frame, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group), twice, keys)
 
 
 def _zone(frame: pl.DataFrame, reasons: dict[int, list[str]], zone: str, ambiguous: str) -> tuple[pl.Series, int]:

@@ -364,6 +364,7 @@ def _load_stream(
     result = FileResult(shown(path), stored_name(path), "", "loaded")  # sha256 is set once sha() is needed
     result.profile = layout.profile.name
     rejects: list[tuple[int, list[str], str]] = []
+    reject_keys: list[tuple[int, str, str]] = []
     stats = {"records": 0, "rows": 0, "ambiguous": 0}
     carriers: set[str] = set()
     con.execute("BEGIN")
@@ -396,6 +397,7 @@ def _load_stream(
                 stats["records"] += batch.records
                 stats["ambiguous"] += batch.ambiguous
                 rejects.extend(batch.rejected)
+                reject_keys.extend(batch.keys)
                 good = batch.good
                 if good.height:
                     first = first_call_id + stats["rows"]
@@ -419,6 +421,7 @@ def _load_stream(
         insert_from(con, "batch", reader, sql("ingest/insert_calls"))
         records = stats["records"]
         result.rows = stats["rows"] - _reject_duplicates(con, stream.delivery, layout, file_id, chunk_size, rejects)
+        _protect_copies(con, rejects, reject_keys)
         result.ambiguous = stats["ambiguous"]
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})
         result.rejected = len(rejects)
@@ -450,22 +453,62 @@ def _load_stream(
     return result
 
 
+def _protect_copies(con: duckdb.DuckDBPyConnection, rejects: list, keys: list[tuple[int, str, str]]) -> None:
+    """Treat a rejected record that repeats a known call's key as a copy of that call (in place in ``rejects``).
+
+    A record rejected for a bad field may still be a re-sent copy of a call: of a
+    deleted one (its line is then withheld from analysts and erased when that call's
+    row is purged, as a duplicate's is: ``duplicateOf``), or of one retention purged
+    (its line is not kept at all). Found by an outside tester: a purged call re-sent
+    with a malformed duration kept its whole line, readable by analysts.
+    """
+    if not keys:
+        return
+    frame = pl.DataFrame(keys, schema={"line": pl.Int64, "carrier": pl.String, "carrierCallID": pl.String}, orient="row")
+    con.register("reject_keys", frame)
+    try:
+        found = {line: (copy_of, purged) for line, copy_of, purged in con.execute(sql("ingest/rejected_copies")).fetchall()}
+    finally:
+        con.unregister("reject_keys")
+    for n, reject in enumerate(rejects):
+        if len(reject) != 3 or reject[0] not in found:
+            continue
+        copy_of, purged = found[reject[0]]
+        if purged:
+            rejects[n] = (reject[0], [*reject[1], "a copy of a deleted call that was purged: its line is not kept"], "")
+        elif copy_of is not None:
+            rejects[n] = (*reject, int(copy_of))
+
+
 def _reject_duplicates(
     con: duckdb.DuckDBPyConnection, source: Delivery, layout: _Layout, file_id: int, chunk_size: int, rejects: list
 ) -> int:
-    """Reject (and remove) the file's records whose key was already known; returns how many."""
-    found = con.execute(sql("ingest/duplicate_keys"), {"file": file_id}).fetchall()
-    if not found:
+    """Reject (and remove) the file's records whose key was already known, or purged; returns how many.
+
+    A record of a deleted call that retention purged is rejected without its raw line:
+    that line is a copy of a call the warehouse has erased.
+    """
+    purged: list[tuple[int, int]] = []
+    if con.execute("SELECT count(*) FROM purged_keys").fetchall()[0][0]:
+        purged = con.execute(sql("ingest/purged_duplicates"), {"file": file_id}).fetchall()
+    # every record of a purged key is rejected as such (a repeat of one in this file too): none keeps its line
+    gone = {r[0] for r in purged}
+    found = [r for r in con.execute(sql("ingest/duplicate_keys"), {"file": file_id}).fetchall() if r[0] not in gone]
+    if not found and not purged:
         return 0
-    con.execute("DELETE FROM calls WHERE id IN (SELECT unnest($ids::BIGINT[]))", {"ids": [r[0] for r in found]})
-    raw = layout.raw_lines(source, {r[1] for r in found}, chunk_size)
+    ids = [r[0] for r in found] + [r[0] for r in purged]
+    con.execute("DELETE FROM calls WHERE id IN (SELECT unnest($ids::BIGINT[]))", {"ids": ids})
+    raw = layout.raw_lines(source, {r[1] for r in found}, chunk_size) if found else {}
     for _, line, where, other_file, original in found:
         if other_file == file_id:
             why = "duplicate: (carrier, carrierCallID) appears earlier in this file"
         else:
             why = f"duplicate: (carrier, carrierCallID) is already in {where} (CDR file id {other_file})"
         rejects.append((int(line), [why], raw.get(int(line), ""), int(original)))
-    return len(found)
+    for _, line in purged:
+        why = "duplicate: (carrier, carrierCallID) is a deleted call whose partition was archived to dr/ and purged; its line is not kept"
+        rejects.append((int(line), [why], ""))
+    return len(found) + len(purged)
 
 
 def _raw_lines(source: Delivery, lines: set[int], chunk_size: int) -> dict[int, str]:

@@ -253,18 +253,22 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
             started = started.scatter(good_rows, z.started_at)
     if started is not None:
         canon = canon.with_columns(started)
+    keys: list[tuple[int, str, str]] = []
     if reasons:
         bad = np.fromiter(reasons, dtype=np.int64)
+        carrier, call_id = canon["carrier"], canon["carrierCallID"]
         for row in sorted(reasons):
             line, raw = raw_of(row)
             rejects.append((line, reasons[row], raw))
+            if carrier[row] is not None and call_id[row] is not None:
+                keys.append((line, carrier[row], call_id[row]))
         mask = np.ones(canon.height, dtype=bool)
         mask[bad] = False
         canon = canon.filter(pl.Series(mask))
     good = canon.select(*CDR_COLUMNS, "lineNumber", *(["startedAt"] if started is not None else []))
     carriers = set(good["carrier"].unique().to_list())
     records = sum(len(chunk) - int(np.sum(chunk.ends == chunk.starts)) for chunk, _, _, _ in group)
-    return Batch(good, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group), ambiguous)
+    return Batch(good, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group), ambiguous, keys)
 
 
 def raw_lines(source: Path | Delivery, profile: Profile, lines: set[int], chunk_size: int = DEFAULT_CHUNK) -> dict[int, str]:

@@ -228,6 +228,8 @@ def _record_and_purge(
         )
         # a rejected duplicate's raw line is a copy of its call: it goes with the call's deleted row
         con.execute(sql("retention/erase_duplicate_lines"), {"partition": plan.partition, "max_id": plan.max_id})
+        # what it purges must never come back as a new call (a re-sent CDR, a re-delivered Ultravox page)
+        con.execute(sql("retention/purged_keys"), {"partition": plan.partition, "max_id": plan.max_id, "now": now})
         deleted = con.execute(sql("retention/purge_partition"), {"partition": plan.partition, "max_id": plan.max_id}).fetchall()
         if deleted and deleted[0][0] != manifest["rows"]:
             raise IntegrityFailure(f"partition={plan.partition}: purge would delete {deleted[0][0]} rows, the archive holds {manifest['rows']}")

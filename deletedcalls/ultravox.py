@@ -464,10 +464,23 @@ def _record(con: duckdb.DuckDBPyConnection, result: UltravoxFileResult, size: in
     if rejects:
         rejects.sort(key=lambda r: r[0])
         table = pl.DataFrame({"line": [r[0] for r in rejects], "reasons": [r[1] for r in rejects],
-                              "raw": [r[2] for r in rejects]},
-                             schema={"line": pl.Int64, "reasons": pl.List(pl.String), "raw": pl.String})
+                              "raw": [r[2] for r in rejects], "callId": [_call_id_of(r[2]) for r in rejects]},
+                             schema={"line": pl.Int64, "reasons": pl.List(pl.String), "raw": pl.String, "callId": pl.String})
         insert_from(con, "uv_rejects", table, sql("ultravox/rejects"),
                     {"file": result.file_id, "name": result.file_name, "run": run_id})
+
+
+def _call_id_of(raw: str) -> str | None:
+    """The call id a rejected record's text names (a call object's or tombstone's, or an event's call), if any."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(value, dict):
+        for holder in (value, value.get("call")):
+            if isinstance(holder, dict) and isinstance(holder.get("callId"), str):
+                return str(holder["callId"])
+    return None
 
 
 def _read_once(path: Path) -> bytes | None:

@@ -116,6 +116,56 @@ def test_purged_rows_are_physically_gone_from_the_warehouse_files(deleted):
     assert deleted.scalar("SELECT count(*) FROM retention_events WHERE erasedAt IS NULL") == 0
 
 
+def test_a_purged_call_sent_again_is_rejected_not_brought_back_and_its_line_not_kept(deleted, write):
+    deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)  # calls 1-10 purged
+    # a carrier re-sends part of the month: two purged calls (one of them twice), a live one and a new one
+    again = [good_row(i, target=number(i + 1), external=number(i + 1001)) for i in (0, 4, 4, 14)]
+    again.append(good_row(40, target=number(41)))
+    result = deleted.cli("ingest", "cdr", str(write("bt-resent.csv", csv_text(again))), "--max-reject-ratio", "1")
+    assert result.exit_code == 0, result.stderr
+    live = {r["carrierCallID"] for r in deleted.json("sql", "SELECT carrierCallID FROM calls", user="dpo")}
+    assert "BT-000000000000" not in live and "BT-000000000004" not in live, "a purged call came back"
+    assert "BT-000000000040" in live
+    rejected = deleted.json("sql", "SELECT lineNumber, reasons, rawLine FROM rejected_rows WHERE fileName = 'bt-resent.csv' "
+                                   "ORDER BY lineNumber", user="dpo")
+    assert [r["lineNumber"] for r in rejected] == [2, 3, 4, 5]
+    assert all("purged" in r["reasons"][0] and r["rawLine"] == "" for r in rejected[:3])
+    assert "already in calls" in rejected[3]["reasons"][0]
+    after = _files_bytes(deleted.home)
+    assert number(1).encode() not in after and number(5).encode() not in after, "a purged call's line was kept"
+    assert number(41).encode() in after, "control: the new call is found"
+    # the warehouse keeps a hash of each purged key (128 bits of a SHA-256), not the key
+    keys = deleted.query("SELECT keyHash, partition FROM purged_keys ORDER BY partition")
+    assert len(keys) == 10 and {k[1] for k in keys} == {"2026-01", "2026-02"}
+    assert all(isinstance(k[0], int) and k[0] > 2**64 for k in keys)
+
+
+def test_a_malformed_copy_of_a_deleted_call_is_withheld_then_erased_and_of_a_purged_one_not_kept(deleted, write):
+    """Found by an outside tester: a re-sent deleted call with one bad field kept its whole line, readable by analysts."""
+    # call id 2 (deleted in January) re-sent before the purge, its duration mangled
+    bad = good_row(1, target=number(2), external=number(1002), duration="6l")
+    assert deleted.cli("ingest", "cdr", str(write("resent-1.csv", csv_text([bad, good_row(50)]))),
+                       "--max-reject-ratio", "1").exit_code == 0
+    analyst = deleted.json("sql", "SELECT rawLine, reasons FROM rejected_rows WHERE fileName = 'resent-1.csv'")
+    assert analyst[0]["rawLine"] is None and "duration" in analyst[0]["reasons"][0]
+    assert number(2).encode() not in (deleted.home / "published" / "analyst.duckdb").read_bytes()
+    officer = deleted.json("sql", "SELECT rawLine, duplicateOf FROM rejected_rows WHERE fileName = 'resent-1.csv'", user="dpo")
+    assert number(2) in officer[0]["rawLine"] and officer[0]["duplicateOf"] == 2
+    deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)  # calls 1-10 purged, the copy's line with them
+    # call id 3, purged, re-sent with a bad date
+    bad = good_row(2, target=number(3), external=number(1003), startDate="2026-02-30")
+    assert deleted.cli("ingest", "cdr", str(write("resent-2.csv", csv_text([bad, good_row(51)]))),
+                       "--max-reject-ratio", "1").exit_code == 0
+    officer = deleted.json("sql", "SELECT fileName, rawLine, reasons FROM rejected_rows WHERE fileName LIKE 'resent-%' "
+                                  "ORDER BY fileName", user="dpo")
+    assert [r["rawLine"] for r in officer] == ["", ""]
+    assert "purged" in officer[1]["reasons"][-1]
+    after = _files_bytes(deleted.home)
+    for i in (2, 3, 1002, 1003):
+        assert number(i).encode() not in after, f"a copy of purged call's number {number(i)} was kept"
+    assert number(15).encode() in after, "control: a live call's number is found"
+
+
 def test_rows_arriving_later_in_an_archived_month_become_a_further_part(deleted, write):
     deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)
     deleted.cli("ingest", "deletions", str(write("late.jsonl", entry("UAL-9", [15, 16], "2026-01-20T00:00:00Z"))), ok=True)

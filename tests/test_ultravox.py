@@ -497,6 +497,33 @@ def test_ultravox_deletions_follow_retention_and_restore_from_dr(wh, write, tmp_
         con.close()
 
 
+def test_a_purged_ultravox_call_delivered_again_stays_deleted(wh, write):
+    """A re-delivered calls page or tombstone page must not bring back a call retention purged."""
+    calls = [call_object(i, seed=29) for i in range(6)]
+    page = write_page(write("p.json", ""), calls)
+    ingest(wh, page)
+    tombs = write_page(write("t.json", ""), [tombstone(c, datetime(2026, 1, 5, tzinfo=UTC)) for c in calls[:2]])
+    ingest(wh, tombs)
+    wh.cli("retention", "enforce", "--as-of", "2026-05-15", ok=True)
+    assert uv_list(wh)["total"] == 0
+    before = wh.json("sql", "SELECT count(*) AS n FROM calls", user=DPO)[0]["n"]
+    assert before == 4
+    # the same content under new names: a page export and a tombstone page sent again
+    ingest(wh, write_page(write("p-again.json", ""), calls))
+    ingest(wh, write_page(write("t-again.json", ""), [tombstone(c, datetime(2026, 1, 6, tzinfo=UTC)) for c in calls[:2]]))
+    live = {r["carrierCallID"] for r in wh.json("sql", "SELECT carrierCallID FROM calls", user=DPO)}
+    assert live == {c["callId"] for c in calls[2:]}, "a purged call came back as a live call"
+    assert wh.json("sql", "SELECT count(*) AS n FROM deleted_calls", user=DPO)[0]["n"] == 0
+    assert uv_list(wh)["total"] == 0
+    # a malformed copy of a purged call object keeps none of its text (found by an outside tester)
+    bad = {**calls[0], "created": "yesterday", "metadata": {"marker": "PURGEDMARK7"}}
+    ingest(wh, write_page(write("p-bad.json", ""), [bad, *calls[2:]]), code=3)  # over the reject limit: rejects kept
+    rejected = wh.json("sql", "SELECT rawLine, reasons FROM rejected_rows WHERE fileName = 'p-bad.json'", user=DPO)
+    assert len(rejected) == 1 and rejected[0]["rawLine"] == "" and "purged" in rejected[0]["reasons"][-1]
+    outside_dr = b"".join(p.read_bytes() for p in wh.home.rglob("*") if p.is_file() and "dr" not in p.relative_to(wh.home).parts)
+    assert b"PURGEDMARK7" not in outside_dr
+
+
 def test_the_batch_picks_up_pages_and_webhook_spools_by_content(wh, write, tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -1,4 +1,4 @@
--- The tombstones of a group of files (registered as uv_tombs) that delete something: one per call (earliest deletion), not deleted before; with the live call if there is one; grain: one row per call to delete.
+-- The tombstones of a group of files (registered as uv_tombs) that delete something: one per call (earliest deletion), not deleted (nor purged) before; with the live call if there is one; grain: one row per call to delete.
 CREATE OR REPLACE TEMP TABLE uv_deleting AS
 WITH t AS (
     SELECT * FROM uv_tombs
@@ -14,3 +14,6 @@ FROM t
 LEFT JOIN ultravox_calls AS u ON u.callId = t.callId
 LEFT JOIN calls AS c ON c.id = u.id
 WHERE NOT EXISTS (SELECT 1 FROM deleted_calls AS d WHERE d.ultravox IS NOT NULL AND d.carrierCallID = t.callId)
+  -- a call deleted and purged stays deleted: its tombstone again changes nothing (sql/retention/purged_keys.sql)
+  AND CAST('0x' || left(sha256((SELECT warehouseId FROM warehouse_info) || ':' || length('ultravox') || ':' || 'ultravox' || t.callId), 32)
+      AS UHUGEINT) NOT IN (SELECT keyHash FROM purged_keys)
