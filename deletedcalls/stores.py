@@ -34,9 +34,9 @@ then starts as a byte copy of its previous published file, the rows appended
 to the large tables since are added, and the small tables are rewritten. It
 is safe only when the previous file holds nothing the new one must not, which
 is checked, not assumed: every large table's published rows must equal, as a
-multiset, the rows its definition gives today up to the last row published
-(a count and a sum of row hashes, kept per table in ``published_tables``),
-and no retention event may have happened since. A row deleted, hidden or
+multiset, the rows its definition gives today up to the last key published
+(``published_tables``): their counts and sums of row hashes are measured on
+both sides. No retention event may have happened since. A row deleted, hidden or
 changed anywhere in a large table (materialise, a pending deletion, an
 Ultravox update, a purge, an erasure) fails the check, and both stores are
 then written fresh, so no byte of a row that was purged from the writer's
@@ -279,45 +279,37 @@ def _write_fresh(
 
 @dataclass(frozen=True)
 class _Extent:
-    """What a store holds of an APPENDED table: its rows up to key `upto`, their count and sum of row hashes."""
+    """What a store holds of an APPENDED table: the rows its definition gave up to key `upto`."""
 
     upto: int
-    rows: int
-    fingerprint: int
     definition: str
 
 
 def _extents(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> dict[str, _Extent]:
     """Every APPENDED table's extent as it stands (for a store written fresh from the same state)."""
-    return {t.name: _measure(con, t, None, _last_key(con, t)) for t in tables if t.select}
+    return {t.name: _Extent(_last_key(con, t), t.definition) for t in tables if t.select}
 
 
 def _last_key(con: duckdb.DuckDBPyConnection, table: _Table) -> int:
     return int(con.execute(f'SELECT coalesce(max({table.key}), -1) FROM "{table.base}"').fetchall()[0][0])  # noqa: S608 -- fixed names
 
 
-def _measure(con: duckdb.DuckDBPyConnection, table: _Table, after: int | None, upto: int) -> _Extent:
-    """Count and fingerprint the table's rows with key in (after, upto] (after None: from the first)."""
-    where = f"({table.where}) AND " if table.where else ""
-    span = f"{table.key} <= $upto" if after is None else f"{table.key} > $after AND {table.key} <= $upto"
-    params = {"upto": upto} if after is None else {"after": after, "upto": upto}
+def _fingerprint(con: duckdb.DuckDBPyConnection, query: str, params: dict | None = None) -> tuple[int, int]:
+    """A multiset fingerprint of a query's rows: their count and the sum of their 64-bit row hashes."""
     rows, total = con.execute(
-        f"SELECT count(*), CAST(coalesce(sum(CAST(hash(q) AS HUGEINT)), 0) AS VARCHAR) FROM ({table.select} WHERE {where}{span}) AS q",  # noqa: S608
-        params,
+        f"SELECT count(*), CAST(coalesce(sum(CAST(hash(q) AS HUGEINT)), 0) AS VARCHAR) FROM ({query}) AS q", params,  # noqa: S608
     ).fetchall()[0]
-    return _Extent(upto, int(rows), int(total), table.definition)
+    return int(rows), int(total)
 
 
 def _write_bookkeeping(con: duckdb.DuckDBPyConnection, store: str, info: dict, extents: dict[str, _Extent], mode: str) -> None:
     """published_info and published_tables of the store attached as pub."""
     con.execute(sql("publish/published_info"), {**info, "store": store, "mode": mode})
-    con.execute(
-        'CREATE TABLE pub.published_tables (tableName VARCHAR, upto BIGINT, "rows" BIGINT, fingerprint HUGEINT, definition VARCHAR)'
-    )
+    con.execute("CREATE TABLE pub.published_tables (tableName VARCHAR, upto BIGINT, definition VARCHAR)")
     if extents:
         con.executemany(
-            "INSERT INTO pub.published_tables VALUES ($1, $2, $3, CAST($4 AS HUGEINT), $5)",
-            [(name, e.upto, e.rows, str(e.fingerprint), e.definition) for name, e in sorted(extents.items())],
+            "INSERT INTO pub.published_tables VALUES ($1, $2, $3)",
+            [(name, e.upto, e.definition) for name, e in sorted(extents.items())],
         )
 
 
@@ -326,9 +318,9 @@ def _extend(con: duckdb.DuckDBPyConnection, settings: Settings, store: Store, ta
 
     Safe means the previous file holds nothing the new one must not: it is of this
     schema version, no retention event happened since it was written, it has the
-    same tables, each APPENDED table holds what its bookkeeping says and those rows
-    are exactly the rows its definition gives now up to the last key it published
-    (same count, same sum of row hashes), and each small table not in MUTABLE still
+    same tables, each APPENDED table holds exactly the rows its definition gives now
+    up to the last key it published (same count, same sum of row hashes: measured on
+    both sides, nothing is taken from the bookkeeping), and each small table not in MUTABLE still
     holds every row it held. Then the rows past that key are appended, and every
     small table is rewritten (its earlier versions, published before, stay in free
     blocks).
@@ -340,8 +332,9 @@ def _extend(con: duckdb.DuckDBPyConnection, settings: Settings, store: Store, ta
     done = False
     try:
         with _attached(con, tmp):
-            extents = _checked_extents(con, tables)
-            if extents is not None and _new_rows(con, tables, extents) > sum(e.rows for e in extents.values()) // GROWTH:
+            checked = _checked_extents(con, tables)
+            extents, held = checked if checked else (None, 0)
+            if extents is not None and _new_rows(con, tables, extents) > held // GROWTH:
                 extents = None  # many new rows: one fresh write costs less (see _new_rows)
             if extents is not None:
                 for table in tables:
@@ -360,8 +353,8 @@ def _extend(con: duckdb.DuckDBPyConnection, settings: Settings, store: Store, ta
     return done
 
 
-def _checked_extents(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> dict[str, _Extent] | None:
-    """The previous store's extents (attached as pub) if it may be extended, else None."""
+def _checked_extents(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> tuple[dict[str, _Extent], int] | None:
+    """The previous store's extents (attached as pub) and the rows its APPENDED tables hold, if it may be extended."""
     have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'pub'").fetchall()}
     if have != {t.name for t in tables} | BOOKKEEPING:
         return None
@@ -373,11 +366,10 @@ def _checked_extents(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> di
     if events[0] != events[1]:
         return None
     extents = {
-        name: _Extent(int(upto), int(rows), int(total), definition)
-        for name, upto, rows, total, definition in con.execute(
-            'SELECT tableName, upto, "rows", CAST(fingerprint AS VARCHAR), definition FROM pub.published_tables'
-        ).fetchall()
+        name: _Extent(int(upto), definition)
+        for name, upto, definition in con.execute("SELECT tableName, upto, definition FROM pub.published_tables").fetchall()
     }
+    held = 0
     for table in tables:
         if not table.select:
             if table.name not in MUTABLE and _withdrawn(con, table):
@@ -386,14 +378,14 @@ def _checked_extents(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> di
         extent = extents.get(table.name)
         if extent is None or extent.definition != table.definition:
             return None
-        rows, total = con.execute(
-            f'SELECT count(*), CAST(coalesce(sum(CAST(hash(q) AS HUGEINT)), 0) AS VARCHAR) FROM pub."{table.name}" AS q'  # noqa: S608
-        ).fetchall()[0]
-        if (int(rows), int(total)) != (extent.rows, extent.fingerprint):
-            return None  # the file does not hold what its bookkeeping says (edited, or damaged)
-        if _measure(con, table, None, extent.upto) != extent:
-            return None  # a published row was deleted, hidden or changed since
-    return extents
+        # what the file holds must be exactly what the definition gives now up to the extent: a row deleted,
+        # hidden or changed since (or a file edited or damaged) makes them differ
+        published = _fingerprint(con, f'SELECT * FROM pub."{table.name}"')  # noqa: S608 -- a catalog name
+        where = f"({table.where}) AND " if table.where else ""
+        if _fingerprint(con, f"{table.select} WHERE {where}{table.key} <= $upto", {"upto": extent.upto}) != published:
+            return None
+        held += published[0]
+    return extents, held
 
 
 def _withdrawn(con: duckdb.DuckDBPyConnection, table: _Table) -> bool:
@@ -435,8 +427,7 @@ def _append(con: duckdb.DuckDBPyConnection, table: _Table, extent: _Extent) -> _
         f'INSERT INTO pub."{table.name}" {table.select} WHERE {where}{table.key} > $after AND {table.key} <= $upto',  # noqa: S608
         {"after": extent.upto, "upto": last},
     )
-    more = _measure(con, table, extent.upto, last)
-    return _Extent(last, extent.rows + more.rows, extent.fingerprint + more.fingerprint, extent.definition)
+    return _Extent(last, extent.definition)
 
 
 def _remove_temp(tmp: Path) -> None:
