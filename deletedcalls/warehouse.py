@@ -85,6 +85,7 @@ def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyCo
             ) from e
         raise
     con.execute("SET preserve_insertion_order = true")
+    con.execute(sql("macros/purged_key"))
     return con
 
 

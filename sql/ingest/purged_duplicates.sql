@@ -3,6 +3,5 @@
 SELECT m.id, m.lineNumber
 FROM calls AS m, warehouse_info AS w
 WHERE m.CDRFileID = $file
-  AND CAST('0x' || left(sha256(w.warehouseId || ':' || length(m.carrier) || ':' || m.carrier || m.carrierCallID), 32) AS UHUGEINT)
-      IN (SELECT keyHash FROM purged_keys)
+  AND purged_key(w.warehouseId, m.carrier, m.carrierCallID) IN (SELECT keyHash FROM purged_keys)
 ORDER BY m.id

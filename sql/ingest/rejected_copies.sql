@@ -8,6 +8,5 @@ SELECT
         (SELECT min(c.id) FROM calls AS c WHERE c.carrier = k.carrier AND c.carrierCallID = k.carrierCallID),
         (SELECT min(d.callId) FROM deleted_calls AS d WHERE d.carrier = k.carrier AND d.carrierCallID = k.carrierCallID)
     ) AS copyOf,
-    CAST('0x' || left(sha256(w.warehouseId || ':' || length(k.carrier) || ':' || k.carrier || k.carrierCallID), 32) AS UHUGEINT)
-        IN (SELECT keyHash FROM purged_keys) AS purged
+    purged_key(w.warehouseId, k.carrier, k.carrierCallID) IN (SELECT keyHash FROM purged_keys) AS purged
 FROM reject_keys AS k, warehouse_info AS w

@@ -1,8 +1,8 @@
 -- Keep the key hashes of the rows a purge of one partition is about to delete (same transaction); grain: one purged row.
--- The same expression finds them again in sql/ingest/purged_duplicates.sql and sql/ultravox/*.
+-- purged_key: sql/macros/purged_key.sql.
 INSERT INTO purged_keys
 SELECT
-    CAST('0x' || left(sha256(w.warehouseId || ':' || length(d.carrier) || ':' || d.carrier || d.carrierCallID), 32) AS UHUGEINT),
+    purged_key(w.warehouseId, d.carrier, d.carrierCallID),
     d.deletedMonth,
     CAST($now AS TIMESTAMP)
 FROM deleted_calls AS d, warehouse_info AS w

@@ -3,7 +3,7 @@
 -- SHA-256 of the warehouse id, the carrier (length-prefixed) and the carrierCallID (sql/retention/purged_keys.sql):
 -- the warehouse can tell that a key was purged, not which call it was. Purges before this migration left no keys.
 CREATE TABLE purged_keys (
-    keyHash   UHUGEINT NOT NULL,   -- first 128 bits of sha256(warehouseId || ':' || length(carrier) || ':' || carrier || carrierCallID)
+    keyHash   UHUGEINT NOT NULL,   -- purged_key(warehouseId, carrier, carrierCallID): sql/macros/purged_key.sql
     "partition" VARCHAR NOT NULL,  -- the deletedMonth it was purged with
     purgedAt  TIMESTAMP NOT NULL   -- UTC
 );

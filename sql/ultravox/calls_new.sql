@@ -5,5 +5,4 @@ SELECT i.*, row_number() OVER (ORDER BY i.fileIdx, i."position") AS rn
 FROM uv_incoming AS i
 WHERE NOT EXISTS (SELECT 1 FROM ultravox_calls AS u WHERE u.callId = i.callId)
   AND NOT EXISTS (SELECT 1 FROM deleted_calls AS d WHERE d.ultravox IS NOT NULL AND d.carrierCallID = i.callId)
-  AND CAST('0x' || left(sha256((SELECT warehouseId FROM warehouse_info) || ':' || length('ultravox') || ':' || 'ultravox' || i.callId), 32)
-      AS UHUGEINT) NOT IN (SELECT keyHash FROM purged_keys)
+  AND purged_key((SELECT warehouseId FROM warehouse_info), 'ultravox', i.callId) NOT IN (SELECT keyHash FROM purged_keys)

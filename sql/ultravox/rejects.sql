@@ -14,8 +14,7 @@ SELECT
     )
 FROM (
     SELECT u.*, coalesce(
-        CAST('0x' || left(sha256(w.warehouseId || ':' || length('ultravox') || ':' || 'ultravox' || u.callId), 32) AS UHUGEINT)
-            IN (SELECT keyHash FROM purged_keys),
+        purged_key(w.warehouseId, 'ultravox', u.callId) IN (SELECT keyHash FROM purged_keys),
         false) AS purged
     FROM uv_rejects AS u, warehouse_info AS w
 ) AS r

@@ -15,5 +15,4 @@ LEFT JOIN ultravox_calls AS u ON u.callId = t.callId
 LEFT JOIN calls AS c ON c.id = u.id
 WHERE NOT EXISTS (SELECT 1 FROM deleted_calls AS d WHERE d.ultravox IS NOT NULL AND d.carrierCallID = t.callId)
   -- a call deleted and purged stays deleted: its tombstone again changes nothing (sql/retention/purged_keys.sql)
-  AND CAST('0x' || left(sha256((SELECT warehouseId FROM warehouse_info) || ':' || length('ultravox') || ':' || 'ultravox' || t.callId), 32)
-      AS UHUGEINT) NOT IN (SELECT keyHash FROM purged_keys)
+  AND purged_key((SELECT warehouseId FROM warehouse_info), 'ultravox', t.callId) NOT IN (SELECT keyHash FROM purged_keys)
