@@ -140,6 +140,18 @@ def test_a_purged_call_sent_again_is_rejected_not_brought_back_and_its_line_not_
     assert all(isinstance(k[0], int) and k[0] > 2**64 for k in keys)
 
 
+def test_a_deletion_request_naming_a_purged_call_is_resolved_not_left_pending(deleted, write):
+    deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)  # calls 1-10 purged
+    again = json.dumps({"id": "UAL-again", "user": "bob", "timestamp": "2026-07-01T00:00:00Z", "action": "delete_calls",
+                        "selector": {"carrier": "BT", "carrierCallIds": ["BT-000000000000", "BT-000000000019"]}}) + "\n"
+    deleted.cli("ingest", "deletions", str(write("again.jsonl", again)), ok=True)
+    deleted.cli("materialise", ok=True)
+    pending = deleted.json("sql", "SELECT carrierCallID FROM pending_deletions", user="dpo")
+    assert pending == [], "a request naming a call deleted and purged long ago stays pending"
+    assert deleted.scalar("SELECT callsDeleted FROM deletion_items WHERE userActivityLog = 'UAL-again' ORDER BY item") == 0
+    assert deleted.scalar("SELECT count(*) FROM deleted_calls WHERE carrierCallID = 'BT-000000000019'") == 1  # control
+
+
 def test_a_malformed_copy_of_a_deleted_call_is_withheld_then_erased_and_of_a_purged_one_not_kept(deleted, write):
     """Found by an outside tester: a re-sent deleted call with one bad field kept its whole line, readable by analysts."""
     # call id 2 (deleted in January) re-sent before the purge, its duration mangled
