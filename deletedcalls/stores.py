@@ -123,6 +123,9 @@ class _Table:
     where: str | None = None  # APPENDED: the condition its rows meet (None: every row)
     base: str | None = None  # APPENDED: the warehouse table it reads
     key: str = "rowid"  # APPENDED: the column its new rows are found by (APPENDED[name])
+    # the statement copies the warehouse table of the same name row for row (SELECT * FROM name [WHERE where]):
+    # the protected store, which starts as a copy of the analyst store, then only adds the rows it left out
+    plain: bool = False
 
     @property
     def query(self) -> str:
@@ -157,13 +160,17 @@ def _analyst_tables() -> tuple[_Table, ...]:
         name = re.match(r"^CREATE TABLE pub\.(\w+) ", text, re.IGNORECASE)
         if not name:
             raise RuntimeError(f"sql/publish/analyst.sql: not a CREATE TABLE pub.<name>: {text[:80]}")
-        if name.group(1) not in APPENDED:
+        m = _SINGLE.match(text)
+        if m is None or m.group(1) != m.group(3):  # not a SELECT from the table of the same name alone
+            if name.group(1) in APPENDED:
+                raise RuntimeError(f"sql/publish/analyst.sql: {name.group(1)} must be a SELECT from {name.group(1)} alone")
             tables.append(_Table(name.group(1), statement.query))
             continue
-        m = _SINGLE.match(text)
-        if not m or m.group(1) != m.group(3):
-            raise RuntimeError(f"sql/publish/analyst.sql: {name.group(1)} must be a SELECT from {name.group(1)} alone")
-        tables.append(_Table(m.group(1), statement.query, m.group(2), m.group(4), m.group(3), APPENDED[m.group(1)]))
+        plain = re.fullmatch(r"SELECT \* FROM \w+", m.group(2), re.IGNORECASE) is not None
+        if name.group(1) not in APPENDED:
+            tables.append(_Table(m.group(1), statement.query, where=m.group(4) if plain else None, plain=plain))
+            continue
+        tables.append(_Table(m.group(1), statement.query, m.group(2), m.group(4), m.group(3), APPENDED[m.group(1)], plain))
     return tuple(tables)
 
 
@@ -464,21 +471,6 @@ def _copy_private(source: Path, target: Path) -> None:
         os.close(fd)
 
 
-# `CREATE TABLE pub.t AS SELECT * FROM t [WHERE condition] [ORDER BY columns]`: t copied whole, or rows filtered
-_COPY = re.compile(
-    r"^CREATE TABLE pub\.(\w+) AS SELECT \* FROM (\w+)(?: WHERE (.+?))?(?: ORDER BY [\w, ]+)?;?$", re.IGNORECASE | re.DOTALL
-)
-
-
-def _copy_kind(statement: str) -> tuple[str, str | None] | None:
-    """(table, row condition or None) for a statement that copies a table's rows as they are; None otherwise."""
-    text = " ".join(" ".join(line for line in statement.splitlines() if not line.strip().startswith("--")).split())
-    m = _COPY.match(text)
-    if not m or m.group(1) != m.group(2):
-        return None
-    return m.group(1), m.group(3)
-
-
 def _complete_protected(con: duckdb.DuckDBPyConnection, copied: dict[str, str | None]) -> None:
     """Turn a copy of the analyst store into the protected store: every table whole, every view.
 
@@ -519,11 +511,10 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> str:
 def _write_analyst(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
     """Write the analyst store into ``pub``; returns the tables it copied row for row, with their row condition."""
     copied: dict[str, str | None] = {}
-    for statement in duckdb.extract_statements(sql("publish/analyst")):
-        con.execute(statement)
-        kind = _copy_kind(statement.query)
-        if kind:
-            copied[kind[0]] = kind[1]
+    for table in _analyst_tables():
+        con.execute(table.statement)
+        if table.plain:
+            copied[table.name] = table.where
     home = _catalog(con)
     con.execute("USE pub")
     try:
