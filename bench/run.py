@@ -32,8 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from deletedcalls.schemas import CDR_COLUMNS  # noqa: E402
-from deletedcalls.synthetic import write_cdr, write_deletions, write_fcs  # noqa: E402
+from deletedcalls.ingest.schemas import CDR_COLUMNS  # noqa: E402
+from deletedcalls.ingest.synthetic import write_cdr, write_deletions, write_fcs  # noqa: E402
 
 TYPES = {c: "VARCHAR" for c in CDR_COLUMNS}
 TYPES.update(startDate="DATE", startTime="TIME", duration="BIGINT", answerTime="BIGINT")
@@ -219,7 +219,7 @@ ORDER BY i
 
 def _bench_home(out: Path, name: str) -> tuple[Path, object]:
     from deletedcalls.settings import load_settings
-    from deletedcalls.warehouse import init_warehouse
+    from deletedcalls.store.warehouse import init_warehouse
 
     home = fresh(out / name)
     settings = load_settings(home)
@@ -231,8 +231,8 @@ def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
     import random
     import statistics
 
-    from deletedcalls.reading import ListQuery, list_deleted_calls
-    from deletedcalls.warehouse import writer
+    from deletedcalls.read.reading import ListQuery, list_deleted_calls
+    from deletedcalls.store.warehouse import writer
 
     _, settings = _bench_home(out, "wh-keyset")
     with writer(settings) as con:  # type: ignore[arg-type]
@@ -263,8 +263,8 @@ def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
 def bench_retention(out: Path, rows: int) -> dict[str, float]:
     from datetime import date
 
-    from deletedcalls.retention import archive_partition, plan_retention, rewrite_database
-    from deletedcalls.warehouse import connect, writing
+    from deletedcalls.store.retention import archive_partition, plan_retention, rewrite_database
+    from deletedcalls.store.warehouse import connect, writing
 
     home, settings = _bench_home(out, "wh-retention")
     with writing(settings) as session:  # type: ignore[arg-type]
@@ -296,8 +296,8 @@ def bench_retention(out: Path, rows: int) -> dict[str, float]:
 def bench_publish(out: Path, calls: int, deleted: int, repeat: int = 3) -> dict[str, float]:
     """Publishing both stores of a warehouse of `calls` live and `deleted` deleted calls, against
     DuckDB's own COPY FROM DATABASE of the same warehouse into one new file, alternated."""
-    from deletedcalls.stores import publish
-    from deletedcalls.warehouse import writing
+    from deletedcalls.store.publish import publish
+    from deletedcalls.store.warehouse import writing
 
     _, settings = _bench_home(out, "wh-publish")
     with writing(settings) as session:  # type: ignore[arg-type]
@@ -376,8 +376,8 @@ def bench_serve(out: Path, deleted: int, clients: int = 8, seconds: float = 20) 
     """Pages of 100 from `deleted` deleted calls, `clients` concurrent keep-alive clients, for `seconds`."""
     import socket
 
-    from deletedcalls.tokens import create_token
-    from deletedcalls.warehouse import writing
+    from deletedcalls.read.tokens import create_token
+    from deletedcalls.store.warehouse import writing
 
     _, settings = _bench_home(out, "wh-serve")
     with writing(settings) as session:  # type: ignore[arg-type]  # publishes on the way out
@@ -448,7 +448,7 @@ ULTRAVOX_TYPE = ("STRUCT(callId VARCHAR, accountId VARCHAR, agentId VARCHAR, voi
 def bench_ultravox(out: Path, calls: int, per_page: int = 1000) -> dict[str, float]:
     """Ingest of `calls` Ultravox call objects in saved pages of `per_page`, against DuckDB's read_json
     of the same files into a typed table (the kept fields), side by side."""
-    from deletedcalls.synthetic_ultravox import write_call_pages
+    from deletedcalls.ingest.synthetic_ultravox import write_call_pages
 
     pages = out / f"ultravox-{calls}"
     if not pages.is_dir() or len(list(pages.glob("*.json"))) != -(-calls // per_page):

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from deletedcalls import logs
-from deletedcalls.deletions import ingest_deletion_files
 from deletedcalls.errors import InputRejected, UsageError
-from deletedcalls.ingest_cdr import ingest_cdr_files
-from deletedcalls.materialise import materialise
-from deletedcalls.retention import enforce_retention
+from deletedcalls.ingest.cdr import ingest_cdr_files
+from deletedcalls.ingest.deletions import ingest_deletion_files
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import Session
+from deletedcalls.store.materialise import materialise
+from deletedcalls.store.retention import enforce_retention
+from deletedcalls.store.warehouse import Session
 
 
 @dataclass
@@ -110,7 +110,7 @@ def run_job(
 
     # Ultravox pages (*.json) and webhook spools (*.jsonl told from deletion logs by content), before the
     # deletion logs: an entry may delete an Ultravox call.
-    from deletedcalls.ultravox import ingest_ultravox_files, is_ultravox_file
+    from deletedcalls.ingest.ultravox import ingest_ultravox_files, is_ultravox_file
 
     # only files old enough to be whole are opened to be told apart
     ultravox = [p for p in sorted(pages + [p for p in deletion_logs if p.is_file()]) if is_ultravox_file(p)]

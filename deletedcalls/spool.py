@@ -45,7 +45,7 @@ import duckdb
 from deletedcalls.errors import PermissionDenied
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import utc_now
+from deletedcalls.store.warehouse import utc_now
 
 SPOOL_GLOB = "access-*.jsonl"
 FOLD_GLOB = ".fold-*.jsonl"
@@ -174,7 +174,7 @@ def fold_spool(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[int,
     entries = _read_entries(taken)
     added = 0
     if entries:
-        from deletedcalls.warehouse import insert_from, rollback_quietly
+        from deletedcalls.store.warehouse import insert_from, rollback_quietly
 
         frame = spool_frame(entries)
         con.execute("BEGIN")

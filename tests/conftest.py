@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from deletedcalls.cli import cli
-from deletedcalls.schemas import CDR_COLUMNS
+from deletedcalls.ingest.schemas import CDR_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = list(CDR_COLUMNS)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Warehouse, run_cli
 
-from deletedcalls.synthetic import write_cdr, write_deletions
+from deletedcalls.ingest.synthetic import write_cdr, write_deletions
 
 
 @pytest.fixture

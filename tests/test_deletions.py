@@ -8,7 +8,7 @@ import time
 
 from conftest import csv_text, good_row, run_cli
 
-from deletedcalls.synthetic import write_cdr, write_deletions
+from deletedcalls.ingest.synthetic import write_cdr, write_deletions
 
 
 def entry(i: str, selector: dict, ts: str = "2026-03-05T10:22:01Z", user: str = "alice", **kw) -> dict:

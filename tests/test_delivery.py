@@ -12,8 +12,8 @@ from conftest import csv_text, good_row
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deletedcalls import delivery
-from deletedcalls.delivery import ChangedWhileRead, open_delivery
+from deletedcalls.ingest import delivery
+from deletedcalls.ingest.delivery import ChangedWhileRead, open_delivery
 
 
 @given(data=st.binary(max_size=5000), reads=st.lists(st.tuples(st.integers(0, 6000), st.integers(1, 3000)), max_size=12))
@@ -86,9 +86,9 @@ ops = st.lists(
 @given(steps=ops, ratio=st.sampled_from([0.0, 0.5, 1.0]))
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_any_interleaving_of_appends_and_ingests_loads_every_byte_once_or_reports_it(tmp_path_factory, steps, ratio):
-    from deletedcalls.ingest_cdr import ingest_cdr_file
+    from deletedcalls.ingest.cdr import ingest_cdr_file
     from deletedcalls.settings import load_settings
-    from deletedcalls.warehouse import init_warehouse, writer
+    from deletedcalls.store.warehouse import init_warehouse, writer
 
     root = tmp_path_factory.mktemp("race")
     cfg = load_settings(root / "home", max_reject_ratio=ratio)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import Warehouse, csv_text, good_row, run_cli
 
-from deletedcalls import delivery
+from deletedcalls.ingest import delivery
 
 TEXT = csv_text([good_row(i) for i in range(5)])
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import Warehouse
 
-from deletedcalls.synthetic import write_cdr
+from deletedcalls.ingest.synthetic import write_cdr
 
 ROWS = 30_000
 

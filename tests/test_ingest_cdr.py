@@ -13,12 +13,12 @@ from decimal import Decimal
 import pytest
 from conftest import HEADER, csv_text, good_row, run_cli
 
-from deletedcalls.cdr_reading import read_ahead
-from deletedcalls.csvscan import DEFAULT_CHUNK
-from deletedcalls.ingest_cdr import ingest_cdr_files
+from deletedcalls.ingest.cdr import ingest_cdr_files
+from deletedcalls.ingest.cdr_reading import read_ahead
+from deletedcalls.ingest.csvscan import DEFAULT_CHUNK
+from deletedcalls.ingest.synthetic import write_cdr
 from deletedcalls.settings import load_settings
-from deletedcalls.synthetic import write_cdr
-from deletedcalls.warehouse import init_warehouse, writer
+from deletedcalls.store.warehouse import init_warehouse, writer
 
 
 def test_a_clean_file_loads_with_text_numbers_exact_money_and_typed_dates(wh, write):

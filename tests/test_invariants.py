@@ -17,13 +17,13 @@ from conftest import csv_text, good_row
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deletedcalls.audits import failed_audits
-from deletedcalls.deletions import ingest_deletion_file
-from deletedcalls.ingest_cdr import ingest_cdr_file
-from deletedcalls.materialise import materialise
+from deletedcalls.ingest.cdr import ingest_cdr_file
+from deletedcalls.ingest.deletions import ingest_deletion_file
+from deletedcalls.ingest.synthetic import write_deletions
 from deletedcalls.settings import load_settings
-from deletedcalls.synthetic import write_deletions
-from deletedcalls.warehouse import init_warehouse, writer
+from deletedcalls.store.audits import failed_audits
+from deletedcalls.store.materialise import materialise
+from deletedcalls.store.warehouse import init_warehouse, writer
 
 N_CALLS = 12
 
@@ -109,8 +109,8 @@ retention_plans = st.lists(
 def test_archived_plus_warehouse_rows_are_all_deleted_rows(plan):
     import duckdb as _duckdb
 
-    from deletedcalls.retention import enforce_retention, verify_archives
-    from deletedcalls.warehouse import writing
+    from deletedcalls.store.retention import enforce_retention, verify_archives
+    from deletedcalls.store.warehouse import writing
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO, Warehouse, csv_text, good_row
 
 DATA = REPO / "data"
-FCS_COLUMNS: list[str] = tomllib.loads((REPO / "deletedcalls/builtin_profiles/fcs.toml").read_text())["read"]["columns"]
+FCS_COLUMNS: list[str] = tomllib.loads((REPO / "deletedcalls/ingest/builtin_profiles/fcs.toml").read_text())["read"]["columns"]
 
 
 def fcs_row(i: int = 0, **values: str) -> dict[str, str]:
@@ -359,7 +359,7 @@ def test_a_deleted_call_keeps_its_instant(wh: Warehouse, write: Callable[..., Pa
 def test_an_older_warehouse_gains_startedat_and_profile(tmp_path: Path, write: Callable[..., Path]) -> None:
     import duckdb
 
-    from deletedcalls.warehouse import migrations, sql
+    from deletedcalls.sqlfiles import migrations, sql
 
     home = tmp_path / "old"
     w = Warehouse(home)
@@ -411,7 +411,7 @@ def test_a_cp1252_profile_reads_its_text_and_rejects_bytes_cp1252_lacks(wh: Ware
 
 @pytest.mark.parametrize("name", ["canonical", "fcs", "asterisk", "freeswitch"])
 def test_profiles_show_prints_a_profile_that_loads_back_the_same(wh: Warehouse, name: str) -> None:
-    from deletedcalls.profiles import Catalog
+    from deletedcalls.ingest.profiles import Catalog
 
     shown = wh.cli("profiles", "show", name, ok=True).stdout
     (wh.home / "profiles").mkdir()

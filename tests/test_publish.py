@@ -18,8 +18,8 @@ import pytest
 from conftest import Warehouse, csv_text, good_row
 
 from deletedcalls.settings import load_settings
-from deletedcalls.stores import STORES, publish, store_path
-from deletedcalls.warehouse import connect, exclusive
+from deletedcalls.store.publish import STORES, publish, store_path
+from deletedcalls.store.warehouse import connect, exclusive
 
 DPO = "dpo"
 BOOKKEEPING = {"published_info", "published_tables"}

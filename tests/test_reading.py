@@ -159,7 +159,7 @@ def test_the_dpo_may_read_dr_files_through_sql(deleted):
 
 
 def test_example_analyst_queries_run(deleted):
-    from deletedcalls.warehouse import sql_dir
+    from deletedcalls.store.warehouse import sql_dir
 
     queries = sorted((sql_dir() / "queries").glob("*.sql"))
     assert queries
@@ -177,9 +177,9 @@ def test_keyset_pages_equal_the_plain_query_with_gaps_and_filters(tmp_path):
     """The windowed keyset path must return exactly `id > a ORDER BY id LIMIT n`, whatever the gaps."""
     import random
 
-    from deletedcalls.reading import _SELECT, ListQuery, list_deleted_calls
+    from deletedcalls.read.reading import _SELECT, ListQuery, list_deleted_calls
     from deletedcalls.settings import load_settings
-    from deletedcalls.warehouse import init_warehouse, writer
+    from deletedcalls.store.warehouse import init_warehouse, writer
 
     settings = load_settings(tmp_path / "wh")
     init_warehouse(settings)
@@ -208,7 +208,7 @@ def test_keyset_pages_equal_the_plain_query_with_gaps_and_filters(tmp_path):
                                 {**params, "n": q.limit}).fetchall()
             assert [r["id"] for r in page.results] == [r[0] for r in plain], q
             if page.previous:
-                from deletedcalls.reading import decode_cursor
+                from deletedcalls.read.reading import decode_cursor
 
                 back = list_deleted_calls(con, decode_cursor(page.previous))
                 if back.results and page.results:

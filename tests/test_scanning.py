@@ -17,8 +17,8 @@ from conftest import HEADER, good_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deletedcalls.cdr_reading import batches
-from deletedcalls.csvscan import scan_records
+from deletedcalls.ingest.cdr_reading import batches
+from deletedcalls.ingest.csvscan import scan_records
 
 KINDS = ["good", "good", "good", "bad value", "short", "long", "blank", "multiline", "quoted comma", "bad multiline"]
 
@@ -136,8 +136,7 @@ def test_quote_heavy_text_scans_the_same_by_parity_as_by_quote_pairs(rows, eol, 
     """Every field quoted (FCS, FreeSWITCH) takes the parity way; it must find what the pair way finds."""
     import numpy as np
 
-    from deletedcalls import csvscan
-
+    from deletedcalls.ingest import csvscan
     data = (eol.join(",".join(r) for r in rows) + (eol if final_eol else "")).encode()
     upto = len(data) if cut else None
     found = {}

@@ -8,7 +8,7 @@ import time
 
 from test_profiles import fcs_row, fcs_text
 
-from deletedcalls import delivery
+from deletedcalls.ingest import delivery
 
 
 def test_profiles_check_refuses_a_fifo_or_a_device_without_blocking(wh, tmp_path):

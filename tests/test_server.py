@@ -17,7 +17,7 @@ import httpx
 import pytest
 from conftest import REPO, Warehouse, csv_text, good_row, run_cli
 
-from deletedcalls.synthetic import write_cdr, write_deletions
+from deletedcalls.ingest.synthetic import write_cdr, write_deletions
 
 DPO = "dpo"
 LIST = "/backend/api/v1/deletedCalls/"

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO, Warehouse, csv_text, good_row, run_cli
 
 from deletedcalls.fsutil import CRASH_ENV
-from deletedcalls.synthetic import write_cdr, write_deletions
+from deletedcalls.ingest.synthetic import write_cdr, write_deletions
 
 DPO = "dpo"
 PROTECTED = {"deleted_calls", "access_log", "user_activity_log", "deletion_items", "pending_deletions"}

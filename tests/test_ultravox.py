@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deletedcalls.errors import NotFound, UsageError
-from deletedcalls.synthetic_ultravox import (
+from deletedcalls.ingest.synthetic_ultravox import (
     AGENTS,
     CAMPAIGNS,
     VOICES,
@@ -30,7 +30,7 @@ from deletedcalls.synthetic_ultravox import (
     write_events,
     write_page,
 )
-from deletedcalls.ultravox_list import FIELDS, get_tombstone, list_tombstones, parse_query
+from deletedcalls.read.ultravox_list import FIELDS, get_tombstone, list_tombstones, parse_query
 
 DPO = "dpo"
 CALLS = 300          # call objects ingested from pages
@@ -326,7 +326,7 @@ def test_stored_calls_follow_the_mapping_and_keep_no_summary_or_prompt(populated
 
 def test_files_are_recorded_and_the_invariants_hold(populated):
     w, _ = populated
-    from deletedcalls.audits import failed_audits
+    from deletedcalls.store.audits import failed_audits
 
     con = duckdb.connect(str(w.home / "deletedcalls.duckdb"), read_only=True)
     try:
@@ -488,7 +488,7 @@ def test_ultravox_deletions_follow_retention_and_restore_from_dr(wh, write, tmp_
     ingest(wh, write_page(write("late.json", ""), [tombstone(calls[20], datetime(2026, 1, 30, tzinfo=UTC))]))
     wh.cli("retention", "enforce", "--as-of", "2026-05-15", ok=True)
     assert [(a["partition"], a["rows"]) for a in wh.json("dr", "list")] == [("2026-01", 10), ("2026-01", 1)]
-    from deletedcalls.audits import failed_audits
+    from deletedcalls.store.audits import failed_audits
 
     con = duckdb.connect(str(wh.home / "deletedcalls.duckdb"), read_only=True)
     try:

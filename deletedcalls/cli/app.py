@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from deletedcalls import logs
-from deletedcalls.cli_ultravox import refuse_ultravox_options, ultravox_options
+from deletedcalls.cli.ultravox_options import refuse_ultravox_options, ultravox_options
 from deletedcalls.errors import DeletedCallsError, ExitCode, exit_code_for
 from deletedcalls.settings import Settings, load_settings
 
@@ -121,8 +121,8 @@ def recorded_run(settings: Settings, command: str) -> Iterator[tuple[Any, int, d
 @contextlib.contextmanager
 def recorded_session(settings: Settings, command: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
     """As recorded_run, but yields the Session, whose connection a stage may replace."""
-    from deletedcalls.runs import finish_run, mark_interrupted, start_run
-    from deletedcalls.warehouse import writing
+    from deletedcalls.store.runs import finish_run, mark_interrupted, start_run
+    from deletedcalls.store.warehouse import writing
 
     with writing(settings) as session:
         mark_interrupted(session.con)
@@ -157,7 +157,7 @@ def recorded_session(settings: Settings, command: str) -> Iterator[tuple[Any, in
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create the warehouse, or upgrade an older one (idempotent)."""
-    from deletedcalls.warehouse import init_warehouse
+    from deletedcalls.store.warehouse import init_warehouse
 
     result = init_warehouse(settings_of(ctx))
     if result.created:
@@ -189,7 +189,7 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
     rejected_rows. Exit 3 when a file is over its reject limit or conflicts
     with a known file of the same name; the other files are still ingested.
     """
-    from deletedcalls.cdr_reading import read_ahead
+    from deletedcalls.ingest.cdr_reading import read_ahead
 
     # The first file is scanned and parsed from now on, on the other core, while this
     # thread imports pandera and duckdb and opens the warehouse (0.3-0.4 s on one core).
@@ -197,10 +197,10 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
     # with the profile it will be loaded with (chosen before the warehouse opens).
     early = _early_layout(ctx, files[0], profile)
     with (read_ahead(files[0], *early) if early else contextlib.nullcontext()) as ahead:
-        from deletedcalls.schemas import cdr_schema
+        from deletedcalls.ingest.schemas import cdr_schema
 
         cdr_schema()  # pandera first: the reader needs it to validate, DuckDB comes later
-        from deletedcalls.ingest_cdr import ingest_cdr_files, raise_for_rejections
+        from deletedcalls.ingest.cdr import ingest_cdr_files, raise_for_rejections
 
         settings = settings_of(ctx, max_reject_ratio=max_reject_ratio)
         total = sum(p.stat().st_size for p in files)
@@ -224,7 +224,7 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
 
 def _early_layout(ctx: click.Context, path: Path, profile: str | None) -> tuple[Any, str] | None:
     """The profile and zone of the first file, when known before the warehouse opens (see read_ahead)."""
-    from deletedcalls.profiles import early_layout
+    from deletedcalls.ingest.profiles import early_layout
 
     try:
         settings = settings_of(ctx)
@@ -245,7 +245,7 @@ def ingest_deletions(ctx: click.Context, files: tuple[Path, ...], as_json: bool)
     it is a conflict, not applied, and the command exits 3. Run `materialise`
     to apply the entries.
     """
-    from deletedcalls.deletions import ingest_deletion_files, raise_for_conflicts
+    from deletedcalls.ingest.deletions import ingest_deletion_files, raise_for_conflicts
 
     settings = settings_of(ctx)
     with recorded_run(settings, "ingest deletions") as (con, run_id, counts):
@@ -275,7 +275,7 @@ def ingest_ultravox(ctx: click.Context, files: tuple[Path, ...], as_json: bool) 
     ingested). Repeated events and files are no-ops. Bad records are kept in
     rejected_rows; exit 3 when a file is rejected whole.
     """
-    from deletedcalls.ultravox import ingest_ultravox_files, raise_for_rejections
+    from deletedcalls.ingest.ultravox import ingest_ultravox_files, raise_for_rejections
 
     settings = settings_of(ctx)
     with recorded_run(settings, "ingest ultravox") as (con, run_id, counts):
@@ -301,7 +301,7 @@ def materialise_command(ctx: click.Context, as_json: bool) -> None:
     Items that match nothing yet stay in pending_deletions and are retried by
     every later materialise.
     """
-    from deletedcalls.materialise import materialise
+    from deletedcalls.store.materialise import materialise
 
     settings = settings_of(ctx)
     with recorded_run(settings, "materialise") as (con, run_id, counts):
@@ -344,14 +344,14 @@ def retention_enforce(ctx: click.Context, as_of: str | None, retention_days: int
     dr/, read back and verified, and only then deleted from the warehouse; the
     database file is then rewritten so no byte of a purged row remains.
     """
-    from deletedcalls.retention import enforce_retention
     from deletedcalls.settings import parse_date
+    from deletedcalls.store.retention import enforce_retention
 
     settings = settings_of(ctx, retention_days=retention_days)
     when = parse_date(as_of, "--as-of") if as_of else today_utc()
     if dry_run:
-        from deletedcalls.retention import RetentionResult, plan_retention
-        from deletedcalls.stores import reading
+        from deletedcalls.store.publish import reading
+        from deletedcalls.store.retention import RetentionResult, plan_retention
 
         with reading(settings, "protected") as con:
             result = RetentionResult(as_of=when, retention_days=settings.retention_days, dry_run=True,
@@ -397,8 +397,8 @@ def dr() -> None:
 def dr_list(ctx: click.Context, as_json: bool) -> None:
     """List DR archive files: id, partition, rows, size, sha256, created."""
     from deletedcalls.output import echo_rows
-    from deletedcalls.retention import list_archives
-    from deletedcalls.stores import reading
+    from deletedcalls.store.publish import reading
+    from deletedcalls.store.retention import list_archives
 
     with reading(settings_of(ctx), "analyst") as con:
         archives = list_archives(con)
@@ -412,8 +412,8 @@ def dr_list(ctx: click.Context, as_json: bool) -> None:
 def dr_verify(ctx: click.Context, archives: tuple[str, ...], as_json: bool) -> None:
     """Verify DR archives (all, or the ids given): checksum, row count, readable. Exit 6 on any mismatch."""
     from deletedcalls.errors import IntegrityFailure
-    from deletedcalls.retention import verify_archives
-    from deletedcalls.stores import reading
+    from deletedcalls.store.publish import reading
+    from deletedcalls.store.retention import verify_archives
 
     settings = settings_of(ctx)
     with reading(settings, "analyst") as con:
@@ -441,9 +441,9 @@ def dr_restore(ctx: click.Context, archive: str, into: Path) -> None:
 
     The new file is owner-only from its creation. The restore is logged in access_log.
     """
-    from deletedcalls.access import record_access, require_data_protection
-    from deletedcalls.retention import restore_archive
-    from deletedcalls.stores import reading
+    from deletedcalls.spool import record_access, require_data_protection
+    from deletedcalls.store.publish import reading
+    from deletedcalls.store.retention import restore_archive
 
     settings = settings_of(ctx)
     what = {"archive": archive, "into": str(into)}
@@ -523,7 +523,7 @@ def files() -> None:
 def files_list(ctx: click.Context, as_json: bool) -> None:
     """List CDR files: id, fileName, sha256, carrier, status, rows, rejected, profile, and why a rejected file was rejected."""
     from deletedcalls.output import echo_rows
-    from deletedcalls.stores import reading
+    from deletedcalls.store.publish import reading
 
     with reading(settings_of(ctx), "analyst") as con:
         rel = con.sql(
@@ -547,8 +547,8 @@ def runs() -> None:
 def runs_list(ctx: click.Context, as_json: bool) -> None:
     """List runs: command, user, start, end, outcome, counts, and the message of a run that failed."""
     from deletedcalls.output import echo_rows
-    from deletedcalls.runs import list_runs
-    from deletedcalls.stores import reading
+    from deletedcalls.store.publish import reading
+    from deletedcalls.store.runs import list_runs
 
     with reading(settings_of(ctx), "analyst") as con:
         rows = list_runs(con)
@@ -574,8 +574,8 @@ def sql_command(ctx: click.Context, query: str | None, query_file: str | None, a
     the last writer command; nothing can be written. A query that starts with
     a -- comment must follow `--` on the command line, or come from --file.
     """
-    from deletedcalls.analyst import Query, read_query_file, run_query
     from deletedcalls.output import echo_json, echo_table, to_csv
+    from deletedcalls.read.analyst import Query, read_query_file, run_query
 
     if (query is None) == (query_file is None):
         raise click.UsageError("give a QUERY or --file, one of the two")
@@ -614,7 +614,7 @@ def _fmt(fmt: str | None, as_json: bool) -> str:
 def _parse_since(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
-    from deletedcalls.deletions import parse_timestamp
+    from deletedcalls.ingest.deletions import parse_timestamp
 
     ts = parse_timestamp(value)
     if ts is None:
@@ -644,12 +644,12 @@ def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datet
     pass a cursor back with --cursor to get that page. With --api ultravox: the
     deleted Ultravox calls as Ultravox lists them (its ten fields, its filters, JSON).
     """
-    from deletedcalls.access import record_access, require_data_protection
-    from deletedcalls.reading import build_query, list_deleted_calls
-    from deletedcalls.stores import reading
+    from deletedcalls.read.reading import build_query, list_deleted_calls
+    from deletedcalls.spool import record_access, require_data_protection
+    from deletedcalls.store.publish import reading
 
     if api == "ultravox":
-        from deletedcalls.cli_ultravox import list_ultravox
+        from deletedcalls.cli.ultravox_options import list_ultravox
 
         safe = [n for n, v in [("--cdr-file", cdr_file), ("--min-date", min_date), ("--max-date", max_date), ("--limit", limit),
                                ("--offset", offset), ("--id-after", id_after), ("--created-since", created_since),
@@ -679,16 +679,16 @@ def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datet
 @click.pass_context
 def deleted_calls_get(ctx: click.Context, given_id: str, api: str, fmt: str | None, as_json: bool) -> None:
     """Show one deleted call by its id (with --api ultravox: by its Ultravox call id)."""
-    from deletedcalls.access import record_access, require_data_protection
     from deletedcalls.errors import NotFound
-    from deletedcalls.reading import get_deleted_call
-    from deletedcalls.stores import reading
+    from deletedcalls.read.reading import get_deleted_call
+    from deletedcalls.spool import record_access, require_data_protection
+    from deletedcalls.store.publish import reading
 
     settings = settings_of(ctx)
     if api == "ultravox":
         if fmt not in (None, "json"):
             raise click.UsageError("--api ultravox answers in JSON only")
-        from deletedcalls.cli_ultravox import get_ultravox
+        from deletedcalls.cli.ultravox_options import get_ultravox
 
         return get_ultravox(settings, given_id)
     if not given_id.isascii() or not given_id.isdigit() or int(given_id) > 2**53:
@@ -707,7 +707,7 @@ def deleted_calls_get(ctx: click.Context, given_id: str, api: str, fmt: str | No
 
 def _render_deleted(data: dict[str, Any], fmt: str, listing: bool) -> None:
     from deletedcalls.output import echo_json, echo_table, to_csv
-    from deletedcalls.reading import FIELDS
+    from deletedcalls.read.reading import FIELDS
 
     rows = data["results"] if listing else [data]
     if fmt == "json":
@@ -738,9 +738,9 @@ def tokens() -> None:
 @click.pass_context
 def tokens_create(ctx: click.Context, user: str, expires: str | None, as_json: bool) -> None:
     """Create a token and print it once; only a hash of its secret is stored."""
-    from deletedcalls.access import record_access, require_data_protection
-    from deletedcalls.tokens import create_token, parse_expiry
-    from deletedcalls.warehouse import utc_now
+    from deletedcalls.read.tokens import create_token, parse_expiry
+    from deletedcalls.spool import record_access, require_data_protection
+    from deletedcalls.store.warehouse import utc_now
 
     settings = settings_of(ctx)
     until = parse_expiry(expires, utc_now())
@@ -766,10 +766,10 @@ def tokens_create(ctx: click.Context, user: str, expires: str | None, as_json: b
 @click.pass_context
 def tokens_list(ctx: click.Context, as_json: bool) -> None:
     """List tokens: id, user, created, expires, revokedAt, lastUsed (never a secret)."""
-    from deletedcalls.access import require_data_protection, spooled_entries
     from deletedcalls.output import echo_rows
-    from deletedcalls.stores import reading
-    from deletedcalls.tokens import list_tokens
+    from deletedcalls.read.tokens import list_tokens
+    from deletedcalls.spool import require_data_protection, spooled_entries
+    from deletedcalls.store.publish import reading
 
     settings = settings_of(ctx)
     require_data_protection(settings, "tokens list")
@@ -783,8 +783,8 @@ def tokens_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def tokens_revoke(ctx: click.Context, token_id: str) -> None:
     """Revoke a token; `serve` refuses it from its next request on."""
-    from deletedcalls.access import require_data_protection
-    from deletedcalls.tokens import revoke_token
+    from deletedcalls.read.tokens import revoke_token
+    from deletedcalls.spool import require_data_protection
 
     settings = settings_of(ctx)
     require_data_protection(settings, "tokens revoke", {"token": token_id})
@@ -807,7 +807,7 @@ def serve_command(ctx: click.Context, host: str, port: int, workers: int | None)
     Requests need a token (`deletedcalls tokens create`). The server never takes
     the warehouse's lock; it picks up each new publish without a restart.
     """
-    from deletedcalls.server import serve
+    from deletedcalls.http.server import serve
 
     serve(settings_of(ctx), host, port, workers or os.cpu_count() or 1)
 
@@ -874,7 +874,7 @@ def profiles() -> None:
 @click.pass_context
 def profiles_list(ctx: click.Context, as_json: bool) -> None:
     """List the built-in profiles and the warehouse's own (<home>/profiles/*.toml)."""
-    from deletedcalls.profile_check import list_profiles
+    from deletedcalls.ingest.profile_check import list_profiles
 
     rows = list_profiles(settings_of(ctx).home)
     if as_json:
@@ -893,7 +893,7 @@ def profiles_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def profiles_show(ctx: click.Context, name: str) -> None:
     """Print one profile, with what it extends applied, in the TOML profile format."""
-    from deletedcalls.profiles import Catalog, as_toml
+    from deletedcalls.ingest.profiles import Catalog, as_toml
 
     click.echo(as_toml(Catalog(settings_of(ctx).home).get(name)), nl=False)
 
@@ -909,7 +909,7 @@ def profiles_check(ctx: click.Context, file: Path, profile: str | None, rows: in
 
     Exit 3 when no profile matches the file or it cannot be read.
     """
-    from deletedcalls.profile_check import check_file, render_check
+    from deletedcalls.ingest.profile_check import check_file, render_check
 
     result = check_file(settings_of(ctx), file, profile=profile, rows=rows)
     if as_json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deletedcalls.reading import FIELDS, MAX_LIMIT
+from deletedcalls.read.reading import FIELDS, MAX_LIMIT
 
 _STR: dict[str, Any] = {"type": "string"}
 _INT: dict[str, Any] = {"type": "integer"}

@@ -39,13 +39,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from deletedcalls import reading
-from deletedcalls.access import SpoolUnwritable, record_access
 from deletedcalls.errors import DeletedCallsError, NotFound, UsageError
 from deletedcalls.output import to_json
+from deletedcalls.read import reading
 from deletedcalls.settings import Settings, load_settings
-from deletedcalls.stores import store_path
-from deletedcalls.warehouse import current_version, schema_version_required, utc_now
+from deletedcalls.spool import SpoolUnwritable, record_access
+from deletedcalls.store.publish import store_path
+from deletedcalls.store.warehouse import current_version, schema_version_required, utc_now
 
 SAFE_LIST_PARAMS = {
     "minDate": "min_date", "maxDate": "max_date", "limit": "limit", "offset": "offset", "idAfter": "id_after",
@@ -151,7 +151,7 @@ class StoreHolder:
             gen = self._current
             if gen is None or gen.key != key:
                 con = self._open()
-                from deletedcalls.tokens import token_table
+                from deletedcalls.read.tokens import token_table
 
                 new = _Generation(con, key, token_table(con))
                 if gen is not None:
@@ -241,7 +241,7 @@ def _date(values: dict[str, str], name: str) -> date | None:
 def _timestamp(values: dict[str, str], name: str) -> datetime | None:
     if name not in values:
         return None
-    from deletedcalls.deletions import parse_timestamp
+    from deletedcalls.ingest.deletions import parse_timestamp
 
     ts = parse_timestamp(values[name])
     if ts is None:
@@ -341,7 +341,7 @@ class Api:
             return _error(status, message)
 
     def _authenticate(self, tokens: dict[str, Any], request: Request, header: str, settings: Settings, client: str) -> Caller:
-        from deletedcalls.tokens import authenticate
+        from deletedcalls.read.tokens import authenticate
 
         if header == "authorization":
             raw = request.headers.get("authorization", "")
@@ -409,8 +409,7 @@ def _file_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, i
 
 
 def _ultravox_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
-    from deletedcalls import ultravox_list
-
+    from deletedcalls.read import ultravox_list
     params: dict[str, list[str]] = {}
     for name, value in request.query_params.multi_items():
         params.setdefault(name, []).append(value)
@@ -423,8 +422,7 @@ def _ultravox_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[An
 
 
 def _ultravox_get(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
-    from deletedcalls import ultravox_list
-
+    from deletedcalls.read import ultravox_list
     _single(request, {})
     try:
         return ultravox_list.get_tombstone(cur, request.path_params["callId"]), 1
@@ -446,7 +444,7 @@ def _health(request: Request) -> Response:
 
 
 def _openapi(request: Request) -> Response:
-    from deletedcalls.openapi import document
+    from deletedcalls.http.openapi import document
 
     return _json(document())
 
@@ -508,5 +506,5 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
     os.environ["DELETEDCALLS_HOME"] = str(settings.home.resolve())
     create_app(settings.home)  # fail here, once, with a clear error, not in every worker
-    uvicorn.run("deletedcalls.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("deletedcalls.http.server:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False, proxy_headers=False, server_header=False)

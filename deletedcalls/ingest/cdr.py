@@ -26,9 +26,10 @@ import polars as pl
 import pyarrow as pa
 
 from deletedcalls import logs
-from deletedcalls.cdr_reading import ReadAhead, Reading, loading, start_reading
-from deletedcalls.csvscan import DEFAULT_CHUNK, read_header, scan_records
-from deletedcalls.delivery import (
+from deletedcalls.errors import InputRejected
+from deletedcalls.ingest.cdr_reading import ReadAhead, Reading, loading, start_reading
+from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, read_header, scan_records
+from deletedcalls.ingest.delivery import (
     SNIFF_BYTES,
     ChangedWhileRead,
     Delivery,
@@ -41,13 +42,12 @@ from deletedcalls.delivery import (
     sniff,
     stored_name,
 )
-from deletedcalls.errors import InputRejected
-from deletedcalls.profile_reading import LayoutRejected
-from deletedcalls.profiles import Catalog, Profile, choose
-from deletedcalls.rejects import record_rejects
-from deletedcalls.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema
+from deletedcalls.ingest.profile_reading import LayoutRejected
+from deletedcalls.ingest.profiles import Catalog, Profile, choose
+from deletedcalls.ingest.rejects import record_rejects
+from deletedcalls.ingest.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import insert_from, next_ids, rollback_quietly, sql, utc_now
+from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly, sql, utc_now
 
 Progress = Callable[[int], None]
 INGEST_MEMORY_LIMIT = "384MB"
@@ -289,7 +289,7 @@ class _Layout:
     def raw_lines(self, source: Delivery, lines: set[int], chunk_size: int) -> dict[int, str]:
         if self.profile.identity:
             return _raw_lines(source, lines, chunk_size)
-        from deletedcalls.profile_reading import raw_lines
+        from deletedcalls.ingest.profile_reading import raw_lines
 
         return raw_lines(source, self.profile, lines, chunk_size)
 

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
-from deletedcalls.delivery import SNIFF_BYTES, Delivery, NotReadable, open_delivery, sniff
-from deletedcalls.mapping import UTC_ZONES, ambiguous_reason, gap_reason, zoned
-from deletedcalls.schemas import CDR_COLUMNS, rejection_reasons
+from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
+from deletedcalls.ingest.delivery import SNIFF_BYTES, Delivery, NotReadable, open_delivery, sniff
+from deletedcalls.ingest.mapping import UTC_ZONES, ambiguous_reason, gap_reason, zoned
+from deletedcalls.ingest.schemas import CDR_COLUMNS, rejection_reasons
 
 if TYPE_CHECKING:
-    from deletedcalls.profiles import Profile
+    from deletedcalls.ingest.profiles import Profile
 
 # records validated at once (see batches)
 GROUP_ROWS = 250_000
@@ -320,7 +320,7 @@ class Reading(Prefetch):
             ambiguous = profile.ambiguous if profile else "earlier"
             stream = batches(delivery, chunk_size, GROUP_ROWS, stop, zone, ambiguous)
         else:
-            from deletedcalls.profile_reading import mapped_batches
+            from deletedcalls.ingest.profile_reading import mapped_batches
 
             stream = mapped_batches(delivery, profile, zone, chunk_size, GROUP_ROWS, stop)
         super().__init__(stream, stop=stop)

@@ -22,7 +22,8 @@ import duckdb
 import polars as pl
 
 from deletedcalls import logs
-from deletedcalls.delivery import (
+from deletedcalls.errors import InputRejected
+from deletedcalls.ingest.delivery import (
     SNIFF_BYTES,
     ChangedWhileRead,
     NotReadable,
@@ -32,10 +33,9 @@ from deletedcalls.delivery import (
     sniff,
     stored_name,
 )
-from deletedcalls.errors import InputRejected
-from deletedcalls.rejects import record_rejects
+from deletedcalls.ingest.rejects import record_rejects
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import insert_from, next_ids, rollback_quietly, utc_now
+from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly, utc_now
 
 SELECTOR_KINDS = ["carrierCallIds", "cdrFile", "cdrFileLines", "callIds"]
 # a deletion dated later than this after its ingestion is refused (SPEC 2.3)
@@ -124,7 +124,7 @@ def _selector(sel: Any) -> tuple[str | None, str | None, list[dict[str, Any]]]:
 @cache
 def entry_schema():
     """The pandera schema of a flattened deletion-log entry."""
-    from deletedcalls.schemas import pandera_polars
+    from deletedcalls.ingest.schemas import pandera_polars
 
     pa_pl = pandera_polars()
 

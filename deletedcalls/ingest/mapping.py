@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from deletedcalls.profiles import CANONICAL, Profile, Rule
+from deletedcalls.ingest.profiles import CANONICAL, Profile, Rule
 
 UTC_ZONES = ("UTC", "Etc/UTC")
 REPLACEMENT = "\ufffd"  # what polars' utf8-lossy reading (and our transcoding) puts for invalid bytes

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deletedcalls.delivery import (
+from deletedcalls.errors import InputRejected
+from deletedcalls.ingest.delivery import (
     ChangedWhileRead,
     DeliveryRejected,
     NotReadable,
@@ -21,8 +22,7 @@ from deletedcalls.delivery import (
     inner_name,
     open_delivery,
 )
-from deletedcalls.errors import InputRejected
-from deletedcalls.profiles import Catalog, choose
+from deletedcalls.ingest.profiles import Catalog, choose
 from deletedcalls.settings import Settings
 
 
@@ -68,9 +68,9 @@ class CheckResult:
 
 def check_file(settings: Settings, path: Path, *, profile: str | None = None, rows: int = 5) -> CheckResult:
     """Read a file as an ingest would, without a warehouse: its profile, first mapped rows and rejects."""
-    from deletedcalls.cdr_reading import Batch, start_reading
-    from deletedcalls.ingest_cdr import typed
-    from deletedcalls.profile_reading import LayoutRejected
+    from deletedcalls.ingest.cdr import typed
+    from deletedcalls.ingest.cdr_reading import Batch, start_reading
+    from deletedcalls.ingest.profile_reading import LayoutRejected
 
     catalog = Catalog(settings.home)
     scratch = Path(tempfile.gettempdir())  # a compressed file's text: nothing is written in the home

@@ -23,10 +23,16 @@ from typing import Any, BinaryIO
 import numpy as np
 import polars as pl
 
-from deletedcalls.cdr_reading import GROUP_ROWS, Batch, Prefetch, _records_text, _records_with_nul
-from deletedcalls.csvscan import DEFAULT_CHUNK, Chunk, _scan, scan_records
-from deletedcalls.delivery import Delivery, open_delivery
-from deletedcalls.mapping import (
+from deletedcalls.ingest.cdr_reading import (
+    GROUP_ROWS,
+    Batch,
+    Prefetch,
+    _records_text,
+    _records_with_nul,
+)
+from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, Chunk, _scan, scan_records
+from deletedcalls.ingest.delivery import Delivery, open_delivery
+from deletedcalls.ingest.mapping import (
     UTC_ZONES,
     Mapped,
     ambiguous_reason,
@@ -35,8 +41,8 @@ from deletedcalls.mapping import (
     time_label,
     zoned,
 )
-from deletedcalls.profiles import REQUIRED, Profile, header_names
-from deletedcalls.schemas import CDR_COLUMNS, rejection_reasons
+from deletedcalls.ingest.profiles import REQUIRED, Profile, header_names
+from deletedcalls.ingest.schemas import CDR_COLUMNS, rejection_reasons
 
 BOM = b"\xef\xbb\xbf"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from deletedcalls.warehouse import insert_from
+from deletedcalls.store.warehouse import insert_from
 
 Reject = tuple  # (line, reasons, raw text) or (line, reasons, raw text, id of the call it duplicates)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from deletedcalls.schemas import CDR_COLUMNS
+from deletedcalls.ingest.schemas import CDR_COLUMNS
 
 
 def cdr_frame(rows: int, *, carrier: str = "BT", seed: int = 0, first: int = 0, day: date = date(2026, 3, 1)) -> pl.DataFrame:

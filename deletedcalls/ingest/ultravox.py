@@ -53,7 +53,7 @@ import polars as pl
 from deletedcalls import logs
 from deletedcalls.errors import InputRejected
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import insert_from, next_ids, rollback_quietly, sql, utc_now
+from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly, sql, utc_now
 
 CALL_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 DURATION = r"^[0-9]{1,12}(\.[0-9]{1,9})?s$"
@@ -289,7 +289,7 @@ def tombstone_frame(records: list[Record], now: datetime) -> pl.DataFrame:
 @cache
 def _schemas() -> dict[str, Any]:
     """The pandera schemas of a call object, a tombstone and a webhook event (flattened to text)."""
-    from deletedcalls.schemas import pandera_polars
+    from deletedcalls.ingest.schemas import pandera_polars
 
     pa = pandera_polars()
 
@@ -603,7 +603,7 @@ def _apply_group(con: duckdb.DuckDBPyConnection, group: list[_File], run_id: int
         if group[0].family == "tombstones" and loading:
             # tombstones move calls between tables: the invariants are checked before COMMIT, as
             # materialise does; call objects only add or update live calls (as a CDR load does)
-            from deletedcalls.audits import check_invariants
+            from deletedcalls.store.audits import check_invariants
 
             check_invariants(con)
         con.execute("COMMIT")

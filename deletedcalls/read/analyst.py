@@ -25,10 +25,10 @@ from typing import Any
 
 import duckdb
 
-from deletedcalls.access import record_access, spool_frame, spooled_entries
 from deletedcalls.errors import PermissionDenied, UsageError
 from deletedcalls.settings import Settings
-from deletedcalls.stores import reading
+from deletedcalls.spool import record_access, spool_frame, spooled_entries
+from deletedcalls.store.publish import reading
 
 # Tables and views only the protected store holds: named in the courtesy refusal.
 PROTECTED_TABLES = frozenset({"deleted_calls", "access_log", "user_activity_log", "deletion_items", "pending_deletions",

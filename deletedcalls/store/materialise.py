@@ -15,8 +15,8 @@ from typing import Any
 
 import duckdb
 
-from deletedcalls.audits import check_invariants
-from deletedcalls.warehouse import next_ids, rollback_quietly, sql, sql_dir, utc_now
+from deletedcalls.store.audits import check_invariants
+from deletedcalls.store.warehouse import next_ids, rollback_quietly, sql, sql_dir, utc_now
 
 
 @dataclass

@@ -62,7 +62,13 @@ import duckdb
 from deletedcalls.errors import ConfigError, UsageError
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import current_version, schema_version_required, sql, sql_dir, utc_now
+from deletedcalls.store.warehouse import (
+    current_version,
+    schema_version_required,
+    sql,
+    sql_dir,
+    utc_now,
+)
 
 Store = Literal["analyst", "protected"]
 STORES: tuple[Store, ...] = ("analyst", "protected")

@@ -33,7 +33,7 @@ from deletedcalls import logs
 from deletedcalls.errors import IntegrityFailure, NotFound, UsageError
 from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files, write_durably
 from deletedcalls.settings import Settings
-from deletedcalls.warehouse import connect, current_version, rollback_quietly, sql, utc_now
+from deletedcalls.store.warehouse import connect, current_version, rollback_quietly, sql, utc_now
 
 ARCHIVE_GLOB = "deletedMonth=*/part-*.parquet"
 
@@ -237,7 +237,7 @@ def _record_and_purge(
             "INSERT INTO retention_events VALUES ($a, $p, $rows, $asof, $days, $t, NULL, $run)",
             {"a": plan.archive_id, "p": plan.partition, "rows": manifest["rows"], "asof": as_of, "days": days, "t": now, "run": run_id},
         )
-        from deletedcalls.audits import check_invariants
+        from deletedcalls.store.audits import check_invariants
 
         check_invariants(con)
         con.execute("COMMIT")

@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from deletedcalls.warehouse import next_ids, utc_now
+from deletedcalls.store.warehouse import next_ids, utc_now
 
 
 def start_run(con: duckdb.DuckDBPyConnection, command: str, user: str) -> int:

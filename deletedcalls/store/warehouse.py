@@ -36,10 +36,11 @@ def utc_now() -> datetime:
 
 def sql_dir() -> Path:
     """Where the SQL files are: inside the installed package, else the source tree."""
-    packaged = Path(__file__).parent / "sql"
+    package = Path(__file__).parent.parent
+    packaged = package / "sql"
     if packaged.is_dir():
         return packaged
-    source = Path(__file__).parent.parent / "sql"
+    source = package.parent / "sql"
     if source.is_dir():
         return source
     raise RuntimeError("the deletedcalls SQL files are missing from this installation")
@@ -123,8 +124,8 @@ def writing(settings: Settings) -> Iterator[Session]:
     the stores are published, so readers see what this command did.
     """
     with exclusive(settings):
-        from deletedcalls.retention import finish_interrupted_rewrite
-        from deletedcalls.stores import remove_stale_temps
+        from deletedcalls.store.publish import remove_stale_temps
+        from deletedcalls.store.retention import finish_interrupted_rewrite
 
         finish_interrupted_rewrite(settings)
         remove_stale_temps(settings)  # a killed publish's file may hold rows purged since
@@ -156,8 +157,8 @@ def remove_stale_deliveries(settings: Settings) -> None:
 def publish_state(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> None:
     """Fold the access spool into access_log, then publish both stores (the caller holds the lock)."""
     from deletedcalls import logs
-    from deletedcalls.access import fold_spool, remove_folded
-    from deletedcalls.stores import publish
+    from deletedcalls.spool import fold_spool, remove_folded
+    from deletedcalls.store.publish import publish
 
     folded, taken = fold_spool(con, settings)
     done = publish(con, settings, run_id)

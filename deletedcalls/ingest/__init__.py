@@ -1,0 +1,1 @@
+"""Ingestion: read a delivered file once, map it by its profile, validate it, and load it into the warehouse."""
