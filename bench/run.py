@@ -219,7 +219,7 @@ ORDER BY i
 
 def _bench_home(out: Path, name: str) -> tuple[Path, object]:
     from deletedcalls.settings import load_settings
-    from deletedcalls.store.warehouse import init_warehouse
+    from deletedcalls.store.session import init_warehouse
 
     home = fresh(out / name)
     settings = load_settings(home)
@@ -232,7 +232,7 @@ def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
     import statistics
 
     from deletedcalls.read.reading import ListQuery, list_deleted_calls
-    from deletedcalls.store.warehouse import writer
+    from deletedcalls.store.session import writer
 
     _, settings = _bench_home(out, "wh-keyset")
     with writer(settings) as con:  # type: ignore[arg-type]
@@ -264,7 +264,8 @@ def bench_retention(out: Path, rows: int) -> dict[str, float]:
     from datetime import date
 
     from deletedcalls.store.retention import archive_partition, plan_retention, rewrite_database
-    from deletedcalls.store.warehouse import connect, writing
+    from deletedcalls.store.session import writing
+    from deletedcalls.store.warehouse import connect
 
     home, settings = _bench_home(out, "wh-retention")
     with writing(settings) as session:  # type: ignore[arg-type]
@@ -297,7 +298,7 @@ def bench_publish(out: Path, calls: int, deleted: int, repeat: int = 3) -> dict[
     """Publishing both stores of a warehouse of `calls` live and `deleted` deleted calls, against
     DuckDB's own COPY FROM DATABASE of the same warehouse into one new file, alternated."""
     from deletedcalls.store.publish import publish
-    from deletedcalls.store.warehouse import writing
+    from deletedcalls.store.session import writing
 
     _, settings = _bench_home(out, "wh-publish")
     with writing(settings) as session:  # type: ignore[arg-type]
@@ -377,7 +378,7 @@ def bench_serve(out: Path, deleted: int, clients: int = 8, seconds: float = 20) 
     import socket
 
     from deletedcalls.read.tokens import create_token
-    from deletedcalls.store.warehouse import writing
+    from deletedcalls.store.session import writing
 
     _, settings = _bench_home(out, "wh-serve")
     with writing(settings) as session:  # type: ignore[arg-type]  # publishes on the way out

@@ -1,4 +1,7 @@
-"""The data_protection permission, the access spool and the access log (SPEC 5 and 7).
+"""The access spool: the file format that readers append access entries to and the writer folds (SPEC 5 and 7).
+
+Appending an entry is the readers' side (``read/access.py``, ``record_access``); folding
+the spool into access_log is the writer's (``store/fold.py``). Both go through this module.
 
 Every read of deleted-call data and every refusal is an access entry. Readers
 hold no writer lock, so they do not write access_log themselves: they append
@@ -32,20 +35,15 @@ access_log plus every spooled entry not in it yet: ``spooled_entries``.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from deletedcalls.errors import PermissionDenied
-from deletedcalls.fsutil import crash_point, fsync_path, private_files
+from deletedcalls.fsutil import fsync_path, private_files
 from deletedcalls.settings import Settings
-from deletedcalls.store.warehouse import utc_now
 
 SPOOL_GLOB = "access-*.jsonl"
 FOLD_GLOB = ".fold-*.jsonl"
@@ -54,31 +52,8 @@ COLUMNS = ("user", "at", "command", "filters", "rowsReturned", "allowed", "reaso
 SPOOL_SCHEMA = {c: "String" for c in COLUMNS} | {"rowsReturned": "Int64", "allowed": "Boolean"}
 
 
-class SpoolUnwritable(PermissionDenied):
-    """The access spool cannot be written: nothing is returned, since nothing could be logged."""
-
-
-def record_access(
-    settings: Settings, command: str, filters: dict[str, Any] | None, rows: int | None, *, allowed: bool,
-    reason: str | None = None, client: str = "cli", token_id: str | None = None,
-) -> None:
-    """Append one access entry to the spool, durably; raises SpoolUnwritable if it cannot."""
-    entry = {
-        "user": settings.user, "at": utc_now().isoformat(), "command": command,
-        "filters": json.dumps(filters or {}, sort_keys=True, default=str), "rowsReturned": rows,
-        "allowed": allowed, "reason": reason, "entryId": str(uuid.uuid4()), "client": client, "tokenId": token_id,
-    }
-    line = (json.dumps(entry, sort_keys=True) + "\n").encode()
-    try:
-        _append(settings.spool_dir, line)
-    except OSError as e:
-        raise SpoolUnwritable(
-            f"cannot write the access spool in {settings.spool_dir} ({e.strerror or e}); nothing was returned, "
-            "because the read could not be logged: run as the warehouse's owner, or free space"
-        ) from e
-
-
-def _append(folder: Path, line: bytes) -> None:
+def append_line(folder: Path, line: bytes) -> None:
+    """Append one entry's line to this process's spool file in folder, durably (the steps above)."""
     with private_files():
         folder.mkdir(exist_ok=True, mode=0o700)
     path = folder / f"access-{os.getpid()}.jsonl"
@@ -102,18 +77,8 @@ def _append(folder: Path, line: bytes) -> None:
         fsync_path(folder)
 
 
-def require_data_protection(settings: Settings, command: str, filters: dict[str, Any] | None = None, *, client: str = "cli") -> None:
-    """Raise PermissionDenied (exit 4) unless the user holds data_protection; the refusal is spooled first."""
-    if settings.may_read_deleted_calls:
-        return
-    record_access(settings, command, filters, None, allowed=False, reason="lacks data_protection", client=client)
-    raise PermissionDenied(
-        f"{settings.user!r} may not read deleted calls ({command}): the data_protection permission is needed; "
-        f"ask for your user to be added to [permissions] data_protection in {settings.config_path}"
-    )
-
-
-def _read_entries(paths: list[Path]) -> list[dict[str, Any]]:
+def read_entries(paths: list[Path]) -> list[dict[str, Any]]:
+    """The entries of spool files, as COLUMNS (a file removed meanwhile and a torn last line are skipped)."""
     entries = []
     for path in paths:
         try:
@@ -135,7 +100,7 @@ def spooled_entries(settings: Settings) -> list[dict[str, Any]]:
     folder = settings.spool_dir
     if not folder.is_dir():
         return []
-    return _read_entries([p for p in sorted(folder.glob(FOLD_GLOB)) + sorted(folder.glob(SPOOL_GLOB)) if _trusted(p)])
+    return read_entries([p for p in sorted(folder.glob(FOLD_GLOB)) + sorted(folder.glob(SPOOL_GLOB)) if trusted(p)])
 
 
 def spool_frame(entries: list[dict[str, Any]]) -> Any:
@@ -145,67 +110,7 @@ def spool_frame(entries: list[dict[str, Any]]) -> Any:
     return pl.DataFrame(entries, schema={c: getattr(pl, t) for c, t in SPOOL_SCHEMA.items()})
 
 
-def _take(path: Path) -> None:
-    """Step 1 for one spool file: rename it aside while holding its lock."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(path, path.with_name(f".fold-{uuid.uuid4().hex}-{path.name}"))
-    finally:
-        os.close(fd)
-
-
-def fold_spool(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[int, list[Path]]:
-    """Fold the spool into access_log, each entry exactly once; returns the entries added and the files
-    to remove once the stores are published (``remove_folded``)."""
-    folder = settings.spool_dir
-    if not folder.is_dir():
-        return 0, []
-    for path in sorted(folder.glob(SPOOL_GLOB)):
-        _take(path)
-    taken = [p for p in sorted(folder.glob(FOLD_GLOB)) if _trusted(p)]
-    if not taken:
-        return 0, []
-    fsync_path(folder)
-    entries = _read_entries(taken)
-    added = 0
-    if entries:
-        from deletedcalls.store.warehouse import insert_from, rollback_quietly
-
-        frame = spool_frame(entries)
-        con.execute("BEGIN")
-        try:
-            before = con.execute("SELECT count(*) FROM access_log").fetchall()[0][0]
-            insert_from(con, "spooled", frame, """
-                INSERT INTO access_log ("user", "at", command, filters, rowsReturned, allowed, reason, entryId, client, tokenId)
-                SELECT DISTINCT ON (entryId) "user", CAST("at" AS TIMESTAMP), command, filters, rowsReturned, allowed,
-                       reason, entryId, client, tokenId
-                FROM spooled
-                WHERE entryId NOT IN (SELECT entryId FROM access_log WHERE entryId IS NOT NULL)
-                ORDER BY entryId
-            """)
-            added = int(con.execute("SELECT count(*) FROM access_log").fetchall()[0][0]) - int(before)
-            con.execute("COMMIT")
-        except BaseException:
-            rollback_quietly(con)
-            raise
-    crash_point("spool-folded")
-    return added, taken
-
-
-def remove_folded(settings: Settings, taken: list[Path]) -> None:
-    """Step 3: the folded files, once the published stores hold their entries."""
-    for path in taken:
-        path.unlink(missing_ok=True)
-    if taken:
-        fsync_path(settings.spool_dir)
-
-
-def _trusted(path: Path) -> bool:
+def trusted(path: Path) -> bool:
     """A spool file is believed only if it is ours: a regular file of the running user (or root), not group/other-writable."""
     from deletedcalls.trust import check_entry
 

@@ -57,7 +57,7 @@ def test_init_again_does_nothing_and_keeps_data(wh, write):
 
 
 def test_init_upgrades_a_warehouse_made_by_an_older_version(tmp_path):
-    from deletedcalls.store.warehouse import migrations, sql
+    from deletedcalls.sqlfiles import migrations, sql
 
     home = tmp_path / "old"
     home.mkdir()
@@ -168,7 +168,7 @@ def test_the_os_lock_makes_a_second_deletedcalls_busy(wh):
 
 def test_the_package_finds_its_sql_files_when_run_as_a_module(wh):
     out = subprocess.run(
-        [sys.executable, "-c", "from deletedcalls.store.warehouse import sql_dir, migrations; print(sql_dir(), len(migrations()))"],
+        [sys.executable, "-c", "from deletedcalls.sqlfiles import sql_dir, migrations; print(sql_dir(), len(migrations()))"],
         capture_output=True, text=True, cwd=REPO, check=True,
     )
     assert "sql" in out.stdout

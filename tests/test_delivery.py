@@ -88,7 +88,7 @@ ops = st.lists(
 def test_any_interleaving_of_appends_and_ingests_loads_every_byte_once_or_reports_it(tmp_path_factory, steps, ratio):
     from deletedcalls.ingest.cdr import ingest_cdr_file
     from deletedcalls.settings import load_settings
-    from deletedcalls.store.warehouse import init_warehouse, writer
+    from deletedcalls.store.session import init_warehouse, writer
 
     root = tmp_path_factory.mktemp("race")
     cfg = load_settings(root / "home", max_reject_ratio=ratio)

@@ -18,7 +18,7 @@ from deletedcalls.ingest.cdr_reading import read_ahead
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK
 from deletedcalls.ingest.synthetic import write_cdr
 from deletedcalls.settings import load_settings
-from deletedcalls.store.warehouse import init_warehouse, writer
+from deletedcalls.store.session import init_warehouse, writer
 
 
 def test_a_clean_file_loads_with_text_numbers_exact_money_and_typed_dates(wh, write):

@@ -23,7 +23,7 @@ from deletedcalls.ingest.synthetic import write_deletions
 from deletedcalls.settings import load_settings
 from deletedcalls.store.audits import failed_audits
 from deletedcalls.store.materialise import materialise
-from deletedcalls.store.warehouse import init_warehouse, writer
+from deletedcalls.store.session import init_warehouse, writer
 
 N_CALLS = 12
 
@@ -110,7 +110,7 @@ def test_archived_plus_warehouse_rows_are_all_deleted_rows(plan):
     import duckdb as _duckdb
 
     from deletedcalls.store.retention import enforce_retention, verify_archives
-    from deletedcalls.store.warehouse import writing
+    from deletedcalls.store.session import writing
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

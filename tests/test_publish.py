@@ -17,8 +17,9 @@ import duckdb
 import pytest
 from conftest import Warehouse, csv_text, good_row
 
+from deletedcalls.published import STORES, store_path
 from deletedcalls.settings import load_settings
-from deletedcalls.store.publish import STORES, publish, store_path
+from deletedcalls.store.publish import publish
 from deletedcalls.store.warehouse import connect, exclusive
 
 DPO = "dpo"

@@ -159,7 +159,7 @@ def test_the_dpo_may_read_dr_files_through_sql(deleted):
 
 
 def test_example_analyst_queries_run(deleted):
-    from deletedcalls.store.warehouse import sql_dir
+    from deletedcalls.sqlfiles import sql_dir
 
     queries = sorted((sql_dir() / "queries").glob("*.sql"))
     assert queries
@@ -179,7 +179,7 @@ def test_keyset_pages_equal_the_plain_query_with_gaps_and_filters(tmp_path):
 
     from deletedcalls.read.reading import _SELECT, ListQuery, list_deleted_calls
     from deletedcalls.settings import load_settings
-    from deletedcalls.store.warehouse import init_warehouse, writer
+    from deletedcalls.store.session import init_warehouse, writer
 
     settings = load_settings(tmp_path / "wh")
     init_warehouse(settings)

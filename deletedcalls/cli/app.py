@@ -12,7 +12,7 @@ import gc
 import os
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import click
 
 from deletedcalls import logs
 from deletedcalls.cli.ultravox_options import refuse_ultravox_options, ultravox_options
+from deletedcalls.clock import today_utc
 from deletedcalls.errors import DeletedCallsError, ExitCode, exit_code_for
 from deletedcalls.settings import Settings, load_settings
 
@@ -111,45 +112,6 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (machine-readable, nothing else on stdout).")(f)
 
 
-@contextlib.contextmanager
-def recorded_run(settings: Settings, command: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
-    """A writer connection plus a run record whose outcome follows what happens inside."""
-    with recorded_session(settings, command) as (session, run_id, counts):
-        yield session.con, run_id, counts
-
-
-@contextlib.contextmanager
-def recorded_session(settings: Settings, command: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
-    """As recorded_run, but yields the Session, whose connection a stage may replace."""
-    from deletedcalls.store.runs import finish_run, mark_interrupted, start_run
-    from deletedcalls.store.warehouse import writing
-
-    with writing(settings) as session:
-        mark_interrupted(session.con)
-        run_id = start_run(session.con, command, settings.user)
-        session.run_id = run_id
-        counts: dict[str, Any] = {}
-        try:
-            yield session, run_id, counts
-        except DeletedCallsError as e:
-            outcome = "rejected" if e.exit_code == ExitCode.INPUT_REJECTED else "failed"
-            with contextlib.suppress(Exception):
-                session.con.execute("ROLLBACK")
-            finish_run(session.con, run_id, outcome, int(e.exit_code), counts, e.one_line())
-            raise
-        except BaseException as e:
-            from deletedcalls.environment import environment_failure
-
-            with contextlib.suppress(Exception):
-                session.con.execute("ROLLBACK")
-            failure = environment_failure(e, settings.home) if isinstance(e, Exception) else None
-            code, text = (failure.exit_code, failure.one_line()) if failure else (ExitCode.UNEXPECTED, f"{type(e).__name__}: {e}")
-            with contextlib.suppress(Exception):
-                finish_run(session.con, run_id, "failed", int(code), counts, text)
-            raise
-        finish_run(session.con, run_id, "ok", 0, counts)
-
-
 # ---------------------------------------------------------------- init
 
 
@@ -157,7 +119,7 @@ def recorded_session(settings: Settings, command: str) -> Iterator[tuple[Any, in
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create the warehouse, or upgrade an older one (idempotent)."""
-    from deletedcalls.store.warehouse import init_warehouse
+    from deletedcalls.store.session import init_warehouse
 
     result = init_warehouse(settings_of(ctx))
     if result.created:
@@ -190,6 +152,7 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
     with a known file of the same name; the other files are still ingested.
     """
     from deletedcalls.ingest.cdr_reading import read_ahead
+    from deletedcalls.store.session import recorded_run
 
     # The first file is scanned and parsed from now on, on the other core, while this
     # thread imports pandera and duckdb and opens the warehouse (0.3-0.4 s on one core).
@@ -246,6 +209,7 @@ def ingest_deletions(ctx: click.Context, files: tuple[Path, ...], as_json: bool)
     to apply the entries.
     """
     from deletedcalls.ingest.deletions import ingest_deletion_files, raise_for_conflicts
+    from deletedcalls.store.session import recorded_run
 
     settings = settings_of(ctx)
     with recorded_run(settings, "ingest deletions") as (con, run_id, counts):
@@ -276,6 +240,7 @@ def ingest_ultravox(ctx: click.Context, files: tuple[Path, ...], as_json: bool) 
     rejected_rows; exit 3 when a file is rejected whole.
     """
     from deletedcalls.ingest.ultravox import ingest_ultravox_files, raise_for_rejections
+    from deletedcalls.store.session import recorded_run
 
     settings = settings_of(ctx)
     with recorded_run(settings, "ingest ultravox") as (con, run_id, counts):
@@ -302,6 +267,7 @@ def materialise_command(ctx: click.Context, as_json: bool) -> None:
     every later materialise.
     """
     from deletedcalls.store.materialise import materialise
+    from deletedcalls.store.session import recorded_run
 
     settings = settings_of(ctx)
     with recorded_run(settings, "materialise") as (con, run_id, counts):
@@ -319,10 +285,6 @@ def materialise_command(ctx: click.Context, as_json: bool) -> None:
 
 
 # ---------------------------------------------------------------- retention
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()
 
 
 @cli.group()
@@ -346,11 +308,12 @@ def retention_enforce(ctx: click.Context, as_of: str | None, retention_days: int
     """
     from deletedcalls.settings import parse_date
     from deletedcalls.store.retention import enforce_retention
+    from deletedcalls.store.session import recorded_session
 
     settings = settings_of(ctx, retention_days=retention_days)
     when = parse_date(as_of, "--as-of") if as_of else today_utc()
     if dry_run:
-        from deletedcalls.store.publish import reading
+        from deletedcalls.published import reading
         from deletedcalls.store.retention import RetentionResult, plan_retention
 
         with reading(settings, "protected") as con:
@@ -397,7 +360,7 @@ def dr() -> None:
 def dr_list(ctx: click.Context, as_json: bool) -> None:
     """List DR archive files: id, partition, rows, size, sha256, created."""
     from deletedcalls.output import echo_rows
-    from deletedcalls.store.publish import reading
+    from deletedcalls.published import reading
     from deletedcalls.store.retention import list_archives
 
     with reading(settings_of(ctx), "analyst") as con:
@@ -412,7 +375,7 @@ def dr_list(ctx: click.Context, as_json: bool) -> None:
 def dr_verify(ctx: click.Context, archives: tuple[str, ...], as_json: bool) -> None:
     """Verify DR archives (all, or the ids given): checksum, row count, readable. Exit 6 on any mismatch."""
     from deletedcalls.errors import IntegrityFailure
-    from deletedcalls.store.publish import reading
+    from deletedcalls.published import reading
     from deletedcalls.store.retention import verify_archives
 
     settings = settings_of(ctx)
@@ -441,8 +404,8 @@ def dr_restore(ctx: click.Context, archive: str, into: Path) -> None:
 
     The new file is owner-only from its creation. The restore is logged in access_log.
     """
-    from deletedcalls.spool import record_access, require_data_protection
-    from deletedcalls.store.publish import reading
+    from deletedcalls.published import reading
+    from deletedcalls.read.access import record_access, require_data_protection
     from deletedcalls.store.retention import restore_archive
 
     settings = settings_of(ctx)
@@ -479,6 +442,7 @@ def run_command(ctx: click.Context, jobfile: Path, inbox: Path | None, as_of: st
     from deletedcalls.errors import UsageError
     from deletedcalls.jobs import load_job
     from deletedcalls.settings import parse_date
+    from deletedcalls.store.session import recorded_session
 
     job = load_job(jobfile)
     if ctx.obj["home"] is None and job.home is not None and not os.environ.get("DELETEDCALLS_HOME"):
@@ -523,7 +487,7 @@ def files() -> None:
 def files_list(ctx: click.Context, as_json: bool) -> None:
     """List CDR files: id, fileName, sha256, carrier, status, rows, rejected, profile, and why a rejected file was rejected."""
     from deletedcalls.output import echo_rows
-    from deletedcalls.store.publish import reading
+    from deletedcalls.published import reading
 
     with reading(settings_of(ctx), "analyst") as con:
         rel = con.sql(
@@ -547,7 +511,7 @@ def runs() -> None:
 def runs_list(ctx: click.Context, as_json: bool) -> None:
     """List runs: command, user, start, end, outcome, counts, and the message of a run that failed."""
     from deletedcalls.output import echo_rows
-    from deletedcalls.store.publish import reading
+    from deletedcalls.published import reading
     from deletedcalls.store.runs import list_runs
 
     with reading(settings_of(ctx), "analyst") as con:
@@ -614,7 +578,7 @@ def _fmt(fmt: str | None, as_json: bool) -> str:
 def _parse_since(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
-    from deletedcalls.ingest.deletions import parse_timestamp
+    from deletedcalls.clock import parse_timestamp
 
     ts = parse_timestamp(value)
     if ts is None:
@@ -644,9 +608,9 @@ def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datet
     pass a cursor back with --cursor to get that page. With --api ultravox: the
     deleted Ultravox calls as Ultravox lists them (its ten fields, its filters, JSON).
     """
+    from deletedcalls.published import reading
+    from deletedcalls.read.access import record_access, require_data_protection
     from deletedcalls.read.reading import build_query, list_deleted_calls
-    from deletedcalls.spool import record_access, require_data_protection
-    from deletedcalls.store.publish import reading
 
     if api == "ultravox":
         from deletedcalls.cli.ultravox_options import list_ultravox
@@ -680,9 +644,9 @@ def deleted_calls_list(ctx: click.Context, cdr_file: int | None, min_date: datet
 def deleted_calls_get(ctx: click.Context, given_id: str, api: str, fmt: str | None, as_json: bool) -> None:
     """Show one deleted call by its id (with --api ultravox: by its Ultravox call id)."""
     from deletedcalls.errors import NotFound
+    from deletedcalls.published import reading
+    from deletedcalls.read.access import record_access, require_data_protection
     from deletedcalls.read.reading import get_deleted_call
-    from deletedcalls.spool import record_access, require_data_protection
-    from deletedcalls.store.publish import reading
 
     settings = settings_of(ctx)
     if api == "ultravox":
@@ -738,9 +702,10 @@ def tokens() -> None:
 @click.pass_context
 def tokens_create(ctx: click.Context, user: str, expires: str | None, as_json: bool) -> None:
     """Create a token and print it once; only a hash of its secret is stored."""
+    from deletedcalls.clock import utc_now
+    from deletedcalls.read.access import record_access, require_data_protection
     from deletedcalls.read.tokens import create_token, parse_expiry
-    from deletedcalls.spool import record_access, require_data_protection
-    from deletedcalls.store.warehouse import utc_now
+    from deletedcalls.store.session import recorded_run
 
     settings = settings_of(ctx)
     until = parse_expiry(expires, utc_now())
@@ -767,9 +732,10 @@ def tokens_create(ctx: click.Context, user: str, expires: str | None, as_json: b
 def tokens_list(ctx: click.Context, as_json: bool) -> None:
     """List tokens: id, user, created, expires, revokedAt, lastUsed (never a secret)."""
     from deletedcalls.output import echo_rows
+    from deletedcalls.published import reading
+    from deletedcalls.read.access import require_data_protection
     from deletedcalls.read.tokens import list_tokens
-    from deletedcalls.spool import require_data_protection, spooled_entries
-    from deletedcalls.store.publish import reading
+    from deletedcalls.spool import spooled_entries
 
     settings = settings_of(ctx)
     require_data_protection(settings, "tokens list")
@@ -783,8 +749,9 @@ def tokens_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def tokens_revoke(ctx: click.Context, token_id: str) -> None:
     """Revoke a token; `serve` refuses it from its next request on."""
+    from deletedcalls.read.access import require_data_protection
     from deletedcalls.read.tokens import revoke_token
-    from deletedcalls.spool import require_data_protection
+    from deletedcalls.store.session import recorded_run
 
     settings = settings_of(ctx)
     require_data_protection(settings, "tokens revoke", {"token": token_id})

@@ -62,9 +62,9 @@ def list_ultravox(ctx: click.Context, settings: Settings, cursor: str | None, no
     """deleted-calls list --api ultravox: parse, check the permission, read the protected store, log, print JSON."""
     from deletedcalls.errors import UsageError
     from deletedcalls.output import echo_json
+    from deletedcalls.published import reading
+    from deletedcalls.read.access import record_access, require_data_protection
     from deletedcalls.read.ultravox_list import list_tombstones, parse_query
-    from deletedcalls.spool import record_access, require_data_protection
-    from deletedcalls.store.publish import reading
 
     if not_applicable:
         raise click.UsageError(f"{', '.join(not_applicable)} does not apply to --api ultravox")
@@ -100,9 +100,9 @@ def get_ultravox(settings: Settings, call_id: str) -> None:
     """deleted-calls get --api ultravox CALL_ID: one tombstone, as GET /api/deleted_calls/{callId} gives it."""
     from deletedcalls.errors import NotFound
     from deletedcalls.output import echo_json
+    from deletedcalls.published import reading
+    from deletedcalls.read.access import record_access, require_data_protection
     from deletedcalls.read.ultravox_list import get_tombstone
-    from deletedcalls.spool import record_access, require_data_protection
-    from deletedcalls.store.publish import reading
 
     command = "deleted-calls get --api ultravox"
     require_data_protection(settings, command, {"callId": call_id})

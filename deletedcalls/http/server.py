@@ -39,13 +39,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from deletedcalls.clock import utc_now
 from deletedcalls.errors import DeletedCallsError, NotFound, UsageError
 from deletedcalls.output import to_json
+from deletedcalls.published import store_path
 from deletedcalls.read import reading
+from deletedcalls.read.access import SpoolUnwritable, record_access
 from deletedcalls.settings import Settings, load_settings
-from deletedcalls.spool import SpoolUnwritable, record_access
-from deletedcalls.store.publish import store_path
-from deletedcalls.store.warehouse import current_version, schema_version_required, utc_now
+from deletedcalls.sqlfiles import current_version, schema_version_required
 
 SAFE_LIST_PARAMS = {
     "minDate": "min_date", "maxDate": "max_date", "limit": "limit", "offset": "offset", "idAfter": "id_after",
@@ -241,7 +242,7 @@ def _date(values: dict[str, str], name: str) -> date | None:
 def _timestamp(values: dict[str, str], name: str) -> datetime | None:
     if name not in values:
         return None
-    from deletedcalls.ingest.deletions import parse_timestamp
+    from deletedcalls.clock import parse_timestamp
 
     ts = parse_timestamp(values[name])
     if ts is None:

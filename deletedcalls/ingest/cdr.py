@@ -26,6 +26,7 @@ import polars as pl
 import pyarrow as pa
 
 from deletedcalls import logs
+from deletedcalls.clock import utc_now
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.cdr_reading import ReadAhead, Reading, loading, start_reading
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, read_header, scan_records
@@ -47,7 +48,8 @@ from deletedcalls.ingest.profiles import Catalog, Profile, choose
 from deletedcalls.ingest.rejects import record_rejects
 from deletedcalls.ingest.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings
-from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly, sql, utc_now
+from deletedcalls.sqlfiles import sql
+from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly
 
 Progress = Callable[[int], None]
 INGEST_MEMORY_LIMIT = "384MB"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 
 from deletedcalls import logs
+from deletedcalls.clock import parse_timestamp, utc_now
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.delivery import (
     SNIFF_BYTES,
@@ -35,7 +36,7 @@ from deletedcalls.ingest.delivery import (
 )
 from deletedcalls.ingest.rejects import record_rejects
 from deletedcalls.settings import Settings
-from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly, utc_now
+from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly
 
 SELECTOR_KINDS = ["carrierCallIds", "cdrFile", "cdrFileLines", "callIds"]
 # a deletion dated later than this after its ingestion is refused (SPEC 2.3)
@@ -63,19 +64,6 @@ class DeletionFileResult:
             "id": self.file_id, "entries": self.entries, "items": self.items, "duplicates": self.duplicates,
             "conflicts": self.conflicts, "rejected": self.rejected, "message": self.message,
         }
-
-
-def parse_timestamp(text: Any) -> datetime | None:
-    """ISO 8601 to a naive UTC datetime; no offset means UTC; None if it is not one."""
-    if not isinstance(text, str) or len(text) < 10:
-        return None
-    try:
-        ts = datetime.fromisoformat(text)
-        if ts.tzinfo is not None:
-            ts = ts.astimezone(UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError):  # 9999-12-31T23:59:59-01:00 is past the last representable time
-        return None
-    return ts
 
 
 # the largest call id or line number a selector may name (a BIGINT holds it; JSON readers keep it exact)

@@ -51,9 +51,11 @@ import duckdb
 import polars as pl
 
 from deletedcalls import logs
+from deletedcalls.clock import utc_now
 from deletedcalls.errors import InputRejected
 from deletedcalls.settings import Settings
-from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly, sql, utc_now
+from deletedcalls.sqlfiles import sql
+from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly
 
 CALL_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 DURATION = r"^[0-9]{1,12}(\.[0-9]{1,9})?s$"

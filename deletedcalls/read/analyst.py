@@ -26,9 +26,10 @@ from typing import Any
 import duckdb
 
 from deletedcalls.errors import PermissionDenied, UsageError
+from deletedcalls.published import reading
+from deletedcalls.read.access import record_access
 from deletedcalls.settings import Settings
-from deletedcalls.spool import record_access, spool_frame, spooled_entries
-from deletedcalls.store.publish import reading
+from deletedcalls.spool import spool_frame, spooled_entries
 
 # Tables and views only the protected store holds: named in the courtesy refusal.
 PROTECTED_TABLES = frozenset({"deleted_calls", "access_log", "user_activity_log", "deletion_items", "pending_deletions",

@@ -22,8 +22,8 @@ from typing import Any
 
 import duckdb
 
+from deletedcalls.clock import utc_now
 from deletedcalls.errors import NotFound, UsageError
-from deletedcalls.store.warehouse import utc_now
 
 PREFIX = "dct"
 _TOKEN = re.compile(rf"^{PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{43}})$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from deletedcalls.errors import IntegrityFailure
-from deletedcalls.store.warehouse import sql, sql_dir
+from deletedcalls.sqlfiles import sql, sql_dir
 
 
 def audit_names() -> list[str]:

@@ -15,8 +15,10 @@ from typing import Any
 
 import duckdb
 
+from deletedcalls.clock import utc_now
+from deletedcalls.sqlfiles import sql, sql_dir
 from deletedcalls.store.audits import check_invariants
-from deletedcalls.store.warehouse import next_ids, rollback_quietly, sql, sql_dir, utc_now
+from deletedcalls.store.warehouse import next_ids, rollback_quietly
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Published stores: the only DuckDB files readers open (SPEC 7).
+"""Publishing the stores: the only DuckDB files readers open (SPEC 7; opening one: ``published.py``).
 
 The writer's database, ``deletedcalls.duckdb``, is opened by writer commands
 alone. Before a writer command exits it publishes two read-only copies:
@@ -55,23 +55,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 import duckdb
 
+from deletedcalls.clock import utc_now
 from deletedcalls.errors import ConfigError, UsageError
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
+from deletedcalls.published import Store, store_path
 from deletedcalls.settings import Settings
-from deletedcalls.store.warehouse import (
-    current_version,
-    schema_version_required,
-    sql,
-    sql_dir,
-    utc_now,
-)
-
-Store = Literal["analyst", "protected"]
-STORES: tuple[Store, ...] = ("analyst", "protected")
+from deletedcalls.sqlfiles import current_version, sql, sql_dir
 
 # Views of sql/views/ that the analyst store carries (pending_deletions names deleted calls: protected).
 ANALYST_VIEWS = ("archived_rows_total",)
@@ -97,10 +89,6 @@ MUTABLE = frozenset({
 GROWTH = 10
 # What a store holds besides the tables it publishes: its own bookkeeping.
 BOOKKEEPING = frozenset({"published_info", "published_tables"})
-
-
-def store_path(settings: Settings, store: Store) -> Path:
-    return settings.published_dir / f"{store}.duckdb"
 
 
 def _temp_path(settings: Settings, store: Store) -> Path:
@@ -538,49 +526,3 @@ def _finish_file(settings: Settings, store: Store, tmp: Path) -> None:
         os.chown(tmp, -1, gid)
         os.chmod(tmp, 0o640)
     fsync_path(tmp)
-
-
-# ---------------------------------------------------------------- readers
-
-
-@contextlib.contextmanager
-def reading(settings: Settings, store: Store) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to a published store; it never touches the writer's database or lock."""
-    con = open_store(settings, store)
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
-    path = store_path(settings, store)
-    if not path.exists():
-        if not settings.database.exists():
-            raise UsageError(f"no warehouse at {settings.home}: run `deletedcalls --home {settings.home} init` first")
-        raise UsageError(
-            f"nothing is published in {settings.home} yet: run `deletedcalls --home {settings.home} init` (as the warehouse's owner)"
-        )
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.IOException as e:
-        from deletedcalls.errors import PermissionDenied
-
-        if "permission denied" in str(e).lower():
-            raise PermissionDenied(f"{path} cannot be opened by this user: {store} store access is not granted") from e
-        raise
-    have, need = current_version(con), schema_version_required()
-    if have != need:
-        con.close()
-        raise UsageError(
-            f"the published {store} store of {settings.home} has schema version {have}, this deletedcalls needs {need}: "
-            f"run `deletedcalls --home {settings.home} init` to upgrade and publish"
-        )
-    return con
-
-
-def published_state(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
-    """When the store a reader holds was published, and by which run."""
-    rows = con.execute('SELECT publishedAt, runId, schemaVersion FROM published_info').fetchall()
-    at, run, version = rows[0]
-    return {"publishedAt": at, "runId": run, "schemaVersion": version}

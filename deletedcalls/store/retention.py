@@ -30,10 +30,12 @@ from typing import Any
 import duckdb
 
 from deletedcalls import logs
+from deletedcalls.clock import utc_now
 from deletedcalls.errors import IntegrityFailure, NotFound, UsageError
 from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files, write_durably
 from deletedcalls.settings import Settings
-from deletedcalls.store.warehouse import connect, current_version, rollback_quietly, sql, utc_now
+from deletedcalls.sqlfiles import current_version, sql
+from deletedcalls.store.warehouse import connect, rollback_quietly
 
 ARCHIVE_GLOB = "deletedMonth=*/part-*.parquet"
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import duckdb
 
-from deletedcalls.store.warehouse import next_ids, utc_now
+from deletedcalls.clock import utc_now
+from deletedcalls.store.warehouse import next_ids
 
 
 def start_run(con: duckdb.DuckDBPyConnection, command: str, user: str) -> int:

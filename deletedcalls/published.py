@@ -1,0 +1,74 @@
+"""The published stores: where they are, and opening one read-only (SPEC 7).
+
+Readers (``read/``, ``http/``, the read-only commands) open only these two
+files, never the writer's ``deletedcalls.duckdb`` nor its lock; the writer
+writes them (``store/publish.py``). This module is all that the two sides
+share of them, with the access spool (``spool.py``).
+
+- ``published/analyst.duckdb``: the tables analysts may query (no deleted
+  call, access-log or deletion entry);
+- ``published/protected.duckdb``: everything, for officers through the tool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from deletedcalls.errors import UsageError
+from deletedcalls.settings import Settings
+from deletedcalls.sqlfiles import current_version, schema_version_required
+
+Store = Literal["analyst", "protected"]
+STORES: tuple[Store, ...] = ("analyst", "protected")
+
+
+def store_path(settings: Settings, store: Store) -> Path:
+    return settings.published_dir / f"{store}.duckdb"
+
+
+@contextlib.contextmanager
+def reading(settings: Settings, store: Store) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to a published store; it never touches the writer's database or lock."""
+    con = open_store(settings, store)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
+    path = store_path(settings, store)
+    if not path.exists():
+        if not settings.database.exists():
+            raise UsageError(f"no warehouse at {settings.home}: run `deletedcalls --home {settings.home} init` first")
+        raise UsageError(
+            f"nothing is published in {settings.home} yet: run `deletedcalls --home {settings.home} init` (as the warehouse's owner)"
+        )
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as e:
+        from deletedcalls.errors import PermissionDenied
+
+        if "permission denied" in str(e).lower():
+            raise PermissionDenied(f"{path} cannot be opened by this user: {store} store access is not granted") from e
+        raise
+    have, need = current_version(con), schema_version_required()
+    if have != need:
+        con.close()
+        raise UsageError(
+            f"the published {store} store of {settings.home} has schema version {have}, this deletedcalls needs {need}: "
+            f"run `deletedcalls --home {settings.home} init` to upgrade and publish"
+        )
+    return con
+
+
+def published_state(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """When the store a reader holds was published, and by which run."""
+    rows = con.execute('SELECT publishedAt, runId, schemaVersion FROM published_info').fetchall()
+    at, run, version = rows[0]
+    return {"publishedAt": at, "runId": run, "schemaVersion": version}

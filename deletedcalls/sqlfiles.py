@@ -1,0 +1,60 @@
+"""The SQL files (``sql/``): loaded by name; the schema migrations among them, and the version a database is at.
+
+The files live in the source tree's ``sql/`` and, in a wheel, inside the
+package as ``deletedcalls/sql`` (hatch ``force-include``); both the writer and
+the readers load them from here.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
+
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+def sql_dir() -> Path:
+    """Where the SQL files are: inside the installed package, else the source tree."""
+    packaged = Path(__file__).parent / "sql"
+    if packaged.is_dir():
+        return packaged
+    source = Path(__file__).parent.parent / "sql"
+    if source.is_dir():
+        return source
+    raise RuntimeError("the deletedcalls SQL files are missing from this installation")
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of ``sql/<name>.sql``."""
+    return (sql_dir() / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def migrations() -> list[tuple[int, str]]:
+    """Schema migrations in order: (version, file name)."""
+    found = []
+    for path in sorted((sql_dir() / "schema").glob("*.sql")):
+        m = _MIGRATION_NAME.match(path.name)
+        if m:
+            found.append((int(m.group(1)), path.name))
+    return found
+
+
+def schema_version_required() -> int:
+    return migrations()[-1][0]
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version a database (the warehouse, or a published store) is at; 0 before the first migration."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchall()
+    if not exists or exists[0][0] == 0:
+        return 0
+    rows = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+    return int(rows[0][0]) if rows else 0

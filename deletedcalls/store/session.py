@@ -1,0 +1,202 @@
+"""The writer's session: what every writer command does around its work, and init.
+
+``writing`` (and ``recorded_session``, which adds the run record) is the one
+way a command changes the warehouse, in this order:
+
+1. take the OS lock (``flock`` on ``.lock`` in the home): one writer at a time;
+2. finish what a killed writer left: a database rewrite's temporary copy
+   (``retention``), a publish's temporary files (``publish``), a load's
+   decompression folders;
+3. open the warehouse and check that its schema is the one this code needs;
+4. the command's work (``recorded_session``: inside a run record whose outcome
+   follows what happens);
+5. on the way out, also after an expected failure: fold the access spool into
+   access_log (``fold``) and publish both stores (``publish``), so readers see
+   what the command did.
+
+``init_warehouse`` creates or upgrades the home under the same lock and
+publishes the same way. This module sits above the storage modules it uses;
+none of them imports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from deletedcalls import logs
+from deletedcalls.environment import environment_failure
+from deletedcalls.errors import DeletedCallsError, ExitCode, WarehouseBusy
+from deletedcalls.fsutil import private_files
+from deletedcalls.settings import CONFIG_NAME, DEFAULT_CONFIG, Settings
+from deletedcalls.sqlfiles import current_version, schema_version_required
+from deletedcalls.store.fold import fold_spool, remove_folded
+from deletedcalls.store.publish import publish, remove_stale_temps
+from deletedcalls.store.retention import finish_interrupted_rewrite
+from deletedcalls.store.runs import finish_run, mark_interrupted, start_run
+from deletedcalls.store.warehouse import (
+    CONFIG_TMP,
+    Session,
+    apply_migrations,
+    check_schema,
+    connect,
+    exclusive,
+    is_lock_error,
+    refuse_foreign_home,
+    remove_stale_deliveries,
+    rollback_quietly,
+)
+
+
+@contextlib.contextmanager
+def writing(settings: Settings) -> Iterator[Session]:
+    """The OS lock plus a read-write connection whose schema is current.
+
+    On the way out (also when the command failed in an expected way, which may
+    still have recorded rejected rows or a run) the access spool is folded and
+    the stores are published, so readers see what this command did.
+    """
+    with exclusive(settings):
+        finish_interrupted_rewrite(settings)
+        remove_stale_temps(settings)  # a killed publish's file may hold rows purged since
+        remove_stale_deliveries(settings)  # so may a killed load's decompressed text
+        session = Session(connect(settings))
+        try:
+            check_schema(session.con, settings)
+            try:
+                yield session
+            except DeletedCallsError:
+                rollback_quietly(session.con)
+                publish_state(session.con, settings, session.run_id)
+                raise
+            publish_state(session.con, settings, session.run_id)
+        finally:
+            session.con.close()
+
+
+def publish_state(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> None:
+    """Fold the access spool into access_log, then publish both stores (the caller holds the lock)."""
+    folded, taken = fold_spool(con, settings)
+    done = publish(con, settings, run_id)
+    remove_folded(settings, taken)
+    how = "extended" if done.incremental else "wrote fresh"
+    logs.debug(f"published the analyst and protected stores in {done.seconds:.2f}s ({how})", stage="publish",
+               run=run_id, folded=folded, seconds=round(done.seconds, 3), incremental=done.incremental)
+
+
+@contextlib.contextmanager
+def writer(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The OS lock plus a read-write connection whose schema is current."""
+    with writing(settings) as session:
+        yield session.con
+
+
+@dataclass(frozen=True)
+class InitResult:
+    home: Path
+    created: bool
+    from_version: int
+    to_version: int
+
+
+def init_warehouse(settings: Settings) -> InitResult:
+    """Create the warehouse home, or upgrade its schema; idempotent."""
+    home = settings.home
+    created = not settings.database.exists()
+    refuse_foreign_home(home)
+    with private_files():  # everything init creates is owner-only from the start; nothing it did not create is chmod-ed
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        settings.dr_dir.mkdir(exist_ok=True, mode=0o700)
+        return _init_inside(settings, home, created)
+
+
+def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
+    """Write the config and create or upgrade the database; a failure keeps nothing half-made (SPEC 2.3)."""
+    config = home / CONFIG_NAME
+    if not config.exists():  # written whole under a temporary name: a full disk leaves no half config
+        tmp = home / CONFIG_TMP
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(DEFAULT_CONFIG)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, config)
+        except BaseException as e:
+            tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError) and e.filename is None:  # a failed write names no file: name it (exit 7 says where)
+                e.filename = str(config)
+            raise
+    with exclusive(settings):
+        fresh = not settings.database.exists()  # decided under the lock: only a database this call made is removed
+        try:
+            with private_files():
+                con = duckdb.connect(str(settings.database))
+        except duckdb.IOException as e:
+            if is_lock_error(e):
+                raise WarehouseBusy(f"warehouse {home} is busy: another process has it open") from e
+            _remove_new_database(settings, fresh)
+            raise
+        try:
+            try:
+                before = current_version(con)
+                if before > schema_version_required():
+                    check_schema(con, settings)
+                apply_migrations(con)
+                after = current_version(con)
+                publish_state(con, settings, None)
+            finally:
+                con.close()
+        except BaseException:
+            _remove_new_database(settings, fresh)
+            raise
+    return InitResult(home=home, created=created, from_version=before, to_version=after)
+
+
+def _remove_new_database(settings: Settings, fresh: bool) -> None:
+    """After a failed init that created the database: remove it, so that the next init starts clean."""
+    if fresh:
+        for path in (settings.database, settings.database.with_name(settings.database.name + ".wal")):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def recorded_run(settings: Settings, command: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
+    """A writer connection plus a run record whose outcome follows what happens inside."""
+    with recorded_session(settings, command) as (session, run_id, counts):
+        yield session.con, run_id, counts
+
+
+@contextlib.contextmanager
+def recorded_session(settings: Settings, command: str) -> Iterator[tuple[Any, int, dict[str, Any]]]:
+    """As recorded_run, but yields the Session, whose connection a stage may replace."""
+    with writing(settings) as session:
+        mark_interrupted(session.con)
+        run_id = start_run(session.con, command, settings.user)
+        session.run_id = run_id
+        counts: dict[str, Any] = {}
+        try:
+            yield session, run_id, counts
+        except DeletedCallsError as e:
+            outcome = "rejected" if e.exit_code == ExitCode.INPUT_REJECTED else "failed"
+            with contextlib.suppress(Exception):
+                session.con.execute("ROLLBACK")
+            finish_run(session.con, run_id, outcome, int(e.exit_code), counts, e.one_line())
+            raise
+        except BaseException as e:
+            with contextlib.suppress(Exception):
+                session.con.execute("ROLLBACK")
+            failure = environment_failure(e, settings.home) if isinstance(e, Exception) else None
+            code, text = (failure.exit_code, failure.one_line()) if failure else (ExitCode.UNEXPECTED, f"{type(e).__name__}: {e}")
+            with contextlib.suppress(Exception):
+                finish_run(session.con, run_id, "failed", int(code), counts, text)
+            raise
+        finish_run(session.con, run_id, "ok", 0, counts)
