@@ -14,8 +14,8 @@ import pytest
 from conftest import HEADER, csv_text, good_row, run_cli
 
 from deletedcalls.ingest.cdr import ingest_cdr_files
-from deletedcalls.ingest.cdr_reading import read_ahead
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK
+from deletedcalls.ingest.reader import read_ahead
 from deletedcalls.ingest.synthetic import write_cdr
 from deletedcalls.settings import load_settings
 from deletedcalls.store.session import init_warehouse, writer

@@ -151,7 +151,7 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
     rejected_rows. Exit 3 when a file is over its reject limit or conflicts
     with a known file of the same name; the other files are still ingested.
     """
-    from deletedcalls.ingest.cdr_reading import read_ahead
+    from deletedcalls.ingest.reader import read_ahead
     from deletedcalls.store.session import recorded_run
 
     # The first file is scanned and parsed from now on, on the other core, while this

@@ -28,7 +28,6 @@ import pyarrow as pa
 from deletedcalls import logs
 from deletedcalls.clock import utc_now
 from deletedcalls.errors import InputRejected
-from deletedcalls.ingest.cdr_reading import ReadAhead, Reading, loading, start_reading
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, read_header, scan_records
 from deletedcalls.ingest.delivery import (
     SNIFF_BYTES,
@@ -45,6 +44,7 @@ from deletedcalls.ingest.delivery import (
 )
 from deletedcalls.ingest.profile_reading import LayoutRejected
 from deletedcalls.ingest.profiles import Catalog, Profile, choose
+from deletedcalls.ingest.reader import ReadAhead, Reading, loading, start_reading
 from deletedcalls.ingest.rejects import record_rejects
 from deletedcalls.ingest.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings

@@ -68,9 +68,10 @@ class CheckResult:
 
 def check_file(settings: Settings, path: Path, *, profile: str | None = None, rows: int = 5) -> CheckResult:
     """Read a file as an ingest would, without a warehouse: its profile, first mapped rows and rejects."""
+    from deletedcalls.ingest.batches import Batch
     from deletedcalls.ingest.cdr import typed
-    from deletedcalls.ingest.cdr_reading import Batch, start_reading
     from deletedcalls.ingest.profile_reading import LayoutRejected
+    from deletedcalls.ingest.reader import start_reading
 
     catalog = Catalog(settings.home)
     scratch = Path(tempfile.gettempdir())  # a compressed file's text: nothing is written in the home

@@ -23,13 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import polars as pl
 
-from deletedcalls.ingest.cdr_reading import (
-    GROUP_ROWS,
-    Batch,
-    Prefetch,
-    _records_text,
-    _records_with_nul,
-)
+from deletedcalls.ingest.batches import GROUP_ROWS, Batch, Prefetch, records_text, records_with_nul
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, Chunk, _scan, scan_records
 from deletedcalls.ingest.delivery import Delivery, open_delivery
 from deletedcalls.ingest.mapping import (
@@ -116,7 +110,7 @@ def _parse(chunk: Chunk, names: list[str], used: list[str], profile: Profile) ->
     rejects: list[tuple[int, list[str], str]] = []
     miscounted = ~good & ~blank
     if b"\x00" in chunk.data:  # as on the canonical path: a record holding a NUL byte is binary data, not text
-        for i in _records_with_nul(chunk):
+        for i in records_with_nul(chunk):
             if good[i]:
                 good[i] = False
                 rejects.append((int(chunk.lines[i]), ["holds a NUL byte: binary data, not text"], _raw(chunk, int(i), profile.encoding)))
@@ -132,7 +126,7 @@ def _parse(chunk: Chunk, names: list[str], used: list[str], profile: Profile) ->
     if utf8 and len(idx) == len(chunk):  # every record: the chunk as read, without a copy
         payload, records = chunk.data, len(idx)
     else:
-        payload = _records_text(chunk, idx)
+        payload = records_text(chunk, idx)
         if not utf8:
             payload = payload.decode(profile.encoding, errors="replace").encode("utf-8")
     positions = sorted(names.index(c) for c in used)
