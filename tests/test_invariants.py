@@ -109,7 +109,8 @@ retention_plans = st.lists(
 def test_archived_plus_warehouse_rows_are_all_deleted_rows(plan):
     import duckdb as _duckdb
 
-    from deletedcalls.store.retention import enforce_retention, verify_archives
+    from deletedcalls.dr.archives import verify_archives
+    from deletedcalls.store.retention import enforce_retention
     from deletedcalls.store.session import writing
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -359,9 +359,9 @@ def dr() -> None:
 @click.pass_context
 def dr_list(ctx: click.Context, as_json: bool) -> None:
     """List DR archive files: id, partition, rows, size, sha256, created."""
+    from deletedcalls.dr.archives import list_archives
     from deletedcalls.output import echo_rows
     from deletedcalls.published import reading
-    from deletedcalls.store.retention import list_archives
 
     with reading(settings_of(ctx), "analyst") as con:
         archives = list_archives(con)
@@ -374,9 +374,9 @@ def dr_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def dr_verify(ctx: click.Context, archives: tuple[str, ...], as_json: bool) -> None:
     """Verify DR archives (all, or the ids given): checksum, row count, readable. Exit 6 on any mismatch."""
+    from deletedcalls.dr.archives import verify_archives
     from deletedcalls.errors import IntegrityFailure
     from deletedcalls.published import reading
-    from deletedcalls.store.retention import verify_archives
 
     settings = settings_of(ctx)
     with reading(settings, "analyst") as con:
@@ -404,9 +404,9 @@ def dr_restore(ctx: click.Context, archive: str, into: Path) -> None:
 
     The new file is owner-only from its creation. The restore is logged in access_log.
     """
+    from deletedcalls.dr.archives import restore_archive
     from deletedcalls.published import reading
     from deletedcalls.read.access import record_access, require_data_protection
-    from deletedcalls.store.retention import restore_archive
 
     settings = settings_of(ctx)
     what = {"archive": archive, "into": str(into)}

@@ -1,4 +1,4 @@
-"""Retention by partition and verified disaster-recovery archives (SPEC 4).
+"""Retention by partition: archive to verified disaster-recovery archives, purge, erase (SPEC 4; the archives: ``dr/``).
 
 Per expired partition (one ``deletedMonth``), in this order:
 
@@ -31,13 +31,18 @@ import duckdb
 
 from deletedcalls import logs
 from deletedcalls.clock import utc_now
-from deletedcalls.errors import IntegrityFailure, NotFound, UsageError
+from deletedcalls.dr.archives import (
+    ARCHIVE_GLOB,
+    archive_checksum,
+    archive_names,
+    manifest_path,
+    part_number,
+)
+from deletedcalls.errors import IntegrityFailure
 from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files, write_durably
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, sql
 from deletedcalls.store.warehouse import connect, rollback_quietly
-
-ARCHIVE_GLOB = "deletedMonth=*/part-*.parquet"
 
 
 @dataclass
@@ -68,11 +73,6 @@ class RetentionResult:
         return d
 
 
-def manifest_path(archive: Path) -> Path:
-    """The manifest beside an archive; the leading _ keeps Spark and pyarrow datasets from reading it as data."""
-    return archive.with_name(f"_{archive.stem}.manifest.json")
-
-
 def partition_expiry(partition: str, days: int) -> date:
     """The last day a partition is kept: its month's last day plus the retention days.
 
@@ -83,16 +83,6 @@ def partition_expiry(partition: str, days: int) -> date:
         return date(year, month, calendar.monthrange(year, month)[1]) + timedelta(days=days)
     except OverflowError:  # past year 9999: never expires (deletions dated in the future are refused at ingestion)
         return date.max
-
-
-def archive_names(partition: str, part: int) -> tuple[str, str]:
-    """(archive id, path relative to the home) of a part of a partition."""
-    return f"{partition}-part-{part:04d}", f"dr/deletedMonth={partition}/part-{part:04d}.parquet"
-
-
-def _part_number(name: str) -> int:
-    """The part number in an archive id or file name (...part-0002...)."""
-    return int(name.rsplit("part-", 1)[1][:4])
 
 
 def expired_partitions(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -> list[tuple[str, int, int, int, date]]:
@@ -106,7 +96,7 @@ def expired_partitions(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -
 
 def _next_part(con: duckdb.DuckDBPyConnection, dr: Path, partition: str) -> int:
     recorded = con.execute('SELECT coalesce(max(part), 0) FROM dr_archives WHERE "partition" = $p', {"p": partition}).fetchall()[0][0]
-    on_disk = [_part_number(p.name) for p in (dr / f"deletedMonth={partition}").glob("part-*.parquet")]
+    on_disk = [part_number(p.name) for p in (dr / f"deletedMonth={partition}").glob("part-*.parquet")]
     return max([recorded, *on_disk]) + 1
 
 
@@ -155,7 +145,7 @@ def archive_partition(
     fsync_path(tmp)
     crash_point("archive-written")
     expected = _partition_checksum(con, plan.partition, plan.max_id)
-    got = _archive_checksum(con, tmp)
+    got = archive_checksum(con, tmp)
     if got != expected:
         tmp.unlink(missing_ok=True)
         raise IntegrityFailure(f"partition={plan.partition}: the archive read back does not match the warehouse rows ({got} != {expected}); nothing was purged")
@@ -179,11 +169,6 @@ def _stage_manifest(archive: Path, manifest: dict[str, Any]) -> Path:
 
 def _partition_checksum(con: duckdb.DuckDBPyConnection, partition: str, max_id: int) -> tuple[int, int, int, str]:
     r = con.execute(sql("retention/partition_checksum"), {"partition": partition, "max_id": max_id}).fetchall()[0]
-    return (int(r[0]), int(r[1] or 0), int(r[2] or 0), str(r[3]))
-
-
-def _archive_checksum(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, int, int, str]:
-    r = con.execute(sql("retention/archive_checksum"), {"path": str(path)}).fetchall()[0]
     return (int(r[0]), int(r[1] or 0), int(r[2] or 0), str(r[3]))
 
 
@@ -224,7 +209,7 @@ def _record_and_purge(
     try:
         con.execute(
             "INSERT INTO dr_archives VALUES ($id, $p, $part, $path, $rows, $size, $sha, $min, $max, $ck, $t, $run)",
-            {"id": plan.archive_id, "p": plan.partition, "part": _part_number(plan.archive_id), "path": plan.path,
+            {"id": plan.archive_id, "p": plan.partition, "part": part_number(plan.archive_id), "path": plan.path,
              "rows": manifest["rows"], "size": manifest["sizeBytes"], "sha": manifest["sha256"], "min": manifest["minId"],
              "max": manifest["maxId"], "ck": manifest["contentChecksum"], "t": now, "run": run_id},
         )
@@ -263,9 +248,9 @@ def recover(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int, as_
         if rel in recorded:
             continue
         partition = path.parent.name.split("=", 1)[1]
-        archive_id, _ = archive_names(partition, _part_number(path.name))
+        archive_id, _ = archive_names(partition, part_number(path.name))
         try:
-            got = _archive_checksum(con, path)
+            got = archive_checksum(con, path)
         except duckdb.Error:
             got = None
         expected = _partition_checksum(con, partition, got[2]) if got else None
@@ -341,110 +326,3 @@ def finish_interrupted_rewrite(settings: Settings) -> None:
     db = settings.database
     for stale in (db.with_name(f".{db.name}.rewrite"), db.with_name(f".{db.name}.rewrite.wal")):
         stale.unlink(missing_ok=True)
-
-
-# ---------------------------------------------------------------- DR commands
-
-
-def list_archives(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    rel = con.sql('SELECT id, "partition", part, "rows", sizeBytes AS size, sha256, minId, maxId, created, path FROM dr_archives ORDER BY "partition", part')
-    return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
-
-
-@dataclass
-class VerifyResult:
-    id: str
-    ok: bool
-    problems: list[str]
-
-
-def verify_archives(con: duckdb.DuckDBPyConnection, settings: Settings, ids: list[str] | None = None) -> list[VerifyResult]:
-    archives = list_archives(con)
-    known = {a["id"]: a for a in archives}
-    if ids:
-        missing = [i for i in ids if i not in known]
-        if missing:
-            raise NotFound(f"no DR archive {missing[0]!r}; `deletedcalls dr list` shows the archive ids")
-        archives = [known[i] for i in ids]
-    results = []
-    for a in archives:
-        problems = []
-        path = settings.home / a["path"]
-        mpath = manifest_path(path)
-        if not path.exists():
-            problems.append("file missing")
-        else:
-            sha = file_sha256(path)
-            if sha != a["sha256"]:
-                problems.append(f"sha256 {sha[:12]}… differs from the recorded {a['sha256'][:12]}…")
-            try:
-                got = _archive_checksum(con, path)
-                if got[0] != a["rows"]:
-                    problems.append(f"{got[0]} rows, {a['rows']} recorded")
-                if (got[1], got[2]) != (a["minId"], a["maxId"]):
-                    problems.append("id range differs from the record")
-            except duckdb.Error as e:
-                problems.append(f"unreadable: {' '.join(str(e).split())[:200]}")
-        if not mpath.exists():
-            problems.append("manifest missing")
-        else:
-            try:
-                m = json.loads(mpath.read_text())
-                if m.get("sha256") != a["sha256"] or m.get("rows") != a["rows"]:
-                    problems.append("manifest does not match the record")
-            except ValueError:
-                problems.append("manifest is not valid JSON")
-        results.append(VerifyResult(a["id"], not problems, problems))
-    return results
-
-
-def restore_archive(con: duckdb.DuckDBPyConnection, settings: Settings, archive_id: str, into: Path) -> int:
-    """Copy a verified archive into a new, separate DuckDB file (table deleted_calls); returns rows.
-
-    ``con`` is a published store (it lists the archives). The restore is written
-    inside a private folder made beside the target (``.NAME.restore``, mode 0700,
-    created by us), then renamed to the target: in a shared folder nobody else can
-    open, pre-create or plant a WAL for the file while it is written.
-    """
-    [check] = verify_archives(con, settings, [archive_id])
-    if not check.ok:
-        raise IntegrityFailure(f"archive {archive_id} does not verify: {'; '.join(check.problems)}; not restored")
-    if into.exists() or into.is_symlink():
-        raise UsageError(f"{into} already exists; restore into a new file")
-    if into.resolve().parent == settings.home.resolve() or settings.home.resolve() in into.resolve().parents:
-        raise UsageError("restore into a file outside the warehouse home")
-    archive = next(a for a in list_archives(con) if a["id"] == archive_id)
-    folder = _private_folder(into.with_name(f".{into.name}.restore"))
-    tmp = folder / into.name
-    with private_files():
-        out = duckdb.connect(str(tmp))
-        try:
-            out.execute("CREATE TABLE deleted_calls AS SELECT * FROM read_parquet($p, hive_partitioning = true) ORDER BY id", {"p": str(settings.home / archive["path"])})
-            out.execute("CREATE TABLE restore_info AS SELECT $a AS archiveId, $s AS sha256, CAST(now() AS TIMESTAMP) AS restoredAt", {"a": archive_id, "s": archive["sha256"]})
-            rows = out.execute("SELECT count(*) FROM deleted_calls").fetchall()[0][0]
-            crash_point("restore-written")
-            out.execute("CHECKPOINT")
-        finally:
-            out.close()
-    fsync_path(tmp)
-    os.replace(tmp, into)
-    fsync_path(into.parent)
-    shutil.rmtree(folder)
-    return int(rows)
-
-
-def _private_folder(path: Path) -> Path:
-    """A new folder only we can enter; one left by an interrupted restore of ours is emptied first."""
-    import stat
-
-    try:
-        os.mkdir(path, 0o700)
-        return path
-    except FileExistsError:
-        pass
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o700:
-        raise UsageError(f"{path} exists and is not a private folder of yours; remove it or restore elsewhere")
-    shutil.rmtree(path)
-    os.mkdir(path, 0o700)
-    return path
