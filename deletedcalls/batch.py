@@ -110,7 +110,8 @@ def run_job(
 
     # Ultravox pages (*.json) and webhook spools (*.jsonl told from deletion logs by content), before the
     # deletion logs: an entry may delete an Ultravox call.
-    from deletedcalls.ingest.ultravox import ingest_ultravox_files, is_ultravox_file
+    from deletedcalls.ingest.ultravox import ingest_ultravox_files
+    from deletedcalls.ingest.ultravox_records import is_ultravox_file
 
     # only files old enough to be whole are opened to be told apart
     ultravox = [p for p in sorted(pages + [p for p in deletion_logs if p.is_file()]) if is_ultravox_file(p)]
