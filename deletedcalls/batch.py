@@ -9,21 +9,26 @@ run. Rejected files do not stop the run; they fail it (exit 3) at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from deletedcalls import logs
+from deletedcalls.clock import today_utc
 from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.ingest.cdr import ingest_cdr_files
 from deletedcalls.ingest.deletions import ingest_deletion_files
-from deletedcalls.settings import Settings
+from deletedcalls.jobs import Job
+from deletedcalls.settings import Settings, load_settings, parse_date
 from deletedcalls.store.materialise import materialise
 from deletedcalls.store.retention import enforce_retention
+from deletedcalls.store.session import recorded_session
 from deletedcalls.store.warehouse import Session
 
 
@@ -166,6 +171,51 @@ def run_job(
     logs.info(f"retention as of {as_of}: archived {len(result.archived)} partition(s), purged {result.rows_purged} rows",
               stage="retention", **ret)
     return summary
+
+
+@dataclass(frozen=True)
+class NightlyRun:
+    """What ``run JOBFILE`` runs: the job, with its settings, inbox and as-of date settled."""
+
+    job: Job
+    settings: Settings
+    inbox: Path
+    as_of: date
+
+
+def plan_run(job: Job, home: Path | None, *, inbox: Path | None, as_of: str | None, min_age_seconds: int | None) -> NightlyRun:
+    """Settle a run of the job: settings with the job's overrides (an option given wins), the inbox, the date."""
+    min_age = min_age_seconds if min_age_seconds is not None else job.min_age_seconds
+    settings = load_settings(home, retention_days=job.retention_days, max_reject_ratio=job.max_reject_ratio, min_age_seconds=min_age)
+    box = inbox or job.inbox
+    if box is None:
+        raise UsageError(f"{job.path} names no inbox ([job] inbox) and no --inbox was given")
+    when = parse_date(as_of, "--as-of") if as_of else today_utc()
+    return NightlyRun(job, settings, box, when)
+
+
+@contextlib.contextmanager
+def nightly_run(run: NightlyRun, bar: Callable[[int, str], AbstractContextManager[Callable[[int], None] | None]]) -> Iterator[tuple[int, RunSummary]]:
+    """The run of a job in a recorded writer session, its progress shown by ``bar(total bytes, what)``.
+
+    Yields (run id, summary) once the stages are done, for the caller to show
+    them; then, still inside the run, raises InputRejected (exit 3) if any file
+    was rejected, so the run's record says so.
+    """
+    job = run.job
+    cdr, _ = inbox_files(run.inbox)
+    total = sum(p.stat().st_size for p in cdr if p.is_file())
+    started = datetime.now(UTC)
+    with recorded_session(run.settings, f"run {job.name}") as (session, run_id, counts):
+        logs.info(f"run {job.name}: inbox {run.inbox}, as of {run.as_of}", stage="run", job=job.name, inbox=str(run.inbox), run=run_id)
+        with bar(total, "ingesting CDR files") as advance:
+            summary = run_job(session, run.settings, run.inbox, run_id, as_of=run.as_of, progress=advance, pins=job.cdr_profiles)
+        counts.update(summary.stages)
+        seconds = (datetime.now(UTC) - started).total_seconds()
+        logs.info(f"run {job.name} done in {seconds:.1f}s" + (f"; {len(summary.rejected_files)} rejected file(s)" if summary.rejected_files else ""),
+                  stage="run", job=job.name, run=run_id, seconds=round(seconds, 3), rejected_files=len(summary.rejected_files))
+        yield run_id, summary
+        raise_for_run(summary)
 
 
 def raise_for_run(summary: RunSummary) -> None:

@@ -51,6 +51,12 @@ class Job:
     min_age_seconds: int | None = None
     cdr_profiles: tuple[tuple[str, str], ...] = ()  # ([[cdr]] glob, profile), first match wins
 
+    def home_for(self, given: Path | None) -> Path | None:
+        """The home a run of this job uses: the one given (--home), else $DELETEDCALLS_HOME, else [job] home."""
+        if given is None and self.home is not None and not os.environ.get("DELETEDCALLS_HOME"):
+            return self.home
+        return given
+
 
 def load_job(path: Path) -> Job:
     if path.exists() and not path.is_file():  # a FIFO would block the read below

@@ -1,4 +1,4 @@
-"""The Ultravox options of ``deleted-calls list`` (``--api ultravox``), kept apart from cli.py.
+"""The Ultravox options of ``deleted-calls list`` (``--api ultravox``), kept apart from read.py.
 
 The options are turned into the HTTP query parameters of ``GET /api/deleted_calls`` and parsed by
 ``ultravox_list.parse_query``, so the CLI and the HTTP route accept and refuse exactly the same things.
@@ -8,11 +8,12 @@ Their values are collected in ``ctx.meta["ultravox"]`` (the command's signature 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from deletedcalls.settings import Settings
+if TYPE_CHECKING:
+    from deletedcalls.read.ultravox_list import UltravoxQuery
 
 # option -> HTTP parameter
 OPTIONS: dict[str, str] = {
@@ -58,13 +59,11 @@ def refuse_ultravox_options(ctx: click.Context) -> None:
         raise click.UsageError(f"{', '.join(given(ctx))} applies to --api ultravox only")
 
 
-def list_ultravox(ctx: click.Context, settings: Settings, cursor: str | None, not_applicable: list[str]) -> None:
-    """deleted-calls list --api ultravox: parse, check the permission, read the protected store, log, print JSON."""
+def ultravox_query(ctx: click.Context, cursor: str | None, not_applicable: list[str]) -> UltravoxQuery:
+    """deleted-calls list --api ultravox: the options as the HTTP route's parameters, parsed as the route parses them;
+    an error names the option."""
     from deletedcalls.errors import UsageError
-    from deletedcalls.output import echo_json
-    from deletedcalls.published import reading
-    from deletedcalls.read.access import record_access, require_data_protection
-    from deletedcalls.read.ultravox_list import list_tombstones, parse_query
+    from deletedcalls.read.ultravox_list import parse_query
 
     if not_applicable:
         raise click.UsageError(f"{', '.join(not_applicable)} does not apply to --api ultravox")
@@ -83,34 +82,8 @@ def list_ultravox(ctx: click.Context, settings: Settings, cursor: str | None, no
     if cursor is not None:
         params["cursor"] = [cursor]
     try:
-        q = parse_query(params)
+        return parse_query(params)
     except UsageError as e:
         name = e.message.split(":", 1)[0]
         option = next((o for o, p in OPTIONS.items() if p == name or (p == "metadata" and name.startswith("metadata."))), None)
         raise UsageError(f"{option} ({e.message})" if option else e.message) from e
-    command = "deleted-calls list --api ultravox"
-    require_data_protection(settings, command, q.describe())
-    with reading(settings, "protected") as con:
-        page = list_tombstones(con, q)
-    record_access(settings, command, q.describe(), len(page["results"]), allowed=True)
-    echo_json(page)
-
-
-def get_ultravox(settings: Settings, call_id: str) -> None:
-    """deleted-calls get --api ultravox CALL_ID: one tombstone, as GET /api/deleted_calls/{callId} gives it."""
-    from deletedcalls.errors import NotFound
-    from deletedcalls.output import echo_json
-    from deletedcalls.published import reading
-    from deletedcalls.read.access import record_access, require_data_protection
-    from deletedcalls.read.ultravox_list import get_tombstone
-
-    command = "deleted-calls get --api ultravox"
-    require_data_protection(settings, command, {"callId": call_id})
-    with reading(settings, "protected") as con:
-        try:
-            tombstone = get_tombstone(con, call_id)
-        except NotFound:
-            record_access(settings, command, {"callId": call_id}, 0, allowed=True)
-            raise
-    record_access(settings, command, {"callId": call_id}, 1, allowed=True)
-    echo_json(tombstone)

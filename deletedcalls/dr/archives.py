@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from deletedcalls import logs
 from deletedcalls.errors import IntegrityFailure, NotFound, UsageError
 from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files
 from deletedcalls.settings import Settings
@@ -148,3 +149,19 @@ def _private_folder(path: Path) -> Path:
     shutil.rmtree(path)
     os.mkdir(path, 0o700)
     return path
+
+
+def log_verified(results: list[VerifyResult]) -> None:
+    """One log line per archive checked: ok, or what is wrong with it."""
+    for r in results:
+        if r.ok:
+            logs.info(f"{r.id}: ok", stage="dr-verify", archive=r.id)
+        else:
+            logs.warning(f"{r.id}: {'; '.join(r.problems)}", stage="dr-verify", archive=r.id)
+
+
+def raise_for_failures(results: list[VerifyResult]) -> None:
+    """IntegrityFailure (exit 6) when an archive checked does not verify."""
+    bad = [r for r in results if not r.ok]
+    if bad:
+        raise IntegrityFailure(f"{len(bad)} of {len(results)} DR archive(s) do not verify: {bad[0].id}: {'; '.join(bad[0].problems)}")

@@ -588,6 +588,18 @@ def _reject_file(
     return result
 
 
+def run_counts(results: list[FileResult]) -> dict[str, int]:
+    """What a command that ingests CDR files records in its run's counts."""
+    return dict(
+        files=len(results),
+        loaded=sum(r.status == "loaded" for r in results),
+        unchanged=sum(r.status == "unchanged" for r in results),
+        rejected_files=sum(r.status in ("rejected", "conflict", "changed") for r in results),
+        rows=sum(r.rows for r in results),
+        rejected_rows=sum(r.rejected for r in results),
+    )
+
+
 def raise_for_rejections(results: list[FileResult]) -> None:
     """After every file was tried: exit 3 naming the first rejected or conflicting file."""
     bad = [r for r in results if r.status in ("rejected", "conflict", "changed")]

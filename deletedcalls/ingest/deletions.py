@@ -394,6 +394,15 @@ def ingest_deletion_files(
     return results
 
 
+def run_counts(results: list[DeletionFileResult]) -> dict[str, int]:
+    """What a command that ingests deletion logs records in its run's counts."""
+    return dict(
+        files=len(results), entries=sum(r.entries for r in results), items=sum(r.items for r in results),
+        duplicates=sum(r.duplicates for r in results), rejected=sum(r.rejected for r in results),
+        conflicts=sum(len(r.conflicts) for r in results),
+    )
+
+
 def raise_for_conflicts(results: list[DeletionFileResult]) -> None:
     """After every log was tried: exit 3 for a log rejected whole, changed while read, or with conflicts."""
     refused = [r for r in results if r.status in ("rejected", "changed")]

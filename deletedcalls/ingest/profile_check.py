@@ -120,25 +120,3 @@ def _as_text(frame: Any) -> list[Any]:
     return [pl.col(c).cast(pl.String) for c in frame.columns if frame.schema[c] != pl.String]
 
 
-def render_check(result: CheckResult) -> None:
-    from rich.console import Console
-
-    from deletedcalls.output import echo_table
-
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    if result.profile is None:
-        err.print(f"{Path(result.file).name}: {result.unreadable or result.why}")
-        return
-    err.print(f"{Path(result.file).name}: profile {result.profile} ({result.why})")
-    if result.unreadable:
-        err.print(f"  cannot be read with it: {result.unreadable}")
-        return
-    err.print(f"  {result.records} records: {result.accepted} would load, {len(result.rejects)} rejected"
-              + (f", {result.ambiguous} in the autumn hour" if result.ambiguous else "")
-              + (f"; unused columns: {', '.join(result.extra_columns)}" if result.extra_columns else ""))
-    if result.rows:
-        columns = [c for c in result.rows[0] if any(r.get(c) not in (None, "") for r in result.rows)]
-        echo_table(columns, [[r.get(c) for c in columns] for r in result.rows], title="first mapped records")
-    if result.rejects:
-        echo_table(["line", "reasons"], [[r["line"], "; ".join(r["reasons"])] for r in result.rejects[:20]],
-                   title="rejected records" + (" (first 20)" if len(result.rejects) > 20 else ""))

@@ -15,16 +15,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from deletedcalls.errors import DeletedCallsError
 from deletedcalls.ingest.batches import GROUP_ROWS, Prefetch
 from deletedcalls.ingest.cdr_reading import batches
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK
 from deletedcalls.ingest.delivery import Delivery, NotReadable, open_delivery
 from deletedcalls.ingest.profile_reading import mapped_batches
-
-if TYPE_CHECKING:
-    from deletedcalls.ingest.profiles import Profile
+from deletedcalls.ingest.profiles import Profile, early_layout
+from deletedcalls.settings import load_settings
 
 # Python's GIL switch interval while a file loads (the default is 5 ms; see loading)
 SWITCH_INTERVAL = 0.0005
@@ -133,3 +132,30 @@ def read_ahead(path: Path, profile: Profile | None = None, zone: str = "UTC") ->
             yield ahead
         finally:
             ahead.close()
+
+
+@contextlib.contextmanager
+def reading_ahead(home: Path | None, path: Path, profile: str | None) -> Iterator[ReadAhead | None]:
+    """``ingest cdr``'s start: the first file read ahead (when its profile and zone are known before the
+    warehouse opens), then pandera imported while the reader runs; on exit, a reading nobody took is stopped.
+
+    The first file is scanned and parsed from now on, on the other core, while the
+    caller's thread imports pandera and duckdb and opens the warehouse (0.3-0.4 s on
+    one core). A file that turns out to be known is not loaded: its reading is stopped.
+    It is read with the profile it will be loaded with (chosen before the warehouse opens).
+    """
+    early = _early_layout(home, path, profile)
+    with (read_ahead(path, *early) if early else contextlib.nullcontext()) as ahead:
+        from deletedcalls.ingest.schemas import cdr_schema
+
+        cdr_schema()  # pandera first: the reader needs it to validate, DuckDB comes later
+        yield ahead
+
+
+def _early_layout(home: Path | None, path: Path, profile: str | None) -> tuple[Profile, str] | None:
+    """The profile and zone of the first file, when known before the warehouse opens (see read_ahead)."""
+    try:
+        settings = load_settings(home)
+    except DeletedCallsError:
+        return None  # reported properly by the ingest itself
+    return early_layout(settings.home, path, profile, settings.zone)

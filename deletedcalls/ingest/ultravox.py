@@ -383,6 +383,12 @@ def ingest_ultravox_files(con: duckdb.DuckDBPyConnection, settings: Settings, pa
     return [f.result for f in files]
 
 
+def run_counts(results: list[UltravoxFileResult]) -> dict[str, int]:
+    """What a command that ingests Ultravox files records in its run's counts."""
+    return dict(files=len(results), **{k: sum(getattr(r, k) for r in results) for k in (
+        "records", "new_calls", "updated", "unchanged", "deleted", "new_deleted", "rejected")})
+
+
 def raise_for_rejections(results: list[UltravoxFileResult]) -> None:
     bad = [r for r in results if r.status == "rejected"]
     if bad:

@@ -40,6 +40,7 @@ from deletedcalls.dr.archives import (
 )
 from deletedcalls.errors import IntegrityFailure
 from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files, write_durably
+from deletedcalls.published import reading
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, sql
 from deletedcalls.store.warehouse import connect, rollback_quietly
@@ -66,6 +67,11 @@ class RetentionResult:
     rows_purged: int = 0
     recovered: list[str] = field(default_factory=list)
     erased: bool = False
+
+    def run_counts(self) -> dict[str, Any]:
+        """What ``retention enforce`` records in its run's counts."""
+        return dict(partitions=len(self.plan), archived=len(self.archived), rows_purged=self.rows_purged,
+                    recovered=len(self.recovered), erased=self.erased)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -98,6 +104,13 @@ def _next_part(con: duckdb.DuckDBPyConnection, dr: Path, partition: str) -> int:
     recorded = con.execute('SELECT coalesce(max(part), 0) FROM dr_archives WHERE "partition" = $p', {"p": partition}).fetchall()[0][0]
     on_disk = [part_number(p.name) for p in (dr / f"deletedMonth={partition}").glob("part-*.parquet")]
     return max([recorded, *on_disk]) + 1
+
+
+def dry_run_result(settings: Settings, as_of: date) -> RetentionResult:
+    """``retention enforce --dry-run``: the plan, from the published protected store; nothing is changed."""
+    with reading(settings, "protected") as con:
+        return RetentionResult(as_of=as_of, retention_days=settings.retention_days, dry_run=True,
+                               plan=plan_retention(con, settings, as_of, settings.retention_days))
 
 
 def plan_retention(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date, days: int) -> list[PartitionPlan]:
