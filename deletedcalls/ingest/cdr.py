@@ -28,6 +28,7 @@ import pyarrow as pa
 from deletedcalls import logs
 from deletedcalls.clock import utc_now
 from deletedcalls.errors import InputRejected
+from deletedcalls.ingest.call_types import ARROW_LEVEL, CALL_BATCH_SCHEMA, typed
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, read_header, scan_records
 from deletedcalls.ingest.delivery import (
     SNIFF_BYTES,
@@ -46,7 +47,7 @@ from deletedcalls.ingest.profile_reading import LayoutRejected
 from deletedcalls.ingest.profiles import Catalog, Profile, choose
 from deletedcalls.ingest.reader import ReadAhead, Reading, loading, start_reading
 from deletedcalls.ingest.rejects import record_rejects
-from deletedcalls.ingest.schemas import CDR_COLUMNS, COST_COLUMNS, REQUIRED_COLUMNS, cdr_schema
+from deletedcalls.ingest.schemas import REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import sql
 from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly
@@ -56,10 +57,6 @@ INGEST_MEMORY_LIMIT = "384MB"
 # rows per Arrow batch handed to DuckDB: each of its threads takes whole batches, so a
 # group handed over as one batch was inserted by one thread (docs/BENCHMARKS.md)
 BATCH_ROWS = 32_768
-# Arrow as polars holds it: text as string_view, which DuckDB reads as it is. At the
-# default (oldest) level, to_arrow copies every string into a large_string buffer
-# first: 0.2 CPU-s per million rows (docs/BENCHMARKS.md).
-ARROW_LEVEL = pl.CompatLevel.newest()
 
 
 @dataclass
@@ -92,39 +89,6 @@ class FileResult:
             "profile": self.profile,
             "ambiguousTimes": self.ambiguous,
         }
-
-
-def typed(frame: pl.DataFrame) -> pl.DataFrame:
-    """Cast validated text to the warehouse types (exact: Decimal, not float).
-
-    `startedAt` comes with the frame when the reader computed it (a zone other than
-    UTC); in UTC it is the wall clock itself, computed here by arithmetic.
-    """
-    time = pl.col("startTime")  # checked HH:MM:SS; slicing it is twice as fast as str.to_time
-    seconds = time.str.slice(0, 2).cast(pl.Int64) * 3600 + time.str.slice(3, 2).cast(pl.Int64) * 60 + time.str.slice(6, 2).cast(pl.Int64)
-    date = pl.col("startDate").str.to_date("%Y-%m-%d")
-    instant = []
-    if "startedAt" not in frame.columns:
-        utc = date.cast(pl.Datetime("us")) + pl.duration(microseconds=seconds * 1_000_000)
-        instant = [utc.dt.replace_time_zone("UTC").alias("startedAt")]
-    return frame.with_columns(
-        date,
-        (seconds * 1_000_000_000).cast(pl.Time).alias("startTime"),
-        pl.col("duration").cast(pl.Int64),
-        pl.col("answerTime").cast(pl.Int64),
-        *[pl.col(c).cast(pl.Decimal(18, 4)) for c in COST_COLUMNS],
-        *instant,
-    ).select(*CDR_COLUMNS, "lineNumber", "startedAt")
-
-
-def _call_batch_schema() -> pa.Schema:
-    empty = pl.DataFrame(schema={**{c: pl.String for c in CDR_COLUMNS}, "lineNumber": pl.Int64})
-    frame = typed(empty).with_columns(id=pl.lit(0, pl.Int64), CDRFileID=pl.lit(0, pl.Int64))
-    return frame.to_arrow(compat_level=ARROW_LEVEL).schema
-
-
-CALL_BATCH_SCHEMA = _call_batch_schema()
-
 
 
 def ingest_cdr_files(

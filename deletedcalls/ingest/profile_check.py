@@ -69,7 +69,7 @@ class CheckResult:
 def check_file(settings: Settings, path: Path, *, profile: str | None = None, rows: int = 5) -> CheckResult:
     """Read a file as an ingest would, without a warehouse: its profile, first mapped rows and rejects."""
     from deletedcalls.ingest.batches import Batch
-    from deletedcalls.ingest.cdr import typed
+    from deletedcalls.ingest.call_types import typed
     from deletedcalls.ingest.profile_reading import LayoutRejected
     from deletedcalls.ingest.reader import start_reading
 
