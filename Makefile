@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME ?= warehouse
 
-.PHONY: demo test check lint bench clean
+.PHONY: demo test test-slow test-all check lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,14 +32,35 @@ demo: $(STAMP)
 	DELETEDCALLS_USER=dpo $(BIN)/deletedcalls --home $(DEMO_HOME) deleted-calls list --api ultravox --page-size 5
 	$(BIN)/deletedcalls --home $(DEMO_HOME) runs list
 
+# The suite runs on two workers (pytest-xdist; the tests share no file, port or
+# environment variable). `make test` leaves out the slow kill, exhaustive and
+# property tests (-m slow); `make test-all` runs everything, and CI runs both
+# halves (.ci/run).
+WORKERS ?= 2
+PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist worksteal
+
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(PYTEST) -m "not slow"
+
+test-slow: $(STAMP)
+	$(PYTEST) -m slow
+
+test-all: $(STAMP)
+	$(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check deletedcalls tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
-check: lint test
+# Before every commit, in about a minute: the linters, the import contracts, and the
+# fast tests: the package's shape, the scanner, deliveries, profiles, the CLI's
+# surface (help, exit codes, output) and the seams between them; no slow test.
+FAST_TESTS := tests/test_architecture.py tests/test_scanning.py tests/test_delivery.py \
+	tests/test_profiles.py tests/test_cli.py tests/test_seams.py
+
+check: lint
+	$(PYTEST) -m "not slow" $(FAST_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

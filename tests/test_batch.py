@@ -115,6 +115,7 @@ def test_a_second_run_while_one_holds_the_warehouse_exits_5_at_once(wh, job):
     assert wh.json("runs", "list")[-1]["outcome"] == "ok"
 
 
+@pytest.mark.slow
 def test_kill_9_at_any_moment_then_rerun_ends_as_one_clean_run(tmp_path, job):
     _big_inbox(job)
     clean = Warehouse(tmp_path / "clean")

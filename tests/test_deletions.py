@@ -6,6 +6,7 @@ import json
 import signal
 import time
 
+import pytest
 from conftest import csv_text, good_row, run_cli
 
 from deletedcalls.ingest.synthetic import write_cdr, write_deletions
@@ -154,6 +155,7 @@ def test_deleted_call_ids_are_deterministic_for_the_same_inputs(tmp_path, write)
     assert runs[0] == [(1, 1, "UAL-1"), (2, 9, "UAL-1"), (3, 3, "UAL-2"), (4, 5, "UAL-2")]
 
 
+@pytest.mark.slow
 def test_a_kill_during_materialise_then_a_rerun_gives_the_clean_end_state(wh, tmp_path):
     big = write_cdr(tmp_path / "big.csv", 120_000, seed=5)
     wh.cli("ingest", "cdr", str(big), ok=True)

@@ -83,6 +83,7 @@ ops = st.lists(
 )
 
 
+@pytest.mark.slow
 @given(steps=ops, ratio=st.sampled_from([0.0, 0.5, 1.0]))
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_any_interleaving_of_appends_and_ingests_loads_every_byte_once_or_reports_it(tmp_path_factory, steps, ratio):

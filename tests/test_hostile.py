@@ -158,6 +158,7 @@ def test_files_with_no_usable_header_are_rejected_files(wh, write, content):
     assert wh.scalar("SELECT status FROM cdr_files") == "rejected"
 
 
+@pytest.mark.slow
 def test_truncation_at_every_byte_of_the_last_record_loads_or_reports_every_record(wh, tmp_path):
     folder = tmp_path / "cut"
     folder.mkdir()

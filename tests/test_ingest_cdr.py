@@ -252,6 +252,7 @@ def test_files_list_json_has_the_documented_fields(wh, write):
     assert entry["fileName"] == "f.csv" and entry["carrier"] == "BT" and len(entry["sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_a_kill_mid_file_leaves_nothing_and_the_rerun_loads_it_whole(wh, tmp_path):
     big = write_cdr(tmp_path / "big.csv", 400_000, seed=3)
     database = wh.home / "deletedcalls.duckdb"

@@ -13,6 +13,7 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from conftest import csv_text, good_row
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -48,6 +49,7 @@ steps = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps)
 def test_a_call_is_in_exactly_one_table_whatever_the_order(plan):
@@ -104,6 +106,7 @@ retention_plans = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(retention_plans)
 def test_archived_plus_warehouse_rows_are_all_deleted_rows(plan):

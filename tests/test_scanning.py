@@ -13,6 +13,7 @@ import io
 import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import HEADER, good_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from deletedcalls.ingest.csvscan import scan_records
 KINDS = ["good", "good", "good", "bad value", "short", "long", "blank", "multiline", "quoted comma", "bad multiline"]
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(
     kinds=st.lists(st.sampled_from(KINDS), min_size=30, max_size=100),
