@@ -1,4 +1,4 @@
-"""Incremental publishing (stores.py): a store is extended only when that equals writing it fresh.
+"""Incremental publishing (store/publish.py): a store is extended only when that equals writing it fresh.
 
 Every writer command publishes. When only rows were added since the last publish,
 each store is its previous file plus the new rows; when anything published was

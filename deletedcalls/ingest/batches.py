@@ -34,7 +34,7 @@ class Batch:
     nbytes: int
     ambiguous: int = 0  # records whose wall-clock time occurs twice in the zone (the autumn hour)
     # (line, carrier, carrierCallID) of the rejected records whose key could be read: a rejected line may be a
-    # copy of a call that is deleted, or purged (ingest_cdr protects it as such)
+    # copy of a call that is deleted, or purged (cdr.py protects it as such)
     keys: list[tuple[int, str, str]] = field(default_factory=list)
 
 

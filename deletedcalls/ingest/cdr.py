@@ -4,7 +4,7 @@ Per file: a known (name, content) is a no-op and a known name with other
 content is refused. A file whose name and size are both new cannot be known, so
 it is hashed while it loads. Inside one transaction: a reader thread scans
 records (exact line numbers), parses them with polars and validates groups of
-them with the pandera schema (`cdr_reading`), while the main thread casts the
+them with the pandera schema (`reader`, `cdr_reading`, `profile_reading`), while the main thread casts the
 previous group to the warehouse types and DuckDB inserts it (one streaming
 INSERT per file).
 Duplicate keys are found set-based after the insert. Rejected records are kept
@@ -105,7 +105,7 @@ def ingest_cdr_files(
 ) -> list[FileResult]:
     """Ingest each file in turn, logging each outcome; a rejected file does not stop the others.
 
-    `ahead` is a file whose reading has already started (cdr_reading.read_ahead).
+    `ahead` is a file whose reading has already started (reader.read_ahead).
     `profile` names the profile of every file; else a job's `pins` (glob, profile),
     else detection (profiles.choose). Every profile is checked first: a bad one is
     a usage error before any file is read.
@@ -286,7 +286,7 @@ def _load(
                 digest = delivered_sha or _hash_of(path, size)
                 return _reject_file(con, settings, FileResult(shown(path), name, digest, "loaded"), size, run_id, chosen.why, [], 0, set())
             layout = _Layout(chosen.profile, chosen.profile.zone_for(settings.zone))
-            with loading():  # GC off, short GIL switch interval (see cdr_reading.loading)
+            with loading():  # GC off, short GIL switch interval (see reader.loading)
                 # the reader scans and parses from now on (or already does); validation waits for the schema
                 plain = delivered_sha is None  # a compressed delivery is never read ahead
                 stream = ahead.take(path, chunk_size, layout.profile, layout.zone) if ahead and plain else None
