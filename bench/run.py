@@ -121,7 +121,7 @@ def cdr_file(out: Path, rows: int) -> Path:
 def fcs_types() -> dict[str, str]:
     import tomllib
 
-    columns = tomllib.loads((REPO / "deletedcalls" / "builtin_profiles" / "fcs.toml").read_text())["read"]["columns"]
+    columns = tomllib.loads((REPO / "deletedcalls" / "ingest" / "builtin_profiles" / "fcs.toml").read_text())["read"]["columns"]
     types = {c: "VARCHAR" for c in columns}
     types.update({"Call Date": "DATE", "Call Time": "TIME", "Duration": "BIGINT",
                   "Salesprice": "DECIMAL(18,6)", "Salesprice (pre-bundle)": "DECIMAL(18,6)", "NGCS Access Charge": "DECIMAL(18,6)"})
