@@ -6,8 +6,11 @@ writes them (``store/publish.py``). This module is all that the two sides
 share of them, with the access spool (``spool.py``).
 
 - ``published/analyst.duckdb``: the tables analysts may query (no deleted
-  call, access-log or deletion entry);
-- ``published/protected.duckdb``: everything, for officers through the tool.
+  call, access-log or deletion entry), a plain DuckDB file; its ``calls`` is a
+  view over the calls files linked into ``published/data/``;
+- ``published/protected.duckdb``: a copy of the lake's catalog, everything, for
+  officers through the tool; attached read-only over the lake's data files
+  (``catalog.py``), with the ducklake extension.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Literal
 
 import duckdb
 
+from deletedcalls.catalog import attach, connection, published_lake
 from deletedcalls.errors import UsageError
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, schema_version_required
@@ -50,7 +54,7 @@ def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
             f"nothing is published in {settings.home} yet: run `deletedcalls --home {settings.home} init` (as the warehouse's owner)"
         )
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = _open(settings, store, path)
     except duckdb.IOException as e:
         from deletedcalls.errors import PermissionDenied
 
@@ -64,6 +68,19 @@ def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
             f"the published {store} store of {settings.home} has schema version {have}, this deletedcalls needs {need}: "
             f"run `deletedcalls --home {settings.home} init` to upgrade and publish"
         )
+    return con
+
+
+def _open(settings: Settings, store: Store, path: Path) -> duckdb.DuckDBPyConnection:
+    if store == "analyst":
+        return duckdb.connect(str(path), read_only=True)
+    con = connection()
+    try:
+        attach(con, published_lake(settings.home), "protected", read_only=True)
+        con.execute("USE protected")
+    except BaseException:
+        con.close()
+        raise
     return con
 
 

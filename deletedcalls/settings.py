@@ -123,6 +123,11 @@ class Settings:
         return self.home / "deletedcalls.duckdb"
 
     @property
+    def data_dir(self) -> Path:
+        """The lake's data files (Parquet, one folder per table and month): owner-only."""
+        return self.home / "data"
+
+    @property
     def dr_dir(self) -> Path:
         return self.home / "dr"
 

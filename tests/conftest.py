@@ -14,6 +14,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
+from deletedcalls.catalog import attach, connection, writer_lake
 from deletedcalls.cli import cli
 from deletedcalls.ingest.schemas import CDR_COLUMNS
 
@@ -70,7 +71,8 @@ class Warehouse:
         return result
 
     def query(self, q: str, params: Any = None) -> list[tuple[Any, ...]]:
-        con = duckdb.connect(str(self.home / "deletedcalls.duckdb"), read_only=True)
+        """A query on the writer's lake, attached read-only (no writer may be running)."""
+        con = lake_connection(self.home)
         try:
             return con.execute(q, params).fetchall() if params else con.sql(q).fetchall()
         finally:
@@ -90,6 +92,14 @@ class Warehouse:
         result = self.cli(*args, "--json", user=user)
         assert result.exit_code == 0, result.stderr
         return json.loads(result.stdout)
+
+
+def lake_connection(home: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse's lake attached read-only as ``lake`` and in use, as the writer sees it."""
+    con = connection()
+    attach(con, writer_lake(home), "lake", read_only=True)
+    con.execute("USE lake")
+    return con
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from deletedcalls.catalog import Lake, attach, connection, data_uri
 from deletedcalls.clock import utc_now
 from deletedcalls.errors import DeletedCallsError, NotFound, UsageError
 from deletedcalls.output import to_json
@@ -46,7 +47,7 @@ from deletedcalls.published import store_path
 from deletedcalls.read import reading
 from deletedcalls.read.access import SpoolUnwritable, record_access
 from deletedcalls.settings import Settings, load_settings
-from deletedcalls.sqlfiles import current_version, quoted, schema_version_required
+from deletedcalls.sqlfiles import current_version, schema_version_required
 
 SAFE_LIST_PARAMS = {
     "minDate": "min_date", "maxDate": "max_date", "limit": "limit", "offset": "offset", "idAfter": "id_after",
@@ -170,8 +171,8 @@ class StoreHolder:
                 gen.close()
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(":memory:")
-        con.execute(f"ATTACH {quoted(self.path)} AS store (READ_ONLY)")
+        con = connection()
+        attach(con, Lake(self.path, data_uri(self.path.parent.parent)), "store", read_only=True)
         con.execute("USE store")
         if current_version(con) != schema_version_required():
             con.close()

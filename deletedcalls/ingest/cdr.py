@@ -125,13 +125,6 @@ def ingest_cdr_files(
             continue
         log = logs.warning if r.status in ("rejected", "conflict", "changed") else logs.info
         log(f"{r.file_name}: {r.message}", stage="ingest-cdr", file=r.path, status=r.status, rows=r.rows, rejected=r.rejected)
-    if any(r.status == "loaded" for r in results):
-        # Each parallel INSERT leaves partly filled row groups, which DuckDB merges at the
-        # next checkpoint. Done here, under the ingest memory cap, rather than when the
-        # connection closes without it: a 20-file nightly run peaked at 1.7 GB there, 0.8 GB
-        # here, and the merge was faster (docs/BENCHMARKS.md).
-        with _ingest_settings(con):
-            con.execute("CHECKPOINT")
     return results
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from deletedcalls.catalog import data_uri
 from deletedcalls.errors import PermissionDenied, UsageError
 from deletedcalls.published import reading
 from deletedcalls.read.access import record_access
@@ -149,6 +150,8 @@ def _refuse(settings: Settings, q: Query, what: str) -> PermissionDenied:
 
 def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
     with reading(settings, "analyst") as con:
+        # the calls view reads the files linked into published/data/, and nothing else may be read
+        con.execute("SET allowed_directories = [$d]", {"d": str(settings.published_dir.resolve() / "data") + "/"})
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         named = sorted(_named_tables(con, text) & PROTECTED_TABLES)
@@ -172,6 +175,9 @@ def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
 def _run_protected(settings: Settings, q: Query, text: str) -> QueryResult:
     with reading(settings, "protected") as con:
         _with_spooled_access_log(con, settings)
+        # the lake's data files and nothing else (DR archives are read through `dr restore`)
+        con.execute("SET allowed_directories = [$d]", {"d": data_uri(settings.home)})
+        con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         try:
             rel = con.execute(text)

@@ -7,13 +7,15 @@ Per expired partition (one ``deletedMonth``), in this order:
    against the warehouse rows;
 3. write the manifest the same way, rename both into place, fsync the folder;
 4. in one transaction: record the archive, delete the rows, record the event;
-5. after every partition: rewrite the database file (copy, fsync, atomic
-   swap), because DuckDB's DELETE leaves the bytes of deleted rows in the file.
+5. after the partitions: erase (``erase``): the lake's files holding purged
+   rows are rewritten or dropped and removed at once, the catalog's table-wide
+   statistics forgotten and the catalog file rewritten (a DuckDB file keeps
+   freed blocks with their old bytes).
 
 A crash at any point loses nothing. On the next run, temporary files are
 removed; an archive renamed into place but not recorded is checked against
 the warehouse rows and then recorded and purged (or set aside if it does not
-match); a purge whose rewrite did not finish is rewritten again.
+match); a purge whose erasure did not finish is erased again.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from deletedcalls.errors import IntegrityFailure
 from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files, write_durably
 from deletedcalls.published import reading
 from deletedcalls.settings import Settings
-from deletedcalls.sqlfiles import current_version, quoted, sql
-from deletedcalls.store.warehouse import connect, rollback_quietly
+from deletedcalls.sqlfiles import current_version, sql
+from deletedcalls.store.lake import forget_column_statistics, rewrite_catalog, tidy
+from deletedcalls.store.warehouse import rollback_quietly
 
 
 @dataclass
@@ -139,7 +142,7 @@ def enforce_retention(
         logs.info(f"archived and purged partition {plan.partition}", stage="retention", partition=plan.partition,
                   archive=plan.archive_id, rows=plan.rows)
     if _erasure_pending(con):
-        con = rewrite_database(con, settings)
+        con = erase(con, settings)
         result.erased = True
     return result, con
 
@@ -298,44 +301,18 @@ def _erasure_pending(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(con.execute("SELECT count(*) FROM retention_events WHERE erasedAt IS NULL").fetchall()[0][0])
 
 
-def rewrite_database(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckdb.DuckDBPyConnection:
-    """Rewrite the database file so that no byte of a purged row remains; returns a new connection.
+def erase(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckdb.DuckDBPyConnection:
+    """Make purged rows physically gone from every file of the lake; returns the (new) connection.
 
-    Copy every table into a new file (COPY FROM DATABASE writes only live rows),
-    mark the erasure done in the copy, fsync, then swap it in atomically.
-    The caller holds the warehouse lock.
+    The purge's DELETEs leave delete files and the old data files: they are rewritten
+    and every superseded file is removed at once (``lake.tidy`` with ``erase``: readers
+    of the previous catalog copy get an error and reopen). Then the catalog forgets its
+    table-wide column statistics (all-time min/max) and is rewritten without its freed
+    blocks; the events are marked erased after the swap, so a run killed before it
+    erases again. The caller holds the warehouse lock.
     """
-    db = settings.database
-    tmp = db.with_name(f".{db.name}.rewrite")
-    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    con.execute("CHECKPOINT")
-    con.close()
-    wal = db.with_name(db.name + ".wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        raise IntegrityFailure(f"{wal} still holds changes after CHECKPOINT; not rewriting (run again)")
-    m = duckdb.connect()
-    try:
-        m.execute(f"ATTACH {quoted(db)} AS old (READ_ONLY)")
-        with private_files():
-            m.execute(f"ATTACH {quoted(tmp)} AS new")
-        m.execute("COPY FROM DATABASE old TO new")
-        m.execute("UPDATE new.retention_events SET erasedAt = $t WHERE erasedAt IS NULL", {"t": utc_now()})
-        m.execute("CHECKPOINT new")
-        m.execute("DETACH new")
-        m.execute("DETACH old")
-    finally:
-        m.close()
-    fsync_path(tmp)
-    crash_point("rewrite-copied")
-    os.replace(tmp, db)
-    wal.unlink(missing_ok=True)
-    fsync_path(db.parent)
-    return connect(settings)
-
-
-def finish_interrupted_rewrite(settings: Settings) -> None:
-    """A killed rewrite leaves only a stray temporary copy: remove it (the purge is redone from retention_events)."""
-    db = settings.database
-    for stale in (db.with_name(f".{db.name}.rewrite"), db.with_name(f".{db.name}.rewrite.wal")):
-        stale.unlink(missing_ok=True)
+    tidy(con, utc_now(), erase=True)
+    forget_column_statistics(con)
+    con = rewrite_catalog(con, settings)
+    con.execute("UPDATE retention_events SET erasedAt = $t WHERE erasedAt IS NULL", {"t": utc_now()})
+    return con

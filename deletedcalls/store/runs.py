@@ -46,10 +46,10 @@ def finish_run(
 
 def mark_interrupted(con: duckdb.DuckDBPyConnection) -> int:
     """Runs left 'running' by a killed process; called only while holding the writer lock."""
-    rows = con.execute(
-        "UPDATE runs SET outcome = 'interrupted' WHERE outcome = 'running' RETURNING id"
-    ).fetchall()
-    return len(rows)
+    running = int(con.execute("SELECT count(*) FROM runs WHERE outcome = 'running'").fetchall()[0][0])
+    if running:  # DuckLake has no UPDATE … RETURNING
+        con.execute("UPDATE runs SET outcome = 'interrupted' WHERE outcome = 'running'")
+    return running
 
 
 def list_runs(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -4,15 +4,17 @@
 way a command changes the warehouse, in this order:
 
 1. take the OS lock (``flock`` on ``.lock`` in the home): one writer at a time;
-2. finish what a killed writer left: a database rewrite's temporary copy
-   (``retention``), a publish's temporary files (``publish``), a load's
+2. finish what a killed writer left: a catalog rewrite's temporary copy
+   (``lake``), a publish's temporary files (``publish``), a load's
    decompression folders;
-3. open the warehouse and check that its schema is the one this code needs;
+3. attach the warehouse's lake, check that its schema is the one this code
+   needs, and remove the data files a killed writer left (``lake.remove_orphans``);
 4. the command's work (``recorded_session``: inside a run record whose outcome
    follows what happens);
 5. on the way out, also after an expected failure: fold the access spool into
-   access_log (``fold``) and publish both stores (``publish``), so readers see
-   what the command did.
+   access_log (``fold``), tidy the lake (``lake.tidy``: data files without
+   deleted rows, old snapshots and files gone) and publish both stores
+   (``publish``), so readers see what the command did.
 
 ``init_warehouse`` creates or upgrades the home under the same lock and
 publishes the same way. This module sits above the storage modules it uses;
@@ -25,20 +27,27 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from deletedcalls import logs
+from deletedcalls.clock import utc_now
 from deletedcalls.environment import environment_failure
 from deletedcalls.errors import DeletedCallsError, ExitCode, WarehouseBusy
 from deletedcalls.fsutil import private_files
 from deletedcalls.settings import CONFIG_NAME, DEFAULT_CONFIG, Settings
 from deletedcalls.sqlfiles import current_version, schema_version_required
 from deletedcalls.store.fold import fold_spool, remove_folded
+from deletedcalls.store.lake import (
+    finish_interrupted_rewrite,
+    open_connection,
+    remove_orphans,
+    tidy,
+)
 from deletedcalls.store.publish import publish, remove_stale_temps
-from deletedcalls.store.retention import finish_interrupted_rewrite
 from deletedcalls.store.runs import finish_run, mark_interrupted, start_run
 from deletedcalls.store.warehouse import (
     CONFIG_TMP,
@@ -66,28 +75,34 @@ def writing(settings: Settings) -> Iterator[Session]:
         finish_interrupted_rewrite(settings)
         remove_stale_temps(settings)  # a killed publish's file may hold rows purged since
         remove_stale_deliveries(settings)  # so may a killed load's decompressed text
+        started = utc_now()
         session = Session(connect(settings))
         try:
             check_schema(session.con, settings)
+            remove_orphans(session.con)  # a killed writer's uncommitted files (nobody else writes: we hold the lock)
             try:
                 yield session
             except DeletedCallsError:
                 rollback_quietly(session.con)
-                publish_state(session.con, settings, session.run_id)
+                publish_state(session.con, settings, session.run_id, started)
                 raise
-            publish_state(session.con, settings, session.run_id)
+            publish_state(session.con, settings, session.run_id, started)
         finally:
             session.con.close()
 
 
-def publish_state(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> None:
-    """Fold the access spool into access_log, then publish both stores (the caller holds the lock)."""
+def publish_state(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None, started: datetime) -> None:
+    """Fold the access spool into access_log, tidy the lake, then publish both stores (the caller holds the lock).
+
+    ``started``: when the command began; files superseded before it are removed now, the
+    ones it superseded by the next command (readers may hold the previous catalog copy).
+    """
     folded, taken = fold_spool(con, settings)
+    tidied = tidy(con, started)
     done = publish(con, settings, run_id)
     remove_folded(settings, taken)
-    how = "extended" if done.incremental else "wrote fresh"
-    logs.debug(f"published the analyst and protected stores in {done.seconds:.2f}s ({how})", stage="publish",
-               run=run_id, folded=folded, seconds=round(done.seconds, 3), incremental=done.incremental)
+    logs.debug(f"tidied the lake and published the analyst and protected stores in {done.seconds:.2f}s", stage="publish",
+               run=run_id, folded=folded, seconds=round(done.seconds, 3), files=done.files, **tidied)
 
 
 @contextlib.contextmanager
@@ -136,9 +151,9 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
             raise
     with exclusive(settings):
         fresh = not settings.database.exists()  # decided under the lock: only a database this call made is removed
+        started = utc_now()
         try:
-            with private_files():
-                con = duckdb.connect(str(settings.database))
+            con = open_connection(settings)
         except duckdb.IOException as e:
             if is_lock_error(e):
                 raise WarehouseBusy(f"warehouse {home} is busy: another process has it open") from e
@@ -151,7 +166,7 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
                     check_schema(con, settings)
                 apply_migrations(con)
                 after = current_version(con)
-                publish_state(con, settings, None)
+                publish_state(con, settings, None, started)
             finally:
                 con.close()
         except BaseException:
@@ -163,9 +178,12 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
 def _remove_new_database(settings: Settings, fresh: bool) -> None:
     """After a failed init that created the database: remove it, so that the next init starts clean."""
     if fresh:
+        import shutil
+
         for path in (settings.database, settings.database.with_name(settings.database.name + ".wal")):
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
+        shutil.rmtree(settings.data_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

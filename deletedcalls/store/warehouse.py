@@ -1,9 +1,11 @@
-"""The writer's DuckDB file: connecting, the lock, schema migrations, the home's own entries, and the helpers
+"""The writer's store: connecting, the lock, schema migrations, the home's own entries, and the helpers
 every writing stage uses (``insert_from``, ``next_ids``, ``rollback_quietly``).
 
-One writer at a time: every command that changes the warehouse holds an OS
-lock (``flock`` on ``.lock`` in the home) for its whole run. Only writer
-commands open ``deletedcalls.duckdb``; readers open the published stores
+The warehouse is a DuckLake whose catalog is ``deletedcalls.duckdb`` and whose
+data files are under ``data/`` (``catalog.py``; the lake's maintenance:
+``lake.py``). One writer at a time: every command that changes the warehouse
+holds an OS lock (``flock`` on ``.lock`` in the home) for its whole run. Only
+writer commands attach the catalog; readers open the published stores
 (``published.py``), so nobody else ever holds this file. The session a writer
 command runs in (lock, recover, check, fold the spool, publish) is
 ``session.py``, above this module.
@@ -22,9 +24,9 @@ import duckdb
 
 from deletedcalls.clock import utc_now
 from deletedcalls.errors import UsageError, WarehouseBusy
-from deletedcalls.fsutil import private_files
 from deletedcalls.settings import CONFIG_NAME, Settings
 from deletedcalls.sqlfiles import current_version, migrations, schema_version_required, sql, sql_dir
+from deletedcalls.store.lake import SPILL, configure, open_connection
 
 LOCK_NAME = ".lock"
 
@@ -33,24 +35,20 @@ def is_lock_error(e: Exception) -> bool:
     return "lock" in str(e).lower() and ("could not set" in str(e).lower() or "conflicting" in str(e).lower())
 
 
-def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse database; a lock held elsewhere is ``WarehouseBusy``."""
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """Attach the warehouse's lake; a lock held elsewhere is ``WarehouseBusy``."""
     if not settings.database.exists():
         raise UsageError(
             f"no warehouse at {settings.home}: run `deletedcalls --home {settings.home} init` first"
         )
     try:
-        with private_files():
-            con = duckdb.connect(str(settings.database), read_only=read_only)
+        return open_connection(settings)
     except duckdb.IOException as e:
         if is_lock_error(e):
             raise WarehouseBusy(
                 f"warehouse {settings.home} is busy: another process has it open; try again later"
             ) from e
         raise
-    con.execute("SET preserve_insertion_order = true")
-    con.execute(sql("macros/purged_key"))
-    return con
 
 
 @contextlib.contextmanager
@@ -105,7 +103,7 @@ def check_schema(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 # what a warehouse home may hold before init makes or upgrades it (a half-finished init, say)
 CONFIG_TMP = f".{CONFIG_NAME}.tmp"
 HOME_ENTRIES = frozenset({CONFIG_NAME, CONFIG_TMP, LOCK_NAME, "dr", "deletedcalls.duckdb", "deletedcalls.duckdb.wal", "published", "spool",
-                          "profiles", ".deletedcalls.duckdb.rewrite", ".deletedcalls.duckdb.rewrite.wal"})
+                          "profiles", ".deletedcalls.duckdb.rewrite", ".deletedcalls.duckdb.rewrite.wal", "data", SPILL})
 # temporary folders of ours that a killed command may leave (decompressed deliveries)
 HOME_TEMP_PREFIXES = (".delivery-",)
 
@@ -148,7 +146,7 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
     for path in sorted((sql_dir() / "views").glob("*.sql")):
         con.execute(sql(f"views/{path.stem}"))
     con.execute("COMMIT")
-    con.execute("CHECKPOINT")
+    configure(con)
 
 
 def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
@@ -173,9 +171,8 @@ def insert_from(con: duckdb.DuckDBPyConnection, name: str, data: object, query: 
 
 def next_ids(con: duckdb.DuckDBPyConnection, counter: str, count: int) -> int:
     """Reserve ``count`` ids of a counter inside the caller's transaction; returns the first."""
-    rows = con.execute(
-        "UPDATE counters SET value = value + $n WHERE name = $c RETURNING value", {"n": count, "c": counter}
-    ).fetchall()
+    con.execute("UPDATE counters SET value = value + $n WHERE name = $c", {"n": count, "c": counter})
+    rows = con.execute("SELECT value FROM counters WHERE name = $c", {"c": counter}).fetchall()  # DuckLake: no RETURNING
     if not rows:
         raise RuntimeError(f"counter {counter!r} is missing")
     return int(rows[0][0]) - count + 1

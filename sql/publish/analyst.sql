@@ -1,16 +1,14 @@
 -- The analyst store (attached as pub): every table analysts may query, by allow-list, and no protected row.
 -- Not copied: deleted_calls, access_log, user_activity_log, deletion_items, api_tokens (they name deleted calls
--- and why, or grant access), and any table not listed here. The writer's database is the default catalog;
+-- and why, or grant access), and any table not listed here. The writer's lake is the default catalog;
 -- materialise_winners (sql/materialise/01_matches.sql) holds the calls that pending deletions name.
--- The protected store is built from this one: a statement `CREATE TABLE pub.t AS SELECT * FROM t [WHERE c]`
--- is completed there with the rows where c is not true; any other statement's table is written there whole.
+-- calls is not copied here: store/publish.py makes it a view over links to the lake's calls files (which hold
+-- live calls only), and a file holding a call that a pending deletion names is replaced by a copy without it.
 CREATE TABLE pub.schema_migrations AS SELECT * FROM schema_migrations;
 CREATE TABLE pub.warehouse_info AS SELECT * FROM warehouse_info;
 CREATE TABLE pub.counters AS SELECT * FROM counters;
 CREATE TABLE pub.runs AS SELECT * FROM runs ORDER BY id;
 CREATE TABLE pub.cdr_files AS SELECT * FROM cdr_files ORDER BY id;
--- a call whose deletion was requested is not shown, even before materialise moves it
-CREATE TABLE pub.calls AS SELECT * FROM calls WHERE id NOT IN (SELECT callId FROM materialise_winners);
 -- a rejected line of a deletion log names the calls it meant to delete: CDR rejects only; the raw line of a
 -- duplicate is a copy of the call it duplicates, which may be deleted: withheld
 CREATE TABLE pub.rejected_rows AS

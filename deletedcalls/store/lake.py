@@ -1,0 +1,186 @@
+"""The writer's lake: opening it, its table options, and the maintenance every writer command ends with (issue 28).
+
+Where the catalog and the data files are is ``catalog.py``; this module is what
+the writer does with them. What each maintenance step is for:
+
+- ``remove_orphans`` (at the start of every writer command, under the lock): a
+  writer killed mid-transaction leaves Parquet files that no snapshot names;
+  nothing else is writing, so every file the catalog does not know is one.
+- ``tidy`` (at the end of every writer command, before publishing):
+  1. ``ducklake_rewrite_data_files(delete_threshold => 0)``: a DELETE or UPDATE
+     in DuckLake writes a delete file and leaves the row's bytes in its data
+     file; each data file with deletes is rewritten without them, so the live
+     calls files hold only live calls (what lets analysts read them directly);
+  2. ``ducklake_expire_snapshots``: only the current snapshot is kept (the
+     product's history is its own tables: runs, retention events, DR archives);
+  3. ``ducklake_cleanup_old_files``: files superseded by an earlier command are
+     deleted, those superseded by this one only by the next command, because
+     the published catalog copy that readers hold until this command publishes
+     may still name them; after a purge every superseded file goes at once
+     (erasure wins; a reader on the old copy gets an error and retries);
+  4. compaction of a table whose month folders hold many small files.
+- ``erase`` (after a purge): table-level column statistics (all-time min/max
+  per column, phone numbers among them) are forgotten, and the catalog file is
+  rewritten, because a DuckDB file keeps freed blocks with their old bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from deletedcalls.catalog import attach, connection, metadata, writer_lake
+from deletedcalls.fsutil import crash_point, fsync_path, private_files
+from deletedcalls.settings import Settings
+from deletedcalls.sqlfiles import quoted, sql
+
+ALIAS = "lake"
+# Tables whose rows are always Parquet files (never inlined into the catalog): analysts read the calls files
+# themselves, a purge drops deleted_calls files, and the key index is scanned as files.
+NOT_INLINED = ("calls", "deleted_calls", "call_keys")
+# Inserts of up to this many rows into other tables stay inside the catalog (bookkeeping changes every command;
+# as files, each UPDATE would leave a delete file and a new file behind).
+INLINE_ROWS = 1000
+# A table is compacted when one of its month folders holds more files than this (a night adds one file per
+# loaded CDR file to the current month): reading many small files costs more than rewriting them once.
+MAX_FILES_PER_FOLDER = 64
+SPILL = ".spill"
+
+
+def open_lake(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A connection with the writer's lake attached as ``lake`` and in use (the caller holds the lock)."""
+    spill = settings.home / SPILL
+    with private_files():
+        con = connection()
+        spill.mkdir(exist_ok=True, mode=0o700)
+        settings.data_dir.mkdir(exist_ok=True, mode=0o700)
+        attach(con, writer_lake(settings.home), ALIAS)
+    con.execute(f"SET temp_directory = {quoted(spill)}")  # never the working directory: spilled rows are personal data
+    con.execute(f"USE {ALIAS}")
+    return con
+
+
+def configure(con: duckdb.DuckDBPyConnection) -> None:
+    """The lake's options (idempotent): zstd Parquet, what is inlined into the catalog and what never is."""
+    con.execute(f"CALL {ALIAS}.set_option('parquet_compression', 'zstd')")
+    # per table: the lake-wide data_inlining_row_limit crashes duckdb 1.5.5 once the lake holds a view (segfault)
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = $c AND table_type = 'BASE TABLE'", {"c": ALIAS}
+    ).fetchall()]
+    for table in sorted(tables):
+        rows = 0 if table in NOT_INLINED else INLINE_ROWS
+        con.execute(f"CALL {ALIAS}.set_option('data_inlining_row_limit', {rows}, table_name => {quoted(table)})")
+
+
+def remove_orphans(con: duckdb.DuckDBPyConnection) -> int:
+    """Files under data/ that no snapshot names: what a killed writer left (the caller holds the lock)."""
+    return len(con.execute(f"CALL ducklake_delete_orphaned_files({quoted(ALIAS)}, cleanup_all => true)").fetchall())
+
+
+def tidy(con: duckdb.DuckDBPyConnection, started: datetime, *, erase: bool = False) -> dict[str, int]:
+    """The maintenance after a writer command's work (see the module's docstring); returns what it did."""
+    done = {"rewritten": 0, "removed": 0, "compacted": 0}
+    rewritten = con.execute(f"CALL ducklake_rewrite_data_files({quoted(ALIAS)}, delete_threshold => 0)").fetchall()
+    done["rewritten"] = sum(int(r[2]) for r in rewritten) if rewritten and len(rewritten[0]) > 2 else len(rewritten)
+    for table in _crowded_tables(con):
+        con.execute(f"CALL ducklake_merge_adjacent_files({quoted(ALIAS)}, {quoted(table)})").fetchall()
+        done["compacted"] += 1
+    con.execute(f"CALL ducklake_expire_snapshots({quoted(ALIAS)}, older_than => now())").fetchall()
+    if erase:
+        removed = con.execute(f"CALL ducklake_cleanup_old_files({quoted(ALIAS)}, cleanup_all => true)").fetchall()
+    else:
+        removed = con.execute(
+            f"CALL ducklake_cleanup_old_files({quoted(ALIAS)}, older_than => $t)", {"t": started}
+        ).fetchall()
+    done["removed"] = len(removed)
+    return done
+
+
+def _crowded_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Tables with a folder (month) of more than MAX_FILES_PER_FOLDER data files."""
+    rows = con.execute(f"""
+        SELECT t.table_name
+        FROM {metadata(ALIAS)}.ducklake_data_file AS f
+        JOIN {metadata(ALIAS)}.ducklake_table AS t ON t.table_id = f.table_id AND t.end_snapshot IS NULL
+        WHERE f.end_snapshot IS NULL
+        GROUP BY t.table_name, f.partition_id, parse_dirpath(f.path)
+        HAVING count(*) > $n
+    """, {"n": MAX_FILES_PER_FOLDER}).fetchall()  # noqa: S608 -- the catalog's own schema name
+    return sorted({r[0] for r in rows})
+
+
+def forget_column_statistics(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the table-level min/max of every column: all-time values, phone numbers of purged rows among them.
+
+    DuckLake keeps them per table (not per file) and only widens them; they are statistics for planning, which
+    a NULL leaves unknown. An edit of the catalog's own table (format 1.0), in its own transaction.
+    """
+    con.execute(f"UPDATE {metadata(ALIAS)}.ducklake_table_column_stats SET min_value = NULL, max_value = NULL")  # noqa: S608
+
+
+def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckdb.DuckDBPyConnection:
+    """Rewrite the catalog file so that none of its freed blocks keeps a purged byte; returns a new connection.
+
+    Copy every table of the catalog into a new file (COPY FROM DATABASE writes only live rows), fsync, swap it
+    in atomically. The caller holds the lock; ``con`` is closed.
+    """
+    db = settings.database
+    tmp = db.with_name(f".{db.name}.rewrite")
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    con.execute(f"CHECKPOINT {metadata(ALIAS)}")
+    con.close()
+    wal = db.with_name(db.name + ".wal")
+    m = duckdb.connect()
+    try:
+        m.execute(f"ATTACH {quoted(db)} AS old (READ_ONLY)")
+        with private_files():
+            m.execute(f"ATTACH {quoted(tmp)} AS new")
+        m.execute("COPY FROM DATABASE old TO new")
+        m.execute("CHECKPOINT new")
+        m.execute("DETACH new")
+        m.execute("DETACH old")
+    finally:
+        m.close()
+    fsync_path(tmp)
+    crash_point("rewrite-copied")
+    os.replace(tmp, db)
+    wal.unlink(missing_ok=True)
+    fsync_path(db.parent)
+    return open_connection(settings)
+
+
+def open_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The writer's connection as every command gets it: the lake in use and the macros made."""
+    con = open_lake(settings)
+    con.execute("SET preserve_insertion_order = true")
+    for name in ("purged_key", "call_key"):
+        con.execute(sql(f"macros/{name}"))
+    return con
+
+
+def finish_interrupted_rewrite(settings: Settings) -> None:
+    """A killed catalog rewrite leaves only a stray temporary copy: remove it (the erasure is redone)."""
+    db = settings.database
+    for stale in (db.with_name(f".{db.name}.rewrite"), db.with_name(f".{db.name}.rewrite.wal")):
+        stale.unlink(missing_ok=True)
+
+
+def data_files(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[Path, Path | None]]:
+    """The current data files of a table, each with its delete file (None once rewritten)."""
+    rows = con.execute(
+        "SELECT data_file, delete_file FROM ducklake_list_files($c, $t) ORDER BY data_file", {"c": ALIAS, "t": table}
+    ).fetchall()
+    return [(Path(d), Path(x) if x else None) for d, x in rows]
+
+
+def walk_files(folder: Path) -> Iterator[Path]:
+    """Every regular file under a folder (none when it does not exist)."""
+    if folder.is_dir():
+        for root, _, names in os.walk(folder):
+            for name in names:
+                yield Path(root) / name
