@@ -50,6 +50,7 @@ from deletedcalls.ingest.rejects import record_rejects
 from deletedcalls.ingest.schemas import REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import sql
+from deletedcalls.store.keys import touch
 from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly
 
 Progress = Callable[[int], None]
@@ -373,13 +374,16 @@ def _load_stream(
                 if progress:
                     progress(batch.nbytes)
 
-        # One INSERT for the whole file, streamed: DuckDB writes full row groups to disk as
-        # they fill, so memory does not grow with the file (many small INSERTs in one
-        # transaction are held in memory until COMMIT).
+        # One INSERT for the whole file, streamed into a temporary table (DuckDB spills it under the
+        # memory cap): duplicates are found there and left out, so that the lake's files get only the
+        # calls that stay (a DELETE in the lake would leave a delete file and a rewrite behind).
         reader = pa.RecordBatchReader.from_batches(CALL_BATCH_SCHEMA, arrow_batches())
-        insert_from(con, "batch", reader, sql("ingest/insert_calls"))
+        insert_from(con, "batch", reader, sql("ingest/stage_calls"))
         records = stats["records"]
         result.rows = stats["rows"] - _reject_duplicates(con, stream.delivery, layout, file_id, chunk_size, rejects)
+        con.execute(sql("ingest/insert_calls"))
+        con.execute(sql("ingest/insert_keys"))
+        con.execute("DROP TABLE staged_calls")
         _protect_copies(con, rejects, reject_keys)
         result.ambiguous = stats["ambiguous"]
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})
@@ -426,6 +430,7 @@ def _protect_copies(con: duckdb.DuckDBPyConnection, rejects: list, keys: list[tu
     frame = pl.DataFrame(keys, schema={"line": pl.Int64, "carrier": pl.String, "carrierCallID": pl.String}, orient="row")
     con.register("reject_keys", frame)
     try:
+        touch(con, "SELECT call_key(carrierCallID) FROM reject_keys")
         found = {line: (copy_of, purged) for line, copy_of, purged in con.execute(sql("ingest/rejected_copies")).fetchall()}
     finally:
         con.unregister("reject_keys")
@@ -449,14 +454,15 @@ def _reject_duplicates(
     """
     purged: list[tuple[int, int]] = []
     if con.execute("SELECT count(*) FROM purged_keys").fetchall()[0][0]:
-        purged = con.execute(sql("ingest/purged_duplicates"), {"file": file_id}).fetchall()
+        purged = con.execute(sql("ingest/purged_duplicates")).fetchall()
     # every record of a purged key is rejected as such (a repeat of one in this file too): none keeps its line
     gone = {r[0] for r in purged}
-    found = [r for r in con.execute(sql("ingest/duplicate_keys"), {"file": file_id}).fetchall() if r[0] not in gone]
+    touch(con, "SELECT call_key(carrierCallID) FROM staged_calls")  # the months of calls its keys can repeat
+    found = [r for r in con.execute(sql("ingest/duplicate_keys")).fetchall() if r[0] not in gone]
     if not found and not purged:
         return 0
     ids = [r[0] for r in found] + [r[0] for r in purged]
-    con.execute("DELETE FROM calls WHERE id IN (SELECT unnest($ids::BIGINT[]))", {"ids": ids})
+    con.execute("DELETE FROM staged_calls WHERE id IN (SELECT unnest($ids::BIGINT[]))", {"ids": ids})
     raw = layout.raw_lines(source, {r[1] for r in found}, chunk_size) if found else {}
     for _, line, where, other_file, original in found:
         if other_file == file_id:

@@ -117,6 +117,7 @@ def _apply_calls(con: duckdb.DuckDBPyConnection, good: pl.DataFrame, first_file:
     ids = {"first_file": first_file, "now": now, "run": run_id}
     _run(con, "calls_changed")
     _run(con, "calls_update_live")
+    _run(con, "keys_changed")
     _run(con, "calls_update_fields", **ids)
     _run(con, "calls_to_fill")
     _run(con, "calls_fill_deleted", **ids)
@@ -125,6 +126,7 @@ def _apply_calls(con: duckdb.DuckDBPyConnection, good: pl.DataFrame, first_file:
     if new:
         first = next_ids(con, "call", new)
         _run(con, "calls_insert", first_id=first)
+        _run(con, "keys_new")
         _run(con, "calls_insert_fields", first_id=first, **ids)
     counts: dict[int, dict[str, int]] = {}
     for table, column, key in (("uv_new", "firstFileIdx", "new_calls"), ("uv_changed", "fileIdx", "updated"),
@@ -146,6 +148,7 @@ def _apply_tombstones(con: duckdb.DuckDBPyConnection, good: pl.DataFrame, run_id
         first_call = next_ids(con, "call", new) if new else 0
         first_deleted = next_ids(con, "deleted_call", total)
         _run(con, "tombstones_insert", first_call=first_call, first_deleted=first_deleted, now=now, run=run_id)
+        _run(con, "keys_tombstones")
         _run(con, "tombstones_summary", first_deleted=first_deleted, last_deleted=first_deleted + total - 1)
         _run(con, "tombstones_remove_live")
         _run(con, "tombstones_remove_fields")

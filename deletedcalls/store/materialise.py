@@ -18,6 +18,7 @@ import duckdb
 from deletedcalls.clock import utc_now
 from deletedcalls.sqlfiles import sql, sql_dir
 from deletedcalls.store.audits import check_invariants
+from deletedcalls.store.keys import pending_touched
 from deletedcalls.store.warehouse import next_ids, rollback_quietly
 
 
@@ -38,6 +39,7 @@ def materialise(con: duckdb.DuckDBPyConnection, run_id: int, *, now: datetime | 
     steps = sorted(p.stem for p in (sql_dir() / "materialise").glob("*.sql"))
     con.execute("BEGIN")
     try:
+        pending_touched(con)  # the months of calls the pending items' keys can be in (store/keys.py)
         con.execute(sql(f"materialise/{steps[0]}"))
         count = con.execute("SELECT count(*) FROM materialise_winners").fetchall()[0][0]
         first_id = next_ids(con, "deleted_call", count) if count else 1

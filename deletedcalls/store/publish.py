@@ -49,6 +49,7 @@ from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.published import Store, store_path
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, quoted, sql
+from deletedcalls.store.keys import pending_touched
 from deletedcalls.store.lake import ALIAS, data_files, walk_files
 
 # Views of sql/views/ that the analyst store carries (pending_deletions names deleted calls: protected).
@@ -121,6 +122,7 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | No
     analyst, protected = _temp_path(settings, "analyst"), _temp_path(settings, "protected")
     for tmp in (analyst, protected):
         _remove_temp(tmp)
+    pending_touched(con)
     con.execute(sql("materialise/01_matches"))  # the calls pending deletions name: hidden from analysts
     con.execute("SET VARIABLE min_cell = $m", {"m": settings.min_cell})
     files, hidden = _calls_files(con, settings)

@@ -40,6 +40,7 @@ from deletedcalls.errors import DeletedCallsError, ExitCode, WarehouseBusy
 from deletedcalls.fsutil import private_files
 from deletedcalls.settings import CONFIG_NAME, DEFAULT_CONFIG, Settings
 from deletedcalls.sqlfiles import current_version, schema_version_required
+from deletedcalls.store.convert import convert, finish_or_refuse, layout_settled
 from deletedcalls.store.fold import fold_spool, remove_folded
 from deletedcalls.store.lake import (
     finish_interrupted_rewrite,
@@ -151,6 +152,8 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
             raise
     with exclusive(settings):
         fresh = not settings.database.exists()  # decided under the lock: only a database this call made is removed
+        if not fresh and not layout_settled(settings) and not finish_or_refuse(settings):
+            convert(settings)  # a home of the old layout: converted, verified, swapped in (store/convert.py)
         started = utc_now()
         try:
             con = open_connection(settings)

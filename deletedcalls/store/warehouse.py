@@ -26,6 +26,7 @@ from deletedcalls.clock import utc_now
 from deletedcalls.errors import UsageError, WarehouseBusy
 from deletedcalls.settings import CONFIG_NAME, Settings
 from deletedcalls.sqlfiles import current_version, migrations, schema_version_required, sql, sql_dir
+from deletedcalls.store.convert import NEW_CATALOG, NEW_DATA, finish_or_refuse, layout_settled
 from deletedcalls.store.lake import SPILL, configure, open_connection
 
 LOCK_NAME = ".lock"
@@ -40,6 +41,11 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     if not settings.database.exists():
         raise UsageError(
             f"no warehouse at {settings.home}: run `deletedcalls --home {settings.home} init` first"
+        )
+    if not layout_settled(settings) and not finish_or_refuse(settings):
+        raise UsageError(
+            f"warehouse {settings.home} has the layout of an older deletedcalls (one DuckDB file): "
+            f"run `deletedcalls --home {settings.home} init` to convert it"
         )
     try:
         return open_connection(settings)
@@ -103,7 +109,8 @@ def check_schema(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 # what a warehouse home may hold before init makes or upgrades it (a half-finished init, say)
 CONFIG_TMP = f".{CONFIG_NAME}.tmp"
 HOME_ENTRIES = frozenset({CONFIG_NAME, CONFIG_TMP, LOCK_NAME, "dr", "deletedcalls.duckdb", "deletedcalls.duckdb.wal", "published", "spool",
-                          "profiles", ".deletedcalls.duckdb.rewrite", ".deletedcalls.duckdb.rewrite.wal", "data", SPILL})
+                          "profiles", ".deletedcalls.duckdb.rewrite", ".deletedcalls.duckdb.rewrite.wal", "data", SPILL,
+                          NEW_CATALOG, NEW_CATALOG + ".wal", NEW_DATA})
 # temporary folders of ours that a killed command may leave (decompressed deliveries)
 HOME_TEMP_PREFIXES = (".delivery-",)
 

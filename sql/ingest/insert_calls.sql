@@ -1,13 +1,4 @@
--- Insert one validated, typed batch (the registered Arrow table `batch`) into calls; grain: one row per record.
--- Types were cast by polars from checked text (DECIMAL(18,4), DATE, TIME, BIGINT); startedAt is a UTC instant: no float anywhere.
+-- The staged calls of one file that are not duplicates (those were removed from staged_calls) into the lake's calls,
+-- which writes them as new Parquet files in the month folders of their startedAt; grain: one row per call.
 INSERT INTO calls
-SELECT
-    id, CDRFileID, lineNumber,
-    target, extension, external, terminationNumber, locationCarrier,
-    callTypeDirectionFlag, chargeBand, callTypeOriginationTypeFlag, callTypeRecordingFlag,
-    startDate, startTime, tariffTime, duration, answerTime,
-    costCDR, costSuggestedRetail, costCDRBasic, costCDRAccessCharge,
-    costCDRSurchargeMobileOrigination, costCDRSurchargePayphoneOrigination, costCDRSurchargeCallRecording,
-    carrier, callCarrier, carrierCallID,
-    startedAt
-FROM batch
+SELECT * FROM staged_calls

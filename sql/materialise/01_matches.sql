@@ -1,4 +1,6 @@
 -- Which unresolved deletion items name which live calls, and the entry that deletes each call first; grain: one row per call to delete.
+-- Items naming a carrierCallID read only the months of calls the key index gives for their keys (calls_touched:
+-- store/keys.pending_touched); items naming call ids or files read calls whose id or file statistics match.
 CREATE OR REPLACE TEMP TABLE materialise_winners AS
 WITH items AS (
     SELECT i.userActivityLog, i.item, i.kind, i.carrier, i.carrierCallID, i.callId, i.cdrFile, i.lineNumber,
@@ -13,7 +15,7 @@ loaded_files AS (
 matches AS (
     SELECT it.userActivityLog, it.item, it."timestamp", it."user", c.id AS callId
     FROM items AS it
-    JOIN calls AS c ON c.carrierCallID = it.carrierCallID
+    JOIN calls_touched AS c ON c.carrierCallID = it.carrierCallID
     WHERE it.kind = 'carrierCallID' AND (it.carrier IS NULL OR c.carrier = it.carrier)
     UNION ALL
     SELECT it.userActivityLog, it.item, it."timestamp", it."user", c.id

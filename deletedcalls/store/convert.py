@@ -1,0 +1,213 @@
+"""Converting a home of the old layout (one DuckDB file, schema version 10) into the lake (issue 28).
+
+``deletedcalls init`` on a home whose ``deletedcalls.duckdb`` is a plain
+warehouse (not a lake's catalog) converts it, under the writer's lock:
+
+1. the old file is brought to schema version 10 (the legacy migrations, as
+   ``init`` always did) and checkpointed, so that it has no WAL;
+2. a new lake is built beside it: catalog ``.deletedcalls.duckdb.lake``, data
+   files under ``.data.converting/``; every table is copied, the key index
+   built from the calls and deleted calls, purged keys turned into 16 bytes;
+3. every table is verified row for row: its count and the sum of its rows'
+   hashes, on both sides (purged keys through the same conversion);
+4. the new catalog replaces the old file (one rename), then the data folder
+   gets its name, ``data/``.
+
+The old file is untouched until step 4. A conversion killed before it is
+started over by the next ``init`` (what it built is removed first); one
+killed between the two renames is finished by the next writer. Other commands
+refuse a home that still has the old layout (exit 2: run ``init``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from deletedcalls import logs
+from deletedcalls.catalog import Lake, attach, connection
+from deletedcalls.clock import utc_now
+from deletedcalls.errors import IntegrityFailure
+from deletedcalls.fsutil import crash_point, fsync_path, private_files
+from deletedcalls.settings import Settings
+from deletedcalls.sqlfiles import quoted, sql, sql_dir
+
+LAKE_SCHEMA = 11  # sql/schema/011_lake.sql
+LEGACY_LAST = 10  # sql/legacy/
+NEW_CATALOG = ".deletedcalls.duckdb.lake"
+NEW_DATA = ".data.converting"
+# tables of the lake that the old layout does not have
+LAKE_ONLY = frozenset({"call_keys", "published_info"})
+
+
+@dataclass(frozen=True)
+class Converted:
+    tables: int
+    rows: int
+
+
+def _new_catalog(settings: Settings) -> Path:
+    return settings.home / NEW_CATALOG
+
+
+def _new_data(settings: Settings) -> Path:
+    return settings.home / NEW_DATA
+
+
+def is_lake(path: Path) -> bool:
+    """Whether a DuckDB file is a lake's catalog (it has DuckLake's metadata tables) rather than an old warehouse."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ducklake_metadata'").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def layout_settled(settings: Settings) -> bool:
+    """True when the home is a lake with nothing of a conversion left; the cheap check every command makes."""
+    return settings.data_dir.is_dir() and not _new_data(settings).exists() and not _new_catalog(settings).exists()
+
+
+def finish_or_refuse(settings: Settings) -> bool:
+    """For a home that is not plainly a lake: finish a conversion that swapped its catalog already (True), or
+    return False for an old-layout home (the caller converts it, or refuses). The caller holds the lock."""
+    if not settings.database.exists():
+        return True
+    if is_lake(settings.database):
+        if _new_data(settings).exists():
+            os.replace(_new_data(settings), settings.data_dir)
+            fsync_path(settings.home)
+        _new_catalog(settings).unlink(missing_ok=True)
+        return True
+    return False
+
+
+def convert(settings: Settings) -> Converted:
+    """Convert the old-layout warehouse of the home into a lake, verified, then swap it in (the caller holds the lock)."""
+    _remove_partial(settings)
+    _bring_to_version_10(settings.database)
+    catalog, data = _new_catalog(settings), _new_data(settings)
+    with private_files():
+        data.mkdir(mode=0o700)
+        con = connection()
+        attach(con, Lake(catalog, str(data.resolve()) + "/"), "lake")
+    try:
+        con.execute(f"ATTACH {quoted(settings.database)} AS old (READ_ONLY)")
+        con.execute("USE lake")
+        for name in ("purged_key", "call_key"):
+            con.execute(sql(f"macros/{name}"))
+        con.execute("BEGIN")
+        con.execute(sql("schema/011_lake"))
+        con.execute("COMMIT")
+        tables = _tables(con, "lake")
+        rows = 0
+        for table in tables:
+            if table in LAKE_ONLY:
+                continue
+            con.execute("BEGIN")
+            con.execute(f'DELETE FROM lake."{table}"')  # noqa: S608 -- a catalog name; what 011 seeded (counters, warehouse_info): the old rows win
+            con.execute(_copy_statement(con, table))
+            con.execute("COMMIT")
+            crash_point("convert-copied")
+        con.execute("BEGIN")
+        con.execute("INSERT INTO schema_migrations VALUES ($v, '011_lake.sql', $t)", {"v": LAKE_SCHEMA, "t": utc_now()})
+        con.execute(sql("convert/call_keys"))
+        con.execute("COMMIT")
+        for table in tables:
+            if table not in LAKE_ONLY:
+                rows += _verify(con, table)
+        con.execute("CHECKPOINT __ducklake_metadata_lake")
+        con.execute("DETACH old")
+        con.execute("DETACH lake")
+    finally:
+        con.close()
+    for wal in (catalog.with_name(catalog.name + ".wal"),):
+        if wal.exists() and wal.stat().st_size:
+            raise IntegrityFailure(f"{wal} still holds changes after the conversion's checkpoint; not swapping (run init again)")
+        wal.unlink(missing_ok=True)
+    fsync_path(catalog)
+    crash_point("convert-verified")
+    os.replace(catalog, settings.database)
+    fsync_path(settings.home)
+    crash_point("convert-swapped")
+    os.replace(data, settings.data_dir)
+    fsync_path(settings.home)
+    logs.info(f"converted the warehouse to the lake layout: {len(tables) - len(LAKE_ONLY)} tables, {rows} rows, verified",
+              stage="init", tables=len(tables), rows=rows)
+    return Converted(len(tables) - len(LAKE_ONLY), rows)
+
+
+def _remove_partial(settings: Settings) -> None:
+    """What a killed conversion built (the old file was not touched): it is started over."""
+    for path in (_new_catalog(settings), _new_catalog(settings).with_name(NEW_CATALOG + ".wal")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(_new_data(settings), ignore_errors=True)
+    if settings.data_dir.exists():  # an old-layout home has no data/: only a conversion can have made it
+        shutil.rmtree(settings.data_dir)
+
+
+def _bring_to_version_10(path: Path) -> None:
+    """The legacy migrations the old file lacks, each in its own transaction (as init always did), then a checkpoint."""
+    import re
+
+    con = duckdb.connect(str(path))
+    try:
+        have = int(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0])
+        for legacy in sorted((sql_dir() / "legacy").glob("*.sql")):
+            m = re.match(r"^(\d{3})_", legacy.name)
+            if not m or int(m.group(1)) <= have:
+                continue
+            con.execute("BEGIN")
+            con.execute(legacy.read_text(encoding="utf-8"))
+            con.execute("INSERT INTO schema_migrations VALUES ($v, $n, $t)", {"v": int(m.group(1)), "n": legacy.name, "t": utc_now()})
+            con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = $c AND table_type = 'BASE TABLE' "
+        "ORDER BY table_name", {"c": catalog},
+    ).fetchall()]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'lake' AND table_name = $t "
+        "ORDER BY ordinal_position", {"t": table},
+    ).fetchall()]
+
+
+def _source(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The old table's rows as the lake's table holds them (purged keys: 16 bytes instead of a UHUGEINT)."""
+    columns = ", ".join(f'"{c}"' for c in _columns(con, table))
+    if table == "purged_keys":
+        return sql("convert/purged_keys")
+    order = ' ORDER BY "id"' if table in ("calls", "deleted_calls") else ""
+    return f'SELECT {columns} FROM old.main."{table}"{order}'  # noqa: S608 -- names from the catalogs
+
+
+def _copy_statement(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    columns = ", ".join(f'"{c}"' for c in _columns(con, table))
+    return f'INSERT INTO lake."{table}" ({columns}) {_source(con, table)}'  # noqa: S608 -- names from the catalogs
+
+
+def _verify(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Count and sum of row hashes of the old rows (as converted) and of the lake's table; IntegrityFailure if they differ."""
+    columns = ", ".join(f'"{c}"' for c in _columns(con, table))
+    fingerprint = "SELECT count(*), CAST(coalesce(sum(CAST(hash({cols}) AS HUGEINT)), 0) AS VARCHAR) FROM ({src})"
+    old = con.execute(fingerprint.format(cols=columns, src=_source(con, table))).fetchall()[0]
+    rows = f'SELECT * FROM lake."{table}"'  # noqa: S608 -- a catalog name
+    if table == "schema_migrations":  # the lake has one more: 011 itself
+        rows += f" WHERE version <= {LEGACY_LAST}"
+    new = con.execute(fingerprint.format(cols=columns, src=rows)).fetchall()[0]
+    if old != new:
+        raise IntegrityFailure(f"converting {table}: the lake holds {new[0]} rows (hash {new[1]}), the old file {old[0]} (hash {old[1]}); "
+                               "nothing was swapped, the old file is untouched")
+    return int(new[0])
