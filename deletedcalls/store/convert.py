@@ -121,6 +121,7 @@ def convert(settings: Settings) -> Converted:
             if table not in LAKE_ONLY:
                 rows += _verify(con, table)
         con.execute("CHECKPOINT __ducklake_metadata_lake")
+        con.execute("USE memory")
         con.execute("DETACH old")
         con.execute("DETACH lake")
     finally:

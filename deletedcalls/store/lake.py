@@ -13,12 +13,14 @@ the writer does with them. What each maintenance step is for:
      calls files hold only live calls (what lets analysts read them directly);
   2. ``ducklake_expire_snapshots``: only the current snapshot is kept (the
      product's history is its own tables: runs, retention events, DR archives);
-  3. ``ducklake_cleanup_old_files``: files superseded by an earlier command are
+  3. versions of inlined rows (small tables kept inside the catalog) that no
+     kept snapshot sees are deleted (``drop_ended_inlined_rows``);
+  4. ``ducklake_cleanup_old_files``: files superseded by an earlier command are
      deleted, those superseded by this one only by the next command, because
      the published catalog copy that readers hold until this command publishes
      may still name them; after a purge every superseded file goes at once
      (erasure wins; a reader on the old copy gets an error and retries);
-  4. compaction of a table whose month folders hold many small files.
+  5. compaction of a table whose month folders hold many small files.
 - ``erase`` (after a purge): table-level column statistics (all-time min/max
   per column, phone numbers among them) are forgotten, and the catalog file is
   rewritten, because a DuckDB file keeps freed blocks with their old bytes.
@@ -83,13 +85,14 @@ def remove_orphans(con: duckdb.DuckDBPyConnection) -> int:
 
 def tidy(con: duckdb.DuckDBPyConnection, started: datetime, *, erase: bool = False) -> dict[str, int]:
     """The maintenance after a writer command's work (see the module's docstring); returns what it did."""
-    done = {"rewritten": 0, "removed": 0, "compacted": 0}
+    done = {"rewritten": 0, "removed": 0, "compacted": 0, "versions": 0}
     rewritten = con.execute(f"CALL ducklake_rewrite_data_files({quoted(ALIAS)}, delete_threshold => 0)").fetchall()
     done["rewritten"] = sum(int(r[2]) for r in rewritten) if rewritten and len(rewritten[0]) > 2 else len(rewritten)
     for table in _crowded_tables(con):
         con.execute(f"CALL ducklake_merge_adjacent_files({quoted(ALIAS)}, {quoted(table)})").fetchall()
         done["compacted"] += 1
     con.execute(f"CALL ducklake_expire_snapshots({quoted(ALIAS)}, older_than => now())").fetchall()
+    done["versions"] = drop_ended_inlined_rows(con)
     if erase:
         removed = con.execute(f"CALL ducklake_cleanup_old_files({quoted(ALIAS)}, cleanup_all => true)").fetchall()
     else:
@@ -114,12 +117,42 @@ def _crowded_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def forget_column_statistics(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the table-level min/max of every column: all-time values, phone numbers of purged rows among them.
+    """Drop the table-level statistics of every column: all-time min/max, phone numbers of purged rows among them.
 
-    DuckLake keeps them per table (not per file) and only widens them; they are statistics for planning, which
-    a NULL leaves unknown. An edit of the catalog's own table (format 1.0), in its own transaction.
+    DuckLake keeps them per table (not per file) and only widens them. They are deleted, not set to NULL:
+    a NULL min/max reads as "no value in this column", and the planner then prunes every filter on it (an
+    UPDATE of counters matched no row). Without a row the column's statistics are unknown, which costs only
+    planning precision (files are still pruned by their own statistics). An edit of the catalog's own table
+    (format 1.0), in its own transaction.
     """
-    con.execute(f"UPDATE {metadata(ALIAS)}.ducklake_table_column_stats SET min_value = NULL, max_value = NULL")  # noqa: S608
+    con.execute(f"DELETE FROM {metadata(ALIAS)}.ducklake_table_column_stats")  # noqa: S608 -- the catalog's own schema
+
+
+def drop_ended_inlined_rows(con: duckdb.DuckDBPyConnection) -> int:
+    """Remove the versions of inlined rows that no kept snapshot can see; returns how many.
+
+    A small table's rows live inside the catalog (inlined); an UPDATE or DELETE there only sets the old
+    version's ``end_snapshot``, and ``ducklake_expire_snapshots`` (1.5.5) leaves those versions in place: a
+    purged duplicate's raw line would stay, and the counters table would grow by a row per command. Once the
+    snapshots before the oldest kept one are expired, a version that ended by then is invisible to every
+    snapshot: it is deleted, in its own transaction on the catalog.
+    """
+    md = metadata(ALIAS)
+    oldest = con.execute(f"SELECT min(snapshot_id) FROM {md}.ducklake_snapshot").fetchall()[0][0]  # noqa: S608
+    present = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = $d AND table_name LIKE 'ducklake_inlined_data_%'", {"d": md}
+    ).fetchall()}
+    removed = 0
+    for (name,) in con.execute(f"SELECT DISTINCT table_name FROM {md}.ducklake_inlined_data_tables ORDER BY 1").fetchall():  # noqa: S608
+        if name not in present or oldest is None:
+            continue
+        n = con.execute(
+            f'SELECT count(*) FROM {md}."{name}" WHERE end_snapshot IS NOT NULL AND end_snapshot <= $o', {"o": oldest}  # noqa: S608
+        ).fetchall()[0][0]
+        if n:
+            con.execute(f'DELETE FROM {md}."{name}" WHERE end_snapshot IS NOT NULL AND end_snapshot <= $o', {"o": oldest})  # noqa: S608
+            removed += int(n)
+    return removed
 
 
 def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckdb.DuckDBPyConnection:

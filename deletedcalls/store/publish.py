@@ -122,8 +122,7 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | No
     analyst, protected = _temp_path(settings, "analyst"), _temp_path(settings, "protected")
     for tmp in (analyst, protected):
         _remove_temp(tmp)
-    pending_touched(con)
-    con.execute(sql("materialise/01_matches"))  # the calls pending deletions name: hidden from analysts
+    _pending_matches(con)
     con.execute("SET VARIABLE min_cell = $m", {"m": settings.min_cell})
     files, hidden = _calls_files(con, settings)
     with _attached(con, analyst):
@@ -138,6 +137,15 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | No
     fsync_path(settings.published_dir)
     _remove_superseded_links(settings, files)
     return Published(run_id, now, time.perf_counter() - started, len(files), hidden)
+
+
+def _pending_matches(con: duckdb.DuckDBPyConnection) -> None:
+    """materialise_winners: the calls pending deletions name, hidden from analysts (none read when no item is pending)."""
+    if con.execute("SELECT count(*) FROM deletion_items WHERE resolvedAt IS NULL").fetchall()[0][0]:
+        pending_touched(con)
+        con.execute(sql("materialise/01_matches"))
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE materialise_winners AS SELECT CAST(NULL AS BIGINT) AS callId WHERE false")
 
 
 def _write_protected(con: duckdb.DuckDBPyConnection, settings: Settings, info: dict, tmp: Path) -> None:
