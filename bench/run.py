@@ -9,7 +9,8 @@ against 4x calls, retention a partition of 2x, keyset pages over 10x deleted cal
 publishing the two stores of a warehouse of 5x live calls and 0.5x deleted calls,
 pages of 100 from 1x deleted calls over HTTP with 8 keep-alive clients,
 a nightly run over 5x rows in 20 files (publishing included), Ultravox ingest of 1x call objects
-in saved pages of 1000 against DuckDB's read_json of the same files (stage ultravox, not run by default).
+in saved pages of 1000 against DuckDB's read_json of the same files (stage ultravox, not run by default),
+and issue 28's growth table (stage growth, not run by default): the same night on 1 and 12 months of 1x calls kept.
 
 Generates its own data under --out (git-ignored). Every figure is a ratio
 measured side by side, because machines are noisy; ingest runs --repeat bare/ours
@@ -263,16 +264,14 @@ def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
 def bench_retention(out: Path, rows: int) -> dict[str, float]:
     from datetime import date
 
-    from deletedcalls.store.retention import archive_partition, plan_retention, rewrite_database
+    from deletedcalls.store.retention import archive_partition, erase, plan_retention
     from deletedcalls.store.session import writing
-    from deletedcalls.store.warehouse import connect
 
     home, settings = _bench_home(out, "wh-retention")
     with writing(settings) as session:  # type: ignore[arg-type]
         con = session.con
         con.execute(FILL_DELETED, {"first": 1, "n": rows, "month": "2026-01"})
         con.execute("UPDATE counters SET value = $n WHERE name = 'deleted_call'", {"n": rows})
-        con.execute("CHECKPOINT")
         bare_path = out / "bare-archive.parquet"
         fresh(bare_path)
         t = time.perf_counter()
@@ -280,16 +279,16 @@ def bench_retention(out: Path, rows: int) -> dict[str, float]:
                     "TO $p (FORMAT parquet, COMPRESSION zstd)", {"p": str(bare_path)})
         bare = time.perf_counter() - t
         # the audit compares loaded with live + deleted + archived: make the synthetic rows count as loaded
-        con.execute("INSERT INTO cdr_files VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1, 'canonical')", {"n": rows})
+        con.execute("INSERT INTO cdr_files VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1, "
+                    "'canonical', NULL)", {"n": rows})
         [plan] = plan_retention(con, settings, date(2027, 1, 1), 90)  # type: ignore[arg-type]
         t = time.perf_counter()
         archive_partition(con, settings, plan, 1, date(2027, 1, 1), 90)  # type: ignore[arg-type]
         ours = time.perf_counter() - t
         t = time.perf_counter()
-        session.con = rewrite_database(con, settings)  # type: ignore[arg-type]
+        session.con = erase(con, settings)  # type: ignore[arg-type]
         rewrite = time.perf_counter() - t
     size = (home / plan.path).stat().st_size
-    del connect
     return {"rows": rows, "bare_copy_s": bare, "archive_verify_purge_s": ours, "ratio": ours / bare,
             "rewrite_s": rewrite, "archive_mb": round(size / 1e6, 1)}
 
@@ -433,6 +432,121 @@ def bench_nightly(out: Path, rows: int, files: int = 20) -> dict[str, float]:
             "run_rss_mb": rss, "rerun_unchanged_inbox_s": rerun}
 
 
+# History for the growth stage: `n` calls of carrier H from id `first`, all in one UTC month (`month`, 'YYYY-MM'),
+# in id order, written as a CDR load would write them (plus their key-index rows).
+FILL_CALLS = """
+INSERT INTO calls (id, CDRFileID, lineNumber, target, extension, external, terminationNumber, locationCarrier, callTypeDirectionFlag,
+    chargeBand, callTypeOriginationTypeFlag, callTypeRecordingFlag, startDate, startTime, tariffTime, duration, answerTime, costCDR,
+    costSuggestedRetail, costCDRBasic, costCDRAccessCharge, costCDRSurchargeMobileOrigination, costCDRSurchargePayphoneOrigination,
+    costCDRSurchargeCallRecording, carrier, callCarrier, carrierCallID, startedAt)
+SELECT i, 1, 2 + i, '+4477' || lpad(CAST(hash(i) % 100000000 AS VARCHAR), 8, '0'), NULL, '01' || lpad(CAST(i % 1000000000 AS VARCHAR), 9, '0'),
+       NULL, CASE WHEN i % 6 = 0 THEN repeat('Leeds, West Yorkshire ', 5) ELSE 'BT' END, CASE WHEN i % 2 = 0 THEN 'A' ELSE 'B' END,
+       'national', 'M', 'N', d, TIME '10:00:00' + INTERVAL (i % 3600) SECOND, 'day', i % 3600, i % 30,
+       CAST((i % 100000) / 10000 AS DECIMAL(18,4)), CAST((i % 100000) / 5000 AS DECIMAL(18,4)), NULL, NULL, NULL, NULL, NULL,
+       'H', NULL, 'H-' || CAST(i AS VARCHAR), timezone('UTC', d + TIME '10:00:00' + INTERVAL (i % 3600) SECOND)
+FROM (SELECT i, CAST($month || '-01' AS DATE) + CAST(i % 28 AS INTEGER) AS d FROM range($first, $first + $n) AS t(i))
+ORDER BY i
+"""
+
+
+def _grown_home(out: Path, months: int, per_month: int, deleted: int) -> Path:
+    """A warehouse of `months` x `per_month` calls (2025-01 onwards) and `deleted` deleted calls of 2025-06."""
+    from deletedcalls.store.session import writer
+
+    home, settings = _bench_home(out, f"wh-growth-{months}")
+    with writer(settings) as con:  # type: ignore[arg-type]
+        for m in range(months):
+            con.execute("BEGIN")
+            con.execute(FILL_CALLS, {"first": m * per_month + 1, "n": per_month, "month": f"2025-{m + 1:02d}"})
+            con.execute("COMMIT")
+        con.execute("BEGIN")
+        con.execute("INSERT INTO call_keys SELECT call_key(carrierCallID), strftime(startedAt, '%Y-%m') FROM calls")
+        first = months * per_month + 1
+        con.execute(FILL_DELETED.replace("TIMESTAMP '2026-01-15 00:00:00'", "TIMESTAMP '2025-06-15 00:00:00'"),
+                    {"first": first, "n": deleted, "month": "2025-06"})
+        con.execute("UPDATE counters SET value = $n WHERE name = 'call'", {"n": first + deleted - 1})
+        con.execute("UPDATE counters SET value = $n WHERE name = 'deleted_call'", {"n": first + deleted - 1})
+        con.execute("UPDATE counters SET value = 1 WHERE name = 'cdr_file'")
+        con.execute("INSERT INTO cdr_files VALUES (1, 'history', '-', 'H', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1, "
+                    "'canonical', NULL)", {"n": months * per_month + deleted})
+        con.execute("COMMIT")
+    return home
+
+
+def bench_growth(out: Path, per_month: int, night_rows: int = 100_000, deletions: int = 1000) -> dict[str, object]:
+    """The issue-28 table: the same night on 1 and 12 months of `per_month` calls kept, side by side.
+
+    The night: two CDR files of `night_rows` (new calls of March 2026) and `deletions` deletions of history calls of the
+    last month, through `run` (ingest, materialise, retention, publish); then the same run again (unchanged inbox);
+    then `retention enforce` purging one month of deleted calls (2025-06, `per_month // 10` rows) against writing that
+    month's rows once (COPY to Parquet). Bare baseline: a typed DuckDB load of the night's two files plus one copy of
+    the loaded rows into a second DuckDB file.
+    """
+    inbox = out / f"inbox-growth-{night_rows}"
+    if not inbox.exists():
+        inbox.mkdir()
+        for k in range(2):
+            write_cdr(inbox / f"night{k}.csv", night_rows, seed=300 + k, carrier=f"N{k}")
+    purged = max(per_month // 10, 1)
+    report: dict[str, object] = {"per_month": per_month, "night_rows": 2 * night_rows, "deletions": deletions}
+    bare_db = fresh(out / "bare-growth.duckdb")
+    bare, bare_rss, _ = timed([sys.executable, "-c", BARE_LOAD_COPY, str(bare_db), str(inbox / "night*.csv"), json.dumps(TYPES)])
+    report.update(bare_load_copy_s=round(bare, 2), bare_rss_mb=bare_rss)
+    for months in (1, 12):
+        home = _grown_home(out, months, per_month, purged)
+        last = (months - 1) * per_month + 1  # the last month's first id
+        step = max(per_month // deletions, 1)
+        night = out / f"night-{months}"
+        fresh(night)
+        night.mkdir()
+        for f in inbox.glob("night*.csv"):
+            os.link(f, night / f.name)
+        ids = [f"H-{last + k * step}" for k in range(deletions)]
+        write_deletions(night / "deletions.jsonl", [
+            {"id": f"UAL-N{k}", "user": "bench", "timestamp": "2026-03-20T10:00:00Z", "action": "delete_calls",
+             "selector": {"carrierCallIds": ids[k * 100:(k + 1) * 100]}} for k in range(deletions // 100)])
+        job = out / f"growth-{months}.toml"
+        job.write_text(f'[job]\nname = "bench"\ninbox = "{night}"\n\n[inbox]\nmin_age_seconds = 0\n')
+        run_s, run_rss, code = timed(cli(home, "run", str(job), "--as-of", "2025-09-01"), env())
+        assert code == 0, f"night on {months} months failed"
+        rerun_s, rerun_rss, _ = timed(cli(home, "run", str(job), "--as-of", "2025-09-01"), env())
+        once = fresh(out / "month-once.parquet")
+        write_once, _, _ = timed([sys.executable, "-c", WRITE_MONTH_ONCE, str(home), str(once)], env())
+        purge_s, purge_rss, code = timed(cli(home, "retention", "enforce", "--as-of", "2025-10-01"), env())
+        assert code == 0, "purge failed"
+        report[f"{months}mo"] = {
+            "calls_kept": months * per_month, "run_s": round(run_s, 2), "run_rss_mb": run_rss, "rerun_s": round(rerun_s, 2),
+            "rerun_rss_mb": rerun_rss, "purge_s": round(purge_s, 2), "purge_rss_mb": purge_rss, "purged_rows": purged,
+            "write_month_once_s": round(write_once, 2), "purge_vs_write_once": round(purge_s / write_once, 2),
+            "run_vs_bare": round(run_s / bare, 2),
+        }
+        print(json.dumps({f"growth-{months}mo": report[f"{months}mo"]}), flush=True)
+    small, big = report["1mo"], report["12mo"]
+    report["run_12_over_1"] = round(big["run_s"] / small["run_s"], 2)  # type: ignore[index]
+    report["rss_12_over_1"] = round(big["run_rss_mb"] / small["run_rss_mb"], 2)  # type: ignore[index]
+    report["load_average"] = os.getloadavg()
+    return report
+
+
+# The bare baseline of a night: a typed load of the files plus one copy of the loaded rows into a second file.
+BARE_LOAD_COPY = BARE_LOAD + """
+con.execute("ATTACH '" + (sys.argv[1] + ".copy").replace("'", "''") + "' AS second")  # 1.5.5 binds no parameter in ATTACH
+con.execute("CREATE TABLE second.calls AS SELECT * FROM calls")
+con.execute("CHECKPOINT second")
+"""
+
+# Writing one month of deleted calls once (what the purge target compares with): a copy of its rows to Parquet.
+WRITE_MONTH_ONCE = """
+import sys
+from deletedcalls.catalog import attach, connection, writer_lake
+from pathlib import Path
+con = connection()
+attach(con, writer_lake(Path(sys.argv[1])), "lake", read_only=True)
+con.execute("COPY (SELECT * FROM lake.deleted_calls WHERE deletedMonth = '2025-06') TO $p (FORMAT parquet, COMPRESSION zstd)",
+            {"p": sys.argv[2]})
+"""
+
+
 BARE_JSON = """
 import duckdb, sys
 con = duckdb.connect(sys.argv[1])
@@ -514,6 +628,9 @@ def main() -> None:
     if "ultravox" in stages:
         report["ultravox"] = bench_ultravox(args.out, args.rows)
         print(json.dumps({"ultravox": report["ultravox"]}), flush=True)
+    if "growth" in stages:
+        report["growth"] = bench_growth(args.out, args.rows, night_rows=min(100_000, args.rows // 10))
+        print(json.dumps({"growth": report["growth"]}), flush=True)
     if "keyset" in stages:
         report["keyset"] = bench_keyset(args.out, args.rows * 10)
         print(json.dumps({"keyset": report["keyset"]}), flush=True)

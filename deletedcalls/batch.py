@@ -22,6 +22,7 @@ from typing import Any
 from deletedcalls import logs
 from deletedcalls.clock import today_utc
 from deletedcalls.errors import InputRejected, UsageError
+from deletedcalls.fsutil import crash_point
 from deletedcalls.ingest.cdr import ingest_cdr_files
 from deletedcalls.ingest.deletions import ingest_deletion_files
 from deletedcalls.jobs import Job
@@ -154,6 +155,7 @@ def run_job(
         "seconds": round(time.perf_counter() - start, 3),
     }
     summary.stages["ingest-deletions"] = counts
+    crash_point("run-ingested")
     logs.info(f"deletion logs: {counts['entries']} new entries from {counts['files'] - counts['unchanged']} new file(s)",
               stage="ingest-deletions", **counts)
 
@@ -162,6 +164,7 @@ def run_job(
     mat = {**m.as_dict(), "seconds": round(time.perf_counter() - start, 3)}
     summary.stages["materialise"] = mat
     logs.info(f"materialised {m.deleted} deleted calls; {m.pending_items} items still pending", stage="materialise", **mat)
+    crash_point("run-materialised")
 
     start = time.perf_counter()
     result, session.con = enforce_retention(session.con, settings, run_id, as_of=as_of, days=settings.retention_days)

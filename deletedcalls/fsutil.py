@@ -56,7 +56,9 @@ def crash_point(name: str) -> None:
     """Fault injection for the crash tests: SIGKILL this process at a named step when asked.
 
     Set DELETEDCALLS_CRASH_AT to one of: archive-written, archive-renamed,
-    purged, rewrite-copied, restore-written, publish-written, spool-folded.
+    purged, rewrite-copied, restore-written, publish-written, spool-folded,
+    run-ingested, run-materialised, tidy-rewritten, tidy-expired,
+    convert-copied, convert-verified, convert-swapped.
     Never set in production.
     """
     if os.environ.get(CRASH_ENV) == name:

@@ -253,3 +253,74 @@ def test_a_conversion_killed_at_any_step_is_finished_by_the_next_init(tmp_path, 
     result = Warehouse(home).cli("init")
     assert result.exit_code == 0, result.stderr
     _converted_equal(home, expected)
+
+
+# ---------------------------------------------------------------- a night killed between its steps
+
+
+NIGHT_STEPS = ["run-ingested", "run-materialised", "archive-written", "archive-renamed", "purged", "rewrite-copied",
+               "spool-folded", "tidy-rewritten", "tidy-expired", "publish-written"]
+
+
+def _night_inbox(folder: Path) -> Path:
+    """Two CDR files over three months, deletions in two deletedMonths, one of which expires on the night's as-of."""
+    folder.mkdir()
+    for k, carrier in enumerate(("BT", "VF")):
+        # call ids: bt.csv is ingested first (ids 1-60), then vf.csv (61-120); call id c has number(c)
+        rows = [good_row(k * 100 + i, target=number(k * 60 + i + 1), carrier=carrier, carrierCallID=f"{carrier}-{i:06d}",
+                         startDate=f"2026-0{1 + i % 3}-1{i % 10}") for i in range(60)]
+        (folder / f"{carrier.lower()}.csv").write_text(csv_text(rows))
+    log = (entry("U-old", [3, 4, 5, 64, 65], "2026-01-20T10:00:00Z") + entry("U-new", [10, 11, 70], "2026-05-20T10:00:00Z")
+           + json.dumps({"id": "U-key", "user": "alice", "timestamp": "2026-05-21T10:00:00Z", "action": "delete_calls",
+                         "selector": {"carrierCallIds": ["VF-000020", "BT-000030"]}}) + "\n")
+    (folder / "log.jsonl").write_text(log)
+    return folder
+
+
+def _night_state(w: Warehouse) -> dict[str, object]:
+    return {
+        "calls": w.query("SELECT * FROM calls ORDER BY id"),
+        "deleted": w.query("SELECT * EXCLUDE (created, updated, runId) FROM deleted_calls ORDER BY id"),
+        "files": w.query('SELECT id, fileName, status, "rows", rejected FROM cdr_files ORDER BY id'),
+        "archives": w.query('SELECT "partition", "rows", minId, maxId FROM dr_archives ORDER BY ALL'),
+        "summary": w.query("SELECT * FROM deleted_calls_summary ORDER BY ALL"),
+        "keys": w.query("SELECT * FROM call_keys ORDER BY ALL"),
+        "purged": w.query('SELECT "partition", count(*) FROM purged_keys GROUP BY ALL ORDER BY ALL'),  # hashes differ by warehouse
+        "analyst": w.json("sql", "SELECT id FROM calls ORDER BY id"),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", NIGHT_STEPS)
+def test_a_night_killed_at_any_step_is_finished_by_the_next_run_and_leaves_no_stray_file(tmp_path, step):
+    inbox = _night_inbox(tmp_path / "inbox")
+    job = tmp_path / "job.toml"
+    job.write_text(f'[job]\nname = "t"\ninbox = "{inbox}"\n\n[retention]\ndays = 30\n\n[inbox]\nmin_age_seconds = 0\n')
+    clean = Warehouse(tmp_path / "clean")
+    clean.cli("init", ok=True)
+    clean.cli("run", str(job), "--as-of", "2026-06-01", ok=True)
+    expected = _night_state(clean)
+    assert expected["archives"] and expected["purged"] and len(expected["deleted"]) == 5, "the night purges a month"
+
+    w = Warehouse(tmp_path / "killed")
+    w.cli("init", ok=True)
+    uncompressed(w.home)
+    env = dict(os.environ, DELETEDCALLS_USER="analyst", PYTHONPATH=str(REPO), **{CRASH_ENV: step})
+    killed = subprocess.run([sys.executable, "-m", "deletedcalls", "--home", str(w.home), "run", str(job), "--as-of", "2026-06-01"],
+                            env=env, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    w.cli("run", str(job), "--as-of", "2026-06-01", ok=True)
+    assert _night_state(w) == expected
+    w.cli("materialise", ok=True)  # one more writer command: files superseded by the rerun go too
+    tables = [r[0] for r in w.query("SELECT table_name FROM information_schema.tables "
+                                    "WHERE table_catalog = 'lake' AND table_type = 'BASE TABLE'")]
+    named = {Path(f) for t in tables for r in w.query(f"SELECT data_file, delete_file FROM ducklake_list_files('lake', '{t}')")  # noqa: S608
+             for f in r if f}
+    assert set(files_under(w.home.resolve() / "data")) == named, "a file no snapshot names is left under data/"
+    everything = [p for p in files_under(w.home) if "dr" not in p.relative_to(w.home).parts]
+    for i in (3, 4, 5):  # deleted in January, purged with that month: no byte anywhere outside dr/
+        assert holding(everything, number(i)) == [], f"purged {number(i)} is in {holding(everything, number(i))}"
+    readable = [p for p in files_under(w.home / "published") if p.name != "protected.duckdb"]
+    for i in (10, 11):  # deleted in May, kept: in no analyst file
+        assert holding(readable, number(i)) == []
+    assert holding(readable, number(12)), "control: a live call's number is found"

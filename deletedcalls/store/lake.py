@@ -88,11 +88,13 @@ def tidy(con: duckdb.DuckDBPyConnection, started: datetime, *, erase: bool = Fal
     done = {"rewritten": 0, "removed": 0, "compacted": 0, "versions": 0}
     rewritten = con.execute(f"CALL ducklake_rewrite_data_files({quoted(ALIAS)}, delete_threshold => 0)").fetchall()
     done["rewritten"] = sum(int(r[2]) for r in rewritten) if rewritten and len(rewritten[0]) > 2 else len(rewritten)
+    crash_point("tidy-rewritten")
     for table in _crowded_tables(con):
         con.execute(f"CALL ducklake_merge_adjacent_files({quoted(ALIAS)}, {quoted(table)})").fetchall()
         done["compacted"] += 1
     con.execute(f"CALL ducklake_expire_snapshots({quoted(ALIAS)}, older_than => now())").fetchall()
     done["versions"] = drop_ended_inlined_rows(con)
+    crash_point("tidy-expired")
     if erase:
         removed = con.execute(f"CALL ducklake_cleanup_old_files({quoted(ALIAS)}, cleanup_all => true)").fetchall()
     else:
