@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
-from deletedcalls.catalog import attach, connection, writer_lake
+from deletedcalls.catalog import attach, connection, published_lake, writer_lake
 from deletedcalls.cli import cli
 from deletedcalls.ingest.schemas import CDR_COLUMNS
 
@@ -94,11 +94,29 @@ class Warehouse:
         return json.loads(result.stdout)
 
 
-def lake_connection(home: Path) -> duckdb.DuckDBPyConnection:
-    """The warehouse's lake attached read-only as ``lake`` and in use, as the writer sees it."""
+def lake_connection(home: Path, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """The warehouse's lake attached (read-only unless asked) as ``lake`` and in use, as the writer sees it."""
     con = connection()
-    attach(con, writer_lake(home), "lake", read_only=True)
+    attach(con, writer_lake(home), "lake", read_only=read_only)
     con.execute("USE lake")
+    return con
+
+
+def uncompressed(home: Path) -> None:
+    """Make the lake write plain Parquet (no writer is running), so that raw bytes can be scanned for values."""
+    con = connection()
+    try:
+        attach(con, writer_lake(home), "lake")
+        con.execute("CALL lake.set_option('parquet_compression', 'uncompressed')")
+    finally:
+        con.close()
+
+
+def protected_connection(home: Path) -> duckdb.DuckDBPyConnection:
+    """The published protected store (a copy of the lake's catalog) attached read-only and in use, as officers' reads open it."""
+    con = connection()
+    attach(con, published_lake(home), "protected", read_only=True)
+    con.execute("USE protected")
     return con
 
 

@@ -13,7 +13,7 @@ import click
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, csv_text, good_row, run_cli
+from conftest import REPO, csv_text, good_row, lake_connection, run_cli
 
 from deletedcalls.cli import cli
 
@@ -57,23 +57,23 @@ def test_init_again_does_nothing_and_keeps_data(wh, write):
 
 
 def test_init_upgrades_a_warehouse_made_by_an_older_version(tmp_path):
-    from deletedcalls.sqlfiles import migrations, sql
+    from deletedcalls.sqlfiles import migrations, sql_dir
 
     home = tmp_path / "old"
     home.mkdir()
+    # a warehouse of the first version (one DuckDB file: the layout before the lake, sql/legacy/)
     con = duckdb.connect(str(home / "deletedcalls.duckdb"))
-    first_version, first_name = migrations()[0]
-    con.execute(sql(f"schema/{first_name[:-4]}"))
-    con.execute("INSERT INTO schema_migrations VALUES (1, $n, now()::TIMESTAMP)", {"n": first_name})
+    first = sorted((sql_dir() / "legacy").glob("*.sql"))[0]
+    con.execute(first.read_text())
+    con.execute("INSERT INTO schema_migrations VALUES (1, $n, now()::TIMESTAMP)", {"n": first.name})
     con.close()
     runner = CliRunner()
     latest = migrations()[-1][0]
-    if latest > first_version:
-        stale = runner.invoke(cli, ["--home", str(home), "files", "list"])
-        assert stale.exit_code == 2 and "init" in stale.stderr
+    stale = runner.invoke(cli, ["--home", str(home), "files", "list"])
+    assert stale.exit_code == 2 and "init" in stale.stderr
     result = runner.invoke(cli, ["--home", str(home), "init"])
     assert result.exit_code == 0, result.stderr
-    con = duckdb.connect(str(home / "deletedcalls.duckdb"), read_only=True)
+    con = lake_connection(home)
     assert con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0] == latest
     con.close()
 

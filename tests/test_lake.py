@@ -12,25 +12,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, Warehouse, csv_text, good_row
+from conftest import REPO, Warehouse, csv_text, good_row, uncompressed
 
-from deletedcalls.catalog import attach, connection, writer_lake
 from deletedcalls.fsutil import CRASH_ENV
 
 
 def number(i: int) -> str:
     """Distinctive, high-entropy phone numbers, so that a byte scan can find them."""
     return f"+4479{(i * 7919 + 104729) % 10**8:08d}"
-
-
-def uncompressed(home: Path) -> None:
-    """Make the lake write plain Parquet (no writer is running), so that raw bytes can be scanned for values."""
-    con = connection()
-    try:
-        attach(con, writer_lake(home), "lake")
-        con.execute("CALL lake.set_option('parquet_compression', 'uncompressed')")
-    finally:
-        con.close()
 
 
 def files_under(folder: Path) -> list[Path]:

@@ -359,18 +359,19 @@ def test_a_deleted_call_keeps_its_instant(wh: Warehouse, write: Callable[..., Pa
 def test_an_older_warehouse_gains_startedat_and_profile(tmp_path: Path, write: Callable[..., Path]) -> None:
     import duckdb
 
-    from deletedcalls.sqlfiles import migrations, sql
+    from deletedcalls.sqlfiles import sql_dir
 
     home = tmp_path / "old"
     w = Warehouse(home)
     w.cli("init", ok=True)
-    # rebuild it as version 4 (before profiles), with one call in it
+    # rebuild it as version 4 (before profiles; one DuckDB file, the layout before the lake), with one call in it
     (home / "deletedcalls.duckdb").unlink()
     con = duckdb.connect(str(home / "deletedcalls.duckdb"))
-    for version, name in migrations():
+    for path in sorted((sql_dir() / "legacy").glob("*.sql")):
+        version = int(path.name[:3])
         if version <= 4:
-            con.execute(sql(f"schema/{name[:-4]}"))
-            con.execute("INSERT INTO schema_migrations VALUES ($v, $n, now()::TIMESTAMP)", {"v": version, "n": name})
+            con.execute(path.read_text())
+            con.execute("INSERT INTO schema_migrations VALUES ($v, $n, now()::TIMESTAMP)", {"v": version, "n": path.name})
     con.execute("INSERT INTO cdr_files VALUES (1, 'old.csv', 'x', 'BT', 'loaded', 1, 0, 1, [], NULL, now()::TIMESTAMP, 0)")
     con.execute("INSERT INTO calls (id, CDRFileID, lineNumber, target, callTypeDirectionFlag, callTypeRecordingFlag, startDate, "
                 "startTime, duration, costCDR, carrier, carrierCallID) VALUES "

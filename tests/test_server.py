@@ -178,9 +178,9 @@ def test_a_revoked_or_expired_token_stops_working_without_a_restart(api):
     assert server.get(LIST, second["token"]).status_code == 401
     assert server.get(LIST, token).status_code == 200
     # expire the first token in the warehouse; the next writer command publishes it
-    import duckdb
+    from conftest import lake_connection
 
-    con = duckdb.connect(str(wh.home / "deletedcalls.duckdb"))
+    con = lake_connection(wh.home, read_only=False)
     con.execute("UPDATE api_tokens SET expires = TIMESTAMP '2026-01-01' WHERE id = $id", {"id": token.split("_")[1]})
     con.close()
     wh.cli("materialise", ok=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import Warehouse
+from conftest import Warehouse, lake_connection, protected_connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -165,7 +165,7 @@ def test_every_filter_matches_the_oracle_and_a_walk_sees_each_match_once(populat
     if "fromDate" in f and "toDate" in f and f["fromDate"] > f["toDate"]:
         f["toDate"] = f["fromDate"]
     expected = sorted(m["callId"] for m in oracle if matches(m, f))
-    con = duckdb.connect(str(w.home / "published" / "protected.duckdb"), read_only=True)
+    con = protected_connection(w.home)
     try:
         seen, total = walk(con, as_params(f), page_size)
     finally:
@@ -198,7 +198,7 @@ def test_cli_filters_are_the_same_query(populated):
 
 def test_get_one_tombstone_and_an_unknown_call(populated):
     w, oracle = populated
-    con = duckdb.connect(str(w.home / "published" / "protected.duckdb"), read_only=True)
+    con = protected_connection(w.home)
     try:
         got = get_tombstone(con, oracle[3]["callId"])
         assert list(got) == FIELDS and got["callId"] == oracle[3]["callId"]
@@ -328,7 +328,7 @@ def test_files_are_recorded_and_the_invariants_hold(populated):
     w, _ = populated
     from deletedcalls.store.audits import failed_audits
 
-    con = duckdb.connect(str(w.home / "deletedcalls.duckdb"), read_only=True)
+    con = lake_connection(w.home)
     try:
         assert failed_audits(con) == {}
         files = con.execute("SELECT fileName, kind, status, records, newCalls, deleted, newDeleted FROM ultravox_files ORDER BY id").fetchall()
@@ -490,7 +490,7 @@ def test_ultravox_deletions_follow_retention_and_restore_from_dr(wh, write, tmp_
     assert [(a["partition"], a["rows"]) for a in wh.json("dr", "list")] == [("2026-01", 10), ("2026-01", 1)]
     from deletedcalls.store.audits import failed_audits
 
-    con = duckdb.connect(str(wh.home / "deletedcalls.duckdb"), read_only=True)
+    con = lake_connection(wh.home)
     try:
         assert failed_audits(con) == {}
     finally:

@@ -175,8 +175,8 @@ def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
 def _run_protected(settings: Settings, q: Query, text: str) -> QueryResult:
     with reading(settings, "protected") as con:
         _with_spooled_access_log(con, settings)
-        # the lake's data files and nothing else (DR archives are read through `dr restore`)
-        con.execute("SET allowed_directories = [$d]", {"d": data_uri(settings.home)})
+        # the lake's data files and the DR archives, nothing else
+        con.execute("SET allowed_directories = [$d, $r]", {"d": data_uri(settings.home), "r": str(settings.dr_dir.resolve()) + "/"})
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         try:

@@ -40,7 +40,7 @@ from deletedcalls.errors import DeletedCallsError, ExitCode, WarehouseBusy
 from deletedcalls.fsutil import private_files
 from deletedcalls.settings import CONFIG_NAME, DEFAULT_CONFIG, Settings
 from deletedcalls.sqlfiles import current_version, schema_version_required
-from deletedcalls.store.convert import convert, finish_or_refuse, layout_settled
+from deletedcalls.store.convert import convert, finish_or_refuse, is_lake, layout_settled
 from deletedcalls.store.fold import fold_spool, remove_folded
 from deletedcalls.store.lake import (
     finish_interrupted_rewrite,
@@ -152,7 +152,8 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
             raise
     with exclusive(settings):
         fresh = not settings.database.exists()  # decided under the lock: only a database this call made is removed
-        if not fresh and not layout_settled(settings) and not finish_or_refuse(settings):
+        # init looks inside the file (a home can hold an old-layout file beside a data/ folder); other commands trust the layout
+        if not fresh and (not layout_settled(settings) or not is_lake(settings.database)) and not finish_or_refuse(settings):
             convert(settings)  # a home of the old layout: converted, verified, swapped in (store/convert.py)
         started = utc_now()
         try:
