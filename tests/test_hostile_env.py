@@ -80,9 +80,9 @@ def state(w: Warehouse) -> dict[str, object]:
 
 STAGES = [
     # (name, command, what the failure names)
-    ("ingest", ["ingest", "cdr", "{inbox}/big.csv"], "deletedcalls.duckdb"),
+    ("ingest", ["ingest", "cdr", "{inbox}/big.csv"], "/home/data/main/calls/"),  # the lake's month file
     ("deletions", ["ingest", "deletions", "{inbox}/deletions.jsonl"], "deletedcalls.duckdb"),
-    ("materialise", ["materialise"], "deletedcalls.duckdb"),
+    ("materialise", ["materialise"], "/home/"),  # a deleted_calls file, a rewritten calls file or the catalog
     ("archive", ["retention", "enforce", "--as-of", "2026-06-01", "--retention-days", "30"], "dr/"),
     ("rewrite", ["retention", "enforce", "--as-of", "2026-06-01", "--retention-days", "30"], ".rewrite"),  # the same command again
 ]
@@ -134,7 +134,7 @@ def test_a_full_disk_at_each_stage_is_exit_7_and_the_rerun_equals_a_clean_run(sm
 
 def test_a_read_only_home_is_exit_7_naming_it_and_works_once_writable(tmp_path, inbox):
     mnt = tmp_path / "ro"
-    why = _mount(mnt, "16m")
+    why = _mount(mnt, "64m")  # the lake: a catalog of ~7 MB and its published copy
     if why:
         pytest.skip(why)
     try:

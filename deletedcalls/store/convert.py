@@ -1,9 +1,9 @@
-"""Converting a home of the old layout (one DuckDB file, schema version 10) into the lake (issue 28).
+"""Converting a home of the old layout (one DuckDB file, sql/legacy/) into the lake (issue 28).
 
 ``deletedcalls init`` on a home whose ``deletedcalls.duckdb`` is a plain
 warehouse (not a lake's catalog) converts it, under the writer's lock:
 
-1. the old file is brought to schema version 10 (the legacy migrations, as
+1. the old file is brought to the last legacy schema version (as
    ``init`` always did) and checkpointed, so that it has no WAL;
 2. a new lake is built beside it: catalog ``.deletedcalls.duckdb.lake``, data
    files under ``.data.converting/``; every table is copied, the key index
@@ -34,10 +34,18 @@ from deletedcalls.clock import utc_now
 from deletedcalls.errors import IntegrityFailure
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
-from deletedcalls.sqlfiles import quoted, sql, sql_dir
+from deletedcalls.sqlfiles import migrations, quoted, sql, sql_dir
 
-LAKE_SCHEMA = 11  # sql/schema/011_lake.sql
-LEGACY_LAST = 10  # sql/legacy/
+
+def lake_schema() -> tuple[int, str]:
+    """The migration that creates the lake (the first of sql/schema/); later ones are applied by init as usual."""
+    return migrations()[0]
+
+
+def legacy_last() -> int:
+    """The last schema version of the single-file layout (sql/legacy/): an old home is brought to it first."""
+    return max(int(p.name[:3]) for p in (sql_dir() / "legacy").glob("[0-9][0-9][0-9]_*.sql"))
+
 NEW_CATALOG = ".deletedcalls.duckdb.lake"
 NEW_DATA = ".data.converting"
 # tables of the lake that the old layout does not have
@@ -89,7 +97,7 @@ def finish_or_refuse(settings: Settings) -> bool:
 def convert(settings: Settings) -> Converted:
     """Convert the old-layout warehouse of the home into a lake, verified, then swap it in (the caller holds the lock)."""
     _remove_partial(settings)
-    _bring_to_version_10(settings.database)
+    _bring_to_legacy_last(settings.database)
     catalog, data = _new_catalog(settings), _new_data(settings)
     with private_files():
         data.mkdir(mode=0o700)
@@ -101,7 +109,8 @@ def convert(settings: Settings) -> Converted:
         for name in ("purged_key", "call_key"):
             con.execute(sql(f"macros/{name}"))
         con.execute("BEGIN")
-        con.execute(sql("schema/011_lake"))
+        version, name = lake_schema()
+        con.execute(sql(f"schema/{name[:-4]}"))
         con.execute("COMMIT")
         tables = _tables(con, "lake")
         rows = 0
@@ -114,7 +123,7 @@ def convert(settings: Settings) -> Converted:
             con.execute("COMMIT")
             crash_point("convert-copied")
         con.execute("BEGIN")
-        con.execute("INSERT INTO schema_migrations VALUES ($v, '011_lake.sql', $t)", {"v": LAKE_SCHEMA, "t": utc_now()})
+        con.execute("INSERT INTO schema_migrations VALUES ($v, $n, $t)", {"v": version, "n": name, "t": utc_now()})
         con.execute(sql("convert/call_keys"))
         con.execute("COMMIT")
         for table in tables:
@@ -151,7 +160,7 @@ def _remove_partial(settings: Settings) -> None:
         shutil.rmtree(settings.data_dir)
 
 
-def _bring_to_version_10(path: Path) -> None:
+def _bring_to_legacy_last(path: Path) -> None:
     """The legacy migrations the old file lacks, each in its own transaction (as init always did), then a checkpoint."""
     import re
 
@@ -206,7 +215,7 @@ def _verify(con: duckdb.DuckDBPyConnection, table: str) -> int:
     old = con.execute(fingerprint.format(cols=columns, src=_source(con, table))).fetchall()[0]
     rows = f'SELECT * FROM lake."{table}"'  # noqa: S608 -- a catalog name
     if table == "schema_migrations":  # the lake has one more: 011 itself
-        rows += f" WHERE version <= {LEGACY_LAST}"
+        rows += f" WHERE version <= {legacy_last()}"
     new = con.execute(fingerprint.format(cols=columns, src=rows)).fetchall()[0]
     if old != new:
         raise IntegrityFailure(f"converting {table}: the lake holds {new[0]} rows (hash {new[1]}), the old file {old[0]} (hash {old[1]}); "

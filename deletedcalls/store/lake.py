@@ -28,6 +28,7 @@ the writer does with them. What each maintenance step is for:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from datetime import datetime
@@ -56,14 +57,35 @@ SPILL = ".spill"
 def open_lake(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A connection with the writer's lake attached as ``lake`` and in use (the caller holds the lock)."""
     spill = settings.home / SPILL
-    with private_files():
-        con = connection()
-        spill.mkdir(exist_ok=True, mode=0o700)
-        settings.data_dir.mkdir(exist_ok=True, mode=0o700)
-        attach(con, writer_lake(settings.home), ALIAS)
-    con.execute(f"SET temp_directory = {quoted(spill)}")  # never the working directory: spilled rows are personal data
-    con.execute(f"USE {ALIAS}")
+    con = connection()
+    try:
+        with private_files():
+            spill.mkdir(exist_ok=True, mode=0o700)
+            settings.data_dir.mkdir(exist_ok=True, mode=0o700)
+            attach(con, writer_lake(settings.home), ALIAS)
+        con.execute(f"SET temp_directory = {quoted(spill)}")  # never the working directory: spilled rows are personal data
+        con.execute(f"USE {ALIAS}")
+    except BaseException:
+        close_lake(con)  # see close_lake
+        raise
     return con
+
+
+def close_lake(con: duckdb.DuckDBPyConnection) -> None:
+    """Detach the lake, then close the connection.
+
+    A DuckDB instance lives while any object of it does (a relation, a registered
+    Arrow stream); after a failure, a kept traceback (a host process, a test runner)
+    holds such objects, and with them the catalog file attached: the next command in
+    the same process could not attach it ("already attached"). Detaching first lets
+    the file go whatever else lives.
+    """
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
+    with contextlib.suppress(duckdb.Error):
+        con.execute("USE memory")
+        con.execute(f"DETACH {ALIAS}")
+    con.close()
 
 
 def configure(con: duckdb.DuckDBPyConnection) -> None:
@@ -168,7 +190,7 @@ def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckd
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
         stale.unlink(missing_ok=True)
     con.execute(f"CHECKPOINT {metadata(ALIAS)}")
-    con.close()
+    close_lake(con)
     wal = db.with_name(db.name + ".wal")
     m = duckdb.connect()
     try:
@@ -192,9 +214,13 @@ def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckd
 def open_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
     """The writer's connection as every command gets it: the lake in use and the macros made."""
     con = open_lake(settings)
-    con.execute("SET preserve_insertion_order = true")
-    for name in ("purged_key", "call_key"):
-        con.execute(sql(f"macros/{name}"))
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        for name in ("purged_key", "call_key"):
+            con.execute(sql(f"macros/{name}"))
+    except BaseException:
+        close_lake(con)
+        raise
     return con
 
 

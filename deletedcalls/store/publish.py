@@ -203,7 +203,8 @@ def _write_visible_copy(con: duckdb.DuckDBPyConnection, source: Path, target: Pa
     with private_files():
         con.execute(
             f"COPY (SELECT {_call_columns(con)} FROM read_parquet($f, union_by_name = true) "  # noqa: S608 -- catalog names
-            f"WHERE id NOT IN (SELECT callId FROM materialise_winners) ORDER BY id) TO {quoted(tmp)} (FORMAT parquet, COMPRESSION zstd)",
+            f"WHERE id NOT IN (SELECT callId FROM materialise_winners) ORDER BY id) TO {quoted(tmp)} "
+            f"(FORMAT parquet, COMPRESSION {_compression(con)})",
             {"f": str(source)},
         )
     if gid is not None:
@@ -211,6 +212,18 @@ def _write_visible_copy(con: duckdb.DuckDBPyConnection, source: Path, target: Pa
         os.chmod(tmp, 0o640)
     fsync_path(tmp)
     os.replace(tmp, target)
+
+
+COMPRESSIONS = frozenset({"uncompressed", "snappy", "gzip", "zstd", "brotli", "lz4", "lz4_raw"})
+
+
+def _compression(con: duckdb.DuckDBPyConnection) -> str:
+    """The lake's Parquet compression (a copy is written as the lake writes its own files), from a fixed set."""
+    rows = con.execute(
+        "SELECT value FROM ducklake_options($c) WHERE option_name = 'parquet_compression' AND scope = 'GLOBAL'", {"c": ALIAS}
+    ).fetchall()
+    value = str(rows[0][0]).lower() if rows else "zstd"
+    return value if value in COMPRESSIONS else "zstd"
 
 
 def _folders(settings: Settings, folder: Path, gid: int | None) -> None:

@@ -45,7 +45,7 @@ from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_fi
 from deletedcalls.published import reading
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, sql
-from deletedcalls.store.lake import forget_column_statistics, rewrite_catalog, tidy
+from deletedcalls.store.lake import close_lake, forget_column_statistics, rewrite_catalog, tidy
 from deletedcalls.store.warehouse import rollback_quietly
 
 
@@ -314,5 +314,9 @@ def erase(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckdb.DuckDBPy
     tidy(con, utc_now(), erase=True)
     forget_column_statistics(con)
     con = rewrite_catalog(con, settings)
-    con.execute("UPDATE retention_events SET erasedAt = $t WHERE erasedAt IS NULL", {"t": utc_now()})
+    try:
+        con.execute("UPDATE retention_events SET erasedAt = $t WHERE erasedAt IS NULL", {"t": utc_now()})
+    except BaseException:
+        close_lake(con)  # the caller's session holds the connection rewrite_catalog closed, not this one
+        raise
     return con

@@ -43,6 +43,7 @@ from deletedcalls.sqlfiles import current_version, schema_version_required
 from deletedcalls.store.convert import convert, finish_or_refuse, is_lake, layout_settled
 from deletedcalls.store.fold import fold_spool, remove_folded
 from deletedcalls.store.lake import (
+    close_lake,
     finish_interrupted_rewrite,
     open_connection,
     remove_orphans,
@@ -89,7 +90,7 @@ def writing(settings: Settings) -> Iterator[Session]:
                 raise
             publish_state(session.con, settings, session.run_id, started)
         finally:
-            session.con.close()
+            close_lake(session.con)
 
 
 def publish_state(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None, started: datetime) -> None:
@@ -172,7 +173,7 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
                 after = current_version(con)
                 publish_state(con, settings, None, started)
             finally:
-                con.close()
+                close_lake(con)
         except BaseException:
             _remove_new_database(settings, fresh)
             raise

@@ -147,7 +147,7 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
             )
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            rollback_quietly(con)  # a failed COMMIT (a full disk) leaves no transaction to roll back
             raise
     con.execute("BEGIN")
     for path in sorted((sql_dir() / "views").glob("*.sql")):
