@@ -316,7 +316,8 @@ def test_kill_9_during_publish_keeps_the_last_published_state_and_the_next_write
     assert deleted.json("sql", "SELECT count(*) AS n FROM calls") == before
     assert deleted.cli("materialise").exit_code == 0
     assert deleted.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": before[0]["n"] + 5}]
-    assert sorted(p.name for p in (deleted.home / "published").iterdir()) == ["analyst.duckdb", "protected.duckdb"]
+    assert sorted(p.name for p in (deleted.home / "published").iterdir()) == ["analyst.duckdb", "data", "protected.duckdb"]
+    assert not [p for p in (deleted.home / "published" / "data").rglob(".*")], "a killed publish left a temporary copy"
 
 
 def test_kill_9_during_the_spool_fold_loses_no_entry_and_doubles_none(deleted):
@@ -387,8 +388,9 @@ def test_a_duplicate_of_a_deleted_call_is_withheld_from_analysts_and_erased_with
     assert analyst[0]["rawLine"] is None and "duplicate" in analyst[0]["reasons"][0]
     assert number(1).encode() not in (deleted.home / "published" / "analyst.duckdb").read_bytes()
     deleted.cli("retention", "enforce", "--as-of", "2027-01-01", ok=True)
-    outside_dr = b"".join(p.read_bytes() for p in deleted.home.rglob("*") if p.is_file() and "dr" not in p.relative_to(deleted.home).parts)
-    assert number(1).encode() not in outside_dr
+    files = [p for p in deleted.home.rglob("*") if p.is_file() and "dr" not in p.relative_to(deleted.home).parts]
+    outside_dr = b"".join(p.read_bytes() for p in files)
+    assert number(1).encode() not in outside_dr, [str(p) for p in files if number(1).encode() in p.read_bytes()]
     assert number(200).encode() in outside_dr, "control: a live call is still found"
     erased = deleted.json("sql", "SELECT rawLine, reasons FROM rejected_rows WHERE fileName = 'resent.csv'", user=DPO)
     assert erased[0]["rawLine"] == "" and "erased" in erased[0]["reasons"][-1]
