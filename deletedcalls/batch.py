@@ -24,6 +24,7 @@ from deletedcalls.clock import today_utc
 from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.ingest.cdr import ingest_cdr_files
 from deletedcalls.ingest.deletions import ingest_deletion_files
+from deletedcalls.ingest.delivery import total_size
 from deletedcalls.jobs import Job
 from deletedcalls.settings import Settings, load_settings, parse_date
 from deletedcalls.store.materialise import materialise
@@ -204,7 +205,7 @@ def nightly_run(run: NightlyRun, bar: Callable[[int, str], AbstractContextManage
     """
     job = run.job
     cdr, _ = inbox_files(run.inbox)
-    total = sum(p.stat().st_size for p in cdr if p.is_file())
+    total = total_size(cdr)
     started = datetime.now(UTC)
     with recorded_session(run.settings, f"run {job.name}") as (session, run_id, counts):
         logs.info(f"run {job.name}: inbox {run.inbox}, as of {run.as_of}", stage="run", job=job.name, inbox=str(run.inbox), run=run_id)

@@ -75,7 +75,7 @@ def cli(ctx: click.Context, home: Path | None, log_format: str, quiet: bool, deb
     # Every file this process creates (databases, WALs, archives, restores, spools,
     # temporary files) is owner-only from creation; group access is granted explicitly.
     os.umask(0o077)
-    logs.setup(log_format, quiet)
+    logs.setup(log_format, quiet, debug)
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, quiet=quiet, debug=debug, log_format=log_format)
 

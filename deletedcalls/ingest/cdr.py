@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from deletedcalls import logs
 from deletedcalls.clock import utc_now
+from deletedcalls.environment import stops_the_command
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.call_types import ARROW_LEVEL, CALL_BATCH_SCHEMA, typed
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, read_header, scan_records
@@ -117,9 +118,14 @@ def ingest_cdr_files(
         catalog.get(name)
     results = []
     for path in paths:
-        r = ingest_cdr_file(
-            con, settings, path, run_id, progress=progress, ahead=ahead, catalog=catalog, profile=profile, pins=pins
-        )
+        try:
+            r = ingest_cdr_file(
+                con, settings, path, run_id, progress=progress, ahead=ahead, catalog=catalog, profile=profile, pins=pins
+            )
+        except Exception as e:  # one file never stops the others (SPEC 2.3): it is recorded as rejected first
+            if stops_the_command(e) or logs.debugging():
+                raise
+            r = _reject_unexpected(con, settings, path, run_id, e)
         results.append(r)
         if r.status == "unchanged" and not log_unchanged:
             continue
@@ -392,7 +398,11 @@ def _load_stream(
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})
         result.rejected = len(rejects)
         result.sha256 = sha()
-        if records and len(rejects) / records > settings.max_reject_ratio:
+        if not records:  # a header and nothing else: an export cut short, or sent before it was written
+            con.execute("ROLLBACK")
+            why = "the file holds a header and no records; send it again once it holds its calls"
+            return _reject_file(con, settings, result, size, run_id, why, [], 0, carriers)
+        if len(rejects) / records > settings.max_reject_ratio:
             con.execute("ROLLBACK")
             why = (
                 f"{len(rejects)} of {records} records rejected ({len(rejects) / records:.2%}), "
@@ -550,6 +560,27 @@ def _reject_file(
         raise
     result.message = f"rejected whole, nothing loaded: {why}"
     return result
+
+
+def _reject_unexpected(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, run_id: int, error: Exception) -> FileResult:
+    """Record a file whose load failed in a way nobody foresaw (a bug) as rejected, so that the run goes on.
+
+    The file's hash is recorded when it can be read, so later runs know the file and skip
+    it; the reason names the error, for a report (`--debug` shows its traceback instead).
+    """
+    rollback_quietly(con)
+    name = stored_name(path)
+    try:
+        with open_delivery(path) as d:
+            sha, size = d.finish(), d.size
+    except (NotReadable, ChangedWhileRead, OSError):
+        sha, size = "", 0
+    why = (f"an unexpected error stopped its load ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+           "this is a bug: report it with the file (`--debug` shows the traceback)")
+    try:
+        return _reject_file(con, settings, FileResult(shown(path), name, sha, "rejected"), size, run_id, why, [], 0, set())
+    except Exception:
+        raise error from None
 
 
 def run_counts(results: list[FileResult]) -> dict[str, int]:

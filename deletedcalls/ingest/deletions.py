@@ -23,6 +23,7 @@ import polars as pl
 
 from deletedcalls import logs
 from deletedcalls.clock import parse_timestamp, utc_now
+from deletedcalls.environment import stops_the_command
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.delivery import (
     SNIFF_BYTES,
@@ -384,7 +385,12 @@ def ingest_deletion_files(
     """Ingest each deletion log in turn, logging each outcome."""
     results = []
     for path in paths:
-        d = ingest_deletion_file(con, settings, path, run_id)
+        try:
+            d = ingest_deletion_file(con, settings, path, run_id)
+        except Exception as e:  # one log never stops the others (SPEC 2.3): it is recorded as rejected first
+            if stops_the_command(e) or logs.debugging():
+                raise
+            d = _reject_unexpected(con, path, run_id, e)
         results.append(d)
         if d.status == "unchanged" and not log_unchanged:
             continue
@@ -392,6 +398,24 @@ def ingest_deletion_files(
         log(f"{d.file_name}: {d.message}", stage="ingest-deletions", file=d.path, entries=d.entries,
             rejected=d.rejected, conflicts=len(d.conflicts))
     return results
+
+
+def _reject_unexpected(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, error: Exception) -> DeletionFileResult:
+    """Record a log whose ingestion failed in a way nobody foresaw (a bug) as rejected, so that the run goes on;
+    with its hash when it can be read, so that later runs skip it."""
+    rollback_quietly(con)
+    result = DeletionFileResult(shown(path), stored_name(path), "", "rejected")
+    try:
+        with open_delivery(path) as d:
+            result.sha256 = d.finish()
+    except (NotReadable, ChangedWhileRead, OSError):
+        pass
+    why = (f"an unexpected error stopped its ingestion ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+           "this is a bug: report it with the file (`--debug` shows the traceback)")
+    try:
+        return _reject_log(con, result, run_id, why, [], utc_now())
+    except Exception:
+        raise error from None
 
 
 def run_counts(results: list[DeletionFileResult]) -> dict[str, int]:

@@ -26,6 +26,8 @@ TIMESTAMP_RULE = "must be an ISO 8601 time with Z or an offset (2026-03-05T10:22
 NOT_KEPT = ("summary", "shortSummary", "systemPrompt")
 RAW_LIMIT = 200  # characters kept of a line that is not JSON (it cannot be cleaned of NOT_KEPT)
 MAX_FUTURE = timedelta(days=1)
+# JSON nested deeper than Python's parser goes (about 1000 levels); no Ultravox object is
+TOO_DEEP = "not valid JSON: nested too deeply"
 
 CALL_TEXT = ("callId", "accountId", "agentId", "voice", "endReason", "created", "joined", "ended", "maxDuration")
 TOMBSTONE_TEXT = ("callId", "accountId", "endReason", "created", "deletionTime", "joined", "ended", "maxDuration")
@@ -67,6 +69,8 @@ def recognise(data: bytes) -> tuple[str | None, list[Record], list[Reject], str 
         doc = json.loads(text)
     except json.JSONDecodeError:
         return _json_lines(text)
+    except RecursionError:
+        return None, [], [], TOO_DEEP
     if isinstance(doc, dict) and "results" in doc:
         results = doc["results"]
         if not isinstance(results, list):
@@ -96,10 +100,11 @@ def _json_lines(text: str) -> tuple[str | None, list[Record], list[Reject], str 
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, RecursionError) as e:
+            why = f"not valid JSON: {e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else TOO_DEEP
             if not recognised:
-                return None, [], [], f"line {number} is not JSON ({e.msg}): not a saved page nor JSON Lines of webhook events"
-            rejects.append((number, [f"not valid JSON: {e.msg} at column {e.colno}"], line[:RAW_LIMIT]))
+                return None, [], [], f"line {number} is {why}: not a saved page nor JSON Lines of webhook events"
+            rejects.append((number, [why], line[:RAW_LIMIT]))
             continue
         if not recognised:
             if not (isinstance(obj, dict) and "event" in obj):
@@ -331,7 +336,7 @@ def typed_tombstones(frame: pl.DataFrame) -> pl.DataFrame:
 
 def is_ultravox_file(path: Path) -> bool:
     """For the inbox: a *.json file is an Ultravox page; a *.jsonl file is a webhook spool when its first
-    non-blank line is an object with an "event" (a deletion log's lines have "selector")."""
+    line that is JSON is an object with an "event" (a deletion log's lines have "selector")."""
     if path.suffix.lower() == ".json":
         return True
     if path.suffix.lower() != ".jsonl":
@@ -344,8 +349,8 @@ def is_ultravox_file(path: Path) -> bool:
                     continue
                 try:
                     obj = json.loads(line)
-                except ValueError:
-                    return False
+                except (ValueError, RecursionError):
+                    continue  # a line that is not JSON tells nothing: the next one decides (its own load rejects it)
                 return isinstance(obj, dict) and "event" in obj
     except OSError:
         return False
