@@ -137,34 +137,44 @@ def entry_schema():
     )
 
 
+TEXT_FIELDS = ("id", "user", "timestamp", "action", "reason")
+
+
+def _json_type(v: Any) -> str:
+    return ("a boolean" if isinstance(v, bool) else "a number" if isinstance(v, int | float)
+            else "a list" if isinstance(v, list) else "an object" if isinstance(v, dict) else type(v).__name__)
+
+
 def _flatten(obj: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The entry's fields for the schema, and the items its selector names."""
+    """The entry's fields for the schema, and the items its selector names.
+
+    A field of another JSON type than a string is not turned into text (["a", "b"] would
+    become the user '["a", "b"]', 1.5 the id '1.5'): it is left out, and `typeProblems`
+    says why, so that the line is rejected.
+    """
     kind, problem, items = _selector(obj.get("selector"))
     if "selector" not in obj:
         problem = "selector is required"
-
-    def as_text(v: Any) -> str | None:
-        return v if isinstance(v, str) else (None if v is None else json.dumps(v))
-
-    return {
-        "id": as_text(obj.get("id")),
-        "user": as_text(obj.get("user")),
-        "timestamp": as_text(obj.get("timestamp")),
-        "timestampUtc": parse_timestamp(obj.get("timestamp")),
-        "action": as_text(obj.get("action")),
-        "reason": as_text(obj.get("reason")),
-        "selectorKind": kind,
-        "selectorProblem": problem,
-    }, items
+    wrong = {f: obj[f] for f in TEXT_FIELDS if obj.get(f) is not None and not isinstance(obj[f], str)}
+    flat: dict[str, Any] = {f: None if f in wrong else obj.get(f) for f in TEXT_FIELDS}
+    flat["timestampUtc"] = parse_timestamp(flat["timestamp"]) if flat["timestamp"] is not None else None
+    flat["selectorKind"], flat["selectorProblem"] = kind, problem
+    flat["typeProblems"] = [f"{f}: must be a string{' (ISO 8601)' if f == 'timestamp' else ''}, not {_json_type(v)}"
+                            for f, v in wrong.items()]
+    return flat, items
 
 
 def _validate(flat: list[dict[str, Any]]) -> dict[int, list[str]]:
     import pandera.errors
 
-    frame = pl.DataFrame(flat, schema={**{c: pl.String for c in ENTRY_FIELDS}, "timestampUtc": pl.Datetime("us")})
+    from deletedcalls.ingest.schemas import raise_for_broken_checks
+
+    rows = [{k: v for k, v in f.items() if k != "typeProblems"} for f in flat]
+    frame = pl.DataFrame(rows, schema={**{c: pl.String for c in ENTRY_FIELDS}, "timestampUtc": pl.Datetime("us")})
     try:
         entry_schema().validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as e:
+        raise_for_broken_checks(e.failure_cases)
         reasons: dict[int, list[str]] = {}
         cases = e.failure_cases.filter(pl.col("index").is_not_null())
         for index, column, check_name, value in cases.select("index", "column", "check", "failure_case").iter_rows():
@@ -227,7 +237,8 @@ def ingest_deletion_file(
     valid = []
     for pos, (number, obj, raw) in enumerate(parsed):
         fl, items = flattened[pos]
-        why = list(reasons.get(pos, []))
+        mistyped = {p.split(":")[0] for p in fl["typeProblems"]}  # their "required" says less than the type does
+        why = fl["typeProblems"] + [r for r in reasons.get(pos, []) if r.split(":")[0] not in mistyped]
         if fl["timestampUtc"] is not None and fl["timestampUtc"] > latest:
             why.append(
                 f"timestamp: {fl['timestamp']} is more than one day after ingestion ({now:%Y-%m-%dT%H:%M:%SZ}); "

@@ -290,9 +290,12 @@ def rejection_reasons(kind: str, frame: pl.DataFrame) -> dict[int, list[str]]:
     schema = _schemas()[kind]
     import pandera.errors
 
+    from deletedcalls.ingest.schemas import raise_for_broken_checks
+
     try:
         schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as e:
+        raise_for_broken_checks(e.failure_cases)
         reasons: dict[int, list[str]] = {}
         cases = e.failure_cases.filter(pl.col("index").is_not_null())
         for index, column, check_name, value in cases.select("index", "column", "check", "failure_case").iter_rows():

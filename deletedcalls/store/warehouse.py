@@ -162,13 +162,17 @@ def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
 def insert_from(con: duckdb.DuckDBPyConnection, name: str, data: object, query: str, params: dict | None = None) -> None:
     """Run `query` (an INSERT … FROM name) with `data` (a polars frame or Arrow stream) visible as `name`.
 
-    The name is unregistered afterwards, also when the query fails.
+    The name is unregistered afterwards; when the query fails, its error is what propagates (an
+    unregister inside the aborted transaction fails too, and would hide it).
     """
     con.register(name, data)
     try:
         con.execute(query, params)
-    finally:
-        con.unregister(name)
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
 
 
 def next_ids(con: duckdb.DuckDBPyConnection, counter: str, count: int) -> int:
