@@ -50,7 +50,7 @@ def environment_failure(error: BaseException, where: Path | None = None) -> Envi
         return error
     if isinstance(error, OSError) and error.errno in _ERRNOS:
         # the system's own words ("No space left on device"), which operators search for
-        return _failure(os.strerror(error.errno), error.filename, error)
+        return _failure(os.strerror(error.errno), error.filename or where, error)
     text = str(error)
     lowered = text.lower()
     if type(error).__module__.startswith(("duckdb", "_duckdb")):
@@ -61,12 +61,43 @@ def environment_failure(error: BaseException, where: Path | None = None) -> Envi
     return None
 
 
+_COMMITTED = "committed before the failure: "
+
+
+def listed(names: list[str], most: int = 5) -> str:
+    """Names for a message: the first `most`, and how many more."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def note_committed(error: BaseException, what: str) -> None:
+    """Say on an error that stops a command what the command had already committed (files loaded, stages done):
+    an exit 7 then tells the operator that this stays and that running the command again completes the rest."""
+    if what:
+        error.add_note(_COMMITTED + what)
+
+
+def _committed(error: BaseException) -> list[str]:
+    seen: list[str] = []
+    for e in (error, error.__cause__, error.__context__):
+        for note in getattr(e, "__notes__", None) or []:
+            if note.startswith(_COMMITTED) and note[len(_COMMITTED):] not in seen:
+                seen.append(note[len(_COMMITTED):])
+    return seen
+
+
 def _failure(what: str, path: object, error: BaseException) -> EnvironmentFailure:
     at = f"{path}: " if path else ""
-    message = (
-        f"{at}{what}; nothing half-done was kept. Fix it (free space, a writable home) "
-        "and run the same command again"
-    )
+    done = _committed(error)
+    if done:
+        message = (
+            f"{at}{what}. Committed before the failure, and kept: {'; '.join(done)}; the step that failed kept "
+            "nothing half-done. Fix it (free space, a writable home) and run the same command again: it does the rest"
+        )
+    else:
+        message = (
+            f"{at}{what}; nothing half-done was kept. Fix it (free space, a writable home) "
+            "and run the same command again"
+        )
     failure = EnvironmentFailure(message, path=str(path) if path else None)
     failure.__cause__ = error
     return failure

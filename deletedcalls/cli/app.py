@@ -48,8 +48,9 @@ class Cli(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             from deletedcalls.environment import environment_failure
+            from deletedcalls.settings import resolve_home
 
-            failure = environment_failure(e, ctx.obj.get("home") if ctx.obj else None)
+            failure = environment_failure(e, resolve_home(ctx.obj.get("home") if ctx.obj else None))
             if failure is not None:
                 logs.error(failure.one_line(), exit_code=int(failure.exit_code))
                 ctx.exit(int(failure.exit_code))

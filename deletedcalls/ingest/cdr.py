@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from deletedcalls import logs
 from deletedcalls.clock import utc_now
-from deletedcalls.environment import stops_the_command
+from deletedcalls.environment import listed, note_committed, stops_the_command
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.call_types import ARROW_LEVEL, CALL_BATCH_SCHEMA, typed
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, read_header, scan_records
@@ -116,7 +116,7 @@ def ingest_cdr_files(
         catalog.get(profile)
     for _, name in pins:
         catalog.get(name)
-    results = []
+    results: list[FileResult] = []
     for path in paths:
         try:
             r = ingest_cdr_file(
@@ -124,6 +124,8 @@ def ingest_cdr_files(
             )
         except Exception as e:  # one file never stops the others (SPEC 2.3): it is recorded as rejected first
             if stops_the_command(e) or logs.debugging():
+                done = [f"{r.file_name} ({r.status})" for r in results if r.status in ("loaded", "rejected")]
+                note_committed(e, f"CDR file(s) {listed(done)}" if done else "")
                 raise
             r = _reject_unexpected(con, settings, path, run_id, e)
         results.append(r)

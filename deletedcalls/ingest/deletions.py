@@ -23,7 +23,7 @@ import polars as pl
 
 from deletedcalls import logs
 from deletedcalls.clock import parse_timestamp, utc_now
-from deletedcalls.environment import stops_the_command
+from deletedcalls.environment import listed, note_committed, stops_the_command
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.delivery import (
     SNIFF_BYTES,
@@ -394,12 +394,14 @@ def ingest_deletion_files(
     con: duckdb.DuckDBPyConnection, settings: Settings, paths: list[Path], run_id: int, *, log_unchanged: bool = True
 ) -> list[DeletionFileResult]:
     """Ingest each deletion log in turn, logging each outcome."""
-    results = []
+    results: list[DeletionFileResult] = []
     for path in paths:
         try:
             d = ingest_deletion_file(con, settings, path, run_id)
         except Exception as e:  # one log never stops the others (SPEC 2.3): it is recorded as rejected first
             if stops_the_command(e) or logs.debugging():
+                done = [f"{r.file_name} ({r.status})" for r in results if r.status in ("ingested", "rejected")]
+                note_committed(e, f"deletion log(s) {listed(done)}" if done else "")
                 raise
             d = _reject_unexpected(con, path, run_id, e)
         results.append(d)

@@ -53,7 +53,7 @@ import polars as pl
 
 from deletedcalls import logs
 from deletedcalls.clock import utc_now
-from deletedcalls.environment import stops_the_command
+from deletedcalls.environment import listed, note_committed, stops_the_command
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.delivery import shown, stored_name
 from deletedcalls.ingest.ultravox_records import (
@@ -356,8 +356,10 @@ def _summary(r: UltravoxFileResult) -> str:
 BATCH_RECORDS = 100_000
 
 
-def _flush(con: duckdb.DuckDBPyConnection, batch: list[_File], settings: Settings, run_id: int, now: datetime) -> None:
-    """Validate and apply a batch of opened files, then let go of their records."""
+def _flush(con: duckdb.DuckDBPyConnection, batch: list[_File], settings: Settings, run_id: int, now: datetime,
+           committed: list[str]) -> None:
+    """Validate and apply a batch of opened files, then let go of their records; `committed` gains the files
+    recorded."""
     recognised = [f for f in batch if f.result.kind is not None and f.why is None]
     for kind in ("calls", "events", "tombstones"):
         _validate([f for f in recognised if f.result.kind == kind], kind, now, settings.max_reject_ratio)
@@ -371,6 +373,7 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: list[_File], settings: Setting
             groups.append([f])
     for group in groups:
         _apply_group(con, group, run_id, now)
+        committed.extend(f"{f.result.file_name} ({f.result.status})" for f in group)
     for f in batch:
         f.records = f.good = None
 
@@ -390,20 +393,25 @@ def ingest_ultravox_files(con: duckdb.DuckDBPyConnection, settings: Settings, pa
     files: list[_File] = []
     batch: list[_File] = []
     held = 0
-    for path in paths:
-        try:
-            f = _open(con, path, seen)
-        except Exception as e:  # one file never stops the others (SPEC 2.3): it is recorded as rejected
-            if stops_the_command(e) or logs.debugging():
-                raise
-            f = _unexpected(_File(UltravoxFileResult(shown(path), stored_name(path), "", "rejected")), e, path)
-        files.append(f)
-        batch.append(f)
-        held += len(f.records or [])
-        if held >= BATCH_RECORDS:
-            _flush(con, batch, settings, run_id, now)
-            batch, held = [], 0
-    _flush(con, batch, settings, run_id, now)
+    committed: list[str] = []
+    try:
+        for path in paths:
+            try:
+                f = _open(con, path, seen)
+            except Exception as e:  # one file never stops the others (SPEC 2.3): it is recorded as rejected
+                if stops_the_command(e) or logs.debugging():
+                    raise
+                f = _unexpected(_File(UltravoxFileResult(shown(path), stored_name(path), "", "rejected")), e, path)
+            files.append(f)
+            batch.append(f)
+            held += len(f.records or [])
+            if held >= BATCH_RECORDS:
+                _flush(con, batch, settings, run_id, now, committed)
+                batch, held = [], 0
+        _flush(con, batch, settings, run_id, now, committed)
+    except BaseException as e:
+        note_committed(e, f"Ultravox file(s) {listed(committed)}" if committed else "")
+        raise
     for f in files:
         r = f.result
         if r.status == "unchanged" and not log_unchanged:
