@@ -15,7 +15,9 @@ import json
 import lzma
 import os
 import re
+import shutil
 import subprocess
+import sys
 import time
 import zipfile
 from datetime import UTC, datetime
@@ -665,7 +667,22 @@ def test_ingest_rejects_each_path_it_cannot_open_and_loads_the_others(wh, tmp_pa
         assert other.exit_code == 3, (command, other.stderr)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root opens files of mode 000 and folders it may not search")
+def _as_a_user_bound_by_modes(home: Path, *args: str) -> tuple[int, str]:
+    """Run the real CLI so that file modes bind it: as it is for a user, and for root (CI runs as root) without the
+    capabilities that let root open a file of mode 000 or search a folder it may not (setpriv, util-linux)."""
+    wrapper: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv (util-linux): root opens files of mode 000")
+        caps = "-dac_override,-dac_read_search"
+        wrapper = [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"]
+    env = dict(os.environ, DELETEDCALLS_USER="analyst", PYTHONPATH=str(Path(__file__).parent.parent))
+    command = [*wrapper, sys.executable, "-m", "deletedcalls", "--home", str(home), *args]
+    done = subprocess.run(command, env=env, capture_output=True, timeout=300)
+    return done.returncode, done.stderr.decode()
+
+
 def test_ingest_rejects_an_unreadable_file_and_a_file_in_an_unsearchable_folder(wh, tmp_path):
     locked = tmp_path / "locked.csv"
     locked.write_text(TEXT)
@@ -677,11 +694,17 @@ def test_ingest_rejects_an_unreadable_file_and_a_file_in_an_unsearchable_folder(
     good = tmp_path / "good.csv"
     good.write_text(csv_text(rows("G", 2)))
     try:
-        result = wh.cli("ingest", "cdr", str(locked), str(folder / "x.csv"), str(good))
+        code, stderr = _as_a_user_bound_by_modes(wh.home, "ingest", "cdr", str(locked), str(folder / "x.csv"), str(good))
+        logs = [_as_a_user_bound_by_modes(wh.home, "ingest", kind, str(locked), str(folder / "x.jsonl"))
+                for kind in ("deletions", "ultravox")]
     finally:
         folder.chmod(0o700)
-    assert result.exit_code == 3, result.stderr
+    assert code == 3, stderr
+    assert "locked.csv" in stderr and "Permission denied" in stderr, stderr
     assert wh.scalar("SELECT count(*) FROM calls") == 2
+    assert wh.query("SELECT fileName, status FROM cdr_files ORDER BY id") == [
+        ("locked.csv", "rejected"), ("x.csv", "rejected"), ("good.csv", "loaded")]
+    assert [c for c, _ in logs] == [3, 3], logs
 
 
 # -------------------------------------------------------------- wrong JSON types in a deletion log

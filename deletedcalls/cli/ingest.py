@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
 # what ingest takes: any path; one that cannot be opened is a rejected file (exit 3) and the others still load
-DELIVERIES = click.Path(path_type=Path)
+DELIVERIES = click.Path(readable=False, path_type=Path)  # click would refuse an unreadable one (exit 2) itself
 
 
 @click.group()
