@@ -47,7 +47,7 @@ from deletedcalls.ingest.delivery import (
 from deletedcalls.ingest.profile_reading import LayoutRejected
 from deletedcalls.ingest.profiles import Catalog, Profile, choose
 from deletedcalls.ingest.reader import ReadAhead, Reading, loading, start_reading
-from deletedcalls.ingest.rejects import record_rejects
+from deletedcalls.ingest.rejects import delivered_hash, record_rejects, unexpected_reason
 from deletedcalls.ingest.schemas import REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import sql
@@ -565,22 +565,13 @@ def _reject_file(
 
 
 def _reject_unexpected(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, run_id: int, error: Exception) -> FileResult:
-    """Record a file whose load failed in a way nobody foresaw (a bug) as rejected, so that the run goes on.
-
-    The file's hash is recorded when it can be read, so later runs know the file and skip
-    it; the reason names the error, for a report (`--debug` shows its traceback instead).
-    """
+    """Record a file whose load failed in a way nobody foresaw (a bug) as rejected, with its hash when it can be
+    read (later runs skip it), so that the run goes on; `--debug` shows the traceback instead."""
     rollback_quietly(con)
-    name = stored_name(path)
+    sha, size = delivered_hash(path)
+    result = FileResult(shown(path), stored_name(path), sha, "rejected")
     try:
-        with open_delivery(path) as d:
-            sha, size = d.finish(), d.size
-    except (NotReadable, ChangedWhileRead, OSError):
-        sha, size = "", 0
-    why = (f"an unexpected error stopped its load ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
-           "this is a bug: report it with the file (`--debug` shows the traceback)")
-    try:
-        return _reject_file(con, settings, FileResult(shown(path), name, sha, "rejected"), size, run_id, why, [], 0, set())
+        return _reject_file(con, settings, result, size, run_id, unexpected_reason(error, "load"), [], 0, set())
     except Exception:
         raise error from None
 

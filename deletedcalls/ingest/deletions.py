@@ -30,12 +30,13 @@ from deletedcalls.ingest.delivery import (
     ChangedWhileRead,
     NotReadable,
     json_array_hint,
+    json_problem,
     open_delivery,
     shown,
     sniff,
     stored_name,
 )
-from deletedcalls.ingest.rejects import record_rejects
+from deletedcalls.ingest.rejects import delivered_hash, record_rejects, unexpected_reason
 from deletedcalls.settings import Settings
 from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly
 
@@ -120,15 +121,24 @@ def entry_schema():
     def check(expr: pl.Expr, name: str) -> Any:
         return pa_pl.Check(lambda data: data.lazyframe.select(expr), name=name)
 
+    def no_nul(column: str) -> Any:
+        return check(pl.col(column).is_null() | ~pl.col(column).str.contains("\x00", literal=True),
+                     "must not hold a NUL character (\\u0000)")
+
+    def named(column: str) -> list[Any]:
+        """Who deleted and the entry's id: something to read in the audit trail, not blanks."""
+        return [check(pl.col(column).str.strip_chars().str.len_chars() > 0, "must be a non-empty string, not only spaces"),
+                no_nul(column)]
+
     text = pl.String
     return pa_pl.DataFrameSchema(
         {
-            "id": pa_pl.Column(text, nullable=False, checks=[check(pl.col("id").str.len_chars() > 0, "must be a non-empty string")]),
-            "user": pa_pl.Column(text, nullable=False, checks=[check(pl.col("user").str.len_chars() > 0, "must be a non-empty string")]),
+            "id": pa_pl.Column(text, nullable=False, checks=named("id")),
+            "user": pa_pl.Column(text, nullable=False, checks=named("user")),
             "timestamp": pa_pl.Column(text, nullable=False, checks=[
                 check(pl.col("timestampUtc").is_not_null(), "must be an ISO 8601 timestamp (no offset = UTC)")]),
             "action": pa_pl.Column(text, nullable=False, checks=[check(pl.col("action") == "delete_calls", "must be delete_calls")]),
-            "reason": pa_pl.Column(text, nullable=True),
+            "reason": pa_pl.Column(text, nullable=True, checks=[no_nul("reason")]),
             "selectorKind": pa_pl.Column(text, nullable=True, checks=[check(pl.col("selectorKind").is_in(SELECTOR_KINDS), "unknown selector kind")]),
             "selectorProblem": pa_pl.Column(text, nullable=True, checks=[check(pl.col("selectorProblem").is_null(), "invalid selector")]),
         },
@@ -329,8 +339,8 @@ def _parse_lines(data: bytes) -> tuple[list[tuple[int, list[str], str]], list[tu
         except UnicodeDecodeError:
             rejects.append((number, ["not valid UTF-8 text"], raw))
             continue
-        except (json.JSONDecodeError, RecursionError) as e:
-            why = f"not valid JSON: {e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else "not valid JSON: nested too deeply"
+        except (ValueError, RecursionError) as e:  # not JSON, nested too deep, a number too long
+            why = json_problem(e)
             rejects.append((number, [why], raw))
             continue
         if not isinstance(obj, dict):
@@ -417,16 +427,9 @@ def _reject_unexpected(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, 
     """Record a log whose ingestion failed in a way nobody foresaw (a bug) as rejected, so that the run goes on;
     with its hash when it can be read, so that later runs skip it."""
     rollback_quietly(con)
-    result = DeletionFileResult(shown(path), stored_name(path), "", "rejected")
+    result = DeletionFileResult(shown(path), stored_name(path), delivered_hash(path)[0], "rejected")
     try:
-        with open_delivery(path) as d:
-            result.sha256 = d.finish()
-    except (NotReadable, ChangedWhileRead, OSError):
-        pass
-    why = (f"an unexpected error stopped its ingestion ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
-           "this is a bug: report it with the file (`--debug` shows the traceback)")
-    try:
-        return _reject_log(con, result, run_id, why, [], utc_now())
+        return _reject_log(con, result, run_id, unexpected_reason(error, "ingestion"), [], utc_now())
     except Exception:
         raise error from None
 

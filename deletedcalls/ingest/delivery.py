@@ -37,6 +37,7 @@ import contextlib
 import errno
 import gzip
 import hashlib
+import json
 import os
 import stat
 import tempfile
@@ -277,7 +278,24 @@ def sniff(head: bytes, layout: str) -> str | None:
         return f"holds NUL bytes in its first line: binary data, not {layout} text"
     if b"\n" not in head and b"\r" in head.rstrip(b"\r"):
         return "has classic-Mac line ends (CR only), so it reads as one line; save it with LF or CRLF line ends"
+    if layout == "CSV" and b'"' not in first and b"\r" in first.rstrip(b"\r"):  # a CR that ends no line, unquoted
+        return ("mixes line ends: its first line holds a CR (carriage return) that is not part of a CRLF, so lines "
+                "run together; save it with LF or CRLF line ends")
     return None
+
+
+# JSON nested deeper than Python's parser goes (about 1000 levels); no deletion entry or Ultravox object is
+TOO_DEEP = "not valid JSON: nested too deeply"
+
+
+def json_problem(error: ValueError | RecursionError) -> str:
+    """Why a JSON text failed to parse, as a reason: a syntax error, nesting too deep, or a number too long."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"not valid JSON: {error.msg} at column {error.colno}"
+    if isinstance(error, RecursionError):
+        return TOO_DEEP
+    # Python refuses to convert an integer of more than sys.get_int_max_str_digits() (4300) digits
+    return f"not valid JSON: a number too long to read ({' '.join(str(error).split(':')[0].split())})"
 
 
 def json_array_hint(head: bytes) -> str | None:

@@ -153,6 +153,9 @@ def cdr_schema():
         col = pl.col(data.key)
         return data.lazyframe.select(~col.str.contains(DATE) | col.str.slice(0, 4).is_between(pl.lit(FIRST_YEAR), pl.lit(LAST_YEAR)))
 
+    def not_blank(data: pandera_types.PolarsData) -> pl.LazyFrame:  # the call's key: spaces name no carrier or call
+        return data.lazyframe.select(pl.col(data.key).str.strip_chars().str.len_chars() > 0)
+
     def not_reserved(data: pandera_types.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col(data.key).str.strip_chars().str.to_lowercase() != RESERVED_CARRIER)
 
@@ -171,8 +174,9 @@ def cdr_schema():
         ],
         "startTime": [matches(TIME, "must be a 24-hour time HH:MM:SS")],
         "tariffTime": [one_of(["day", "evening", "weekend"], "must be day, evening, weekend or empty")],
-        "carrierCallID": [],
-        "carrier": [pa.Check(not_reserved, name=f"{RESERVED_CARRIER} is reserved for Ultravox calls "
+        "carrierCallID": [pa.Check(not_blank, name="must not be only spaces")],
+        "carrier": [pa.Check(not_blank, name="must not be only spaces"),
+                    pa.Check(not_reserved, name=f"{RESERVED_CARRIER} is reserved for Ultravox calls "
                              "(`deletedcalls ingest ultravox`); a CDR file may not use it")],
     }
     for c in ("duration", "answerTime"):

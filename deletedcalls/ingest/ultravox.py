@@ -56,6 +56,7 @@ from deletedcalls.clock import utc_now
 from deletedcalls.environment import listed, note_committed, stops_the_command
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.delivery import shown, stored_name
+from deletedcalls.ingest.rejects import unexpected_reason
 from deletedcalls.ingest.ultravox_records import (
     Record,
     Reject,
@@ -261,8 +262,7 @@ def _unexpected(f: _File, error: Exception, path: Path | None = None) -> _File:
             if data is not None:
                 r.sha256, f.size = hashlib.sha256(data).hexdigest(), len(data)
     r.status, f.records, f.rejects, f.good = "rejected", [], [], None
-    f.why = (f"an unexpected error stopped its reading ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
-             "this is a bug: report it with the file (`--debug` shows the traceback)")
+    f.why = unexpected_reason(error, "reading")
     r.message = f"rejected whole, nothing loaded: {f.why}"
     return f
 

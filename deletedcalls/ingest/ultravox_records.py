@@ -18,6 +18,8 @@ from typing import Any
 
 import polars as pl
 
+from deletedcalls.ingest.delivery import json_problem
+
 CALL_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 DURATION = r"^[0-9]{1,12}(\.[0-9]{1,9})?s$"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
@@ -26,8 +28,6 @@ TIMESTAMP_RULE = "must be an ISO 8601 time with Z or an offset (2026-03-05T10:22
 NOT_KEPT = ("summary", "shortSummary", "systemPrompt")
 RAW_LIMIT = 200  # characters kept of a line that is not JSON (it cannot be cleaned of NOT_KEPT)
 MAX_FUTURE = timedelta(days=1)
-# JSON nested deeper than Python's parser goes (about 1000 levels); no Ultravox object is
-TOO_DEEP = "not valid JSON: nested too deeply"
 
 CALL_TEXT = ("callId", "accountId", "agentId", "voice", "endReason", "created", "joined", "ended", "maxDuration")
 TOMBSTONE_TEXT = ("callId", "accountId", "endReason", "created", "deletionTime", "joined", "ended", "maxDuration")
@@ -69,8 +69,8 @@ def recognise(data: bytes) -> tuple[str | None, list[Record], list[Reject], str 
         doc = json.loads(text)
     except json.JSONDecodeError:
         return _json_lines(text)
-    except RecursionError:
-        return None, [], [], TOO_DEEP
+    except (ValueError, RecursionError) as e:  # nested too deep, a number too long
+        return None, [], [], json_problem(e)
     if isinstance(doc, dict) and "results" in doc:
         results = doc["results"]
         if not isinstance(results, list):
@@ -100,8 +100,8 @@ def _json_lines(text: str) -> tuple[str | None, list[Record], list[Reject], str 
             continue
         try:
             obj = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as e:
-            why = f"not valid JSON: {e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else TOO_DEEP
+        except (ValueError, RecursionError) as e:
+            why = json_problem(e)
             if not recognised:
                 return None, [], [], f"line {number} is {why}: not a saved page nor JSON Lines of webhook events"
             rejects.append((number, [why], line[:RAW_LIMIT]))
