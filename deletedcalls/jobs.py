@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from deletedcalls.errors import ConfigError, EnvironmentFailure
-from deletedcalls.settings import RANGES, check_value
+from deletedcalls.settings import RANGES, check_text, check_value
 
 KNOWN: dict[str, dict[str, type | tuple[type, ...]]] = {
     "job": {"name": str, "inbox": str, "home": str},
@@ -63,7 +63,7 @@ def load_job(path: Path) -> Job:
     if path.exists() and not path.is_file():  # a FIFO would block the read below
         raise ConfigError(f"job file {path} is not a regular file")
     try:
-        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except FileNotFoundError as e:
         raise ConfigError(f"no job file {path}") from e
     except UnicodeDecodeError as e:
@@ -87,6 +87,7 @@ def load_job(path: Path) -> Job:
                 raise ConfigError(f"{path}: {section}.{key} has the wrong type ({value!r})")
             if (section, key) in RANGES:
                 check_value(path, section, key, value)
+            check_text(path, section, key, value)
     base = path.resolve().parent
 
     def rel(v: str | None) -> Path | None:

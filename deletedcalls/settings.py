@@ -146,7 +146,7 @@ class Settings:
 def read_config(path: Path) -> dict[str, Any]:
     """Parse and check config.toml; unknown keys are errors that suggest the nearest one."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except FileNotFoundError:
         return {}
     except UnicodeDecodeError as e:
@@ -170,7 +170,15 @@ def read_config(path: Path) -> dict[str, Any]:
                 raise ConfigError(_unknown(path, f"{section}.{key}", {f"{section}.{k}": 0 for k in known}))
             if isinstance(value, bool) or not isinstance(value, known[key]):
                 raise ConfigError(f"{path}: {section}.{key} has the wrong type ({value!r})")
+            check_text(path, section, key, value)
     return raw
+
+
+def check_text(where: object, section: str, key: str, value: Any) -> None:
+    """A ConfigError when a text value (or one of a list) holds a NUL character: no path, name or user may."""
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(v, str) and "\x00" in v for v in texts):
+        raise ConfigError(f"{where}: {section}.{key} holds a NUL character (\\u0000), which no name or path may hold")
 
 
 def _unknown(path: Path, key: str, known: dict[str, Any]) -> str:

@@ -168,7 +168,7 @@ def _fail(where: str, key: str, message: str, choices: Any = (), word: str | Non
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
     except RecursionError:  # arrays or tables nested thousands deep: Python's TOML parser recurses
