@@ -42,6 +42,8 @@ def setup(log_format: str, quiet: bool, debug: bool = False) -> None:
     log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False
+    # logging.config.dictConfig (Airflow, import-linter in the tests) disables every logger that exists by default
+    log.disabled = False
 
 
 def debugging() -> bool:
