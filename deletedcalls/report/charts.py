@@ -156,7 +156,7 @@ def _bars(c: Bars) -> Figure:
     for (name, values), colour in zip(c.series, colours, strict=True):
         _rectangles(ax, x, values, bottom, width=0.78, colour=colour, label=name, hatch="///" if name in c.warn else None)
         bottom = [a + b for a, b in zip(bottom, values, strict=True)]
-    _sparse_ticks(ax, c.categories)
+    _sparse_ticks(ax, c.categories, at_least=6)
     _title(ax, c.title)
     ax.set_ylabel(c.ylabel)
     _thousands(ax.yaxis)
@@ -168,7 +168,7 @@ def _bars(c: Bars) -> Figure:
         from matplotlib.lines import Line2D
 
         at, label = c.divider
-        ax.axvspan(-0.6, at - 0.5, color="#eeeeee", zorder=0, lw=0)
+        ax.axvspan(ax.get_xlim()[0], at - 0.5, color="#eeeeee", zorder=0, lw=0)
         ax.axvline(at - 0.5, color="#333333", linestyle="--", linewidth=1.2)
         if c.shaded_label and at >= 2:
             ax.text((at - 1) / 2, top * 1.12, c.shaded_label, ha="center", va="top", fontsize=9, color="#555555")

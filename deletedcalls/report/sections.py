@@ -56,6 +56,7 @@ def deletions(con: duckdb.DuckDBPyConnection, w: Window) -> Section:
     for r in by_carrier:
         per_month[r["month"]] += r["deletions"]
     busiest = max(months, key=lambda m: (per_month[m], m))
+    months = months[next(i for i, m in enumerate(months) if per_month[m]):]  # months before the first deletion: not drawn
     expired = sum(1 for m in months if partition_expiry(m, w.retention_days) < w.as_of)
     if expired:
         horizon = (f"months before {months[expired]} are past the {w.retention_days}-day retention "
@@ -227,7 +228,7 @@ def reads(con: duckdb.DuckDBPyConnection, w: Window) -> Section:
     who = ", ".join(f"{u} ×{n}" for u, n in sorted(by_refused.items(), key=lambda x: (-x[1], x[0]))[:5])
     caption = (f"{plural(total, 'read')} of deleted calls by {plural(len(readers), 'user')} {w.span()}; "
                + (f"{plural(refused, 'refusal')} ({who})." if refused else "no refusal."))
-    labels = [d.isoformat() for d in weeks(w.first_day, w.as_of)]
+    labels = [d.isoformat() for d in weeks(min(r["week"] for r in per_week), w.as_of)]  # from the first week with a read
     series, muted = top_series([(r["week"].isoformat(), r["user"], r["reads"]) for r in per_week if r["reads"]], labels,
                                "other users")
     refused_series = [0.0] * len(labels)
