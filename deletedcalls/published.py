@@ -23,7 +23,8 @@ from typing import Literal
 import duckdb
 
 from deletedcalls.catalog import attach, connection, published_lake
-from deletedcalls.errors import UsageError
+from deletedcalls.environment import damaged_database, is_damaged
+from deletedcalls.errors import IntegrityFailure, UsageError
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, schema_version_required
 
@@ -41,6 +42,10 @@ def reading(settings: Settings, store: Store) -> Iterator[duckdb.DuckDBPyConnect
     con = open_store(settings, store)
     try:
         yield con
+    except duckdb.Error as e:  # a block found damaged while it is read
+        if is_damaged(e):
+            raise damaged_store(settings, store, e) from e
+        raise
     finally:
         con.close()
 
@@ -55,13 +60,21 @@ def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
         )
     try:
         con = _open(settings, store, path)
-    except duckdb.IOException as e:
+    except duckdb.Error as e:  # the protected store is attached as a lake: a damaged one fails in ATTACH
         from deletedcalls.errors import PermissionDenied
 
         if "permission denied" in str(e).lower():
             raise PermissionDenied(f"{path} cannot be opened by this user: {store} store access is not granted") from e
+        if is_damaged(e):
+            raise damaged_store(settings, store, e) from e
         raise
-    have, need = current_version(con), schema_version_required()
+    try:
+        have, need = current_version(con), schema_version_required()
+    except duckdb.Error as e:
+        con.close()
+        if is_damaged(e):
+            raise damaged_store(settings, store, e) from e
+        raise
     if have != need:
         con.close()
         raise UsageError(
@@ -82,6 +95,16 @@ def _open(settings: Settings, store: Store, path: Path) -> duckdb.DuckDBPyConnec
         con.close()
         raise
     return con
+
+
+def damaged_store(settings: Settings, store: Store, error: Exception) -> IntegrityFailure:
+    """Exit 6 for a damaged published store: the writer's database is whole, and the next writer command
+    publishes the store again. The one place a damaged store is told (``open_store``, ``reading``)."""
+    return damaged_database(
+        store_path(settings, store), error,
+        "the warehouse itself is not harmed: the next writer command publishes the store again "
+        f"(for example `deletedcalls --home {settings.home} materialise`, as the warehouse's owner)",
+    )
 
 
 def published_state(con: duckdb.DuckDBPyConnection) -> dict[str, object]:

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from deletedcalls import logs
-from deletedcalls.cli import api, dr, ingest, read, warehouse
+from deletedcalls.cli import api, dr, ingest, read, report, warehouse
 from deletedcalls.errors import DeletedCallsError, ExitCode, exit_code_for
 
 EXIT_CODES_HELP = """\b
@@ -48,8 +48,9 @@ class Cli(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             from deletedcalls.environment import environment_failure
+            from deletedcalls.settings import resolve_home
 
-            failure = environment_failure(e, ctx.obj.get("home") if ctx.obj else None)
+            failure = environment_failure(e, resolve_home(ctx.obj.get("home") if ctx.obj else None))
             if failure is not None:
                 logs.error(failure.one_line(), exit_code=int(failure.exit_code))
                 ctx.exit(int(failure.exit_code))
@@ -75,7 +76,7 @@ def cli(ctx: click.Context, home: Path | None, log_format: str, quiet: bool, deb
     # Every file this process creates (databases, WALs, archives, restores, spools,
     # temporary files) is owner-only from creation; group access is granted explicitly.
     os.umask(0o077)
-    logs.setup(log_format, quiet)
+    logs.setup(log_format, quiet, debug)
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, quiet=quiet, debug=debug, log_format=log_format)
 
@@ -84,6 +85,7 @@ def cli(ctx: click.Context, home: Path | None, log_format: str, quiet: bool, deb
 for command in (
     warehouse.init, ingest.ingest, ingest.profiles, warehouse.materialise_command, warehouse.retention, dr.dr,
     warehouse.run_command, read.files, read.runs, read.sql_command, read.deleted_calls, api.tokens, api.serve_command,
+    report.report_command,
 ):
     cli.add_command(command)
 

@@ -174,7 +174,7 @@ def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
 
 def _run_protected(settings: Settings, q: Query, text: str) -> QueryResult:
     with reading(settings, "protected") as con:
-        _with_spooled_access_log(con, settings)
+        with_spooled_access_log(con, settings)
         # the lake's data files and the DR archives, nothing else
         con.execute("SET allowed_directories = [$d, $r]", {"d": data_uri(settings.home), "r": str(settings.dr_dir.resolve()) + "/"})
         con.execute("SET enable_external_access = false")
@@ -189,7 +189,7 @@ def _run_protected(settings: Settings, q: Query, text: str) -> QueryResult:
     return QueryResult(columns, rows)
 
 
-def _with_spooled_access_log(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+def with_spooled_access_log(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Make ``access_log`` in this connection the published log plus the spool (a temp view shadows the table)."""
     entries = spooled_entries(settings)
     if not entries:

@@ -20,19 +20,18 @@ match); a purge whose erasure did not finish is erased again.
 
 from __future__ import annotations
 
-import calendar
 import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from deletedcalls import logs
-from deletedcalls.clock import utc_now
+from deletedcalls.clock import partition_expiry, utc_now
 from deletedcalls.dr.archives import (
     ARCHIVE_GLOB,
     archive_checksum,
@@ -40,6 +39,7 @@ from deletedcalls.dr.archives import (
     manifest_path,
     part_number,
 )
+from deletedcalls.environment import listed, note_committed
 from deletedcalls.errors import IntegrityFailure
 from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files, write_durably
 from deletedcalls.published import reading
@@ -80,18 +80,6 @@ class RetentionResult:
         d = asdict(self)
         d["plan"] = [asdict(p) for p in self.plan]
         return d
-
-
-def partition_expiry(partition: str, days: int) -> date:
-    """The last day a partition is kept: its month's last day plus the retention days.
-
-    It expires when this date is before the as-of date (2026-01 with 90 days: 2026-05-01).
-    """
-    year, month = int(partition[:4]), int(partition[5:7])
-    try:
-        return date(year, month, calendar.monthrange(year, month)[1]) + timedelta(days=days)
-    except OverflowError:  # past year 9999: never expires (deletions dated in the future are refused at ingestion)
-        return date.max
 
 
 def expired_partitions(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -> list[tuple[str, int, int, int, date]]:
@@ -135,15 +123,20 @@ def enforce_retention(
     result = RetentionResult(as_of=as_of, retention_days=days, dry_run=False)
     result.recovered = recover(con, settings, run_id, as_of, days)
     result.plan = plan_retention(con, settings, as_of, days)
-    for plan in result.plan:
-        archive_partition(con, settings, plan, run_id, as_of, days)
-        result.archived.append(plan.archive_id)
-        result.rows_purged += plan.rows
-        logs.info(f"archived and purged partition {plan.partition}", stage="retention", partition=plan.partition,
-                  archive=plan.archive_id, rows=plan.rows)
-    if _erasure_pending(con):
-        con = erase(con, settings)
-        result.erased = True
+    try:
+        for plan in result.plan:
+            archive_partition(con, settings, plan, run_id, as_of, days)
+            result.archived.append(plan.archive_id)
+            result.rows_purged += plan.rows
+            logs.info(f"archived and purged partition {plan.partition}", stage="retention", partition=plan.partition,
+                      archive=plan.archive_id, rows=plan.rows)
+        if _erasure_pending(con):
+            con = erase(con, settings)
+            result.erased = True
+    except BaseException as e:
+        if result.archived:
+            note_committed(e, f"archive(s) {listed(result.archived)} written to dr/ and purged from the warehouse")
+        raise
     return result, con
 
 

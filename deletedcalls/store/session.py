@@ -62,6 +62,7 @@ from deletedcalls.store.warehouse import (
     refuse_foreign_home,
     remove_stale_deliveries,
     rollback_quietly,
+    undamaged,
 )
 
 
@@ -89,6 +90,11 @@ def writing(settings: Settings) -> Iterator[Session]:
                 publish_state(session.con, settings, session.run_id, started)
                 raise
             publish_state(session.con, settings, session.run_id, started)
+        except duckdb.Error as e:  # a block of the database found damaged mid-command: exit 6, not a bug
+            damage = undamaged(settings, e)
+            if damage is e:
+                raise
+            raise damage from e
         finally:
             close_lake(session.con)
 
@@ -154,16 +160,16 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
     with exclusive(settings):
         fresh = not settings.database.exists()  # decided under the lock: only a database this call made is removed
         # init looks inside the file (a home can hold an old-layout file beside a data/ folder); other commands trust the layout
-        if not fresh and (not layout_settled(settings) or not is_lake(settings.database)) and not finish_or_refuse(settings):
+        if not fresh and _old_layout(settings) and not finish_or_refuse(settings):
             convert(settings)  # a home of the old layout: converted, verified, swapped in (store/convert.py)
         started = utc_now()
         try:
             con = open_connection(settings)
-        except duckdb.IOException as e:
-            if is_lock_error(e):
+        except duckdb.Error as e:
+            if isinstance(e, duckdb.IOException) and is_lock_error(e):
                 raise WarehouseBusy(f"warehouse {home} is busy: another process has it open") from e
             _remove_new_database(settings, fresh)
-            raise
+            raise undamaged(settings, e) from e
         try:
             try:
                 before = current_version(con)
@@ -174,10 +180,24 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
                 publish_state(con, settings, None, started)
             finally:
                 close_lake(con)
+        except duckdb.Error as e:
+            _remove_new_database(settings, fresh)
+            damage = undamaged(settings, e)
+            if damage is e:
+                raise
+            raise damage from e
         except BaseException:
             _remove_new_database(settings, fresh)
             raise
     return InitResult(home=home, created=created, from_version=before, to_version=after)
+
+
+def _old_layout(settings: Settings) -> bool:
+    """Whether the home's database is a warehouse of the single-file layout (init converts it); a damaged one is exit 6."""
+    try:
+        return not layout_settled(settings) or not is_lake(settings.database)
+    except duckdb.Error as e:
+        raise undamaged(settings, e) from e
 
 
 def _remove_new_database(settings: Settings, fresh: bool) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from deletedcalls.clock import utc_now
+from deletedcalls.environment import WRITER_WAY_OUT, damaged_database, is_damaged
 from deletedcalls.errors import UsageError, WarehouseBusy
 from deletedcalls.settings import CONFIG_NAME, Settings
 from deletedcalls.sqlfiles import current_version, migrations, schema_version_required, sql, sql_dir
@@ -48,13 +49,30 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
             f"run `deletedcalls --home {settings.home} init` to convert it"
         )
     try:
-        return open_connection(settings)
-    except duckdb.IOException as e:
-        if is_lock_error(e):
+        con = open_connection(settings)
+    except duckdb.Error as e:
+        if isinstance(e, duckdb.IOException) and is_lock_error(e):
             raise WarehouseBusy(
                 f"warehouse {settings.home} is busy: another process has it open; try again later"
             ) from e
-        raise
+        raise undamaged(settings, e) from e
+    try:
+        current_version(con)  # reads the catalog: a file damaged past its header fails here, not mid-command
+    except duckdb.Error as e:
+        con.close()
+        raise undamaged(settings, e) from e
+    return con
+
+
+def undamaged(settings: Settings, error: Exception) -> Exception:
+    """The error to raise for a DuckDB error met on the warehouse database: exit 6 naming the file and the
+    way out when it says the file is damaged (random bytes, 0 bytes, cut short, a bad checksum), else itself.
+
+    The one place a damaged warehouse is told (``connect``, ``session.writing`` and ``init`` use it).
+    """
+    if is_damaged(error):
+        return damaged_database(settings.database, error, WRITER_WAY_OUT)
+    return error
 
 
 @contextlib.contextmanager
@@ -167,13 +185,17 @@ def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
 def insert_from(con: duckdb.DuckDBPyConnection, name: str, data: object, query: str, params: dict | None = None) -> None:
     """Run `query` (an INSERT … FROM name) with `data` (a polars frame or Arrow stream) visible as `name`.
 
-    The name is unregistered afterwards, also when the query fails.
+    The name is unregistered afterwards; when the query fails, its error is what propagates (an
+    unregister inside the aborted transaction fails too, and would hide it).
     """
     con.register(name, data)
     try:
         con.execute(query, params)
-    finally:
-        con.unregister(name)
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
 
 
 def next_ids(con: duckdb.DuckDBPyConnection, counter: str, count: int) -> int:
