@@ -1,6 +1,17 @@
-"""Writing rejected records (CDR rows and deletion-log lines) to rejected_rows."""
+"""Writing rejected records (CDR rows and deletion-log lines) to rejected_rows.
+
+Each reason is kept as written (it may quote the value it rejects: for officers,
+in the protected store) and as a reason code without any value (``reasonCodes``,
+``sql/macros/reason_code.sql``: what the analyst store shows). A record whose
+line is not kept (a copy of a purged call) keeps no quoted value either: its
+reasons are its codes. A record's key (carrier, carrierCallID), when it could be
+read, is kept so that a purge can erase the line of a copy of a purged call
+(``sql/retention/erase_rejected_lines.sql``).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import duckdb
 import polars as pl
@@ -11,22 +22,36 @@ Reject = tuple  # (line, reasons, raw text) or (line, reasons, raw text, id of t
 
 
 def record_rejects(
-    con: duckdb.DuckDBPyConnection, source: str, file_id: int, name: str, run_id: int, rejects: list[Reject]
+    con: duckdb.DuckDBPyConnection, source: str, file_id: int, name: str, run_id: int, rejects: list[Reject],
+    keys: Iterable[tuple[int, str, str]] = (),
 ) -> None:
-    """Insert rejects of one file (source 'cdr' or 'deletions') in line order, in the caller's transaction."""
+    """Insert rejects of one file (source 'cdr' or 'deletions') in line order, in the caller's transaction.
+
+    ``keys``: (line, carrier, carrierCallID) of the rejected records whose key could be read.
+    """
     if not rejects:
         return
     rejects.sort(key=lambda r: r[0])
+    key_of = {line: (carrier, call_id) for line, carrier, call_id in keys}
     # a polars frame, not pyarrow arrays: pa.array() of Python lists imports pandas (0.18 s)
     table = pl.DataFrame(
         {"line": [r[0] for r in rejects], "reasons": [r[1] for r in rejects], "raw": [r[2] for r in rejects],
-         "duplicate_of": [r[3] if len(r) > 3 else None for r in rejects]},
-        schema={"line": pl.Int64, "reasons": pl.List(pl.String), "raw": pl.String, "duplicate_of": pl.Int64},
+         "duplicate_of": [r[3] if len(r) > 3 else None for r in rejects],
+         "carrier": [key_of.get(r[0], (None, None))[0] for r in rejects],
+         "call_id": [key_of.get(r[0], (None, None))[1] for r in rejects]},
+        schema={"line": pl.Int64, "reasons": pl.List(pl.String), "raw": pl.String, "duplicate_of": pl.Int64,
+                "carrier": pl.String, "call_id": pl.String},
     )
     cdr_id, deletion_id = (file_id, None) if source == "cdr" else (None, file_id)
     insert_from(
         con, "rejects", table,
-        "INSERT INTO rejected_rows (source, CDRFileID, deletionFileID, fileName, lineNumber, reasons, rawLine, runId, duplicateOf) "
-        "SELECT $source, $cdr, $del, $name, line, reasons, raw, $run, duplicate_of FROM rejects ORDER BY line",
+        "INSERT INTO rejected_rows (source, CDRFileID, deletionFileID, fileName, lineNumber, reasons, rawLine, runId, duplicateOf, "
+        "reasonCodes, carrier, carrierCallID) "
+        "SELECT $source, $cdr, $del, $name, line, "
+        "CASE WHEN raw = '' THEN list_transform(reasons, lambda r: reason_code(r)) ELSE reasons END, "
+        "raw, $run, duplicate_of, list_transform(reasons, lambda r: reason_code(r)), "
+        # the key of a copy of a purged call (its line not kept) is that call's: not kept either
+        "CASE WHEN raw <> '' THEN carrier END, CASE WHEN raw <> '' THEN call_id END "
+        "FROM rejects ORDER BY line",
         {"source": source, "cdr": cdr_id, "del": deletion_id, "name": name, "run": run_id},
     )

@@ -49,8 +49,14 @@ def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyCo
             ) from e
         raise
     con.execute("SET preserve_insertion_order = true")
-    con.execute(sql("macros/purged_key"))
+    create_macros(con)
     return con
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The temporary macros every writer connection has (``sql/macros/``): one definition each."""
+    for path in sorted((sql_dir() / "macros").glob("*.sql")):
+        con.execute(sql(f"macros/{path.stem}"))
 
 
 @contextlib.contextmanager
@@ -130,6 +136,7 @@ def refuse_foreign_home(home: Path) -> None:
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
     """Apply every migration newer than the warehouse, each in its own transaction, then the views."""
     have = current_version(con)
+    create_macros(con)  # a migration may use them (init connects without connect())
     for version, name in migrations():
         if version <= have:
             continue

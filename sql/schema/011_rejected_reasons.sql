@@ -1,0 +1,9 @@
+-- Issue 25: the analyst store holds no raw line and no quoted value of a rejected record (SPEC 7), and a purge erases
+-- the raw lines of the rejected records that may be copies of the calls it purges (docs/SECURITY.md).
+-- reasonCodes: each reason without any value, 'columns: code' (sql/macros/reason_code.sql); what analysts see.
+ALTER TABLE rejected_rows ADD COLUMN reasonCodes VARCHAR[];
+-- the record's key, when it could be read (NULL otherwise): a purge erases the raw line of a record keyed like a
+-- purged call, and of every record whose key could not be read (it may be a copy of any call)
+ALTER TABLE rejected_rows ADD COLUMN carrier VARCHAR;
+ALTER TABLE rejected_rows ADD COLUMN carrierCallID VARCHAR;
+UPDATE rejected_rows SET reasonCodes = list_transform(reasons, lambda r: reason_code(r));
