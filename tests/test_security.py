@@ -55,6 +55,24 @@ def test_rejected_copies_of_a_purged_call_leave_no_byte_in_the_home_nor_anything
     assert number(1).encode() in scan and number(11).encode() in scan, "control: live calls are still found"
 
 
+def test_the_summary_keeps_counts_of_purged_months_but_no_cost_or_duration_in_any_store(wh: Warehouse, write):
+    rows = [good_row(i, costCDR=f"{i}.5000", duration=str(100 + i)) for i in range(6)]
+    wh.cli("ingest", "cdr", str(write("bt.csv", csv_text(rows))), ok=True)
+    log = "".join(json.dumps({"id": f"U{i}", "user": "alice", "timestamp": ts, "action": "delete_calls",
+                              "selector": {"callIds": ids}}) + "\n"
+                  for i, (ts, ids) in enumerate([("2026-01-10T00:00:00Z", [1]), ("2026-06-10T00:00:00Z", [2, 3, 4, 5, 6])]))
+    wh.cli("ingest", "deletions", str(write("d.jsonl", log)), ok=True)
+    wh.cli("materialise", ok=True)
+    before = wh.query("SELECT deletedMonth, deletions, costCDR, duration FROM deleted_calls_summary ORDER BY 1")
+    assert [r[:2] for r in before] == [("2026-01", 1), ("2026-06", 5)] and before[0][2] is not None
+    wh.cli("retention", "enforce", "--as-of", "2026-06-30", ok=True)  # January expires, June does not
+    query = "SELECT deletedMonth, deletions, costCDR, duration FROM deleted_calls_summary ORDER BY 1"
+    for where in (wh.query(query), [tuple(r.values()) for r in wh.json("sql", query)],
+                  [tuple(r.values()) for r in wh.json("sql", query, user=DPO)]):
+        assert where[0] == ("2026-01", 1, None, None), where
+        assert where[1][:2] == ("2026-06", 5) and where[1][3] == sum(100 + i for i in range(1, 6)), where
+
+
 # the codes sql/macros/reason_code.sql may give (docs/TABLES.md lists them)
 CODES = set((REPO / "sql" / "macros" / "reason_code.sql").read_text().split("THEN '")[i].split("'")[0]
             for i in range(1, (REPO / "sql" / "macros" / "reason_code.sql").read_text().count("THEN '") + 1)) | {"other"}
