@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
+import subprocess
 
 import duckdb
 import pytest
-from conftest import REPO, Warehouse, csv_text, good_row
+from conftest import REPO, Warehouse, csv_text, good_row, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_profiles import fcs_row, fcs_text
@@ -73,9 +74,10 @@ def test_the_summary_keeps_counts_of_purged_months_but_no_cost_or_duration_in_an
         assert where[1][:2] == ("2026-06", 5) and where[1][3] == sum(100 + i for i in range(1, 6)), where
 
 
-# the codes sql/macros/reason_code.sql may give (docs/TABLES.md lists them)
-CODES = set((REPO / "sql" / "macros" / "reason_code.sql").read_text().split("THEN '")[i].split("'")[0]
-            for i in range(1, (REPO / "sql" / "macros" / "reason_code.sql").read_text().count("THEN '") + 1)) | {"other"}
+def codes() -> set[str]:
+    """The codes sql/macros/reason_code.sql may give (docs/TABLES.md lists them)."""
+    text = (REPO / "sql" / "macros" / "reason_code.sql").read_text()
+    return {part.split("'")[0] for part in text.split("THEN '")[1:]} | {"other"}
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,7 @@ def split_code(code: str) -> tuple[list[str], str]:
 def test_a_reason_code_holds_only_column_names_and_codes_whatever_the_reason_quotes(macros, reason):
     code = macros.execute("SELECT reason_code($r)", {"r": reason}).fetchall()[0][0]
     columns, rule = split_code(code)
-    assert rule in CODES and set(columns) <= set(CDR_COLUMNS), (reason, code)
+    assert rule in codes() and set(columns) <= set(CDR_COLUMNS), (reason, code)
 
 
 def test_every_reason_the_readers_give_has_a_code(wh: Warehouse, write):
@@ -125,3 +127,149 @@ def test_every_reason_the_readers_give_has_a_code(wh: Warehouse, write):
     assert [(r["fileName"], r["lineNumber"], r["reasons"]) for r in analyst] == [
         (r["fileName"], r["lineNumber"], r["reasonCodes"]) for r in officer]
     assert {r["rawLine"] for r in analyst} == {None}
+
+
+# ---------------------------------------------------------------- 6. the acting user
+
+
+def test_the_acting_user_is_the_processs_uid_never_logname_or_user(wh: Warehouse):
+    import pwd
+
+    from deletedcalls.cli import cli
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert me != DPO
+    result = wh.runner.invoke(cli, ["--home", str(wh.home), "deleted-calls", "list", "--json"],
+                              env={"DELETEDCALLS_USER": None, "LOGNAME": DPO, "USER": DPO, "USERNAME": DPO})
+    assert result.exit_code == 4 and result.stdout == "", result.stdout
+    assert wh.access_log("user", "command", "allowed")[-1] == (me, "deleted-calls list", False)
+
+
+# ---------------------------------------------------------------- 2. officer SQL: logged first, no file reads
+
+
+@pytest.fixture
+def deleted(wh: Warehouse, write) -> Warehouse:
+    """8 calls with distinctive numbers, 5 deleted (January 2026) and purged into dr/ by the fixture's retention run."""
+    rows = [good_row(i, target=number(i)) for i in range(8)]
+    wh.cli("ingest", "cdr", str(write("bt.csv", csv_text(rows))), ok=True)
+    entry = {"id": "U1", "user": "alice", "timestamp": "2026-01-05T10:00:00Z", "action": "delete_calls",
+             "selector": {"callIds": [1, 2, 3]}}
+    later = {"id": "U2", "user": "alice", "timestamp": "2026-11-05T10:00:00Z", "action": "delete_calls",
+             "selector": {"callIds": [4, 5]}}
+    wh.cli("ingest", "deletions", str(write("d.jsonl", json.dumps(entry) + "\n" + json.dumps(later) + "\n")), ok=True)
+    wh.cli("materialise", ok=True)
+    wh.cli("retention", "enforce", "--as-of", "2026-12-01", ok=True)  # January to dr/, November stays
+    return wh
+
+
+def sql_entries(w: Warehouse) -> list[tuple]:
+    return [e for e in w.access_log("user", "command", "allowed", "reason", "rowsReturned", "filters") if e[1] == "sql"]
+
+
+def test_an_officer_query_that_fails_with_values_in_its_error_was_logged_before_it_ran(deleted: Warehouse):
+    query = "SELECT error(string_agg(target, ';')) FROM deleted_calls"
+    result = deleted.cli("sql", query, user=DPO)
+    assert result.exit_code == 2 and number(4) in result.stderr  # the officer's own read, shown to the officer
+    log = sql_entries(deleted)
+    assert [e[:5] for e in log] == [(DPO, "sql", True, "started", None), (DPO, "sql", True, "failed: InvalidInputException", None)]
+    assert json.loads(log[0][5]) == {"query": query} and json.loads(log[1][5])["query"] == query
+    assert number(4) not in json.dumps(log), "the access log keeps the kind of a failure, never its message"
+
+
+def test_an_officer_query_is_not_run_when_it_cannot_be_logged_first(deleted: Warehouse):
+    spool = deleted.home / "spool"
+    for p in spool.iterdir() if spool.exists() else []:
+        p.unlink()
+    if spool.exists():
+        spool.rmdir()
+    spool.write_text("")  # the spool cannot be made: nothing can be logged
+    result = deleted.cli("sql", "SELECT error(string_agg(target, ';')) FROM deleted_calls", user=DPO)
+    assert result.exit_code == 4 and "spool" in result.stderr
+    assert number(4) not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT count(*) FROM read_parquet('{home}/dr/*/*.parquet')",
+    "SELECT * FROM read_blob('{home}/config.toml')",
+    "SELECT * FROM read_blob('{home}/deletedcalls.duckdb')",
+    "SELECT * FROM read_text('{home}/spool/*')",
+    "SELECT * FROM glob('{home}/*')",
+])
+def test_officer_sql_reads_no_file_and_each_attempt_is_logged(deleted: Warehouse, query: str):
+    query = query.format(home=deleted.home)
+    result = deleted.cli("sql", query, "--json", user=DPO)
+    assert result.exit_code == 4 and result.stdout == "", (query, result.stdout[:300])
+    assert len(result.stderr.strip().splitlines()) == 1
+    log = sql_entries(deleted)
+    assert [e[3] for e in log] == ["started", "refused: reads files"]
+
+
+def test_an_officer_query_is_logged_before_and_with_its_rows(deleted: Warehouse):
+    rows = deleted.json("sql", "SELECT target FROM deleted_calls ORDER BY id", user=DPO)
+    assert [r["target"] for r in rows] == [number(3), number(4)]
+    log = sql_entries(deleted)
+    assert [e[2:5] for e in log] == [(True, "started", None), (True, "ok", 2)]
+    started_id = [e for e in deleted.access_log("reason", "entryId") if e[0] == "started"][0][1]
+    assert json.loads(log[1][5])["started"] == started_id
+
+
+# ---------------------------------------------------------------- 8. limits of every sql query
+
+
+def set_config(w: Warehouse, text: str) -> None:
+    config = w.home / "config.toml"
+    config.write_text(config.read_text() + text)
+
+
+@pytest.mark.parametrize("user", ["analyst", DPO])
+def test_a_query_over_its_time_limit_is_stopped_exit_2_and_logged(deleted: Warehouse, user: str):
+    config = deleted.home / "config.toml"
+    config.write_text(config.read_text().replace("timeout_seconds = 300", "timeout_seconds = 1"))
+    proc = run_cli(deleted.home, "sql", "SELECT sum(hash(i)) FROM range(1000000000000) AS t(i)", user=user)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the query was not stopped")
+    assert proc.returncode == 2 and out == b"", err
+    assert len(err.strip().splitlines()) == 1 and b"timeout_seconds" in err
+    reasons = [e[3] for e in sql_entries(deleted) if e[0] == user]
+    assert reasons[-1].startswith("stopped: over 1 s"), reasons
+
+
+def test_query_limits_apply_to_every_sql_query_and_cannot_be_raised(deleted: Warehouse):
+    config = deleted.home / "config.toml"
+    config.write_text(config.read_text().replace('memory_limit = "2GB"', 'memory_limit = "300MiB"').replace("threads = 2", "threads = 1"))
+    q = ("SELECT current_setting('memory_limit') AS m, current_setting('threads') AS t, "
+         "current_setting('enable_external_access') AS e, current_setting('lock_configuration') AS l")
+    for user in ("analyst", DPO):
+        assert deleted.json("sql", q, user=user) == [{"m": "300.0 MiB", "t": 1, "e": False, "l": True}]
+    for attempt in ("SET memory_limit = '100GB'", "SET threads = 64", "PRAGMA threads = 64", "RESET memory_limit",
+                    "SELECT 1; SET threads = 64", "CALL pragma_threads(64)"):
+        for user in ("analyst", DPO):
+            assert deleted.cli("sql", attempt, user=user).exit_code == 2, (attempt, user)
+    from deletedcalls.read.analyst import bounded
+    from deletedcalls.settings import load_settings
+
+    con = duckdb.connect(str(deleted.home / "published" / "analyst.duckdb"), read_only=True)
+    try:
+        with bounded(con, load_settings(deleted.home).limits):
+            for statement in ("SET memory_limit = '100GB'", "SET threads = 64", "SET enable_external_access = true",
+                              "SET lock_configuration = false", "RESET threads"):
+                with pytest.raises(duckdb.Error, match="configuration"):
+                    con.execute(statement)
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("setting", ['memory_limit = "lots"', "threads = 0", "timeout_seconds = 0",
+                                     'max_temp_directory_size = "10 parsecs"'])
+def test_a_bad_query_limit_is_a_usage_error_naming_it(deleted: Warehouse, setting: str):
+    config = deleted.home / "config.toml"
+    key = setting.split(" = ")[0]
+    text = "\n".join(setting if line.startswith(key + " =") else line for line in config.read_text().splitlines())
+    config.write_text(text + "\n")
+    result = deleted.cli("sql", "SELECT 1")
+    assert result.exit_code == 2 and f"analyst.{key}" in result.stderr
