@@ -273,3 +273,61 @@ def test_a_bad_query_limit_is_a_usage_error_naming_it(deleted: Warehouse, settin
     config.write_text(text + "\n")
     result = deleted.cli("sql", "SELECT 1")
     assert result.exit_code == 2 and f"analyst.{key}" in result.stderr
+
+
+# ---------------------------------------------------------------- 4. access entries whole or not at all
+
+
+def _file_size_limit(limit: int):  # noqa: ANN202 - a preexec_fn
+    def set_limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # Python ignores SIGXFSZ: writes past it fail, EFBIG
+
+    return set_limit
+
+
+def test_a_read_whose_entry_cannot_be_written_whole_returns_nothing_and_leaves_no_torn_entry(deleted: Warehouse):
+    """A nearly full disk, for real: the kernel writes the first 100 bytes of the entry (a short write), then
+    refuses the rest. Before: the short write was ignored, the rows returned, the entry torn and skipped by the fold."""
+    proc = run_cli(deleted.home, "deleted-calls", "list", "--json", user=DPO, preexec_fn=_file_size_limit(100))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 4 and out == b"", (proc.returncode, out[:200])
+    assert b"spool" in err and len(err.strip().splitlines()) == 1
+    assert number(4).encode() not in out + err
+    spooled = b"".join(p.read_bytes() for p in (deleted.home / "spool").glob("access-*.jsonl"))
+    assert spooled == b"", "the part written was cut back: no torn entry"
+    deleted.cli("materialise", ok=True)  # folds the spool
+    assert [e for e in deleted.access_log("command", "reason") if e[0] == "deleted-calls list"] == []
+
+
+def test_a_torn_spool_line_is_folded_as_an_entry_saying_so_and_the_next_entry_stays_whole(deleted: Warehouse):
+    """A reader killed in the middle of its write (kill -9) leaves the start of its entry without a newline."""
+    from deletedcalls.read.access import record_access
+    from deletedcalls.settings import load_settings
+
+    spool = deleted.home / "spool"
+    spool.mkdir(exist_ok=True, mode=0o700)
+    whole = {"entryId": "e-1", "user": "mallory", "at": "2026-12-01T10:00:00+00:00", "command": "deleted-calls get",
+             "client": "cli", "tokenId": None, "allowed": True, "rowsReturned": 1, "reason": None, "filters": "{}"}
+    torn = b'{"entryId": "e-2", "user": "mallory", "at": "2026-12-01T10:00:01+00:00", "command": "deleted-calls li'
+    mine = spool / f"access-{os.getpid()}.jsonl"  # the pid of a killed reader, reused by this process
+    fd = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, (json.dumps(whole) + "\n").encode() + torn)
+    os.close(fd)
+    settings = load_settings(deleted.home)
+    record_access(settings, "deleted-calls get", {"id": 4}, 1, allowed=True)  # appended after the torn line
+
+    def logged() -> list[tuple]:
+        return [e for e in deleted.access_log("user", "command", "allowed", "rowsReturned", "reason") if e[0] != DPO or e[1] != "sql"]
+
+    seen = logged()
+    assert ("mallory", "deleted-calls get", True, 1, None) in seen
+    torn_entries = [e for e in seen if (e[4] or "").startswith("torn:")]
+    assert [e[:4] for e in torn_entries] == [("mallory", "(unreadable)", False, None)] and "e-2" in torn_entries[0][4]
+    assert any(e[1] == "deleted-calls get" and e[0] == settings.user for e in seen), "the entry after the torn line is whole"
+    folded = deleted.cli("materialise", ok=True)
+    assert "torn" in folded.stderr
+    deleted.cli("materialise", ok=True)  # a second fold adds nothing
+    rows = deleted.query("SELECT count(*) FILTER (WHERE reason LIKE 'torn:%'), count(*) FILTER (WHERE entryId = 'e-1') FROM access_log")
+    assert rows == [(1, 1)]
