@@ -331,3 +331,27 @@ def test_a_torn_spool_line_is_folded_as_an_entry_saying_so_and_the_next_entry_st
     deleted.cli("materialise", ok=True)  # a second fold adds nothing
     rows = deleted.query("SELECT count(*) FILTER (WHERE reason LIKE 'torn:%'), count(*) FILTER (WHERE entryId = 'e-1') FROM access_log")
     assert rows == [(1, 1)]
+
+
+# ---------------------------------------------------------------- 10. text logs cannot be forged
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_file_name_holding_a_newline_cannot_forge_a_log_line(wh: Warehouse, tmp_path, log_format: str):
+    forged = "error: retention enforce: 0 partitions purged"
+    good = tmp_path / f"bt\n{forged}\x1b[2K.csv"
+    good.write_text(csv_text([good_row(i) for i in range(3)]))
+    bad = tmp_path / f"ee\r\n{forged}\u2028.csv"
+    bad.write_text("not,a,cdr\n1,2\n")
+    results = [wh.runner.invoke(__import__("deletedcalls.cli", fromlist=["cli"]).cli,
+                                ["--home", str(wh.home), "--log-format", log_format, "ingest", "cdr", str(path)],
+                                env={"DELETEDCALLS_USER": "ops"}) for path in (good, bad)]
+    assert [r.exit_code for r in results] == [0, 3], [r.stderr for r in results]
+    for r in results:
+        lines = r.stderr.splitlines()
+        assert lines and not any(line.startswith(forged) or line.startswith("\x1b") for line in lines), lines
+        assert not any(c in r.stderr.replace("\n", "") for c in "\r\x1b\u2028"), r.stderr
+        if log_format == "json":
+            assert all(json.loads(line) for line in lines)
+        else:
+            assert "\\n" + forged in r.stderr or "\\r\\n" + forged in r.stderr, r.stderr
