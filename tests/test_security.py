@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -355,3 +356,103 @@ def test_a_file_name_holding_a_newline_cannot_forge_a_log_line(wh: Warehouse, tm
             assert all(json.loads(line) for line in lines)
         else:
             assert "\\n" + forged in r.stderr or "\\r\\n" + forged in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- 5. the officer wrapper (sudo)
+
+
+OFFICER_ENV = {"SUDO_USER": "carol", "DELETEDCALLS_USER": "dpo", "PYTHONPATH": "/tmp/evil", "LD_PRELOAD": "/tmp/evil.so",
+               "DELETEDCALLS_HOME": "/tmp/other", "PATH": "/tmp/evil:/usr/bin", "SHELL": "/bin/sh"}
+
+
+@pytest.mark.parametrize("args", [
+    [], ["init"], ["ingest", "cdr", "x.csv"], ["materialise"], ["retention", "enforce"], ["run", "jobs/nightly.toml"],
+    ["tokens", "create", "--user", "carol"], ["tokens", "list"], ["serve"], ["dr", "restore", "1", "--into", "/tmp/x"],
+    ["dr", "verify"], ["profiles", "check", "x.toml"], ["deleted-calls"], ["deleted-calls", "purge"],
+    ["--home", "/tmp/evil", "deleted-calls", "list"], ["--home=/tmp/evil", "sql", "SELECT 1"], ["--debug", "sql", "SELECT 1"],
+    ["--log-format"], ["sql", "--file", "/srv/deletedcalls/config.toml"], ["sql", "--file=/etc/shadow"], ["sql", "--json", "--file"],
+    ["/bin/sh", "-c", "id"], ["-c", "id"], ["env", "DELETEDCALLS_USER=alice", "deletedcalls", "sql", "SELECT 1"],
+])
+def test_the_officer_wrapper_refuses_all_but_read_commands(args: list[str]):
+    from deletedcalls.cli.officer import Refused, plan
+
+    with pytest.raises(Refused):
+        plan(args, OFFICER_ENV, "/srv/deletedcalls")
+
+
+@pytest.mark.parametrize("env", [{}, {"DELETEDCALLS_USER": "dpo"}, {"SUDO_USER": ""}, {"SUDO_USER": "root"},
+                                 {"SUDO_USER": "carol\nalice"}, {"SUDO_USER": "../dpo"}])
+def test_the_officer_wrapper_needs_sudos_user(env: dict[str, str]):
+    from deletedcalls.cli.officer import Refused, plan
+
+    with pytest.raises(Refused):
+        plan(["deleted-calls", "list"], env, "/srv/deletedcalls")
+
+
+@pytest.mark.parametrize(("args", "tail"), [
+    (["deleted-calls", "list", "--json"], ["deleted-calls", "list", "--json"]),
+    (["--quiet", "--log-format", "json", "deleted-calls", "get", "7"], ["--quiet", "--log-format", "json", "deleted-calls", "get", "7"]),
+    (["sql", "--file", "-"], ["sql", "--file", "-"]),
+    (["sql", "--json", "--", "--file /etc/shadow"], ["sql", "--json", "--", "--file /etc/shadow"]),  # the query's text
+    (["dr", "list"], ["dr", "list"]), (["--help"], ["--help"]), (["deleted-calls", "--help"], ["deleted-calls", "--help"]),
+])
+def test_the_officer_wrapper_runs_reads_with_the_home_and_user_fixed_and_no_environment(args, tail):
+    from deletedcalls.cli.officer import plan
+
+    p = plan(args, OFFICER_ENV, "/srv/deletedcalls", python="/opt/deletedcalls/bin/python")
+    assert p.argv == ["/opt/deletedcalls/bin/python", "-I", "-m", "deletedcalls", "--home", "/srv/deletedcalls", *tail]
+    assert p.env == {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/srv/deletedcalls",
+                     "DELETEDCALLS_HOME": "/srv/deletedcalls", "DELETEDCALLS_USER": "carol"}
+
+
+TOKENS = ["deleted-calls", "list", "get", "sql", "--file", "-", "/etc/shadow", "--file=x", "--home", "--home=/x", "--debug",
+          "--quiet", "--log-format", "json", "--", "ingest", "init", "dr", "restore", "list", "--help", "-c", "SELECT 1"]
+
+
+@given(st.lists(st.sampled_from(TOKENS), max_size=8))
+@settings(max_examples=400, deadline=None)
+def test_whatever_the_arguments_the_wrapper_runs_one_read_command_on_its_own_home_as_sudos_user(args):
+    from deletedcalls.cli.officer import ALLOWED, GLOBAL_OPTIONS, Refused, plan
+
+    try:
+        p = plan(args, OFFICER_ENV, "/srv/deletedcalls", python="py")
+    except Refused:
+        return
+    assert p.env["DELETEDCALLS_USER"] == "carol" and "PYTHONPATH" not in p.env and p.argv[:6] == ["py", "-I", "-m", "deletedcalls", "--home", "/srv/deletedcalls"]
+    rest = p.argv[6:]
+    while rest and rest[0] in GLOBAL_OPTIONS:
+        rest = rest[1 + (GLOBAL_OPTIONS[rest[0]] is True):]
+    assert rest[0] == "--help" and len(rest) == 1 or rest[0] in ALLOWED, p.argv
+    if rest[0] == "sql":
+        before = rest[: rest.index("--")] if "--" in rest else rest
+        assert not any(a.startswith("--file=") and a != "--file=-" for a in before)
+        assert all(before[i + 1] == "-" for i, a in enumerate(before) if a == "--file"), p.argv
+
+
+def test_the_officer_wrapper_end_to_end_reads_as_sudos_user_whatever_the_environment_says(deleted: Warehouse):
+    from deletedcalls.cli.officer import plan
+
+    def run(args: list[str], sudo_user: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        p = plan(args, dict(OFFICER_ENV, SUDO_USER=sudo_user), str(deleted.home))
+        env = dict(p.env, PYTHONPATH=str(REPO)) if not (REPO / ".venv").is_dir() else p.env  # a fresh clone's own venv
+        return subprocess.run(p.argv, env=env, input=stdin, capture_output=True, timeout=120)
+
+    refused = run(["deleted-calls", "list", "--json"], "carol")  # carol is no officer: DELETEDCALLS_USER=dpo is ignored
+    assert refused.returncode == 4 and refused.stdout == b""
+    answered = run(["sql", "--json", "--file", "-"], DPO, b"SELECT target FROM deleted_calls ORDER BY id")
+    assert answered.returncode == 0, answered.stderr
+    assert [r["target"] for r in json.loads(answered.stdout)] == [number(3), number(4)]
+    log = [e for e in deleted.access_log("user", "command", "allowed") if e[0] in ("carol", DPO)]
+    assert ("carol", "deleted-calls list", False) in log and (DPO, "sql", True) in log
+
+
+def test_the_installed_wrapper_refuses_before_it_runs_anything(tmp_path):
+    import shutil
+    import sys
+
+    wrapper = shutil.which("deletedcalls-officer", path=str(Path(sys.executable).parent))
+    assert wrapper, "deletedcalls-officer is installed beside deletedcalls (pyproject [project.scripts])"
+    for args, env in ((["init"], {"SUDO_USER": "carol"}), (["deleted-calls", "list"], {})):
+        r = subprocess.run([wrapper, *args], env=dict(env, PATH="/usr/bin:/bin"), capture_output=True, timeout=60, cwd=tmp_path)
+        assert r.returncode == 4 and r.stdout == b"" and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert list(tmp_path.iterdir()) == []
