@@ -456,3 +456,8 @@ def test_the_installed_wrapper_refuses_before_it_runs_anything(tmp_path):
         r = subprocess.run([wrapper, *args], env=dict(env, PATH="/usr/bin:/bin"), capture_output=True, timeout=60, cwd=tmp_path)
         assert r.returncode == 4 and r.stdout == b"" and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_reason_code_is_documented_in_tables_md():
+    tables = (REPO / "docs" / "TABLES.md").read_text()
+    assert sorted(c for c in codes() if f"`{c}`" not in tables) == []
