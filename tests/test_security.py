@@ -433,9 +433,8 @@ def test_the_officer_wrapper_end_to_end_reads_as_sudos_user_whatever_the_environ
     from deletedcalls.cli.officer import plan
 
     def run(args: list[str], sudo_user: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        p = plan(args, dict(OFFICER_ENV, SUDO_USER=sudo_user), str(deleted.home))
-        env = dict(p.env, PYTHONPATH=str(REPO)) if not (REPO / ".venv").is_dir() else p.env  # a fresh clone's own venv
-        return subprocess.run(p.argv, env=env, input=stdin, capture_output=True, timeout=120)
+        p = plan(args, dict(OFFICER_ENV, SUDO_USER=sudo_user), str(deleted.home))  # python -I: the installed package
+        return subprocess.run(p.argv, env=p.env, input=stdin, capture_output=True, timeout=120)
 
     refused = run(["deleted-calls", "list", "--json"], "carol")  # carol is no officer: DELETEDCALLS_USER=dpo is ignored
     assert refused.returncode == 4 and refused.stdout == b""
