@@ -419,3 +419,13 @@ def test_a_png_is_made_of_more_than_white(reviewed, tmp_path):
         with Image.open(io.BytesIO((out / f"{chart}.png").read_bytes())) as im:
             colours = im.convert("RGB").getcolors(maxcolors=1 << 20)
             assert colours and len(colours) > 10, chart
+
+
+def test_an_officer_sql_statement_counts_once_among_the_reads(reviewed, tmp_path):
+    """Officer `sql` is logged when it starts and with its outcome (issue 25): one statement, one read."""
+    _, out = report(reviewed, tmp_path, name="before")
+    before = int(page_of(out).captions["reads"].split(" ")[0])
+    reviewed.cli("sql", "SELECT count(*) FROM deleted_calls", user="dpo", ok=True)
+    assert reviewed.cli("sql", "SELECT error('no') FROM deleted_calls", user="dpo").exit_code == 2
+    _, out = report(reviewed, tmp_path, name="after")
+    assert int(page_of(out).captions["reads"].split(" ")[0]) == before + 3  # the two statements and the first report
