@@ -316,9 +316,10 @@ def test_the_analysts_report_holds_counts_and_no_protected_value(reviewed, tmp_p
     assert page.empty["pending"].startswith("Not in the analysts' report") and page.empty["reads"].startswith("Not in the analysts' report")
     # counts by month, carrier and user as deleted_calls_summary shows them; no cost for a cell under min_cell
     costs = {(r[0], r[1]): r[3] for r in page.rows("Calls deleted per month and carrier")}
-    assert costs[(months_ago(6).strftime("%Y-%m"), "BT")] != "—"  # alice's 6
-    assert costs[(months_ago(5).strftime("%Y-%m"), "BT")] == "—"  # bob's 4 < min_cell 5
-    assert "fewer than 5 deletions" in html
+    assert costs[(months_ago(6).strftime("%Y-%m"), "BT")] == "—"  # alice's 6: purged, no cost since issue 25
+    assert costs[(months_ago(5).strftime("%Y-%m"), "BT")] == "—"  # bob's 4 < min_cell 5, and purged
+    assert costs[(months_ago(1).strftime("%Y-%m"), "BT")] == "—"  # alice's 2 < min_cell 5
+    assert "fewer than 5 deletions" in html and "archived and purged" in html
     # nothing that names a deleted call, a request or a reader (in the page's text; the charts are checked by eye)
     html = re.sub(r'src="data:image/png;base64,[^"]*"', "", html)
     numbers = [r[0] for r in reviewed.query("SELECT target FROM deleted_calls")] + [r[0] for r in reviewed.query("SELECT external FROM calls")]
@@ -326,6 +327,9 @@ def test_the_analysts_report_holds_counts_and_no_protected_value(reviewed, tmp_p
         assert value not in html, value
     # read as any analyst reads the analyst store: not an access-log entry
     assert reviewed.access_log("user", "command") == before
+    _, officers = report(reviewed, tmp_path, name="officers")  # the same cells for an officer: kept months have costs
+    officer_costs = {(r[0], r[1]): r[3] for r in page_of(officers).rows("Calls deleted per month and carrier")}
+    assert officer_costs[(months_ago(1).strftime("%Y-%m"), "BT")] != "—" and officer_costs[(months_ago(6).strftime("%Y-%m"), "BT")] == "—"
 
 
 def test_the_analysts_report_needs_only_the_analyst_store(reviewed, tmp_path):
