@@ -460,3 +460,13 @@ def test_the_installed_wrapper_refuses_before_it_runs_anything(tmp_path):
 def test_every_reason_code_is_documented_in_tables_md():
     tables = (REPO / "docs" / "TABLES.md").read_text()
     assert sorted(c for c in codes() if f"`{c}`" not in tables) == []
+
+
+def test_a_file_rejected_by_an_unexpected_error_keeps_the_errors_kind_not_its_message():
+    """A parser's message quotes the record it failed on; the reason reaches cdr_files and runs in the analyst store."""
+    from deletedcalls.ingest.rejects import unexpected_reason
+
+    error = ValueError(f'could not parse `"oops,{number(7)},BT-X-1,73.9187` as dtype i64 at line 302')
+    reason = unexpected_reason(error, "load")
+    assert "ValueError" in reason and "bug" in reason
+    assert not any(v in reason for v in (number(7), "BT-X-1", "73.9187", "oops"))

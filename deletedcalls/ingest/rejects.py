@@ -60,9 +60,12 @@ def record_rejects(
 
 
 def unexpected_reason(error: Exception, doing: str) -> str:
-    """Why a file is rejected whose `doing` (load, reading, ingestion) failed in a way nobody foresaw: a bug."""
-    return (f"an unexpected error stopped its {doing} ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
-            "this is a bug: report it with the file (`--debug` shows the traceback)")
+    """Why a file is rejected whose `doing` (load, reading, ingestion) failed in a way nobody foresaw: a bug.
+
+    The kind of the error only, never its message: a parser's message quotes the text it failed on (a record's
+    fields), and this reason reaches cdr_files and runs, which the analyst store holds (issue 25, SPEC 7)."""
+    return (f"an unexpected error stopped its {doing} ({type(error).__name__}); "
+            "this is a bug: report it with the file (`--debug` shows the traceback and the error's message)")
 
 
 def delivered_hash(path: Path) -> tuple[str, int]:
