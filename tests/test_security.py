@@ -470,3 +470,6 @@ def test_a_file_rejected_by_an_unexpected_error_keeps_the_errors_kind_not_its_me
     reason = unexpected_reason(error, "load")
     assert "ValueError" in reason and "bug" in reason
     assert not any(v in reason for v in (number(7), "BT-X-1", "73.9187", "oops"))
+    broken = RuntimeError(f"the check 'a check with a bug' of duration could not run: TypeError('{number(7)}')")
+    reason = unexpected_reason(broken, "load")
+    assert "the check 'a check with a bug' of duration could not run" in reason and number(7) not in reason

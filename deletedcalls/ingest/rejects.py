@@ -11,6 +11,7 @@ read, is kept so that a purge can erase the line of a copy of a purged call
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -63,9 +64,16 @@ def unexpected_reason(error: Exception, doing: str) -> str:
     """Why a file is rejected whose `doing` (load, reading, ingestion) failed in a way nobody foresaw: a bug.
 
     The kind of the error only, never its message: a parser's message quotes the text it failed on (a record's
-    fields), and this reason reaches cdr_files and runs, which the analyst store holds (issue 25, SPEC 7)."""
-    return (f"an unexpected error stopped its {doing} ({type(error).__name__}); "
+    fields), and this reason reaches cdr_files and runs, which the analyst store holds (issue 25, SPEC 7). Known
+    value-free parts of a message are kept: which check of which column could not run (schemas.py)."""
+    known = _VALUE_FREE_ERROR.search(str(error))
+    kind = f"{type(error).__name__}: {known.group(0)}" if known else type(error).__name__
+    return (f"an unexpected error stopped its {doing} ({kind}); "
             "this is a bug: report it with the file (`--debug` shows the traceback and the error's message)")
+
+
+# the part of schemas.raise_for_broken_checks' message that names a check of the schema and a column, nothing else
+_VALUE_FREE_ERROR = re.compile(r"the check '[A-Za-z0-9_ ]{1,80}' of [A-Za-z]{1,40} could not run")
 
 
 def delivered_hash(path: Path) -> tuple[str, int]:
