@@ -59,7 +59,8 @@ def literal_path(path: Path | str) -> str:
 
 
 def migrations() -> list[tuple[int, str]]:
-    """Schema migrations in order: (version, file name)."""
+    """Schema migrations in order: (version, file name); the version is the file's number, and numbers may have gaps
+    (branches reserve numbers; a migration merged later with a lower number is still applied: ``pending``)."""
     found = []
     for path in sorted((sql_dir() / "schema").glob("*.sql")):
         m = _MIGRATION_NAME.match(path.name)
@@ -81,3 +82,11 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
         return 0
     rows = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
     return int(rows[0][0]) if rows else 0
+
+
+def pending(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+    """The migrations not recorded in the database's ``schema_migrations``, in order, gaps below its version included."""
+    if current_version(con) == 0:
+        return migrations()
+    applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    return [(v, name) for v, name in migrations() if v not in applied]

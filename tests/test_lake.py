@@ -170,6 +170,8 @@ def legacy_home(home: Path) -> dict[str, list[tuple]]:
     (home / "config.toml").write_text("[retention]\ndays = 90\n")
     os.chmod(home / "config.toml", 0o600)
     con = duckdb.connect(str(home / "deletedcalls.duckdb"))
+    for macro in sorted((REPO / "sql" / "macros").glob("*.sql")):  # a legacy migration may use them (012: reason_code)
+        con.execute(macro.read_text())
     for path in sorted((REPO / "sql" / "legacy").glob("*.sql")):
         con.execute(path.read_text())
         con.execute("INSERT INTO schema_migrations VALUES ($v, $n, now()::TIMESTAMP)", {"v": int(path.name[:3]), "n": path.name})

@@ -166,10 +166,13 @@ def _bring_to_legacy_last(path: Path) -> None:
 
     con = duckdb.connect(str(path))
     try:
-        have = int(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0])
+        for macro in sorted((sql_dir() / "macros").glob("*.sql")):  # a legacy migration may use them (012: reason_code)
+            con.execute(sql(f"macros/{macro.stem}"))
+        # every legacy migration it has not recorded, in number order (branches reserve numbers: 011 may come after 012)
+        have = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
         for legacy in sorted((sql_dir() / "legacy").glob("*.sql")):
             m = re.match(r"^(\d{3})_", legacy.name)
-            if not m or int(m.group(1)) <= have:
+            if not m or int(m.group(1)) in have:
                 continue
             con.execute("BEGIN")
             con.execute(legacy.read_text(encoding="utf-8"))

@@ -40,7 +40,7 @@ import duckdb
 from deletedcalls.catalog import attach, connection, metadata, writer_lake
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
-from deletedcalls.sqlfiles import quoted, sql
+from deletedcalls.sqlfiles import quoted, sql, sql_dir
 
 ALIAS = "lake"
 # Tables whose rows are always Parquet files (never inlined into the catalog): analysts read the calls files
@@ -218,8 +218,8 @@ def open_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = open_lake(settings)
     try:
         con.execute("SET preserve_insertion_order = true")
-        for name in ("purged_key", "call_key"):
-            con.execute(sql(f"macros/{name}"))
+        for path in sorted((sql_dir() / "macros").glob("*.sql")):  # the temporary macros every writer connection has
+            con.execute(sql(f"macros/{path.stem}"))
     except BaseException:
         close_lake(con)
         raise

@@ -26,7 +26,7 @@ from deletedcalls.clock import utc_now
 from deletedcalls.environment import WRITER_WAY_OUT, damaged_database, is_damaged
 from deletedcalls.errors import UsageError, WarehouseBusy
 from deletedcalls.settings import CONFIG_NAME, Settings
-from deletedcalls.sqlfiles import current_version, migrations, schema_version_required, sql, sql_dir
+from deletedcalls.sqlfiles import current_version, pending, schema_version_required, sql, sql_dir
 from deletedcalls.store.convert import NEW_CATALOG, NEW_DATA, finish_or_refuse, layout_settled
 from deletedcalls.store.lake import SPILL, configure, open_connection
 
@@ -62,6 +62,12 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
         con.close()
         raise undamaged(settings, e) from e
     return con
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The temporary macros every writer connection has (``sql/macros/``): one definition each."""
+    for path in sorted((sql_dir() / "macros").glob("*.sql")):
+        con.execute(sql(f"macros/{path.stem}"))
 
 
 def undamaged(settings: Settings, error: Exception) -> Exception:
@@ -112,9 +118,11 @@ def remove_stale_deliveries(settings: Settings) -> None:
 
 def check_schema(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     have, need = current_version(con), schema_version_required()
-    if have < need:
+    missing = [v for v, _ in pending(con) if v < have] if have <= need else []
+    if have < need or missing:
+        lacking = f" without migration {', '.join(f'{v:03d}' for v in missing)}" if missing else ""
         raise UsageError(
-            f"warehouse {settings.home} has schema version {have}, this deletedcalls needs {need}: "
+            f"warehouse {settings.home} has schema version {have}{lacking}, this deletedcalls needs {need}: "
             f"run `deletedcalls --home {settings.home} init` to upgrade it"
         )
     if have > need:
@@ -151,11 +159,9 @@ def refuse_foreign_home(home: Path) -> None:
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply every migration newer than the warehouse, each in its own transaction, then the views."""
-    have = current_version(con)
-    for version, name in migrations():
-        if version <= have:
-            continue
+    """Apply every migration the warehouse has not recorded, in number order, each in its own transaction, then the views."""
+    create_macros(con)  # a migration may use them (init connects without connect())
+    for version, name in pending(con):
         con.execute("BEGIN")
         try:
             con.execute(sql(f"schema/{name[:-4]}"))

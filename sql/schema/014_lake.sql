@@ -1,8 +1,9 @@
--- The warehouse as a DuckLake (issue 28): every table of schema version 10 (sql/legacy/, one DuckDB file), now lake
+-- The warehouse as a DuckLake (issue 28): every table of the single-file layout's last version (sql/legacy/: 001-010,
+-- 012; 011 and 013 are reserved by other branches and go there too), now lake
 -- tables whose data are Parquet files under data/, partitioned by month where they grow with the history.
 -- A new home starts here; a home of the old layout is converted (store/convert.py) into a lake made by this file.
 -- DuckLake has no PRIMARY KEY or UNIQUE constraint: uniqueness is the writer's (ids from counters, audits).
--- Column order is that of version 10, so positional INSERTs keep working. Times are UTC (TIMESTAMP without zone).
+-- Column order is that of the last legacy version, so positional INSERTs keep working. Times are UTC (TIMESTAMP without zone).
 
 CREATE TABLE schema_migrations (
     version   INTEGER NOT NULL,
@@ -93,7 +94,10 @@ CREATE TABLE rejected_rows (
     rawLine        VARCHAR NOT NULL,
     runId          BIGINT NOT NULL,
     ultravoxFileID BIGINT,
-    duplicateOf    BIGINT
+    duplicateOf    BIGINT,
+    reasonCodes    VARCHAR[],         -- 012: each reason without any value (sql/macros/reason_code.sql): what analysts see
+    carrier        VARCHAR,           -- 012: the record's key when it could be read (a purge erases lines keyed like purged calls)
+    carrierCallID  VARCHAR
 );
 
 -- One row per deletion log file seen.
@@ -253,8 +257,8 @@ CREATE TABLE deleted_calls_summary (
     carrier      VARCHAR NOT NULL,
     deletedBy    VARCHAR NOT NULL,
     deletions    BIGINT NOT NULL,
-    costCDR      DECIMAL(38, 4) NOT NULL,
-    duration     BIGINT NOT NULL
+    costCDR      DECIMAL(38, 4),    -- 012: NULL for purged months (counts kept, no cost or duration)
+    duration     BIGINT
 );
 
 -- One row per Ultravox file seen.
