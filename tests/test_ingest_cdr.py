@@ -255,14 +255,24 @@ def test_files_list_json_has_the_documented_fields(wh, write):
 @pytest.mark.slow
 def test_a_kill_mid_file_leaves_nothing_and_the_rerun_loads_it_whole(wh, tmp_path):
     big = write_cdr(tmp_path / "big.csv", 400_000, seed=3)
-    database = wh.home / "deletedcalls.duckdb"
+    def written() -> int:
+        """Bytes in the lake's catalog, its data files and the writer's spill folder."""
+        files = [wh.home / "deletedcalls.duckdb", *(p for d in ("data", ".spill") for p in (wh.home / d).rglob("*"))]
+        total = 0
+        for p in files:
+            try:
+                total += p.stat().st_size if p.is_file() else 0
+            except FileNotFoundError:
+                pass
+        return total
+
     killed = 0
     for _ in range(2):
-        before = database.stat().st_size
+        before = written()
         proc = run_cli(wh.home, "ingest", "cdr", str(big))
-        # mid-file: DuckDB has written some MB of the file's row groups (about 20 MB in
-        # all) into the database file, inside the transaction that the kill must roll back
-        while proc.poll() is None and database.stat().st_size < before + 2_000_000:
+        # mid-file: DuckDB has written some MB of the file's rows (a month's Parquet file under data/, or staged
+        # rows spilled), inside the transaction that the kill must roll back
+        while proc.poll() is None and written() < before + 2_000_000:
             time.sleep(0.005)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)

@@ -251,7 +251,7 @@ def test_a_conversion_killed_at_any_step_is_finished_by_the_next_init(tmp_path, 
 
 
 NIGHT_STEPS = ["run-ingested", "run-materialised", "archive-written", "archive-renamed", "purged", "rewrite-copied",
-               "spool-folded", "tidy-rewritten", "tidy-expired", "publish-written"]
+               "tidy-rewritten", "tidy-expired", "publish-written"]  # spool-folded: tests/test_stores.py (a night reads nothing)
 
 
 def _night_inbox(folder: Path) -> Path:
