@@ -232,7 +232,9 @@ def test_a_user_profile_extends_a_builtin_and_overrides_rules(wh: Warehouse, wri
     assert parsed["extends"] == "fcs" and parsed["time"]["zone"] == "Europe/London"
     assert parsed["map"]["callTypeDirectionFlag"] == {"value": "B"} and parsed["map"]["target"] == "Caller Line Identity"
     listed = {p["name"]: p for p in wh.json("profiles", "list")}
-    assert list(listed)[:4] == ["canonical", "fcs", "asterisk", "freeswitch"] and listed["gamma-inbound"]["extends"] == "fcs"
+    assert list(listed)[:10] == ["canonical", "fcs", "asterisk", "asterisk-basic", "asterisk-newcdr", "asterisk-custom",
+                                 "freeswitch", "freepbx", "cucm", "3cx"]
+    assert listed["gamma-inbound"]["extends"] == "fcs"
 
 
 def test_an_asterisk_switch_with_newcdrcolumns(wh: Warehouse, write: Callable[..., Path]) -> None:

@@ -43,8 +43,9 @@ from deletedcalls.ingest.delivery import (
     sniff,
     stored_name,
 )
+from deletedcalls.ingest.detection import choose
 from deletedcalls.ingest.profile_reading import LayoutRejected
-from deletedcalls.ingest.profiles import Catalog, Profile, choose
+from deletedcalls.ingest.profiles import Catalog, Profile
 from deletedcalls.ingest.reader import ReadAhead, Reading, loading, start_reading
 from deletedcalls.ingest.rejects import record_rejects
 from deletedcalls.ingest.schemas import REQUIRED_COLUMNS, cdr_schema

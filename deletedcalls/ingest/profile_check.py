@@ -22,7 +22,8 @@ from deletedcalls.ingest.delivery import (
     inner_name,
     open_delivery,
 )
-from deletedcalls.ingest.profiles import Catalog, choose
+from deletedcalls.ingest.detection import choose
+from deletedcalls.ingest.profiles import Catalog
 from deletedcalls.settings import Settings
 
 

@@ -90,11 +90,16 @@ def _plan(profile: Profile, names: list[str]) -> tuple[list[str], list[str]]:
     if missing_required:
         where = "the header lacks" if profile.header else "the profile's columns lack"
         raise LayoutRejected(f"{where} {', '.join(missing_required)} (profile {profile.name})")
-    used = [c for c in needed if c in names]
+    if profile.skip_records:
+        needed = [*needed, profile.skip_records[0]]
+    used = list(dict.fromkeys(c for c in needed if c in names))
     twice = sorted({c for c in used if names.count(c) > 1})
     if twice:
         raise LayoutRejected(f"the header names column(s) {', '.join(twice)} more than once")
-    # columns the profile does not know of (a declared layout's unused columns are expected)
+    # columns the profile does not know of (a declared layout's unused columns are expected); a profile that
+    # declares no columns reads a layout of many (CUCM has over a hundred): its unused columns are not news
+    if not profile.columns:
+        return used, []
     known = set(needed) | set(profile.columns)
     return used, [c for c in names if c not in known]
 
@@ -136,11 +141,16 @@ def _parse(chunk: Chunk, names: list[str], used: list[str], profile: Profile) ->
         frame = pl.read_csv(
             payload, has_header=False, infer_schema=False, separator=profile.delimiter,
             quote_char=profile.quote or None, columns=positions, raise_if_empty=False,
-            null_values=[""], encoding="utf8-lossy", n_rows=records,
+            null_values=["", *profile.null_values], encoding="utf8-lossy", n_rows=records,
         )
         frame = frame.rename({f"column_{p}": names[p] for p in positions})
     if frame.height != len(idx):
         raise RuntimeError(f"parser disagreement: {frame.height} rows for {len(idx)} records")
+    if profile.skip_records and profile.skip_records[0] in frame.columns:  # records the profile says are not calls
+        column, values = profile.skip_records
+        keep = ~frame[column].is_in(list(values)).fill_null(False)
+        if not keep.all():
+            frame, idx = frame.filter(keep), idx[keep.to_numpy()]
     return frame, idx, rejects
 
 
@@ -205,7 +215,7 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
     frame = frame.with_columns(lineNumber=pl.Series(lines, dtype=pl.Int64))
     # ASCII text holds no invalid bytes: the per-column search for them is skipped (most files)
     ascii_only = all(chunk.data.isascii() for chunk, _, _, _ in group)
-    mapped: Mapped = map_frame(frame, profile, check_bytes=not ascii_only)
+    mapped: Mapped = map_frame(frame, profile, check_bytes=not ascii_only, zone=zone)
     canon = mapped.frame
     rejects = [r for _, _, _, chunk_rejects in group for r in chunk_rejects]
     offsets = np.cumsum([0] + [len(idx) for _, _, idx, _ in group])
@@ -219,7 +229,7 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
     reasons: dict[int, list[str]] = {}
     if canon.height:
         labels = {c: r.label(c) for c, r in profile.rules.items()}
-        for row, found in rejection_reasons(canon.select(list(CDR_COLUMNS))).items():
+        for row, found in rejection_reasons(canon.select(list(CDR_COLUMNS)), profile.text_columns).items():
             skip = {c for c, _ in mapped.errors.get(row, [])}
             for text in found:
                 column, _, rest = text.partition(":")
@@ -230,7 +240,9 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
             reasons.setdefault(row, []).extend(msg for _, msg in errs)
     ambiguous = 0
     started = None
-    if canon.height and zone not in UTC_ZONES:
+    if profile.epoch:  # the instant itself: no wall clock to resolve
+        started = canon["startedAt"]
+    elif canon.height and zone not in UTC_ZONES:
         ok = np.ones(canon.height, dtype=bool)
         if reasons:
             ok[np.fromiter(reasons, dtype=np.int64)] = False
@@ -252,7 +264,7 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
             started = pl.Series("startedAt", dtype=z.started_at.dtype).extend_constant(None, canon.height)
             started = started.scatter(good_rows, z.started_at)
     if started is not None:
-        canon = canon.with_columns(started)
+        canon = canon.with_columns(started.alias("startedAt"))
     keys: list[tuple[int, str, str]] = []
     if reasons:
         bad = np.fromiter(reasons, dtype=np.int64)
@@ -267,7 +279,8 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
         canon = canon.filter(pl.Series(mask))
     good = canon.select(*CDR_COLUMNS, "lineNumber", *(["startedAt"] if started is not None else []))
     carriers = set(good["carrier"].unique().to_list())
-    records = sum(len(chunk) - int(np.sum(chunk.ends == chunk.starts)) for chunk, _, _, _ in group)
+    # the records read (a blank line is none, nor one the profile skips): those parsed and those rejected unparsed
+    records = sum(len(idx) + len(chunk_rejects) for _, _, idx, chunk_rejects in group)
     return Batch(good, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group), ambiguous, keys)
 
 

@@ -21,8 +21,9 @@ from deletedcalls.ingest.batches import GROUP_ROWS, Prefetch
 from deletedcalls.ingest.cdr_reading import batches
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK
 from deletedcalls.ingest.delivery import Delivery, NotReadable, open_delivery
+from deletedcalls.ingest.detection import early_layout
 from deletedcalls.ingest.profile_reading import mapped_batches
-from deletedcalls.ingest.profiles import Profile, early_layout
+from deletedcalls.ingest.profiles import Profile
 from deletedcalls.settings import load_settings
 
 # Python's GIL switch interval while a file loads (the default is 5 ms; see loading)
