@@ -156,7 +156,7 @@ def _parse(chunk: Chunk, names: list[str], used: list[str], profile: Profile) ->
 
 def mapped_batches(
     source: Path | Delivery, profile: Profile, zone: str, chunk_size: int = DEFAULT_CHUNK, group_rows: int = GROUP_ROWS,
-    stop: threading.Event | None = None,
+    stop: threading.Event | None = None, start: int = 0, start_line: int = 1,
 ) -> Iterator[Batch | tuple[list[str], list[str]]]:
     """First (the canonical columns, the file's unused columns), then validated batches.
 
@@ -167,7 +167,7 @@ def mapped_batches(
     (docs/BENCHMARKS.md). `stop` ends both at the next chunk.
     """
     stop = stop or threading.Event()
-    parsed = Prefetch(_parsed_groups(source, profile, chunk_size, group_rows, stop), depth=1, stop=stop)
+    parsed = Prefetch(_parsed_groups(source, profile, chunk_size, group_rows, stop, start, start_line), depth=1, stop=stop)
     try:
         yield next(parsed)
         for group in parsed:
@@ -180,11 +180,13 @@ Group = list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]
 
 
 def _parsed_groups(
-    source: Path | Delivery, profile: Profile, chunk_size: int, group_rows: int, stop: threading.Event
+    source: Path | Delivery, profile: Profile, chunk_size: int, group_rows: int, stop: threading.Event,
+    start: int = 0, start_line: int = 1,
 ) -> Iterator[Any]:
     """First the header tuple, then groups of scanned and parsed chunks (see batches).
 
-    The file is read once, through its Delivery (hashed as read), like the canonical layout's.
+    The file is read once, through its Delivery (hashed as read), like the canonical layout's;
+    `start` > 0 reads the records from that byte on (the header still from the top).
     """
     sep, quote = _dialect(profile)
     with contextlib.ExitStack() as closing:
@@ -192,6 +194,9 @@ def _parsed_groups(
         size = f.size
         f.seek(0)
         names, first_line = _start(f, profile)
+        if start:
+            f.seek(start)
+            first_line = start_line
         used, unused = _plan(profile, names)
         yield list(CDR_COLUMNS), (unused if profile.header else [])
         group: Group = []
@@ -284,7 +289,9 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
     return Batch(good, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group), ambiguous, keys)
 
 
-def raw_lines(source: Path | Delivery, profile: Profile, lines: set[int], chunk_size: int = DEFAULT_CHUNK) -> dict[int, str]:
+def raw_lines(
+    source: Path | Delivery, profile: Profile, lines: set[int], chunk_size: int = DEFAULT_CHUNK, start: int = 0, start_line: int = 1,
+) -> dict[int, str]:
     """The raw text of the records starting on the given lines (a second scan of the same open file; duplicates are rare)."""
     out: dict[int, str] = {}
     sep, quote = _dialect(profile)
@@ -292,6 +299,9 @@ def raw_lines(source: Path | Delivery, profile: Profile, lines: set[int], chunk_
         f: Any = source if isinstance(source, Delivery) else closing.enter_context(open_delivery(source))
         f.seek(0)
         _, first_line = _start(f, profile)
+        if start:
+            f.seek(start)
+            first_line = start_line
         for chunk in scan_records(f, first_line=first_line, chunk_size=chunk_size, sep=sep, quote=quote):
             for i in np.flatnonzero(np.isin(chunk.lines, list(lines))):
                 out[int(chunk.lines[i])] = _raw(chunk, int(i), profile.encoding)

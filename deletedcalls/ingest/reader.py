@@ -58,14 +58,20 @@ def loading() -> Iterator[None]:
 class Reading(Prefetch):
     """A reader thread over one opened delivery; finish() after the last batch gives the hash of what was read."""
 
-    def __init__(self, delivery: Delivery, chunk_size: int, profile: Profile | None = None, zone: str = "UTC") -> None:
+    def __init__(
+        self, delivery: Delivery, chunk_size: int, profile: Profile | None = None, zone: str = "UTC", start: int = 0,
+        start_line: int = 1,
+    ) -> None:
         self.delivery = delivery
+        self.start, self.start_line = start, start_line
+        if profile is not None and profile.grows:  # a switch's log: a half-written last line waits for the next run
+            delivery.hold_back_partial_line()
         stop = threading.Event()
         if profile is None or profile.identity:
             ambiguous = profile.ambiguous if profile else "earlier"
-            stream = batches(delivery, chunk_size, GROUP_ROWS, stop, zone, ambiguous)
+            stream = batches(delivery, chunk_size, GROUP_ROWS, stop, zone, ambiguous, start, start_line)
         else:
-            stream = mapped_batches(delivery, profile, zone, chunk_size, GROUP_ROWS, stop)
+            stream = mapped_batches(delivery, profile, zone, chunk_size, GROUP_ROWS, stop, start, start_line)
         super().__init__(stream, stop=stop)
 
     def stop_reading(self) -> None:
