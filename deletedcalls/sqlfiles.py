@@ -44,17 +44,37 @@ def sql(name: str) -> str:
 
 
 def migrations() -> list[tuple[int, str]]:
-    """Schema migrations in order: (version, file name)."""
+    """Schema migrations in order of their number: (version, file name).
+
+    The version is the file's number. Numbers may have gaps (branches reserve theirs: 011, 012 and 013 may
+    land in any order), so a database is judged by which versions it has applied, not by the highest one.
+    """
     found = []
-    for path in sorted((sql_dir() / "schema").glob("*.sql")):
+    for path in (sql_dir() / "schema").glob("*.sql"):
         m = _MIGRATION_NAME.match(path.name)
         if m:
             found.append((int(m.group(1)), path.name))
-    return found
+    return sorted(found)
 
 
 def schema_version_required() -> int:
     return migrations()[-1][0]
+
+
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    """The migration versions a database has applied (none before the first migration)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchall()
+    if not exists or exists[0][0] == 0:
+        return set()
+    return {int(row[0]) for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
+def missing_versions(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The migrations this deletedcalls knows that a database has not applied, in order (a gap filled late too)."""
+    applied = applied_versions(con)
+    return [version for version, _ in migrations() if version not in applied]
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:

@@ -24,7 +24,15 @@ from deletedcalls.clock import utc_now
 from deletedcalls.errors import UsageError, WarehouseBusy
 from deletedcalls.fsutil import private_files
 from deletedcalls.settings import CONFIG_NAME, Settings
-from deletedcalls.sqlfiles import current_version, migrations, schema_version_required, sql, sql_dir
+from deletedcalls.sqlfiles import (
+    applied_versions,
+    current_version,
+    migrations,
+    missing_versions,
+    schema_version_required,
+    sql,
+    sql_dir,
+)
 
 LOCK_NAME = ".lock"
 
@@ -90,7 +98,7 @@ def remove_stale_deliveries(settings: Settings) -> None:
 
 def check_schema(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     have, need = current_version(con), schema_version_required()
-    if have < need:
+    if have <= need and missing_versions(con):
         raise UsageError(
             f"warehouse {settings.home} has schema version {have}, this deletedcalls needs {need}: "
             f"run `deletedcalls --home {settings.home} init` to upgrade it"
@@ -128,10 +136,14 @@ def refuse_foreign_home(home: Path) -> None:
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply every migration newer than the warehouse, each in its own transaction, then the views."""
-    have = current_version(con)
+    """Apply every migration the warehouse has not applied, in order, each in its own transaction, then the views.
+
+    Not only those above its highest version: a migration numbered below it that arrived later (another
+    branch's, merged after) is applied too.
+    """
+    applied = applied_versions(con)
     for version, name in migrations():
-        if version <= have:
+        if version in applied:
             continue
         con.execute("BEGIN")
         try:
