@@ -187,14 +187,13 @@ def test_the_cucm_types_line_is_neither_a_record_nor_a_reject(wh: Warehouse) -> 
 # ---------------------------------------------------------------- separators
 
 
-def test_a_tab_separated_mysql_export_with_nulls_loads_with_a_two_line_profile(wh: Warehouse, write: Callable[..., Path]) -> None:
+def test_a_tab_separated_mysql_export_with_nulls_loads_with_the_builtin_freepbx_tsv(wh: Warehouse, write: Callable[..., Path]) -> None:
     text = (LAYOUTS / "freepbx-cdr-2026-04-04.csv").read_text()
     import csv
     import io
 
     rows = list(csv.reader(io.StringIO(text)))
     tsv = "\n".join("\t".join(v if v else "NULL" for v in r) for r in rows) + "\n"
-    profile(wh, "freepbx-tsv", 'extends = "freepbx"\n[read]\nseparator = "\\t"\nquote = ""\n')
     code, results, err = ingest(wh, str(write("cdr-export.tsv.csv", tsv)))
     assert code == 0, err
     assert (results[0]["profile"], results[0]["rows"]) == ("freepbx-tsv", 4)
@@ -207,6 +206,8 @@ def test_a_semicolon_file_without_a_profile_gets_a_separator_hint(wh: Warehouse,
     assert code == 3
     message = results[0]["message"]
     assert "splits into 24 on ';'" in message and "separator = ';'" in message, message
+    # the profile to extend is the one whose names the split header holds, not one that only counts fields
+    assert "the closest is 'canonical'" in message and "extends = 'canonical'" in message, message
 
 
 def test_the_old_delimiter_key_still_works(wh: Warehouse, write: Callable[..., Path]) -> None:
@@ -248,3 +249,59 @@ def test_an_excel_resaved_freeswitch_file_loads_with_a_short_profile(wh: Warehou
     assert (results[0]["profile"], results[0]["rows"]) == ("fs-excel", 2)
     assert wh.query("SELECT target, external, startDate::VARCHAR, startTime::VARCHAR FROM calls ORDER BY 1") == [
         ("0", "1002", "2020-02-10", "22:41:00"), ("1002", "&", "2020-02-10", "22:41:00")]
+
+
+# ---------------------------------------------------------------- found by loading exports as switches write them
+
+
+def test_a_ring_group_in_master_csv_loads_every_leg(wh: Warehouse) -> None:
+    # Asterisk 12+ writes one record per phone rung (Dial(SIP/1001&SIP/1002)), and one more for a voicemail after a
+    # Dial, all with the caller's uniqueid: the built-in key was the uniqueid alone, so the file was rejected whole
+    code, results, err = ingest(wh, str(LAYOUTS / "Master-ringgroup-2026-12-01.csv"))
+    assert code == 0, err
+    assert (results[0]["profile"], results[0]["rows"], results[0]["rejected"]) == ("asterisk", 9, 0)
+    assert wh.query("SELECT carrierCallID FROM calls WHERE carrierCallID LIKE '1764588420.13 %' ORDER BY lineNumber") == [
+        ("1764588420.13 SIP/1001-0000000e 2026-12-01 11:27:00",), ("1764588420.13 SIP/1002-0000000f 2026-12-01 11:27:00",),
+        ("1764588420.13 2026-12-01 11:29:05",)]
+    # the same records again (a copy of the file under another name) are still duplicates
+    lines = (LAYOUTS / "Master-ringgroup-2026-12-01.csv").read_text().splitlines(keepends=True)
+    copy = wh.home.parent / "Master-copy.csv"
+    copy.write_text(lines[0] + lines[6])
+    code, results, _ = ingest(wh, str(copy), "--max-reject-ratio", "1")
+    assert code == 0 and results[0]["rows"] == 0 and results[0]["rejected"] == 2
+
+
+def test_a_freepbx_export_without_sequence_keeps_its_ring_group_rows(wh: Warehouse) -> None:
+    code, results, err = ingest(wh, str(LAYOUTS / "freepbx-nosequence-cdr-2026-12-03.csv"))
+    assert code == 0, err
+    assert (results[0]["profile"], results[0]["rows"], results[0]["rejected"]) == ("freepbx", 4, 0)
+    assert wh.query("SELECT target, external FROM calls ORDER BY lineNumber")[2:] == [("SIP/trunk-00000004", "s"), ("201", "*98")]
+
+
+def test_mysql_batch_output_loads_with_the_builtin_freepbx_tsv(wh: Warehouse) -> None:
+    # mysql -B: tabs, nothing quoted (a caller name keeps its own quotes: "Sara" <101>), NULL for absent
+    assert '\t"Sara" <101>\t' in (LAYOUTS / "freepbx-mysql-2026-12-02.tsv").read_text()
+    code, results, err = ingest(wh, str(LAYOUTS / "freepbx-mysql-2026-12-02.tsv"))
+    assert code == 0, err
+    assert (results[0]["profile"], results[0]["rows"], results[0]["rejected"]) == ("freepbx-tsv", 3, 0)
+    assert wh.query("SELECT count(*) FROM calls WHERE carrierCallID LIKE '%NULL%'") == [(0,)]
+
+
+def test_profiles_check_counts_a_key_repeated_in_the_file_as_the_ingest_will(wh: Warehouse, write: Callable[..., Path]) -> None:
+    line = (LAYOUTS / "Master-ringgroup-2026-12-01.csv").read_text().splitlines(keepends=True)[0]
+    path = write("Master.csv", line + line)
+    result = wh.cli("profiles", "check", str(path), "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["records"], report["accepted"], report["rejected"]) == (2, 1, 1)
+    assert report["rejects"][0]["line"] == 2 and "appears earlier in this file (line 1)" in report["rejects"][0]["reasons"][0]
+    code, results, _ = ingest(wh, str(path), "--max-reject-ratio", "0.5")
+    assert code == 0 and (results[0]["rows"], results[0]["rejected"]) == (1, 1)
+
+
+def test_a_hint_naming_a_section_is_printed_as_written(wh: Warehouse, write: Callable[..., Path]) -> None:
+    # rich read "[read]" in the hint as markup and printed "a profile with  separator"
+    path = write("semi.csv", "calldate;src;dst;billsec;uniqueid\n2026-01-01 10:00:00;101;102;5;1.1\n")
+    result = wh.cli("profiles", "check", str(path))
+    assert result.exit_code == 3
+    assert "the closest is 'freepbx'" in result.stderr and "[read] separator = ';'" in result.stderr, result.stderr

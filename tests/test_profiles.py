@@ -81,8 +81,8 @@ def test_the_asterisk_sample_loads_without_a_header(wh: Warehouse) -> None:
     assert code == 0, err
     assert results[0]["profile"] == "asterisk" and results[0]["rows"] == 4
     assert wh.query("SELECT lineNumber, target, external, duration, costCDR, carrier, carrierCallID FROM calls ORDER BY 1")[:2] == [
-        (1, "07700900123", "01632960000", 180, Decimal("0"), "asterisk", "1774745950.1"),
-        (2, "201", "+441134960000", 0, Decimal("0"), "asterisk", "1774774800.3"),
+        (1, "07700900123", "01632960000", 180, Decimal("0"), "asterisk", "1774745950.1 PJSIP/gamma-00000002 2026-03-29 00:59:10"),
+        (2, "201", "+441134960000", 0, Decimal("0"), "asterisk", "1774774800.3 PJSIP/gamma-00000004 2026-03-29 09:00:00"),
     ]
 
 
@@ -232,8 +232,8 @@ def test_a_user_profile_extends_a_builtin_and_overrides_rules(wh: Warehouse, wri
     assert parsed["extends"] == "fcs" and parsed["time"]["zone"] == "Europe/London"
     assert parsed["map"]["callTypeDirectionFlag"] == {"value": "B"} and parsed["map"]["target"] == "Caller Line Identity"
     listed = {p["name"]: p for p in wh.json("profiles", "list")}
-    assert list(listed)[:10] == ["canonical", "fcs", "asterisk", "asterisk-basic", "asterisk-newcdr", "asterisk-custom",
-                                 "freeswitch", "freepbx", "cucm", "3cx"]
+    assert list(listed)[:11] == ["canonical", "fcs", "asterisk", "asterisk-basic", "asterisk-newcdr", "asterisk-custom",
+                                 "freeswitch", "freepbx", "freepbx-tsv", "cucm", "3cx"]
     assert listed["gamma-inbound"]["extends"] == "fcs"
 
 

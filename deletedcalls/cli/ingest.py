@@ -171,7 +171,7 @@ def render_check(result: CheckResult) -> None:
 
     from deletedcalls.output import echo_table
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # a reason may say "[read]"
     if result.profile is None:
         err.print(f"{Path(result.file).name}: {result.unreadable or result.why}")
         return

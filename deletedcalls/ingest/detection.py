@@ -75,6 +75,31 @@ def separator_hint(head: bytes, profile: Profile | None = None) -> str:
     return ""
 
 
+def _split_elsewhere(catalog: Catalog, head: bytes) -> tuple[float, Profile, str] | None:
+    """For a header read as one field: the header profile whose names it holds when split on ';', tab or '|'.
+
+    That profile, not one that merely counts fields, is the one to extend with the other separator.
+    """
+    from dataclasses import replace
+
+    best: tuple[float, Profile, str] | None = None
+    for p in [*(catalog.get(n) for n in catalog.user_names), *(catalog.get(n) for n in BUILTIN_ORDER)]:
+        if not p.detect_header or len(first_fields(head, p)) > 1:
+            continue
+        for sep in (";", "\t", "|"):
+            fields = header_names(head, replace(p, delimiter=sep))
+            names = set(fields)
+            if len(names) < 2:
+                continue
+            share = sum(n in names for n in p.detect_header) / len(p.detect_header)
+            if share >= 0.5 and (best is None or share > best[0]):
+                sep_text = "'\\t'" if sep == "\t" else repr(sep)
+                best = (share, p, f"its header names are there when the header splits into {len(fields)} on {sep_text}, not on "
+                        f"{p.delimiter!r}: a profile of yours with extends = {p.name!r} and [read] separator = "
+                        f"{sep_text} reads it")
+    return best
+
+
 def detect(catalog: Catalog, head: bytes, file_name: str) -> Detection:
     """The profile whose [detect] matches a file (its first bytes and its name)."""
     if not head.replace(b"\xef\xbb\xbf", b"").strip():
@@ -116,6 +141,9 @@ def detect(catalog: Catalog, head: bytes, file_name: str) -> Detection:
         return Detection(p, f"detected by {why}")
     if not misses:
         return Detection(None, "no profile matches and none has a [detect] section")
+    elsewhere = _split_elsewhere(catalog, head)
+    if elsewhere:
+        return Detection(None, f"no profile matches; the closest is {elsewhere[1].name!r}: {elsewhere[2]}")
     share, p, lacked = max(misses, key=lambda m: m[0])
     return Detection(None, f"no profile matches; the closest is {p.name!r}: {lacked}{separator_hint(head, p)}")
 

@@ -35,7 +35,7 @@ from deletedcalls.trust import check_entry
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_profiles"
 BUILTIN_ORDER = ("canonical", "fcs", "asterisk", "asterisk-basic", "asterisk-newcdr", "asterisk-custom", "freeswitch",
-                 "freepbx", "cucm", "3cx")
+                 "freepbx", "freepbx-tsv", "cucm", "3cx")
 
 # The canonical columns (SPEC 2.1), in the calls table's order; kept here rather than
 # imported from schemas so that this module stays light.
