@@ -213,3 +213,21 @@ def test_keyset_pages_equal_the_plain_query_with_gaps_and_filters(tmp_path):
                 back = list_deleted_calls(con, decode_cursor(page.previous))
                 if back.results and page.results:
                     assert back.results[-1]["id"] < page.results[0]["id"]
+
+
+def test_deleted_calls_carry_their_utc_instant_beside_the_carriers_wall_clock(wh, write):
+    # the Gamma sample is UK wall clock: 29/03/2026 02:00:05 is BST, 01:00:05 UTC
+    wh.cli("ingest", "cdr", str(REPO / "data" / "gamma-fcs-2026-03-29.csv"), ok=True)
+    entry = {"id": "U-fcs", "user": "alice", "timestamp": "2026-03-30T10:00:00Z", "action": "delete_calls",
+             "selector": {"cdrFile": "gamma-fcs-2026-03-29.csv"}}
+    wh.cli("ingest", "deletions", str(write("d.jsonl", json.dumps(entry) + "\n")), ok=True)
+    wh.cli("materialise", ok=True)
+    rows = wh.json("deleted-calls", "list", user=DPO)["results"]
+    bst = [r for r in rows if (r["startDate"], r["startTime"]) == ("2026-03-29", "02:00:05")]
+    assert [r["startedAt"] for r in bst] == ["2026-03-29T01:00:05Z"]
+    assert all(r["startedAt"].endswith("Z") for r in rows)
+    assert wh.json("deleted-calls", "get", str(bst[0]["id"]), user=DPO)["startedAt"] == "2026-03-29T01:00:05Z"
+    csv_out = wh.cli("deleted-calls", "list", "--format", "csv", user=DPO)
+    header, *lines = list(csv.reader(io.StringIO(csv_out.stdout)))
+    assert header[12:15] == ["startDate", "startTime", "startedAt"]
+    assert ["2026-03-29", "02:00:05", "2026-03-29T01:00:05Z"] in [line[12:15] for line in lines]

@@ -47,8 +47,35 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
 
 
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+_MONEY = {"type": "string", "pattern": r"^[0-9]{1,14}\.[0-9]{4}$", "description": "pence, exactly, as a decimal string"}
+_INSTANT = {"type": "string", "format": "date-time", "description": "UTC, ISO 8601 with Z"}
+# every field of a deleted call, typed; every field is present, and null where the warehouse has no value
+_DELETED_CALL_TYPES: dict[str, dict[str, Any]] = {
+    "id": _INT, "CDRFileID": _nullable(_INT), "lineNumber": _nullable(_INT),
+    "startDate": {"type": "string", "format": "date", "description": "the carrier's wall-clock date"},
+    "startTime": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]:[0-5][0-9]$", "description": "the carrier's wall-clock time"},
+    "startedAt": _nullable({**_INSTANT, "description": "the call's instant: startDate + startTime in the file's zone, in UTC"}),
+    "duration": {"type": "integer", "minimum": 0}, "answerTime": _nullable({"type": "integer", "minimum": 0}),
+    "costCDR": _nullable(_MONEY), "callId": _INT, "deletedAt": _INSTANT, "created": _INSTANT, "updated": _INSTANT,
+    "deletedMonth": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+    "callTypeDirectionFlag": {"type": ["string", "null"], "enum": ["A", "B", None]},
+    "callTypeRecordingFlag": {"type": "string", "enum": ["Y", "N"]},
+    "callTypeOriginationTypeFlag": {"type": ["string", "null"], "enum": ["M", "L", "P", None]},
+    "tariffTime": {"type": ["string", "null"], "enum": ["day", "evening", "weekend", None]},
+    **{f: _nullable(_MONEY) for f in FIELDS if f.startswith("cost") and f != "costCDR"},
+    # an Ultravox call has no CDR file, numbers, direction or costs (null)
+    **{f: _STR for f in ("carrier", "carrierCallID", "userActivityLog", "deletedBy")},
+}
+
+
 def document() -> dict[str, Any]:
-    deleted_call = {"type": "object", "properties": {f: {} for f in FIELDS}}
+    types = {f: _DELETED_CALL_TYPES.get(f, _nullable(_STR)) for f in FIELDS}
+    deleted_call = {"type": "object", "additionalProperties": False, "properties": types,
+                    "required": list(FIELDS)}
     page: dict[str, Any] = {"type": "object", "required": ["results", "next", "previous", "total"], "properties": {
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/DeletedCall"}},
         "next": {"type": ["string", "null"], "format": "uri"}, "previous": {"type": ["string", "null"], "format": "uri"},
@@ -94,10 +121,15 @@ def document() -> dict[str, Any]:
             "schemas": {
                 "DeletedCall": deleted_call,
                 "DeletedCallPage": page,
-                "Tombstone": {"type": "object", "properties": {f: {} for f in tombstone_fields}},
+                "Tombstone": {"type": "object", "additionalProperties": False, "required": tombstone_fields, "properties": {
+                    "callId": _STR, "accountId": _STR, "created": _INSTANT, "deletionTime": _INSTANT,
+                    "joined": _nullable(_INSTANT), "ended": _nullable(_INSTANT),
+                    "maxDuration": _nullable({"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?s$"}),
+                    "endReason": _nullable(_STR), "recordingEnabled": {"type": "boolean"}, "hadSummary": {"type": "boolean"}}},
                 "TombstonePage": page | {"properties": page["properties"] | {"results": {"type": "array", "items": {"$ref": "#/components/schemas/Tombstone"}}}},
-                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-                    "code": {"type": "integer"}, "message": {"type": "string"}}}}},
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"], "properties": {
+                        "code": {"type": "integer"}, "message": {"type": "string"}}}}},
             },
         },
     }
