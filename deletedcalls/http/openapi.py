@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deletedcalls.read.reading import FIELDS, MAX_LIMIT
+from deletedcalls.read.reading import FIELDS, MAX_LIMIT, MAX_POSITION
 
 _STR: dict[str, Any] = {"type": "string"}
 _INT: dict[str, Any] = {"type": "integer"}
@@ -14,22 +14,29 @@ _SAFE_PARAMS: list[Param] = [
     ("minDate", {"type": "string", "format": "date"}, "startDate on or after (inclusive)"),
     ("maxDate", {"type": "string", "format": "date"}, "startDate on or before (inclusive)"),
     ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}, "page size"),
-    ("offset", {"type": "integer", "minimum": 0}, "skip this many (slower on deep pages than idAfter)"),
-    ("idAfter", _INT, "keyset pagination: ids greater than this"),
+    ("offset", {"type": "integer", "minimum": 0, "maximum": MAX_POSITION}, "skip this many (slower on deep pages than idAfter)"),
+    ("idAfter", {"type": "integer", "minimum": -MAX_POSITION, "maximum": MAX_POSITION}, "keyset pagination: ids greater than this"),
     ("createdSince", {"type": "string", "format": "date-time"}, "created on or after (UTC without an offset)"),
     ("updatedSince", {"type": "string", "format": "date-time"}, "updated on or after (UTC without an offset)"),
     ("cursor", _STR, "the cursor of a next/previous URL (carries the other parameters)"),
 ]
+_DATE_OR_INSTANT = {"type": "string", "anyOf": [{"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+                                                 {"format": "date-time"}]}
+_TIME_OF_DAY = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$", "example": "22:00"}
+_DURATION = {"type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,9})?s$", "example": "60s"}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
 _ULTRAVOX_PARAMS: list[Param] = [
-    ("fromDate", {"type": "string", "format": "date"}, "call created on or after (UTC, inclusive)"),
-    ("toDate", {"type": "string", "format": "date"}, "call created on or before (UTC, inclusive)"),
-    ("durationMin", {"type": "string", "example": "60s"}, "ended - joined at least"),
-    ("durationMax", {"type": "string", "example": "600s"}, "ended - joined at most"),
-    ("agentIds", {"type": "array", "items": _STR}, "any of these agents (repeat the parameter)"),
-    ("voiceId", _STR, "this voice"),
-    ("search", _STR, "case-insensitive substring of callId, agentId or a metadata value"),
+    ("fromDate", _DATE_OR_INSTANT, "call created on or after: a date (its whole UTC day) or an instant (no offset: UTC); inclusive"),
+    ("toDate", _DATE_OR_INSTANT, "call created on or before: a date (its whole UTC day) or an instant; inclusive"),
+    ("timeOfDayStart", _TIME_OF_DAY, "call created at or after this UTC time of day (to the second)"),
+    ("timeOfDayEnd", _TIME_OF_DAY, "call created at or before this UTC time of day; before timeOfDayStart, the window wraps midnight"),
+    ("durationMin", _DURATION, "ended - joined at least"),
+    ("durationMax", _DURATION, "ended - joined at most"),
+    ("agentIds", {"type": "array", "items": _TEXT, "maxItems": 100}, "any of these agents (repeat the parameter)"),
+    ("voiceId", _TEXT, "this voice (an empty value is refused, as for search)"),
+    ("search", _TEXT, "case-insensitive substring of callId, agentId or a metadata value"),
     ("pageSize", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}, "page size"),
-    ("cursor", _STR, "the cursor of a next/previous URL"),
+    ("cursor", {"type": "string", "minLength": 1, "maxLength": 16384}, "the cursor of a next/previous URL; it carries the filters"),
 ]
 
 
@@ -106,8 +113,13 @@ def document() -> dict[str, Any]:
                 "responses": ok("DeletedCallPage") | _errors(400, 401, 403, 404, 503)}},
             "/api/deleted_calls": {"get": {"summary": "Ultravox: list deleted calls (tombstones)", "security": api_key,
                                            "parameters": _params(_ULTRAVOX_PARAMS) + [{
-                                               "name": "metadata.KEY", "in": "query", "required": False, "schema": _STR,
-                                               "description": "metadata KEY equals the value (repeat for several keys; all must match)"}],
+                                               "name": "metadata", "in": "query", "required": False,
+                                               "style": "deepObject", "explode": True,
+                                               "schema": {"type": "object", "maxProperties": 20,
+                                                          "additionalProperties": {"type": "string", "maxLength": 200}},
+                                               "description": "metadata[KEY]=VALUE: the call's metadata KEY equals VALUE (several "
+                                                              "keys: all must match). Ultravox's spelling metadata.KEY=VALUE "
+                                                              "is the same filter"}],
                                            "responses": ok("TombstonePage") | _errors(400, 401, 403, 503)}},
             "/api/deleted_calls/{callId}": {"get": {"summary": "Ultravox: one tombstone", "security": api_key,
                                                     "parameters": [_path("callId", _STR)],
