@@ -305,3 +305,16 @@ def test_a_hint_naming_a_section_is_printed_as_written(wh: Warehouse, write: Cal
     result = wh.cli("profiles", "check", str(path))
     assert result.exit_code == 3
     assert "the closest is 'freepbx'" in result.stderr and "[read] separator = ';'" in result.stderr, result.stderr
+
+
+def test_a_european_carrier_export_loads_with_the_documented_example_profile(wh: Warehouse) -> None:
+    # Excel's save: BOM, CRLF, ';', a decimal comma, DD.MM.YYYY, H:MM:SS, a number as dialled with spaces
+    profile(wh, "telekom-evn", (REPO / "docs" / "examples" / "telekom-evn.toml").read_text())
+    code, results, err = ingest(wh, str(LAYOUTS / "telekom-evn-2026-11-02.csv"))
+    assert code == 0, err
+    assert (results[0]["profile"], results[0]["rows"], results[0]["rejected"], results[0]["ambiguousTimes"]) == (
+        "telekom-evn", 4, 0, 1)
+    assert wh.query("SELECT external, duration, costCDR, strftime(startedAt AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') "
+                    "FROM calls ORDER BY lineNumber")[2:] == [
+        ("0044 20 7946 0000", 3725, Decimal("248.0000"), "2026-11-02 10:30"),
+        ("0301234599", 60, Decimal("0.0000"), "2026-10-25 00:30")]  # the autumn hour: the earlier (CEST) instant
