@@ -411,17 +411,21 @@ def test_a_cp1252_profile_reads_its_text_and_rejects_bytes_cp1252_lacks(wh: Ware
     assert reasons(wh) == {3: ["Description → locationCarrier: bytes that are not valid cp1252 text"]}
 
 
-@pytest.mark.parametrize("name", ["canonical", "fcs", "asterisk", "freeswitch"])
+@pytest.mark.parametrize("name", ["canonical", "fcs", "asterisk", "asterisk-basic", "asterisk-newcdr", "asterisk-custom",
+                                  "freeswitch", "freepbx", "freepbx-tsv", "cucm", "3cx", "unit-separated"])
 def test_profiles_show_prints_a_profile_that_loads_back_the_same(wh: Warehouse, name: str) -> None:
     from deletedcalls.ingest.profiles import Catalog
 
-    shown = wh.cli("profiles", "show", name, ok=True).stdout
     (wh.home / "profiles").mkdir()
+    # a separator that is a control character (ASCII's unit separator) must be written escaped to be TOML
+    (wh.home / "profiles" / "unit-separated.toml").write_text('extends = "canonical"\n[read]\nseparator = "\\u001f"\n')
+    shown = wh.cli("profiles", "show", name, ok=True).stdout
     (wh.home / "profiles" / f"copy-{name}.toml").write_text(shown)
     catalog = Catalog(wh.home)
     original, copy = catalog.get(name), catalog.get(f"copy-{name}")
     for attr in ("header", "columns", "delimiter", "quote", "encoding", "skip_lines", "aliases", "detect_header",
-                 "detect_filename", "zone", "ambiguous", "rules", "description"):
+                 "detect_filename", "detect_rotated", "grows", "null_values", "skip_records", "zone", "ambiguous", "rules",
+                 "description"):
         assert getattr(copy, attr) == getattr(original, attr), attr
 
 
