@@ -18,19 +18,18 @@ match); a purge whose rewrite did not finish is rewritten again.
 
 from __future__ import annotations
 
-import calendar
 import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from deletedcalls import logs
-from deletedcalls.clock import utc_now
+from deletedcalls.clock import partition_expiry, utc_now
 from deletedcalls.dr.archives import (
     ARCHIVE_GLOB,
     archive_checksum,
@@ -77,18 +76,6 @@ class RetentionResult:
         d = asdict(self)
         d["plan"] = [asdict(p) for p in self.plan]
         return d
-
-
-def partition_expiry(partition: str, days: int) -> date:
-    """The last day a partition is kept: its month's last day plus the retention days.
-
-    It expires when this date is before the as-of date (2026-01 with 90 days: 2026-05-01).
-    """
-    year, month = int(partition[:4]), int(partition[5:7])
-    try:
-        return date(year, month, calendar.monthrange(year, month)[1]) + timedelta(days=days)
-    except OverflowError:  # past year 9999: never expires (deletions dated in the future are refused at ingestion)
-        return date.max
 
 
 def expired_partitions(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -> list[tuple[str, int, int, int, date]]:
