@@ -37,6 +37,9 @@ def setup(log_format: str, quiet: bool) -> None:
     log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False
+    # a library in the same process that configured logging (dictConfig's disable_existing_loggers, as
+    # import-linter's CLI does) must not silence the one line an error is reported by
+    log.disabled = False
 
 
 def debug(message: str, **fields: object) -> None:
