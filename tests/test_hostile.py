@@ -272,8 +272,11 @@ def test_a_file_rejected_over_its_limit_loads_again_under_a_higher_limit_and_a_f
     assert wh.cli("ingest", "cdr", str(fixed)).exit_code == 3
     fixed.write_text(csv_text(rows("F", 2)))
     assert wh.cli("ingest", "cdr", str(fixed)).exit_code == 0
-    # a loaded file's name stays protected
+    # a longer copy of it loads only its new record (issue 26: a growing file); other content under its name is refused
     fixed.write_text(csv_text(rows("F", 3)))
+    longer = wh.cli("ingest", "cdr", str(fixed), "--json")
+    assert longer.exit_code == 0 and json.loads(longer.stdout)[0]["rows"] == 1, longer.stderr
+    fixed.write_text(csv_text(rows("G", 3)))
     assert wh.cli("ingest", "cdr", str(fixed)).exit_code == 3
 
 

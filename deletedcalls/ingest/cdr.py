@@ -210,7 +210,11 @@ def ingest_cdr_file(
             if not seen:
                 return _load(con, settings, path, size, run_id, progress, chunk_size, ahead, choice)
             if ahead is not None and ahead.path == path:
+                before = ahead.opened_as()
                 ahead.close()  # its reading from the start is not what this file needs
+                if before is not None and before != delivery.opened_as:  # it changed since the reading ahead began
+                    raise ChangedWhileRead(f"{name} changed while it was read (size {before[0]} -> {delivery.opened_as[0]} bytes); "
+                                           "nothing of it was loaded or recorded, the next run tries it again")
             plain = delivery if compression(path) is None else None
             return _load(con, settings, path, size, run_id, progress, chunk_size, None, choice, _Known(seen, rotating, plain))
     except NotReadable as e:
@@ -283,6 +287,8 @@ def _load(
                 return detected[0]
 
             def now_profile() -> tuple[str | None, str | None]:
+                if sniff(head, "CSV"):  # not text of any layout: rejected before a profile, whatever the profiles say
+                    return None, None
                 p = now().profile
                 return (p.name, p.digest(p.zone_for(settings.zone))) if p else (None, None)
 

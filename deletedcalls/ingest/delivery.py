@@ -168,6 +168,11 @@ class Delivery:
         return data
 
     @property
+    def opened_as(self) -> tuple[int, int]:
+        """(size, mtime_ns) of the file when it was opened."""
+        return self._opened[0], self._opened[1]
+
+    @property
     def file_size(self) -> int:
         """The file's size when it was opened (`size` may end before a half-written last line)."""
         return self._opened[0]

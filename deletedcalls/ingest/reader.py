@@ -116,6 +116,10 @@ class ReadAhead:
         stream, self._stream = self._stream, None
         return stream
 
+    def opened_as(self) -> tuple[int, int] | None:
+        """(size, mtime_ns) of the file when the reading ahead opened it, or None (nothing started)."""
+        return None if self._stream is None else self._stream.delivery.opened_as
+
     def close(self) -> None:
         """Stop the reading if nobody took it (the file was known, or the command failed)."""
         if self._stream is not None:
