@@ -22,7 +22,7 @@ from deletedcalls import logs
 from deletedcalls.errors import IntegrityFailure, NotFound, UsageError
 from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files
 from deletedcalls.settings import Settings
-from deletedcalls.sqlfiles import sql
+from deletedcalls.sqlfiles import literal_path, sql
 
 ARCHIVE_GLOB = "deletedMonth=*/part-*.parquet"
 
@@ -43,7 +43,7 @@ def part_number(name: str) -> int:
 
 
 def archive_checksum(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, int, int, str]:
-    r = con.execute(sql("retention/archive_checksum"), {"path": str(path)}).fetchall()[0]
+    r = con.execute(sql("retention/archive_checksum"), {"path": literal_path(path)}).fetchall()[0]
     return (int(r[0]), int(r[1] or 0), int(r[2] or 0), str(r[3]))
 
 
@@ -120,7 +120,7 @@ def restore_archive(con: duckdb.DuckDBPyConnection, settings: Settings, archive_
     with private_files():
         out = duckdb.connect(str(tmp))
         try:
-            out.execute("CREATE TABLE deleted_calls AS SELECT * FROM read_parquet($p, hive_partitioning = true) ORDER BY id", {"p": str(settings.home / archive["path"])})
+            out.execute("CREATE TABLE deleted_calls AS SELECT * FROM read_parquet($p, hive_partitioning = true) ORDER BY id", {"p": literal_path(settings.home / archive["path"])})
             out.execute("CREATE TABLE restore_info AS SELECT $a AS archiveId, $s AS sha256, CAST(now() AS TIMESTAMP) AS restoredAt", {"a": archive_id, "s": archive["sha256"]})
             rows = out.execute("SELECT count(*) FROM deleted_calls").fetchall()[0][0]
             crash_point("restore-written")

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from deletedcalls import logs
 from deletedcalls.ingest.profiles import (
     BUILTIN_ORDER,
     EPOCH_FORMATS,
@@ -100,7 +101,7 @@ def _split_elsewhere(catalog: Catalog, head: bytes) -> tuple[float, Profile, str
     return best
 
 
-def detect(catalog: Catalog, head: bytes, file_name: str) -> Detection:
+def detect(catalog: Catalog, head: bytes, file_name: str, *, warn: bool = True) -> Detection:
     """The profile whose [detect] matches a file (its first bytes and its name)."""
     if not head.replace(b"\xef\xbb\xbf", b"").strip():
         return Detection(None, "the file is empty")
@@ -136,8 +137,13 @@ def detect(catalog: Catalog, head: bytes, file_name: str) -> Detection:
                     continue
             candidates.append(((0, 1, 0, user), p, f"its file name ({p.detect_filename})"))
     if candidates:
-        candidates.sort(key=lambda c: c[0], reverse=True)
-        _, p, why = candidates[0]
+        candidates.sort(key=lambda c: c[0], reverse=True)  # stable: of equals, the first by name
+        rank, p, why = candidates[0]
+        tied = [c[1].name for c in candidates[1:] if c[0] == rank]
+        if tied and warn:
+            logs.warning(f"{file_name}: profiles {', '.join(repr(n) for n in [p.name, *tied])} tie: they match it equally ({why}); "
+                         f"{p.name!r} was chosen, the first by name: give their [detect] sections something that tells them "
+                         "apart, or pin one (--profile, a job's [[cdr]])", stage="profiles", profiles=[p.name, *tied])
         return Detection(p, f"detected by {why}")
     if not misses:
         return Detection(None, "no profile matches and none has a [detect] section")
@@ -150,15 +156,15 @@ def detect(catalog: Catalog, head: bytes, file_name: str) -> Detection:
 
 def choose(
     catalog: Catalog, head: bytes, file_name: str, *, profile: str | None = None,
-    pins: tuple[tuple[str, str], ...] = (),
+    pins: tuple[tuple[str, str], ...] = (), warn: bool = True,
 ) -> Detection:
-    """--profile, else the first job pin whose glob matches the file name, else detection."""
+    """--profile, else the first job pin whose glob matches the file name, else detection (`warn`: of a tie)."""
     if profile:
         return Detection(catalog.get(profile), "named by --profile")
     for glob, name in pins:
         if fnmatch.fnmatch(file_name, glob):
             return Detection(catalog.get(name), f"pinned by the job to {glob!r}")
-    return detect(catalog, head, file_name)
+    return detect(catalog, head, file_name, warn=warn)
 
 
 def early_layout(home: Path | None, path: Path, profile: str | None, zone: str) -> tuple[Profile, str] | None:
@@ -177,7 +183,7 @@ def early_layout(home: Path | None, path: Path, profile: str | None, zone: str) 
         catalog = Catalog(home)
         with open(path, "rb") as f:
             head = f.read(64 * 1024)
-        p = choose(catalog, head, path.name, profile=profile).profile
+        p = choose(catalog, head, path.name, profile=profile, warn=False).profile  # the load warns
         return None if p is None else (p, p.zone_for(zone))
     except Exception:
         return None

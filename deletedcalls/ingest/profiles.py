@@ -82,6 +82,8 @@ DIRECTIVES = set("YymdbBhHIMSpjfaAeTDFR%") | {".f"}
 DATE_DIRECTIVES = set("YymdbBhjeDFaA")
 TIME_DIRECTIVES = set("HIMSpfTR")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# the longest chain of profiles that extend one another (each built at start-up: a chain costs its length squared)
+MAX_EXTENDS = 16
 
 
 @dataclass(frozen=True)
@@ -207,9 +209,11 @@ def _fail(where: str, key: str, message: str, choices: Any = (), word: str | Non
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    except RecursionError:  # arrays or tables nested thousands deep: Python's TOML parser recurses
+        raise ConfigError(f"{path}: nested too deeply to be a profile (a profile's values are at most a table of strings)") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot be read: {e}") from e
 
@@ -458,16 +462,23 @@ class Catalog:
     def names(self) -> list[str]:
         return [*BUILTIN_ORDER, *self.user_names]
 
-    def _resolved(self, name: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
-        raw, origin = self._raw[name]
-        parent = raw.get("extends")
-        if parent is None:
-            return raw
-        if parent not in self._raw:
-            raise _fail(origin, "extends", f"no profile {parent!r}", self._raw, parent)
-        if parent in chain or parent == name:
-            raise _fail(origin, "extends", f"profiles extend each other in a circle ({' → '.join((*chain, name, parent))})")
-        return _merge(self._resolved(parent, (*chain, name)), raw)
+    def _resolved(self, name: str) -> dict[str, Any]:
+        """The profile as written, merged onto what it extends, and that onto what it extends, ..."""
+        chain = [name]
+        while (parent := self._raw[chain[-1]][0].get("extends")) is not None:
+            origin = self._raw[chain[-1]][1]
+            if parent not in self._raw:
+                raise _fail(origin, "extends", f"no profile {parent!r}", self._raw, parent)
+            if parent in chain:
+                raise _fail(origin, "extends", f"profiles extend each other in a circle ({' → '.join((*chain, parent))})")
+            if len(chain) > MAX_EXTENDS:
+                raise _fail(self._raw[name][1], "extends", f"extends a chain of more than {MAX_EXTENDS} profiles; "
+                            "extend a profile nearer a built-in one")
+            chain.append(parent)
+        merged = self._raw[chain[-1]][0]
+        for child in reversed(chain[:-1]):
+            merged = _merge(merged, self._raw[child][0])
+        return merged
 
     def get(self, name: str) -> Profile:
         if name not in self._built:

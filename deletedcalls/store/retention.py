@@ -37,6 +37,7 @@ from deletedcalls.dr.archives import (
     manifest_path,
     part_number,
 )
+from deletedcalls.environment import listed, note_committed
 from deletedcalls.errors import IntegrityFailure
 from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files, write_durably
 from deletedcalls.published import reading
@@ -119,15 +120,20 @@ def enforce_retention(
     result = RetentionResult(as_of=as_of, retention_days=days, dry_run=False)
     result.recovered = recover(con, settings, run_id, as_of, days)
     result.plan = plan_retention(con, settings, as_of, days)
-    for plan in result.plan:
-        archive_partition(con, settings, plan, run_id, as_of, days)
-        result.archived.append(plan.archive_id)
-        result.rows_purged += plan.rows
-        logs.info(f"archived and purged partition {plan.partition}", stage="retention", partition=plan.partition,
-                  archive=plan.archive_id, rows=plan.rows)
-    if _erasure_pending(con):
-        con = rewrite_database(con, settings)
-        result.erased = True
+    try:
+        for plan in result.plan:
+            archive_partition(con, settings, plan, run_id, as_of, days)
+            result.archived.append(plan.archive_id)
+            result.rows_purged += plan.rows
+            logs.info(f"archived and purged partition {plan.partition}", stage="retention", partition=plan.partition,
+                      archive=plan.archive_id, rows=plan.rows)
+        if _erasure_pending(con):
+            con = rewrite_database(con, settings)
+            result.erased = True
+    except BaseException as e:
+        if result.archived:
+            note_committed(e, f"archive(s) {listed(result.archived)} written to dr/ and purged from the warehouse")
+        raise
     return result, con
 
 
