@@ -954,7 +954,7 @@ def test_a_check_that_cannot_run_rejects_the_file_rather_than_passing_its_rows(w
     real = schemas.cdr_schema()
     broken = schemas.pandera_polars().Check(lambda data: data.lazyframe.select(pl.col(data.key).is_between("0", "9")),
                                             name="a check with a bug")
-    monkeypatch.setattr(schemas, "cdr_schema", lambda: real.update_column("duration", checks=[broken]))
+    monkeypatch.setattr(schemas, "cdr_schema", lambda *_, **__: real.update_column("duration", checks=[broken]))
     result = wh.cli("ingest", "cdr", str(write("a.csv", TEXT)))
     assert result.exit_code == 3, result.stderr
     [(status, reason)] = wh.query("SELECT status, reason FROM cdr_files")

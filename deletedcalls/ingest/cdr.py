@@ -224,6 +224,17 @@ def ingest_cdr_file(
                     raise ChangedWhileRead(f"{name} changed while it was read (size {before[0]} -> {delivery.opened_as[0]} bytes); "
                                            "nothing of it was loaded or recorded, the next run tries it again")
             plain = delivery if compression(path) is None else None
+            if plain is None:
+                # a compressed delivery seen before: known by the hash of the file as delivered, before it is opened
+                # (a zip that cannot be opened, or that would not fit the free space, was rejected before any profile
+                # read it: nothing that decided that is a profile or a limit, so only --retry tries it again)
+                digest = delivery.finish()
+                same = [s for s in seen if s.sha256 == digest]
+                if any(s.status == "loaded" for s in same):
+                    return FileResult(shown(path), name, digest, "unchanged", message="already ingested (loaded); nothing to do")
+                if same and same[-1].profile is None and not choice.retry:
+                    return FileResult(shown(path), name, digest, "unchanged", message=(
+                        f"already ingested (rejected: {same[-1].reason}); nothing to do. It loads again with --retry"))
             return _load(con, settings, path, size, run_id, progress, chunk_size, None, choice, _Known(seen, rotating, plain))
     except NotReadable as e:
         return _reject_file(
