@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
 LOGGER = "deletedcalls"
+_LINE_BREAKING = re.compile("[\x7f-\x9f\u2028\u2029]")
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,7 +20,17 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update(getattr(record, "fields", {}))
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        # json escapes U+0000-001F; these others end a line for some readers (Python's splitlines, JavaScript)
+        return _LINE_BREAKING.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def printable(text: str) -> str:
+    """text with every non-printable character written as its escape (a newline as \\n, ESC as \\x1b, U+2028 as
+    \\u2028): one log record stays one line, so a file name holding a newline cannot forge another line (JSON logs
+    escape them already)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class TextFormatter(logging.Formatter):
@@ -26,7 +38,7 @@ class TextFormatter(logging.Formatter):
         fields = getattr(record, "fields", {})
         extra = " ".join(f"{k}={v}" for k, v in fields.items() if k != "stage")
         level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
-        return f"{level}{record.getMessage()}" + (f" ({extra})" if extra else "")
+        return printable(f"{level}{record.getMessage()}" + (f" ({extra})" if extra else ""))
 
 
 _debugging = False

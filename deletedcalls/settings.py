@@ -7,8 +7,8 @@ Precedence, highest first: command-line option > environment variable >
 from __future__ import annotations
 
 import difflib
-import getpass
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,7 +38,7 @@ max_reject_ratio = 0.01
 
 [permissions]
 # Users who may read deleted calls (list, get, restore, sql over them).
-# The acting user is $DELETEDCALLS_USER, else the OS login name.
+# The acting user is $DELETEDCALLS_USER, else the login of the process's uid.
 data_protection = ["dpo"]
 
 [privacy]
@@ -56,6 +56,21 @@ analyst_group = ""
 # larger ones are extended by the rows added since, when that is checked safe
 # (docs/SECURITY.md). Writing a small store fresh costs less than the check.
 extend_min_rows = 200000
+
+[analyst]
+# Bounds of every `sql` query (analysts' and officers'), locked: a query cannot
+# raise them. A query that runs longer than timeout_seconds is stopped (exit 2,
+# and logged). Sizes as DuckDB writes them: "512MB", "2GB", "1.5GiB".
+timeout_seconds = 300
+memory_limit = "2GB"
+threads = 2
+max_temp_directory_size = "10GB"
+
+[serve]
+# The address clients reach `serve` at (e.g. "https://calls.example.org"): the
+# next/previous links of a page start with it. Empty: the links are relative
+# (/backend/api/v1/deletedCalls/?cursor=...). Never taken from a request.
+public_url = ""
 """
 
 # Every key config.toml may hold, with its type, for clear errors on typos.
@@ -67,6 +82,8 @@ KNOWN_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "access": {"analyst_group": str},
     "inbox": {"min_age_seconds": int},
     "publish": {"extend_min_rows": int},
+    "analyst": {"timeout_seconds": int, "memory_limit": str, "threads": int, "max_temp_directory_size": str},
+    "serve": {"public_url": str},
 }
 
 
@@ -83,14 +100,59 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
 
 
 def acting_user() -> str:
-    """$DELETEDCALLS_USER, else the OS login name."""
+    """$DELETEDCALLS_USER, else the login name of the process's uid (SPEC 7).
+
+    $DELETEDCALLS_USER is for the owner running the tool on someone's behalf (the
+    officer wrapper sets it from sudo's SUDO_USER). Without it the user is who the
+    process runs as: never $LOGNAME or $USER, which anyone can set
+    (``getpass.getuser()`` reads them first).
+    """
     user = os.environ.get("DELETEDCALLS_USER")
     if user:
         return user
+    import pwd
+
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # no passwd entry in some containers
         return f"uid-{os.getuid()}"
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """The bounds of every `sql` query ([analyst] in config.toml), applied and locked on its connection."""
+
+    timeout_seconds: int = 300
+    memory_limit: str = "2GB"
+    threads: int = 2
+    max_temp_directory_size: str = "10GB"
+
+
+# a size as DuckDB's memory_limit and max_temp_directory_size take it
+_SIZE = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,3})? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def _query_limits(path: Path, raw: dict[str, Any]) -> QueryLimits:
+    limits = QueryLimits(**raw)
+    if not 1 <= limits.timeout_seconds <= 86_400:
+        raise ConfigError(f"{path}: analyst.timeout_seconds must be between 1 and 86400, not {limits.timeout_seconds}")
+    if not 1 <= limits.threads <= 1024:
+        raise ConfigError(f"{path}: analyst.threads must be between 1 and 1024, not {limits.threads}")
+    for key in ("memory_limit", "max_temp_directory_size"):
+        if not _SIZE.match(getattr(limits, key)):
+            raise ConfigError(f"{path}: analyst.{key} must be a size such as \"2GB\" or \"512MiB\", not {getattr(limits, key)!r}")
+    return limits
+
+
+def _public_url(path: Path, url: str) -> str:
+    from urllib.parse import urlsplit
+
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"{path}: serve.public_url must be an http(s) URL such as \"https://calls.example.org\", not {url!r}")
+    return url.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -117,6 +179,10 @@ class Settings:
     """IANA zone of the wall-clock times of canonical CDR files ([ingest] zone)."""
     extend_min_rows: int = 200_000
     """Stores of fewer rows are published fresh, never extended ([publish] extend_min_rows)."""
+    limits: QueryLimits = field(default_factory=lambda: QueryLimits())
+    """What bounds every `sql` query ([analyst])."""
+    public_url: str = ""
+    """Where clients reach `serve`: the start of next/previous links; empty: relative links ([serve] public_url)."""
 
     @property
     def database(self) -> Path:
@@ -267,6 +333,8 @@ def load_settings(
         min_age_seconds=int(setting("inbox", "min_age_seconds", 60)),
         zone=setting("ingest", "zone", "UTC"),
         extend_min_rows=int(setting("publish", "extend_min_rows", 200_000)),
+        limits=_query_limits(home_path / CONFIG_NAME, raw.get("analyst", {})),
+        public_url=_public_url(home_path / CONFIG_NAME, raw.get("serve", {}).get("public_url", "")),
     )
 
 

@@ -59,11 +59,8 @@ def literal_path(path: Path | str) -> str:
 
 
 def migrations() -> list[tuple[int, str]]:
-    """Schema migrations in order of their number: (version, file name).
-
-    The version is the file's number. Numbers may have gaps (branches reserve theirs: 011, 012 and 013 may
-    land in any order), so a database is judged by which versions it has applied, not by the highest one.
-    """
+    """Schema migrations in order: (version, file name); the version is the file's number, and numbers may have gaps
+    (branches reserve numbers; a migration merged later with a lower number is still applied: ``pending``)."""
     found = []
     for path in (sql_dir() / "schema").glob("*.sql"):
         m = _MIGRATION_NAME.match(path.name)
@@ -76,22 +73,6 @@ def schema_version_required() -> int:
     return migrations()[-1][0]
 
 
-def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
-    """The migration versions a database has applied (none before the first migration)."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchall()
-    if not exists or exists[0][0] == 0:
-        return set()
-    return {int(row[0]) for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
-
-
-def missing_versions(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """The migrations this deletedcalls knows that a database has not applied, in order (a gap filled late too)."""
-    applied = applied_versions(con)
-    return [version for version, _ in migrations() if version not in applied]
-
-
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """The schema version a database (the warehouse, or a published store) is at; 0 before the first migration."""
     exists = con.execute(
@@ -101,3 +82,11 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
         return 0
     rows = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
     return int(rows[0][0]) if rows else 0
+
+
+def pending(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+    """The migrations not recorded in the database's ``schema_migrations``, in order, gaps below its version included."""
+    if current_version(con) == 0:
+        return migrations()
+    applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    return [(v, name) for v, name in migrations() if v not in applied]

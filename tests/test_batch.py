@@ -139,6 +139,17 @@ def test_kill_9_at_any_moment_then_rerun_ends_as_one_clean_run(tmp_path, job):
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait()
+    # on a loaded machine the resumed runs, having less left to do, may end before their kill: a few more,
+    # killed early, so that at least three kills land whatever the machine's speed
+    for _ in range(4):
+        if kills >= 3:
+            break
+        proc = run_cli(w.home, "run", str(job), "--as-of", "2026-04-15")
+        time.sleep(took * 0.1)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
     assert kills >= 3, "no kill landed mid-run"
     final = run_cli(w.home, "run", str(job), "--as-of", "2026-04-15")
     _, err = final.communicate(timeout=300)

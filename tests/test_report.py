@@ -316,9 +316,10 @@ def test_the_analysts_report_holds_counts_and_no_protected_value(reviewed, tmp_p
     assert page.empty["pending"].startswith("Not in the analysts' report") and page.empty["reads"].startswith("Not in the analysts' report")
     # counts by month, carrier and user as deleted_calls_summary shows them; no cost for a cell under min_cell
     costs = {(r[0], r[1]): r[3] for r in page.rows("Calls deleted per month and carrier")}
-    assert costs[(months_ago(6).strftime("%Y-%m"), "BT")] != "—"  # alice's 6
-    assert costs[(months_ago(5).strftime("%Y-%m"), "BT")] == "—"  # bob's 4 < min_cell 5
-    assert "fewer than 5 deletions" in html
+    assert costs[(months_ago(6).strftime("%Y-%m"), "BT")] == "—"  # alice's 6: purged, no cost since issue 25
+    assert costs[(months_ago(5).strftime("%Y-%m"), "BT")] == "—"  # bob's 4 < min_cell 5, and purged
+    assert costs[(months_ago(1).strftime("%Y-%m"), "BT")] == "—"  # alice's 2 < min_cell 5
+    assert "fewer than 5 deletions" in html and "archived and purged" in html
     # nothing that names a deleted call, a request or a reader (in the page's text; the charts are checked by eye)
     html = re.sub(r'src="data:image/png;base64,[^"]*"', "", html)
     numbers = [r[0] for r in reviewed.query("SELECT target FROM deleted_calls")] + [r[0] for r in reviewed.query("SELECT external FROM calls")]
@@ -326,6 +327,9 @@ def test_the_analysts_report_holds_counts_and_no_protected_value(reviewed, tmp_p
         assert value not in html, value
     # read as any analyst reads the analyst store: not an access-log entry
     assert reviewed.access_log("user", "command") == before
+    _, officers = report(reviewed, tmp_path, name="officers")  # the same cells for an officer: kept months have costs
+    officer_costs = {(r[0], r[1]): r[3] for r in page_of(officers).rows("Calls deleted per month and carrier")}
+    assert officer_costs[(months_ago(1).strftime("%Y-%m"), "BT")] != "—" and officer_costs[(months_ago(6).strftime("%Y-%m"), "BT")] == "—"
 
 
 def test_the_analysts_report_needs_only_the_analyst_store(reviewed, tmp_path):
@@ -419,3 +423,13 @@ def test_a_png_is_made_of_more_than_white(reviewed, tmp_path):
         with Image.open(io.BytesIO((out / f"{chart}.png").read_bytes())) as im:
             colours = im.convert("RGB").getcolors(maxcolors=1 << 20)
             assert colours and len(colours) > 10, chart
+
+
+def test_an_officer_sql_statement_counts_once_among_the_reads(reviewed, tmp_path):
+    """Officer `sql` is logged when it starts and with its outcome (issue 25): one statement, one read."""
+    _, out = report(reviewed, tmp_path, name="before")
+    before = int(page_of(out).captions["reads"].split(" ")[0])
+    reviewed.cli("sql", "SELECT count(*) FROM deleted_calls", user="dpo", ok=True)
+    assert reviewed.cli("sql", "SELECT error('no') FROM deleted_calls", user="dpo").exit_code == 2
+    _, out = report(reviewed, tmp_path, name="after")
+    assert int(page_of(out).captions["reads"].split(" ")[0]) == before + 3  # the two statements and the first report

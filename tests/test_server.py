@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -30,13 +31,13 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, preexec_fn: Callable[[], None] | None = None) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PYTHONPATH=str(REPO), DELETEDCALLS_USER="ops")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "deletedcalls", "--home", str(home), "serve", "--port", str(self.port), "--workers", "1"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec_fn,
         )
         self.http = httpx.Client(base_url=self.base, timeout=30)
         deadline = time.monotonic() + 60
@@ -95,7 +96,7 @@ def test_bodies_equal_the_cli_json_with_urls_for_next_and_previous(api):
     assert body["results"] == cli["results"] and body["total"] == cli["total"] == 25
     assert body["previous"] is None and cli["previous"] is None
     nxt = urlparse(body["next"])
-    assert f"{nxt.scheme}://{nxt.netloc}{nxt.path}" == server.base + LIST
+    assert (nxt.scheme, nxt.netloc, nxt.path) == ("", "", LIST)  # relative: no [serve] public_url
     assert parse_qs(nxt.query) == {"cursor": [cli["next"]]}
     one = server.get(f"{LIST}7", token)
     assert one.status_code == 200 and one.json() == _cli_json(wh, "get", "7")
@@ -302,3 +303,70 @@ def test_the_ultravox_routes_answer_with_an_api_key_like_the_cli(wh, tmp_path):
         assert server.get("/api/deleted_calls", header="api-key").status_code == 401
     finally:
         assert "Traceback" not in server.stop()
+
+
+# ---------------------------------------------------------------- issue 25: links, headers, whole log entries
+
+
+def test_links_never_come_from_the_host_header(api):
+    """A crafted Host made a paging client send its token to that host (issue 25 item 9)."""
+    wh, server, token = api
+    auth = {"Authorization": f"Bearer {token}"}
+    r = server.http.get(LIST, params={"limit": 4}, headers=auth | {"Host": "evil.example:9999"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["next"].startswith(LIST + "?cursor=") and "evil" not in json.dumps(body)
+    config = wh.home / "config.toml"
+    config.write_text(config.read_text().replace('public_url = ""', 'public_url = "https://calls.example.org/"'))
+    body = server.http.get(LIST, params={"limit": 4}, headers=auth | {"Host": "evil.example:9999"}).json()
+    assert body["next"].startswith(f"https://calls.example.org{LIST}?cursor=") and "evil" not in json.dumps(body)
+    assert server.http.get(body["next"].removeprefix("https://calls.example.org"), headers=auth).json()["results"]
+
+
+def test_request_headers_over_64_kib_are_refused_and_the_server_goes_on(api):
+    wh, server, token = api
+    auth = {"Authorization": f"Bearer {token}"}
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(f"GET {LIST} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n".encode())
+        sent, answer = 0, b""
+        try:
+            while sent < 16 * 1024 * 1024:  # 16 MiB of headers: the server must stop reading long before
+                s.sendall(b"X-Pad: " + b"a" * 8000 + b"\r\n")
+                sent += 8009
+        except OSError:
+            pass  # the server closed the connection
+        with contextlib.suppress(OSError):
+            answer = s.recv(4096)
+    assert sent < 16 * 1024 * 1024 or answer.startswith(b"HTTP/1.1 4"), answer[:100]
+    assert b'"results"' not in answer
+    assert server.http.get(LIST, params={"limit": 1}, headers=auth | {"X-Pad": "a" * 30_000}).status_code == 200
+    assert server.http.get("/health").status_code == 200
+
+
+def test_a_request_whose_log_entry_cannot_be_written_whole_gets_503_and_no_rows(api):
+    """A nearly full disk (a file size limit on the server, for real short writes): every request answered with rows
+    has a whole entry in access_log (before: 12 reads returned, 11 logged, the torn one skipped by the fold)."""
+    import resource
+
+    wh, first, token = api
+    first.stop()
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2500, 2500))
+
+    server = Server(wh.home, preexec_fn=limit)
+    try:
+        statuses = []
+        for i in range(1, 26):
+            r = server.get(f"{LIST}{i}", token)
+            statuses.append(r.status_code)
+            if r.status_code == 503:
+                assert "results" not in r.text and '"id"' not in r.text and "access log" in r.text
+        answered = statuses.count(200)
+        assert 0 < answered < 25 and set(statuses) == {200, 503}, statuses
+    finally:
+        server.stop()
+    folded = wh.cli("materialise", ok=True)
+    assert "torn" not in folded.stderr
+    logged = [e for e in wh.access_log("command", "allowed", "rowsReturned", "reason") if e[0].startswith("GET ")]
+    assert len([e for e in logged if e[1] and e[2] == 1]) == answered and not [e for e in logged if (e[3] or "").startswith("torn")]

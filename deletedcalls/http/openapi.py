@@ -85,7 +85,8 @@ def document() -> dict[str, Any]:
                     "required": list(FIELDS)}
     page: dict[str, Any] = {"type": "object", "required": ["results", "next", "previous", "total"], "properties": {
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/DeletedCall"}},
-        "next": {"type": ["string", "null"], "format": "uri"}, "previous": {"type": ["string", "null"], "format": "uri"},
+        "next": {"type": ["string", "null"], "format": "uri-reference"},
+        "previous": {"type": ["string", "null"], "format": "uri-reference"},
         "total": {"type": "integer"}}}
     tombstone_fields = ["callId", "accountId", "created", "deletionTime", "joined", "ended", "maxDuration",
                         "endReason", "recordingEnabled", "hadSummary"]

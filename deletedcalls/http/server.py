@@ -3,7 +3,8 @@
 The server is a shell: each route parses its parameters into the call the CLI
 makes (``reading.build_query`` + ``list_deleted_calls``, ``get_deleted_call``,
 the Ultravox list) and renders the same JSON (``output.to_json``); only
-``next``/``previous`` become full URLs. It opens ``published/protected.duckdb``
+``next``/``previous`` become URLs (``[serve] public_url`` + path, else relative;
+never from the Host header). Headers are capped at 64 KiB (h11). It opens ``published/protected.duckdb``
 read-only and nothing else of the warehouse: it never takes the writer's lock,
 so it neither blocks the batch nor waits for it.
 
@@ -278,11 +279,15 @@ def safe_list_query(request: Request, cdr_file: int | None = None) -> reading.Li
 
 
 def _page_urls(request: Request, page: dict[str, Any]) -> dict[str, Any]:
-    """A page with its next/previous cursors as full URLs (the cursor carries every other parameter)."""
+    """A page with its next/previous cursors as URLs (the cursor carries every other parameter): ``[serve] public_url``
+    followed by the route's path when it is set, else relative (the path alone). Never from the request's Host
+    header: a crafted Host would make a paging client send its token to another server."""
+    api: Api = request.app.state.api
+    base = api.settings.get().public_url
     out = dict(page)
     for key in ("next", "previous"):
         if out.get(key):
-            out[key] = str(request.url.replace(query=urlencode({"cursor": out[key]})))
+            out[key] = f"{base}{request.url.path}?{urlencode({'cursor': out[key]})}"
     return out
 
 
@@ -501,6 +506,11 @@ def app_from_env() -> Starlette:
     return create_app(os.environ.get("DELETEDCALLS_HOME"))
 
 
+# A request line and headers larger than this are refused (400) before they are buffered whole (SPEC 8). httptools
+# has no such bound, so the server speaks HTTP/1.1 through h11, whose buffer is capped at this size.
+MAX_HEADER_BYTES = 64 * 1024
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     """Run the API on uvicorn (a production ASGI server) until SIGINT/SIGTERM."""
     import uvicorn
@@ -508,4 +518,5 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     os.environ["DELETEDCALLS_HOME"] = str(settings.home.resolve())
     create_app(settings.home)  # fail here, once, with a clear error, not in every worker
     uvicorn.run("deletedcalls.http.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False, proxy_headers=False, server_header=False)
+                log_level="warning", access_log=False, proxy_headers=False, server_header=False,
+                http="h11", h11_max_incomplete_event_size=MAX_HEADER_BYTES)

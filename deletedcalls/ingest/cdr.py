@@ -458,9 +458,9 @@ def _load_stream(
                 f"{len(rejects)} of {records} records rejected ({len(rejects) / records:.2%}), "
                 f"over the limit of {settings.max_reject_ratio:.2%}"
             )
-            return _reject_file(con, settings, result, size, run_id, why, rejects, records, carriers)
+            return _reject_file(con, settings, result, size, run_id, why, rejects, records, carriers, reject_keys)
         _record_file(con, result, size, run_id, "loaded", None, carriers, settings.max_reject_ratio)
-        record_rejects(con, "cdr", file_id, result.file_name, run_id, rejects)
+        record_rejects(con, "cdr", file_id, result.file_name, run_id, rejects, reject_keys)
         con.execute("COMMIT")
     except BaseException:
         rollback_quietly(con)
@@ -530,8 +530,9 @@ def _reject_file(
     rejects: list,
     records: int,
     carriers: set[str],
+    keys: list[tuple[int, str, str]] | None = None,
 ) -> FileResult:
-    """Record a whole-file rejection (nothing of the file loads), with its reasons."""
+    """Record a whole-file rejection (nothing of the file loads), with its reasons (and the keys of its rejects)."""
     con.execute("BEGIN")
     try:
         result.file_id = next_ids(con, "cdr_file", 1)
@@ -539,7 +540,7 @@ def _reject_file(
         result.rows = 0
         result.rejected = len(rejects)
         _record_file(con, result, size, run_id, "rejected", why, carriers, settings.max_reject_ratio)
-        record_rejects(con, "cdr", result.file_id, result.file_name, run_id, rejects)
+        record_rejects(con, "cdr", result.file_id, result.file_name, run_id, rejects, keys or ())
         con.execute("COMMIT")
     except BaseException:
         rollback_quietly(con)

@@ -26,14 +26,16 @@ class SpoolUnwritable(PermissionDenied):
 def record_access(
     settings: Settings, command: str, filters: dict[str, Any] | None, rows: int | None, *, allowed: bool,
     reason: str | None = None, client: str = "cli", token_id: str | None = None,
-) -> None:
-    """Append one access entry to the spool, durably; raises SpoolUnwritable if it cannot."""
+) -> str:
+    """Append one access entry to the spool, whole and durably, and return its entryId; raises SpoolUnwritable
+    (nothing may be returned) if it cannot."""
+    # who and what first: a torn entry (spool.py) keeps what it can of them
     entry = {
-        "user": settings.user, "at": utc_now().isoformat(), "command": command,
-        "filters": json.dumps(filters or {}, sort_keys=True, default=str), "rowsReturned": rows,
-        "allowed": allowed, "reason": reason, "entryId": str(uuid.uuid4()), "client": client, "tokenId": token_id,
+        "entryId": str(uuid.uuid4()), "user": settings.user, "at": utc_now().isoformat(), "command": command,
+        "client": client, "tokenId": token_id, "allowed": allowed, "rowsReturned": rows, "reason": reason,
+        "filters": json.dumps(filters or {}, sort_keys=True, default=str),
     }
-    line = (json.dumps(entry, sort_keys=True) + "\n").encode()
+    line = (json.dumps(entry) + "\n").encode()
     try:
         append_line(settings.spool_dir, line)
     except OSError as e:
@@ -41,6 +43,7 @@ def record_access(
             f"cannot write the access spool in {settings.spool_dir} ({e.strerror or e}); nothing was returned, "
             "because the read could not be logged: run as the warehouse's owner, or free space"
         ) from e
+    return str(entry["entryId"])
 
 
 def require_data_protection(settings: Settings, command: str, filters: dict[str, Any] | None = None, *, client: str = "cli") -> None:

@@ -6,7 +6,10 @@ row, with external access off and the configuration locked (no file, no
 ATTACH). However a query is written (``query()`` over ``current_query()``,
 statistics functions, a name built at run time), there is nothing protected in
 reach. Officers run on ``published/protected.duckdb``, where ``access_log``
-also shows the spooled entries not folded yet.
+also shows the spooled entries not folded yet, with external access off too
+(DR archives are read through ``dr restore``); each officer statement is
+logged before it runs and again with its outcome, failures included. Every
+query is bounded by ``[analyst]`` (time, memory, threads, spill space), locked.
 
 Courtesies on top, not the boundary: a query that names a protected table, or
 fails because one is missing, is refused with exit 4 and the refusal logged;
@@ -15,9 +18,13 @@ a query read from a file is never quoted back in an error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +35,9 @@ import duckdb
 from deletedcalls.errors import PermissionDenied, UsageError
 from deletedcalls.published import reading
 from deletedcalls.read.access import record_access
-from deletedcalls.settings import Settings
+from deletedcalls.settings import QueryLimits, Settings
 from deletedcalls.spool import spool_frame, spooled_entries
+from deletedcalls.sqlfiles import quoted
 
 # Tables and views only the protected store holds: named in the courtesy refusal.
 PROTECTED_TABLES = frozenset({"deleted_calls", "access_log", "user_activity_log", "deletion_items", "pending_deletions",
@@ -131,7 +139,7 @@ def _single_select(q: Query) -> str:
 
 
 def run_query(settings: Settings, query: str | Query) -> QueryResult:
-    """Run one analyst query as the acting user, on the store that user may read."""
+    """Run one analyst query as the acting user, on the store that user may read, within [analyst]'s limits."""
     q = query if isinstance(query, Query) else Query(query)
     text = _single_select(q)
     if settings.may_read_deleted_calls:
@@ -139,48 +147,137 @@ def run_query(settings: Settings, query: str | Query) -> QueryResult:
     return _run_analyst(settings, q, text)
 
 
-def _refuse(settings: Settings, q: Query, what: str) -> PermissionDenied:
-    record_access(settings, "sql", q.describe(), None, allowed=False, reason=f"reads {what}")
+def _refuse(settings: Settings, q: Query, what: str, **filters: Any) -> PermissionDenied:
+    record_access(settings, "sql", {**q.describe(), **filters}, None, allowed=False, reason=f"reads {what}")
     return PermissionDenied(
         f"{settings.user!r} may not run this query: it reads {what}, which needs the data_protection permission; "
         "without it, query deleted_calls_summary for deletions by month, carrier and user"
     )
 
 
-def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
-    with reading(settings, "analyst") as con:
+class QueryStopped(UsageError):
+    """A query ran past [analyst] timeout_seconds and was stopped (exit 2)."""
+
+
+@contextlib.contextmanager
+def bounded(con: duckdb.DuckDBPyConnection, limits: QueryLimits) -> Iterator[None]:
+    """The connection as every `sql` query gets it: no file outside its own store, [analyst]'s limits, all locked.
+
+    Spills go to a private folder of this query alone (removed after it): a
+    connection may read its spill folder even with external access off, so no
+    two queries share one. The timeout is a timer that interrupts the
+    connection (DuckDB has no statement timeout); the query then raises
+    QueryStopped.
+    """
+    spill = tempfile.mkdtemp(prefix="deletedcalls-sql-")  # 0700, this process's user's
+    done = threading.Event()
+
+    def stop() -> None:
+        if not done.is_set():
+            with contextlib.suppress(duckdb.Error):
+                con.interrupt()
+
+    try:
+        con.execute(f"SET threads = {int(limits.threads)}")
+        con.execute(f"SET memory_limit = {quoted(limits.memory_limit)}")  # checked sizes (settings._SIZE)
+        con.execute(f"SET temp_directory = {quoted(spill)}")
+        con.execute(f"SET max_temp_directory_size = {quoted(limits.max_temp_directory_size)}")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
+        timer = threading.Timer(limits.timeout_seconds, stop)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except duckdb.InterruptException as e:
+            raise QueryStopped(
+                f"sql: stopped after {limits.timeout_seconds} s ([analyst] timeout_seconds in config.toml); "
+                "narrow the query (a WHERE, a LIMIT) or ask the warehouse's owner to raise the limit"
+            ) from e
+        finally:
+            done.set()
+            timer.cancel()
+            timer.join()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _execute(con: duckdb.DuckDBPyConnection, text: str) -> QueryResult:
+    rel = con.execute(text)
+    columns = [d[0] for d in rel.description] if rel.description else []
+    return QueryResult(columns, rel.fetchall())
+
+
+def _stopped(settings: Settings, q: Query, e: QueryStopped, store: str, started: str | None = None) -> QueryStopped:
+    extra = {"started": started} if started else {}
+    record_access(settings, "sql", {**q.describe(), **extra}, None, allowed=True,
+                  reason=f"stopped: over {settings.limits.timeout_seconds} s ({store} store)")
+    return e
+
+
+def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
+    """On the analyst store, which holds nothing protected; not logged, except refusals and a stopped query."""
+    with reading(settings, "analyst") as con:
         named = sorted(_named_tables(con, text) & PROTECTED_TABLES)
         if named:
             raise _refuse(settings, q, ", ".join(named))
         try:
-            rel = con.execute(text)
-            columns = [d[0] for d in rel.description] if rel.description else []
-            return QueryResult(columns, rel.fetchall())
-        except duckdb.PermissionException as e:
-            raise _refuse(settings, q, "files") from e
-        except duckdb.CatalogException as e:
-            missing = sorted(t for t in PROTECTED_TABLES if re.search(rf"\b{t}\b", str(e).lower()))
-            if missing:
-                raise _refuse(settings, q, ", ".join(missing)) from e
-            raise _error(q, e) from e
-        except duckdb.Error as e:
-            raise _error(q, e) from e
+            with bounded(con, settings.limits):
+                try:
+                    return _execute(con, text)
+                except duckdb.PermissionException as e:
+                    raise _refuse(settings, q, "files") from e
+                except duckdb.CatalogException as e:
+                    missing = sorted(t for t in PROTECTED_TABLES if re.search(rf"\b{t}\b", str(e).lower()))
+                    if missing:
+                        raise _refuse(settings, q, ", ".join(missing)) from e
+                    raise _error(q, e) from e
+                except duckdb.InterruptException:
+                    raise
+                except duckdb.Error as e:
+                    raise _error(q, e) from e
+        except QueryStopped as e:
+            raise _stopped(settings, q, e, "analyst") from e.__cause__
 
 
 def _run_protected(settings: Settings, q: Query, text: str) -> QueryResult:
+    """On the protected store, logged before it runs and again with its outcome, failures included (SPEC 7).
+
+    The statement's entry is in the spool before DuckDB sees it: a query that
+    fails with values in its error (``error(string_agg(target, ';'))``) was
+    logged as a read first, and its failure is logged after; the error is shown
+    to the officer, whose read it is. Only the kind of a failure is logged,
+    never its message (access_log must not become a copy of deleted calls).
+    External access is off as for analysts: DR archives are read through
+    ``dr restore``, which is logged.
+    """
+    started: str | None = None
     with reading(settings, "protected") as con:
         with_spooled_access_log(con, settings)
-        con.execute("SET lock_configuration = true")
         try:
-            rel = con.execute(text)
-            columns = [d[0] for d in rel.description] if rel.description else []
-            rows = rel.fetchall()
-        except duckdb.Error as e:
-            raise _error(q, e) from e
-    record_access(settings, "sql", q.describe(), len(rows), allowed=True)
-    return QueryResult(columns, rows)
+            with bounded(con, settings.limits):
+                started = record_access(settings, "sql", q.describe(), None, allowed=True, reason="started")
+                outcome = {**q.describe(), "started": started}
+                try:
+                    result = _execute(con, text)
+                except duckdb.InterruptException:
+                    raise
+                except duckdb.PermissionException as e:
+                    record_access(settings, "sql", outcome, None, allowed=False, reason="refused: reads files")
+                    raise PermissionDenied(
+                        "sql: a query reads only the store it runs on, never a file (DR archives: dr restore)") from e
+                except duckdb.Error as e:
+                    record_access(settings, "sql", outcome, None, allowed=True, reason=f"failed: {type(e).__name__}")
+                    raise _error(q, e) from e
+                except BaseException:  # Ctrl-C: the outcome is logged as far as it can be
+                    with contextlib.suppress(Exception):
+                        record_access(settings, "sql", outcome, None, allowed=True, reason="failed: interrupted")
+                    raise
+        except QueryStopped as e:
+            raise _stopped(settings, q, e, "protected", started) from e.__cause__
+    # the rows exist only in this process until the outcome is logged too (a spool that fails now returns nothing)
+    record_access(settings, "sql", outcome, len(result.rows), allowed=True, reason="ok")
+    return result
 
 
 def with_spooled_access_log(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

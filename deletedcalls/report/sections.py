@@ -74,8 +74,8 @@ def deletions(con: duckdb.DuckDBPyConnection, w: Window) -> Section:
             f"by {what}; {horizon}.", months, series, "calls deleted", divider=divider, shaded_label="past retention",
             muted=muted))
     suppressed = any(r["costCDR"] is None for r in by_carrier)
-    note = (f"— : the analyst store shows no cost for a cell of fewer than {w.min_cell} deletions ([privacy] min_cell)."
-            if suppressed else "")
+    note = (f"— : no cost shown for a month archived and purged (its costs went with its calls), nor, in the analyst "
+            f"store, for a cell of fewer than {w.min_cell} deletions ([privacy] min_cell)." if suppressed else "")
     tables = [
         Table("Calls deleted per month and carrier, newest first", ["month", "carrier", "calls deleted", "wholesale cost (pence)"],
               [[r["month"], r["series"], r["deletions"], r["costCDR"]] for r in newest_first(by_carrier)], note=note),

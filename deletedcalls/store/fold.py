@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from deletedcalls import logs
 from deletedcalls.fsutil import crash_point, fsync_path
 from deletedcalls.settings import Settings
 from deletedcalls.spool import FOLD_GLOB, SPOOL_GLOB, read_entries, spool_frame, trusted
@@ -49,6 +50,10 @@ def fold_spool(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[int,
         return 0, []
     fsync_path(folder)
     entries = read_entries(taken)
+    torn = sum(1 for e in entries if str(e["entryId"]).startswith("torn-"))
+    if torn:
+        logs.warning(f"the access spool held {torn} torn entr{'y' if torn == 1 else 'ies'} (a reader stopped while logging): "
+                     "folded into access_log with a reason starting 'torn:'", stage="fold", torn=torn)
     added = 0
     if entries:
         frame = spool_frame(entries)

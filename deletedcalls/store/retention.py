@@ -219,8 +219,9 @@ def _record_and_purge(
              "rows": manifest["rows"], "size": manifest["sizeBytes"], "sha": manifest["sha256"], "min": manifest["minId"],
              "max": manifest["maxId"], "ck": manifest["contentChecksum"], "t": now, "run": run_id},
         )
-        # a rejected duplicate's raw line is a copy of its call: it goes with the call's deleted row
-        con.execute(sql("retention/erase_duplicate_lines"), {"partition": plan.partition, "max_id": plan.max_id})
+        # a rejected record that may be a copy of a purged call (a duplicate, its key, or a key not read) loses its line
+        con.execute(sql("retention/erase_rejected_lines"), {"partition": plan.partition, "max_id": plan.max_id})
+        con.execute(sql("retention/summary_purged"), {"partition": plan.partition})
         # what it purges must never come back as a new call (a re-sent CDR, a re-delivered Ultravox page)
         con.execute(sql("retention/purged_keys"), {"partition": plan.partition, "max_id": plan.max_id, "now": now})
         deleted = con.execute(sql("retention/purge_partition"), {"partition": plan.partition, "max_id": plan.max_id}).fetchall()

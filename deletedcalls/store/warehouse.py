@@ -25,15 +25,7 @@ from deletedcalls.environment import WRITER_WAY_OUT, damaged_database, is_damage
 from deletedcalls.errors import UsageError, WarehouseBusy
 from deletedcalls.fsutil import private_files
 from deletedcalls.settings import CONFIG_NAME, Settings
-from deletedcalls.sqlfiles import (
-    applied_versions,
-    current_version,
-    migrations,
-    missing_versions,
-    schema_version_required,
-    sql,
-    sql_dir,
-)
+from deletedcalls.sqlfiles import current_version, pending, schema_version_required, sql, sql_dir
 
 LOCK_NAME = ".lock"
 
@@ -59,12 +51,18 @@ def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyCo
         raise undamaged(settings, e) from e
     try:
         con.execute("SET preserve_insertion_order = true")
-        con.execute(sql("macros/purged_key"))
+        create_macros(con)
         current_version(con)  # reads the catalog: a file damaged past its header fails here, not mid-command
     except duckdb.Error as e:
         con.close()
         raise undamaged(settings, e) from e
     return con
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The temporary macros every writer connection has (``sql/macros/``): one definition each."""
+    for path in sorted((sql_dir() / "macros").glob("*.sql")):
+        con.execute(sql(f"macros/{path.stem}"))
 
 
 def undamaged(settings: Settings, error: Exception) -> Exception:
@@ -115,9 +113,11 @@ def remove_stale_deliveries(settings: Settings) -> None:
 
 def check_schema(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     have, need = current_version(con), schema_version_required()
-    if have <= need and missing_versions(con):
+    missing = [v for v, _ in pending(con) if v < have] if have <= need else []
+    if have < need or missing:
+        lacking = f" without migration {', '.join(f'{v:03d}' for v in missing)}" if missing else ""
         raise UsageError(
-            f"warehouse {settings.home} has schema version {have}, this deletedcalls needs {need}: "
+            f"warehouse {settings.home} has schema version {have}{lacking}, this deletedcalls needs {need}: "
             f"run `deletedcalls --home {settings.home} init` to upgrade it"
         )
     if have > need:
@@ -153,15 +153,9 @@ def refuse_foreign_home(home: Path) -> None:
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply every migration the warehouse has not applied, in order, each in its own transaction, then the views.
-
-    Not only those above its highest version: a migration numbered below it that arrived later (another
-    branch's, merged after) is applied too.
-    """
-    applied = applied_versions(con)
-    for version, name in migrations():
-        if version in applied:
-            continue
+    """Apply every migration the warehouse has not recorded, in number order, each in its own transaction, then the views."""
+    create_macros(con)  # a migration may use them (init connects without connect())
+    for version, name in pending(con):
         con.execute("BEGIN")
         try:
             con.execute(sql(f"schema/{name[:-4]}"))

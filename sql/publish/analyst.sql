@@ -11,10 +11,12 @@ CREATE TABLE pub.runs AS SELECT * FROM runs ORDER BY id;
 CREATE TABLE pub.cdr_files AS SELECT * FROM cdr_files ORDER BY id;
 -- a call whose deletion was requested is not shown, even before materialise moves it
 CREATE TABLE pub.calls AS SELECT * FROM calls WHERE id NOT IN (SELECT callId FROM materialise_winners);
--- a rejected line of a deletion log names the calls it meant to delete: CDR rejects only; the raw line of a
--- duplicate is a copy of the call it duplicates, which may be deleted: withheld
+-- a rejected line of a deletion log names the calls it meant to delete: CDR rejects only. A raw line, and a reason
+-- that quotes a value, is personal data (SPEC 7): by construction, analysts get the file, the line number and the
+-- reason codes (column names and codes from fixed sets, sql/macros/reason_code.sql) and never a raw line (rawLine
+-- stays, always NULL, so that queries naming it keep working); officers see everything in the protected store.
 CREATE TABLE pub.rejected_rows AS
-SELECT * REPLACE (CASE WHEN duplicateOf IS NULL THEN rawLine END AS rawLine)
+SELECT source, CDRFileID, fileName, lineNumber, reasonCodes AS reasons, CAST(NULL AS VARCHAR) AS rawLine, runId
 FROM rejected_rows
 WHERE source = 'cdr';
 CREATE TABLE pub.deletion_files AS SELECT * FROM deletion_files ORDER BY id;
