@@ -10,7 +10,7 @@ DEMO_HOME ?= warehouse
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,objectlock]'
 	touch $(STAMP)
 
 demo: $(STAMP)

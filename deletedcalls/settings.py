@@ -56,6 +56,28 @@ analyst_group = ""
 # larger ones are extended by the rows added since, when that is checked safe
 # (docs/SECURITY.md). Writing a small store fresh costs less than the check.
 extend_min_rows = 200000
+
+[dr]
+# Where DR archives go (SPEC 11): URIs of mounted folders (file:///mnt/offsite/deletedcalls)
+# or S3-compatible object storage (s3://bucket/prefix). Default: dr/ in this home, which is
+# not off the machine (`dr list` says so). A job file cannot change this.
+# targets = ["file:///mnt/offsite/deletedcalls", "s3://dr-archives/deletedcalls"]
+# The keyring of the archives' key-encryption keys: outside this home, owned by the user
+# running deletedcalls, mode 0600; created on first use. Default:
+# $XDG_CONFIG_HOME (~/.config)/deletedcalls/keyrings/<warehouse id>.keyring
+# keyring = "/etc/deletedcalls/dr.keyring"
+# Days after a partition's purge when its key is destroyed (crypto-shredding) and its
+# objects deleted where the target allows.
+retention_days = 2555
+# S3 Object Lock retention of each object (until its partition's DR expiry), where the
+# bucket has Object Lock: "", "GOVERNANCE" or "COMPLIANCE".
+lock_mode = ""
+
+[dr.s3]
+# An S3-compatible endpoint (empty: AWS, or $AWS_ENDPOINT_URL) and region. Credentials
+# come from the AWS environment variables, shared files or instance roles, never from here.
+endpoint = ""
+region = ""
 """
 
 # Every key config.toml may hold, with its type, for clear errors on typos.
@@ -67,7 +89,11 @@ KNOWN_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "access": {"analyst_group": str},
     "inbox": {"min_age_seconds": int},
     "publish": {"extend_min_rows": int},
+    "dr": {"targets": list, "keyring": str, "retention_days": int, "lock_mode": str, "s3": dict},
 }
+# [dr.s3], a table inside [dr]
+DR_S3_KEYS: dict[str, type] = {"endpoint": str, "region": str}
+LOCK_MODES = ("", "GOVERNANCE", "COMPLIANCE")
 
 
 # 100 years: past it, a partition's expiry date overflows the calendar (year 9999)
@@ -117,6 +143,18 @@ class Settings:
     """IANA zone of the wall-clock times of canonical CDR files ([ingest] zone)."""
     extend_min_rows: int = 200_000
     """Stores of fewer rows are published fresh, never extended ([publish] extend_min_rows)."""
+    dr_targets: tuple[str, ...] = ()
+    """Where DR archives go, as URIs ([dr] targets); empty: dr/ in the home."""
+    dr_keyring: str = ""
+    """The keyring file ([dr] keyring); empty: $XDG_CONFIG_HOME/deletedcalls/keyrings/<warehouse id>.keyring."""
+    dr_retention_days: int = 2555
+    """Days after a partition's purge when its key is destroyed ([dr] retention_days)."""
+    dr_lock_mode: str = ""
+    """S3 Object Lock mode of new objects ([dr] lock_mode): "", GOVERNANCE or COMPLIANCE."""
+    s3_endpoint: str = ""
+    """S3-compatible endpoint ([dr.s3] endpoint); empty: AWS, or $AWS_ENDPOINT_URL."""
+    s3_region: str = ""
+    """S3 region ([dr.s3] region)."""
 
     @property
     def database(self) -> Path:
@@ -168,7 +206,28 @@ def read_config(path: Path) -> dict[str, Any]:
                 raise ConfigError(_unknown(path, f"{section}.{key}", {f"{section}.{k}": 0 for k in known}))
             if isinstance(value, bool) or not isinstance(value, known[key]):
                 raise ConfigError(f"{path}: {section}.{key} has the wrong type ({value!r})")
+    _check_dr(path, raw.get("dr", {}))
     return raw
+
+
+def _check_dr(path: Path, dr: dict[str, Any]) -> None:
+    """[dr] and [dr.s3]: the types and values that can be checked without the dr package."""
+    for key, value in dr.get("s3", {}).items():
+        if key not in DR_S3_KEYS:
+            raise ConfigError(_unknown(path, f"dr.s3.{key}", {f"dr.s3.{k}": 0 for k in DR_S3_KEYS}))
+        if not isinstance(value, DR_S3_KEYS[key]):
+            raise ConfigError(f"{path}: dr.s3.{key} has the wrong type ({value!r})")
+    targets = dr.get("targets", [])
+    if not targets and "targets" in dr:
+        raise ConfigError(f"{path}: dr.targets is empty; leave it out for dr/ in the home, or list at least one URI")
+    for t in targets:
+        if not isinstance(t, str) or not t.startswith(("file:///", "s3://")):
+            raise ConfigError(f"{path}: dr.targets: {t!r} is not a file:///absolute/path or s3://bucket/prefix URI")
+    if dr.get("lock_mode", "") not in LOCK_MODES:
+        raise ConfigError(f"{path}: dr.lock_mode must be \"\", \"GOVERNANCE\" or \"COMPLIANCE\", not {dr['lock_mode']!r}")
+    days = dr.get("retention_days", 2555)
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise ConfigError(f"{path}: dr.retention_days must be between 1 and {MAX_RETENTION_DAYS}, not {days}")
 
 
 def _unknown(path: Path, key: str, known: dict[str, Any]) -> str:
@@ -228,7 +287,15 @@ def load_settings(
         min_age_seconds=int(min_age),
         zone=zone,
         extend_min_rows=int(extend_min_rows),
+        **_dr_settings(raw.get("dr", {})),
     )
+
+
+def _dr_settings(dr: dict[str, Any]) -> dict[str, Any]:
+    s3 = dr.get("s3", {})
+    return dict(dr_targets=tuple(dr.get("targets", ())), dr_keyring=dr.get("keyring", ""),
+                dr_retention_days=int(dr.get("retention_days", 2555)), dr_lock_mode=dr.get("lock_mode", ""),
+                s3_endpoint=s3.get("endpoint", ""), s3_region=s3.get("region", ""))
 
 
 def _check_zone(path: Path, zone: str) -> None:

@@ -119,3 +119,12 @@ def run_cli(home: Path, *args: str, user: str = "analyst", **kwargs: Any) -> sub
         [sys.executable, "-m", "deletedcalls", "--home", str(home), *args],
         env=env, **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs},
     )
+
+
+@pytest.fixture(autouse=True)
+def _keyring_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DR keyring's default place ($XDG_CONFIG_HOME/deletedcalls/keyrings) under tmp_path: never the real home;
+    and no S3 settings of the developer's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(var, raising=False)
