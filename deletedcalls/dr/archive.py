@@ -101,7 +101,18 @@ def write_archive(
     ``rows`` (or ``rows_factory()``, called only when the part must be staged anew)
     is the stream of the part's rows in id order, without the partition column.
     """
-    staged = _stage(part, rows, rows_factory, crypto, staging)
+    try:
+        staged = _stage(part, rows, rows_factory, crypto, staging)
+    except OSError as e:  # the home's disk (full, read-only): name the staging folder, where the write failed
+        from deletedcalls.environment import environment_failure
+
+        where = staging / Path(part.rel).parent
+        if e.filename is None:
+            e.filename = str(where)
+        failure = environment_failure(e, where)
+        if failure is None:
+            raise
+        raise failure from e
     crash_point("archive-written")
     written = Written(staged["sha256"], staged["size"], staged["manifest"], staged["manifestSha256"])
     folder = staging / Path(part.rel).parent
@@ -153,12 +164,18 @@ def _stage(part: Part, rows: Any, rows_factory: Any, crypto: Crypto, staging: Pa
     with private_files():
         props = crypto.encryption_properties(part.key_id, str(data), pafs.LocalFileSystem())
         with crypto.guarded(f"encrypting {part.archive_id}"):
-            writer = pq.ParquetWriter(str(tmp), rows.schema, compression="zstd", encryption_properties=props)
             try:
-                for batch in rows:
-                    writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
+                writer = pq.ParquetWriter(str(tmp), rows.schema, compression="zstd", encryption_properties=props)
+                try:
+                    for batch in rows:
+                        writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
+                finally:
+                    writer.close()
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             finally:
-                writer.close()
+                rows.close()  # a stream from the warehouse's connection holds it until drained or closed
     fsync_path(tmp)
     fsync_path(material)
     os.replace(tmp, data)
