@@ -171,16 +171,41 @@ class S3Server:
         return {k: c.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
 
 
+def start_s3_server(**env: str) -> tuple[subprocess.Popen[bytes], S3Server]:
+    """moto's server in a process of its own on a free port of 127.0.0.1 (in a thread of the test process, a
+    pyarrow call that holds the GIL while it waits for the server, CryptoFactory.rotate_master_keys, would
+    wait forever)."""
+    import time
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("the moto S3 server did not start") from None
+            time.sleep(0.1)
+    return proc, S3Server(port)
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Any:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
+    proc, server = start_s3_server()
     try:
-        yield S3Server(server._port)
+        yield server
     finally:
-        server.stop()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture

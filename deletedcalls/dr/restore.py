@@ -111,6 +111,9 @@ def check_into(into: Path, home: Path | None) -> None:
     parent = into.absolute().parent
     if not parent.is_dir():
         raise UsageError(f"the folder of {into} does not exist; create it first, or restore elsewhere")
+    if "?" in str(parent):  # DuckDB names a database's WAL by inserting .wal before the first ? of its path
+        raise UsageError(f"DuckDB cannot write a database inside a folder whose path holds '?' ({parent}); restore "
+                         "into another folder and move the file (a ? in the file's own name is fine)")
     if home is not None:
         h = home.resolve()
         real = parent.resolve() / into.name
@@ -133,9 +136,9 @@ def restore(
                                f"the recorded {str(want)[:12]}…; not restored")
     rows = read_batches(source.target, source.rel, crypto)  # opens with the key: a shredded archive stops here
     before_write(expected.rows)
-    folder = _private_folder(into.with_name(f".{into.name}.restore"))
+    folder = _private_folder(into.with_name(f".{into.name.replace('?', '_')}.restore"))
     try:
-        tmp = folder / into.name
+        tmp = folder / "restore.duckdb"  # the final name (which may hold a ?) comes by rename
         with private_files():
             out = duckdb.connect(str(tmp))
         try:
