@@ -29,6 +29,14 @@ def sql_dir() -> Path:
     raise RuntimeError("the deletedcalls SQL files are missing from this installation")
 
 
+def quoted(text: str | Path) -> str:
+    """A string literal for SQL where DuckDB takes no bound parameter (ATTACH's path, on duckdb 1.5).
+
+    The one place a value is spelled into SQL: single quotes doubled, nothing else to escape.
+    """
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 @cache
 def sql(name: str) -> str:
     """The text of ``sql/<name>.sql``."""

@@ -46,7 +46,7 @@ from deletedcalls.published import store_path
 from deletedcalls.read import reading
 from deletedcalls.read.access import SpoolUnwritable, record_access
 from deletedcalls.settings import Settings, load_settings
-from deletedcalls.sqlfiles import current_version, schema_version_required
+from deletedcalls.sqlfiles import current_version, quoted, schema_version_required
 
 SAFE_LIST_PARAMS = {
     "minDate": "min_date", "maxDate": "max_date", "limit": "limit", "offset": "offset", "idAfter": "id_after",
@@ -171,7 +171,7 @@ class StoreHolder:
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")
-        con.execute("ATTACH $p AS store (READ_ONLY)", {"p": str(self.path)})
+        con.execute(f"ATTACH {quoted(self.path)} AS store (READ_ONLY)")
         con.execute("USE store")
         if current_version(con) != schema_version_required():
             con.close()

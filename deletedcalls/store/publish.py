@@ -63,7 +63,7 @@ from deletedcalls.errors import ConfigError, UsageError
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.published import Store, store_path
 from deletedcalls.settings import Settings
-from deletedcalls.sqlfiles import current_version, sql, sql_dir
+from deletedcalls.sqlfiles import current_version, quoted, sql, sql_dir
 
 # Views of sql/views/ that the analyst store carries (pending_deletions names deleted calls: protected).
 ANALYST_VIEWS = ("archived_rows_total",)
@@ -440,7 +440,7 @@ def _remove_temp(tmp: Path) -> None:
 def _attached(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[None]:
     """``path`` attached as ``pub`` (created owner-only); DETACH checkpoints it, so no WAL is left."""
     with private_files():
-        con.execute("ATTACH $path AS pub", {"path": str(path)})
+        con.execute(f"ATTACH {quoted(path)} AS pub")
     try:
         yield
     finally:

@@ -45,7 +45,7 @@ from deletedcalls.errors import DeletedCallsError, IntegrityFailure
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.published import reading
 from deletedcalls.settings import Settings
-from deletedcalls.sqlfiles import current_version, sql
+from deletedcalls.sqlfiles import current_version, quoted, sql
 from deletedcalls.store.dr_records import (
     lock_until,
     open_dr,
@@ -324,9 +324,9 @@ def rewrite_database(con: duckdb.DuckDBPyConnection, settings: Settings) -> duck
         raise IntegrityFailure(f"{wal} still holds changes after CHECKPOINT; not rewriting (run again)")
     m = duckdb.connect()
     try:
-        m.execute("ATTACH $old AS old (READ_ONLY)", {"old": str(db)})
+        m.execute(f"ATTACH {quoted(db)} AS old (READ_ONLY)")
         with private_files():
-            m.execute("ATTACH $new AS new", {"new": str(tmp)})
+            m.execute(f"ATTACH {quoted(tmp)} AS new")
         m.execute("COPY FROM DATABASE old TO new")
         m.execute("UPDATE new.retention_events SET erasedAt = $t WHERE erasedAt IS NULL", {"t": utc_now()})
         m.execute("CHECKPOINT new")
