@@ -369,8 +369,8 @@ def test_glob_characters_in_a_target_and_the_into_path_are_characters(deleted, t
     configure_dr(deleted.home, targets=[f"file://{target}"])
     assert enforce(deleted).exit_code == 0
     assert (target / "deletedMonth=2026-01" / "part-0001.parquet").is_file() and list(decoy.iterdir()) == []
-    out = tmp_path / "out[1]*"
-    out.mkdir()
+    out = tmp_path / "cases?" / "out[1]*"  # a ? in the folder too: DuckDB cannot write a database below it
+    out.mkdir(parents=True)
     into = out / "r?.duckdb"
     ok = deleted.cli("dr", "restore", "2026-01-part-0001", "--into", str(into), user="dpo")
     assert ok.exit_code == 0, ok.stderr
@@ -378,6 +378,7 @@ def test_glob_characters_in_a_target_and_the_into_path_are_characters(deleted, t
     assert con.execute("SELECT count(*) FROM deleted_calls").fetchall() == [(6,)]
     con.close()
     assert sorted(p.name for p in out.iterdir()) == ["r?.duckdb"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "the restore left its work"
     assert deleted.cli("dr", "verify").exit_code == 0 and deleted.cli("dr", "drill").exit_code == 0
 
 

@@ -111,9 +111,7 @@ def check_into(into: Path, home: Path | None) -> None:
     parent = into.absolute().parent
     if not parent.is_dir():
         raise UsageError(f"the folder of {into} does not exist; create it first, or restore elsewhere")
-    if "?" in str(parent):  # DuckDB names a database's WAL by inserting .wal before the first ? of its path
-        raise UsageError(f"DuckDB cannot write a database inside a folder whose path holds '?' ({parent}); restore "
-                         "into another folder and move the file (a ? in the file's own name is fine)")
+    _work_folder(into)  # exit 2 when no folder without a '?' can hold the work
     if home is not None:
         h = home.resolve()
         real = parent.resolve() / into.name
@@ -136,7 +134,7 @@ def restore(
                                f"the recorded {str(want)[:12]}…; not restored")
     rows = read_batches(source.target, source.rel, crypto)  # opens with the key: a shredded archive stops here
     before_write(expected.rows)
-    folder = _private_folder(into.with_name(f".{into.name.replace('?', '_')}.restore"))
+    folder = _private_folder(_work_folder(into) / f".{into.name.replace('?', '_')}.restore")
     try:
         tmp = folder / "restore.duckdb"  # the final name (which may hold a ?) comes by rename
         with private_files():
@@ -176,6 +174,29 @@ def _expected(source: Source) -> Checksum:
     except (KeyError, TypeError, ValueError):
         raise IntegrityFailure(f"archive {source.archive_id} on {source.target.uri}: its manifest lacks its counts; "
                                "not restored") from None
+
+
+def _work_folder(into: Path) -> Path:
+    """Where the new file is built before it is renamed to ``into``: its own folder, unless that path holds a '?'.
+
+    DuckDB names a database's WAL by inserting ``.wal`` before the first ``?`` of its (absolute) path, so no
+    database can be written below such a folder; the work is then done in the nearest folder above it whose path
+    has none, on the same file system (a rename cannot cross file systems), and the finished file renamed down.
+    """
+    parent = into.absolute().parent
+    if "?" not in str(parent):
+        return parent
+    above = parent
+    while "?" in str(above):
+        above = above.parent
+    try:
+        same = os.stat(above).st_dev == os.stat(parent).st_dev and os.access(above, os.W_OK | os.X_OK)
+    except OSError:
+        same = False
+    if not same:
+        raise UsageError(f"DuckDB cannot write a database below a folder whose path holds '?' ({parent}), and "
+                         f"{above} is not a writable folder on the same file system: restore elsewhere, then move it")
+    return above
 
 
 def _private_folder(path: Path) -> Path:
