@@ -69,5 +69,9 @@ def remove_plaintext(home: Path, rel: str, targets: list[Target]) -> list[str]:
             path.unlink()
             removed.append(str(path))
     if removed:
-        fsync_path((dr / rel).parent)
+        folder = (dr / rel).parent
+        fsync_path(folder)
+        if not any(folder.iterdir()):  # the partition's folder held only this part: no empty folder is left
+            folder.rmdir()
+            fsync_path(dr)
     return removed

@@ -88,6 +88,7 @@ def migrate_plain_archives(con: duckdb.DuckDBPyConnection, settings: Settings, r
         result.migrated.append(archive["id"])
         logs.info(f"migrated plain archive {archive['id']}: encrypted to {len(dr.targets)} target(s) and verified there; "
                   "its plaintext is removed", stage="dr-migrate", archive=archive["id"])
+    remove_staged(dr.staging)
     return result
 
 
