@@ -244,7 +244,7 @@ def test_wrong_credentials_are_exit_7_naming_the_target_and_nothing_is_purged(de
         failed = enforce(deleted)
         assert failed.exit_code == 7, failed.stderr
         line = failed.stderr.strip().splitlines()[-1]
-        assert "s3://authbucket/x" in line and "ACCESS_DENIED" in line or "InvalidAccessKeyId" in line, line
+        assert "s3://authbucket/x" in line and ("ACCESS_DENIED" in line or "InvalidAccessKeyId" in line), line
         assert deleted_count(deleted) == 12
     finally:
         proc.kill()

@@ -1,0 +1,93 @@
+"""DR targets failing mid-upload (issue 24): a kill -9 while an object goes to S3, an off-site folder that fills up.
+
+Either way nothing is purged, no plaintext is left in the home or the target,
+and the next run equals a clean run. The S3 server is a real one (moto, on
+127.0.0.1); the full folder is a small tmpfs mounted for the test (root only:
+skipped, saying why, elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO, configure_dr, decrypted_rows, keyring_file
+from test_dr import AS_OF, deleted, deleted_count, enforce, target_files  # noqa: F401  (deleted: a fixture)
+from test_hostile_env import _mount, fill, free
+from test_retention import number
+
+from deletedcalls.fsutil import CRASH_ENV
+
+
+def _all_bytes(*roots: Path) -> bytes:
+    return b"".join(p.read_bytes() for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
+
+
+def _enforce_killed_at(home: Path, step: str) -> subprocess.CompletedProcess[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), DELETEDCALLS_USER="ops", **{CRASH_ENV: step})
+    return subprocess.run([sys.executable, "-m", "deletedcalls", "--home", str(home), "retention", "enforce",
+                           "--as-of", AS_OF], env=env, capture_output=True, timeout=120)
+
+
+def test_a_kill_mid_upload_to_s3_purges_nothing_leaves_no_plaintext_and_the_rerun_equals_a_clean_run(deleted, s3, tmp_path):  # noqa: F811
+    offsite, bucket = tmp_path / "offsite", s3.bucket()
+    # S3 first: the kill comes while its first object is being sent
+    configure_dr(deleted.home, targets=[f"s3://{bucket}/dc", f"file://{offsite}"], endpoint=s3.endpoint)
+    before = deleted.query("SELECT * EXCLUDE (deletedMonth) FROM deleted_calls ORDER BY id")
+    killed = _enforce_killed_at(deleted.home, "dr-upload")
+    assert killed.returncode == -9, killed.stderr
+    assert deleted_count(deleted) == 12, "rows were purged though no target holds a verified copy"
+    assert s3.objects(bucket) == {} and target_files(offsite) == {}, "a partial upload is visible"
+    for i in range(1, 13):
+        assert number(i).encode() not in _all_bytes(deleted.home / "dr"), "plaintext in the home's dr/"
+
+    again = enforce(deleted)
+    assert again.exit_code == 0, again.stderr
+    assert deleted_count(deleted) == 2
+    assert target_files(offsite) == {k.removeprefix("dc/"): v for k, v in s3.objects(bucket).items()}
+    archived = [r for month in ("2026-01", "2026-02")
+                for r in decrypted_rows(offsite / f"deletedMonth={month}" / "part-0001.parquet", keyring_file(deleted.home))]
+    assert sorted(r["callId"] for r in archived) == list(range(1, 11))
+    assert sorted(r["callId"] for r in archived) == sorted(r[1] for r in before if r[1] <= 10)
+    assert [(a["id"], a["state"], len(a["targets"])) for a in deleted.json("dr", "list")] == [
+        ("2026-01-part-0001", "live", 2), ("2026-02-part-0001", "live", 2)]
+    assert deleted.cli("dr", "verify").exit_code == 0
+    assert number(1).encode() not in _all_bytes(deleted.home, offsite) + b"".join(s3.objects(bucket).values())
+
+
+@pytest.fixture
+def small_offsite(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "offsite-disk"
+    why = _mount(mnt, "1m")
+    if why:
+        pytest.skip(why)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_an_offsite_folder_that_fills_up_mid_upload_is_exit_7_naming_it_and_the_rerun_finishes(deleted, small_offsite):  # noqa: F811
+    target = small_offsite / "dc"
+    configure_dr(deleted.home, targets=[f"file://{target}"])
+    fill(small_offsite, 2048)  # room for a folder or two, not for an archive
+    failed = enforce(deleted)
+    assert failed.exit_code == 7, failed.stderr
+    line = failed.stderr.strip().splitlines()[-1]
+    assert f"file://{target}" in line and "nothing of the partition was purged" in line, line
+    assert deleted_count(deleted) == 12
+    assert [p for p in target.rglob("*") if p.is_file()] == [], "a partial object was left at the target"
+    assert number(1).encode() not in _all_bytes(deleted.home / "dr", small_offsite)
+
+    free(small_offsite)
+    again = enforce(deleted)
+    assert again.exit_code == 0, again.stderr
+    assert deleted_count(deleted) == 2
+    assert sorted(target_files(target)) == sorted(
+        f"deletedMonth={m}/{n}" for m in ("2026-01", "2026-02")
+        for n in ("part-0001.parquet", "_KEY_MATERIAL_FOR_part-0001.parquet.json", "_part-0001.manifest.json"))
+    assert deleted.cli("dr", "verify").exit_code == 0 and deleted.cli("dr", "drill").exit_code == 0
