@@ -523,3 +523,23 @@ def test_a_bad_dr_setting_is_a_usage_error(wh, bad):
     config.write_text(text.replace("[dr]\n", f"[dr]\n{bad}\n", 1))
     result = wh.cli("dr", "list")
     assert result.exit_code == 2 and "dr." in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("source", ["deletedcalls-dr-drill.service", "crontab.example"])
+def test_the_shipped_drill_job_runs_the_drill(two_targets, source):
+    """jobs/: the systemd unit's ExecStart and the crontab's drill line are a command this CLI runs."""
+    import shlex
+
+    from conftest import REPO
+
+    text = (REPO / "jobs" / source).read_text()
+    line = next(ln for ln in text.splitlines() if " dr drill" in ln and not ln.startswith("#"))
+    words = shlex.split(line.split(">>")[0])
+    args = words[words.index(next(w for w in words if w.endswith("/deletedcalls"))) + 1:]
+    if "--home" in args:  # the crontab names the home; the unit sets DELETEDCALLS_HOME
+        del args[args.index("--home"):args.index("--home") + 2]
+    w = two_targets
+    assert enforce(w).exit_code == 0
+    drill = w.cli(*args, user="cron")
+    assert drill.exit_code == 0, drill.stderr
+    assert [d["ok"] for d in json.loads(drill.stdout)] == [True, True]
