@@ -262,6 +262,7 @@ def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
 
 
 def bench_retention(out: Path, rows: int) -> dict[str, float]:
+    import dataclasses
     from datetime import date
 
     from deletedcalls.store.dr_records import open_dr
@@ -270,6 +271,8 @@ def bench_retention(out: Path, rows: int) -> dict[str, float]:
     from deletedcalls.store.warehouse import connect
 
     home, settings = _bench_home(out, "wh-retention")
+    # the keyring beside the bench's data, never the user's ~/.config
+    settings = dataclasses.replace(settings, dr_keyring=str(fresh(out / "retention-bench.keyring")))  # type: ignore[type-var]
     with writing(settings) as session:  # type: ignore[arg-type]
         con = session.con
         con.execute(FILL_DELETED, {"first": 1, "n": rows, "month": "2026-01"})
