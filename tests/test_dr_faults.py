@@ -91,3 +91,29 @@ def test_an_offsite_folder_that_fills_up_mid_upload_is_exit_7_naming_it_and_the_
         f"deletedMonth={m}/{n}" for m in ("2026-01", "2026-02")
         for n in ("part-0001.parquet", "_KEY_MATERIAL_FOR_part-0001.parquet.json", "_part-0001.manifest.json"))
     assert deleted.cli("dr", "verify").exit_code == 0 and deleted.cli("dr", "drill").exit_code == 0
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: {**d, "keys": {k: "x" for k in d["keys"]}},  # an entry that is not an entry
+    lambda d: {**d, "keys": {k: {**v, "versions": {"1": {"material": "AAAA"}}} for k, v in d["keys"].items()}},  # short key
+    lambda d: {**d, "keys": {k: {**v, "current": 7} for k, v in d["keys"].items()}},  # no current version
+    lambda d: {**d, "keys": {k: {**v, "state": "maybe"} for k, v in d["keys"].items()}},
+], ids=["not-an-entry", "short-key", "no-current-version", "bad-state"])
+def test_a_damaged_keyring_is_exit_4_in_one_line_and_nothing_is_written(deleted, tmp_path, damage):  # noqa: F811
+    import json
+
+    offsite = tmp_path / "offsite"
+    configure_dr(deleted.home, targets=[f"file://{offsite}"])
+    assert enforce(deleted).exit_code == 0
+    damaged = tmp_path / "keys" / "damaged.keyring"
+    damaged.parent.mkdir(mode=0o700)
+    fd = os.open(damaged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, json.dumps(damage(json.loads(keyring_file(deleted.home).read_text()))).encode())
+    os.close(fd)
+    into = tmp_path / "r.duckdb"
+    failed = deleted.runner.invoke(__import__("deletedcalls.cli", fromlist=["cli"]).cli, [
+        "--home", str(tmp_path / "no-home"), "dr", "restore", "2026-01-part-0001", "--into", str(into),
+        "--from", f"file://{offsite}", "--keyring", str(damaged)])
+    assert failed.exit_code == 4, failed.stderr
+    assert failed.stderr.count("\n") == 1 and "not a deletedcalls keyring" in failed.stderr, failed.stderr
+    assert not into.exists() and [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []

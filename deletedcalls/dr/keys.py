@@ -172,6 +172,8 @@ class FileKeyring:
             data = json.loads(raw)
             if data.get("format") != FORMAT or not isinstance(data.get("keys"), dict):
                 raise ValueError("not a deletedcalls keyring")
+            for key_id, entry in data["keys"].items():
+                _check_entry(key_id, entry)
         except (ValueError, AttributeError) as e:
             raise KeyringRefused(f"keyring {self.path} is not a deletedcalls keyring ({e}); restore it from its backup") from None
         theirs = data.get("warehouseId")
@@ -302,6 +304,24 @@ class FileKeyring:
             data["warehouseId"] = self.warehouse_id
         self._write(data)
         self._data = data
+
+
+def _check_entry(key_id: str, entry: Any) -> None:
+    """A key's entry has the shape this module writes; a hand-edited or damaged one is refused as a whole keyring."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("partition"), str):
+        raise ValueError(f"key {key_id} is not a key entry")
+    if entry.get("state") not in ("live", "destroyed"):
+        raise ValueError(f"key {key_id} has no valid state")
+    versions = entry.get("versions")
+    if not isinstance(versions, dict) or (entry["state"] == "live" and str(entry.get("current")) not in versions):
+        raise ValueError(f"key {key_id} lacks its current version")
+    for version, held in versions.items():
+        try:
+            material = base64.b64decode(held["material"], validate=True)
+        except (TypeError, KeyError, ValueError):
+            material = b""
+        if not version.isdigit() or len(material) != 32:
+            raise ValueError(f"key {key_id} version {version} is not a 256-bit key")
 
 
 def _info(key_id: str, entry: dict[str, Any]) -> KeyInfo:
