@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, configure_dr, decrypted_rows, keyring_file
-from test_dr import AS_OF, deleted, deleted_count, enforce, target_files  # noqa: F401  (deleted: a fixture)
+from test_dr import AS_OF, deleted, deleted_count, enforce, target_files, two_targets  # noqa: F401  (fixtures)
 from test_hostile_env import _mount, fill, free
 from test_retention import number
 
@@ -117,3 +117,56 @@ def test_a_damaged_keyring_is_exit_4_in_one_line_and_nothing_is_written(deleted,
     assert failed.exit_code == 4, failed.stderr
     assert failed.stderr.count("\n") == 1 and "not a deletedcalls keyring" in failed.stderr, failed.stderr
     assert not into.exists() and [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+KEY_MATERIAL = "deletedMonth=2026-02/_KEY_MATERIAL_FOR_part-0001.parquet.json"
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda p: p.unlink(),
+    lambda p: p.write_text("garbage"),
+    lambda p: p.write_text('{"footerKey": ' * 50_000 + "1" + "}" * 50_000),  # deeper than any JSON parser goes
+], ids=["deleted", "garbage", "nested-deep"])
+def test_key_material_spoiled_on_one_target_is_exit_6_naming_the_archive_and_the_other_target_restores(  # noqa: F811
+        two_targets, tmp_path, spoil):  # noqa: F811
+    w = two_targets
+    assert enforce(w).exit_code == 0
+    spoil(w.offsite / KEY_MATERIAL)
+    for command in (["dr", "verify"], ["dr", "drill"]):
+        failed = w.cli(*command, user="cron")
+        assert failed.exit_code == 6, failed.stderr
+        line = failed.stderr.strip().splitlines()[-1]
+        assert "2026-02-part-0001" in line and f"file://{w.offsite}" in line, line
+    into = tmp_path / "r.duckdb"
+    restored = w.cli("dr", "restore", "2026-02-part-0001", "--into", str(into), "--from", f"s3://{w.bucket}/deletedcalls",
+                     user="dpo")
+    assert restored.exit_code == 0, restored.stderr
+
+
+def test_a_nested_manifest_is_exit_6_not_a_crash(two_targets, tmp_path):  # noqa: F811
+    w = two_targets
+    assert enforce(w).exit_code == 0
+    (w.offsite / "deletedMonth=2026-02" / "_part-0001.manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    from deletedcalls.cli import cli
+
+    alone = w.runner.invoke(cli, ["--home", str(tmp_path / "none"), "dr", "drill", "--from", f"file://{w.offsite}",
+                                  "--keyring", str(keyring_file(w.home))])
+    assert alone.exit_code == 6 and "manifest is not valid JSON" in alone.stderr, alone.stderr
+    assert w.cli("dr", "verify").exit_code == 6
+
+
+def test_a_target_down_does_not_hide_a_damaged_copy_on_another(two_targets):  # noqa: F811
+    w = two_targets
+    assert enforce(w).exit_code == 0
+    configure_dr(w.home, targets=[f"file://{w.offsite}", f"s3://{w.bucket}/deletedcalls"],
+                 endpoint="http://127.0.0.1:9")  # the S3 server unreachable from now on
+    down = w.cli("dr", "verify")
+    assert down.exit_code == 7 and "could not be checked on every target" in down.stderr.splitlines()[-1], down.stderr
+    data = w.offsite / "deletedMonth=2026-01" / "part-0001.parquet"
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 1
+    data.write_bytes(bytes(raw))
+    both = w.cli("dr", "verify")
+    assert both.exit_code == 6, both.stderr
+    line = both.stderr.strip().splitlines()[-1]
+    assert "2026-01-part-0001" in line and f"file://{w.offsite}" in line, line

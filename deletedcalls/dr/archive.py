@@ -211,7 +211,7 @@ def _read_note(path: Path) -> dict[str, Any] | None:
     try:
         note = json.loads(path.read_bytes())
         return note if isinstance(note, dict) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 

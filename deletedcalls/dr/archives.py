@@ -27,7 +27,7 @@ import duckdb
 from deletedcalls import logs
 from deletedcalls.dr.encryption import key_material_name
 from deletedcalls.dr.keys import KeyUnavailable
-from deletedcalls.errors import IntegrityFailure, NotFound
+from deletedcalls.errors import EnvironmentFailure, IntegrityFailure, NotFound
 from deletedcalls.sqlfiles import sql
 
 if TYPE_CHECKING:
@@ -110,12 +110,18 @@ def read_batches(target: Target, rel: str, crypto: Crypto | None, batch_rows: in
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if crypto is not None:
+        check_key_material(target, rel)
     with target.failing(f"reading {rel}"):
         if crypto is None:
             pf = pq.ParquetFile(target.open_input_file(rel), pre_buffer=False)
         else:
             with crypto.guarded(f"{target.uri}/{rel}"):
-                props = crypto.decryption_properties(target.path(rel), target.fs)
+                try:
+                    props = crypto.decryption_properties(target.path(rel), target.fs)
+                except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowTypeError) as e:  # what it read is wrong, not how
+                    raise IntegrityFailure(f"{target.uri}/{key_material_rel(rel)}: the archive's key material cannot "
+                                           f"be used ({' '.join(str(e).split())[:160]})") from e
                 pf = pq.ParquetFile(target.open_input_file(rel), decryption_properties=props, pre_buffer=False)
 
     def batches() -> Any:
@@ -127,6 +133,25 @@ def read_batches(target: Target, rel: str, crypto: Crypto | None, batch_rows: in
                 yield from pf.iter_batches(batch_size=batch_rows)
 
     return pa.RecordBatchReader.from_batches(pf.schema_arrow, batches())
+
+
+def check_key_material(target: Target, rel: str) -> None:
+    """The archive's key material is on the target and is pyarrow's JSON (IntegrityFailure naming it otherwise): a
+    missing or damaged one is a damaged archive (exit 6), never a target that cannot be reached (exit 7)."""
+    mrel = key_material_rel(rel)
+    if not target.exists(mrel):
+        raise IntegrityFailure(f"{target.uri}/{mrel} is missing: the archive's wrapped data keys are gone, so it cannot "
+                               "be decrypted from this target (restore it from another target: --from)")
+    try:
+        material = json.loads(target.read_bytes(mrel))
+        if not isinstance(material, dict) or not isinstance(material.get("footerKey"), str):
+            raise ValueError("no footerKey")
+        inner = json.loads(material["footerKey"])
+        if not isinstance(inner, dict) or not all(isinstance(inner.get(k), str) for k in ("masterKeyID", "wrappedDEK")):
+            raise ValueError("no wrapped key")
+    except (ValueError, RecursionError) as e:
+        raise IntegrityFailure(f"{target.uri}/{mrel} is not the archive's key material ({str(e)[:80]}): it was "
+                               "changed or damaged (restore it from another target: --from)") from None
 
 
 def read_back(target: Target, rel: str, crypto: Crypto | None) -> Checksum:
@@ -150,7 +175,7 @@ def read_manifest(target: Target, rel: str) -> tuple[dict[str, Any] | None, byte
     try:
         manifest = json.loads(data)
         return (manifest if isinstance(manifest, dict) else None), data
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: not a manifest of ours
         return None, data
 
 
@@ -221,6 +246,7 @@ class VerifyResult:
     problems: list[str]
     state: str = "live"
     targets: list[dict[str, Any]] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)  # targets that could not be read: not checked, not wrong
 
 
 def verify_archive(archive: dict[str, Any], copies: list[tuple[Target, str]], crypto: Crypto | None) -> VerifyResult:
@@ -228,18 +254,24 @@ def verify_archive(archive: dict[str, Any], copies: list[tuple[Target, str]], cr
     if archive["state"] == "shredded":
         return VerifyResult(archive["id"], True, [], "shredded")
     expected = Checksum(archive["rows"], archive["minId"], archive["maxId"], archive["contentChecksum"])
-    problems, targets = [], []
+    problems: list[str] = []
+    targets: list[dict[str, Any]] = []
+    unreachable: list[str] = []
     for target, rel in copies:
         try:
             found = check_copy(target, rel, crypto if archive.get("keyId") else None, expected=expected,
                                sha256=archive["sha256"], manifest_sha256=archive.get("manifestSha256"))
         except KeyUnavailable as e:
             found = [e.one_line()]
-        targets.append({"uri": target.uri, "ok": not found, "problems": found})
+        except EnvironmentFailure as e:  # a target down must not hide what is wrong on the others
+            unreachable.append(e.one_line())
+            targets.append({"uri": target.uri, "ok": False, "reachable": False, "problems": [e.one_line()]})
+            continue
+        targets.append({"uri": target.uri, "ok": not found, "reachable": True, "problems": found})
         problems += [f"{target.uri}: {p}" for p in found]
     if not copies:
         problems.append("no copy on any target")
-    return VerifyResult(archive["id"], not problems, problems, archive["state"], targets)
+    return VerifyResult(archive["id"], not problems and not unreachable, problems, archive["state"], targets, unreachable)
 
 
 def select_archives(archives: list[dict[str, Any]], ids: list[str] | None) -> list[dict[str, Any]]:
@@ -260,11 +292,19 @@ def log_verified(results: list[VerifyResult]) -> None:
         elif r.ok:
             logs.info(f"{r.id}: ok on {len(r.targets)} target(s)", stage="dr-verify", archive=r.id)
         else:
-            logs.warning(f"{r.id}: {'; '.join(r.problems)}", stage="dr-verify", archive=r.id)
+            for problem in r.problems:
+                logs.warning(f"{r.id}: {problem}", stage="dr-verify", archive=r.id)
+            for down in r.unreachable:
+                logs.warning(f"{r.id}: not checked: {down}", stage="dr-verify", archive=r.id)
 
 
 def raise_for_failures(results: list[VerifyResult]) -> None:
-    """IntegrityFailure (exit 6) when an archive checked does not verify."""
-    bad = [r for r in results if not r.ok]
+    """IntegrityFailure (exit 6) when an archive checked does not verify; else EnvironmentFailure (exit 7) when a
+    target could not be read, so an archive was not checked everywhere."""
+    bad = [r for r in results if r.problems]
     if bad:
         raise IntegrityFailure(f"{len(bad)} of {len(results)} DR archive(s) do not verify: {bad[0].id}: {'; '.join(bad[0].problems)}")
+    down = [r for r in results if r.unreachable]
+    if down:
+        raise EnvironmentFailure(f"{len(down)} of {len(results)} DR archive(s) could not be checked on every target: "
+                                 f"{down[0].id}: {down[0].unreachable[0]}")

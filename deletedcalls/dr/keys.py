@@ -174,8 +174,9 @@ class FileKeyring:
                 raise ValueError("not a deletedcalls keyring")
             for key_id, entry in data["keys"].items():
                 _check_entry(key_id, entry)
-        except (ValueError, AttributeError) as e:
-            raise KeyringRefused(f"keyring {self.path} is not a deletedcalls keyring ({e}); restore it from its backup") from None
+        except (ValueError, AttributeError, RecursionError) as e:
+            raise KeyringRefused(f"keyring {self.path} is not a deletedcalls keyring ({str(e)[:120]}); restore it from "
+                                 "its backup") from None
         theirs = data.get("warehouseId")
         if self.warehouse_id and theirs and theirs != self.warehouse_id:
             raise KeyringRefused(

@@ -98,7 +98,7 @@ def _migrated_fields(con: duckdb.DuckDBPyConnection, settings: Settings, archive
     try:
         old = json.loads((settings.dr_dir / f"deletedMonth={archive['partition']}" /
                           f"_part-{archive['part']:04d}.manifest.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         pass
     policy = dict(old.get("policy") or {})
     from datetime import timedelta
