@@ -14,6 +14,7 @@ from deletedcalls.dr.context import DrContext, dr_context
 from deletedcalls.dr.keys import KeyInfo
 from deletedcalls.dr.targets import default_target
 from deletedcalls.settings import Settings
+from deletedcalls.sqlfiles import sql
 
 LIST_COLUMNS = ["id", "partition", "rows", "state", "encrypted", "targets", "created"]
 
@@ -100,7 +101,7 @@ def keys_list(con: duckdb.DuckDBPyConnection | None, dr: DrContext) -> list[dict
     infos: list[KeyInfo] = dr.keys.keys()
     archives: dict[str, int] = {}
     if con is not None:
-        for key_id, n in con.execute("SELECT keyId, count(*) FROM dr_archives WHERE keyId IS NOT NULL GROUP BY keyId").fetchall():
+        for key_id, n in con.execute(sql("dr/archives_per_key")).fetchall():
             archives[key_id] = int(n)
     out = []
     for k in infos:

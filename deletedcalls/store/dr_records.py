@@ -31,13 +31,12 @@ def warehouse_id(con: duckdb.DuckDBPyConnection) -> str:
 def open_dr(con: duckdb.DuckDBPyConnection, settings: Settings) -> DrContext:
     """The targets and keyring of this warehouse. The keyring may be created only while no archive is encrypted:
     once keys exist, a missing keyring is refused (exit 4), never silently replaced by an empty one."""
-    encrypted = con.execute("SELECT count(*) FROM dr_archives WHERE keyId IS NOT NULL").fetchall()[0][0]
-    created = con.execute("SELECT count(*) FROM dr_key_events WHERE event = 'created'").fetchall()[0][0]
-    return dr_context(settings, warehouse_id(con), may_create_keyring=not encrypted and not created)
+    made = con.execute(sql("dr/keys_made")).fetchall()[0][0]
+    return dr_context(settings, warehouse_id(con), may_create_keyring=not made)
 
 
 def destroyed_keys(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT keyId FROM dr_key_events WHERE event = 'destroyed'").fetchall()}
+    return {r[0] for r in con.execute(sql("dr/destroyed_keys")).fetchall()}
 
 
 def partition_key(con: duckdb.DuckDBPyConnection, dr: DrContext, partition: str, user: str, run_id: int | None) -> str:
@@ -46,10 +45,7 @@ def partition_key(con: duckdb.DuckDBPyConnection, dr: DrContext, partition: str,
     A key the warehouse recorded for the partition must be in the keyring: a
     keyring without it is the wrong keyring (exit 6), never a reason to make a new key.
     """
-    recorded = [r[0] for r in con.execute(
-        'SELECT DISTINCT keyId FROM dr_key_events WHERE "partition" = $p AND event = \'created\' '
-        'UNION SELECT DISTINCT keyId FROM dr_archives WHERE "partition" = $p AND keyId IS NOT NULL ORDER BY 1',
-        {"p": partition}).fetchall()]
+    recorded = [r[0] for r in con.execute(sql("dr/partition_keys"), {"p": partition}).fetchall()]
     gone = destroyed_keys(con)
     for key_id in recorded:
         if key_id in gone:

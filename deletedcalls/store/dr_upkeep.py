@@ -34,7 +34,7 @@ from deletedcalls.dr.archives import Checksum, key_material_rel, read_batches
 from deletedcalls.dr.migrate import migrate_archive, remove_plaintext
 from deletedcalls.errors import DeletedCallsError
 from deletedcalls.settings import Settings
-from deletedcalls.sqlfiles import current_version
+from deletedcalls.sqlfiles import current_version, sql
 from deletedcalls.store.dr_records import (
     copies_of_key,
     destroyed_keys,
@@ -61,11 +61,11 @@ class MigrateResult:
 def migrate_plain_archives(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int) -> MigrateResult:
     dr = open_dr(con, settings)
     result = MigrateResult(targets=[t.uri for t in dr.targets])
-    rel = con.sql("SELECT * FROM dr_archives WHERE keyId IS NULL ORDER BY \"partition\", part")
+    rel = con.sql(sql("dr/plain_archives"))
     plain = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
     for archive in plain:
         key_id = partition_key(con, dr, archive["partition"], settings.user, run_id)
-        purged = con.execute('SELECT max("asOf") FROM retention_events WHERE archiveId = $a', {"a": archive["id"]}).fetchall()[0][0]
+        purged = con.execute(sql("dr/archive_purged_as_of"), {"a": archive["id"]}).fetchall()[0][0]
         purged = purged or today_utc()
         part = Part(
             archive_id=archive["id"], partition=archive["partition"], rel=archive["path"], key_id=key_id,
@@ -76,7 +76,7 @@ def migrate_plain_archives(con: duckdb.DuckDBPyConnection, settings: Settings, r
         written = migrate_archive(settings.home, archive, part, dr.targets, dr.crypto, dr.staging)
         con.execute("BEGIN")
         try:
-            con.execute("UPDATE dr_archives SET keyId = $k, sha256 = $s, sizeBytes = $z, manifestSha256 = $m WHERE id = $a",
+            con.execute(sql("dr/record_migrated"),
                         {"k": key_id, "s": written.sha256, "z": written.size, "m": written.manifest_sha256, "a": archive["id"]})
             record_copies(con, archive["id"], written, settings.dr_lock_mode, run_id)
             con.execute("COMMIT")

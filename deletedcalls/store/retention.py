@@ -297,7 +297,7 @@ def shred_expired(con: duckdb.DuckDBPyConnection, settings: Settings, dr: DrCont
             logs.warning(f"{archive_id}: could not delete its objects on {uri} ({e.one_line()}); they are unreadable "
                          "(the key is destroyed) and the next run tries again", stage="dr-shred")
             continue
-        con.execute("UPDATE dr_copies SET deletedAt = $t WHERE archiveId = $a AND target = $u AND deletedAt IS NULL",
+        con.execute(sql("retention/copy_deleted"),
                     {"t": utc_now(), "a": archive_id, "u": uri})
     return shredded
 
