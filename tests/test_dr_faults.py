@@ -8,6 +8,7 @@ skipped, saying why, elsewhere).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -100,7 +101,6 @@ def test_an_offsite_folder_that_fills_up_mid_upload_is_exit_7_naming_it_and_the_
     lambda d: {**d, "keys": {k: {**v, "state": "maybe"} for k, v in d["keys"].items()}},
 ], ids=["not-an-entry", "short-key", "no-current-version", "bad-state"])
 def test_a_damaged_keyring_is_exit_4_in_one_line_and_nothing_is_written(deleted, tmp_path, damage):  # noqa: F811
-    import json
 
     offsite = tmp_path / "offsite"
     configure_dr(deleted.home, targets=[f"file://{offsite}"])
@@ -170,3 +170,37 @@ def test_a_target_down_does_not_hide_a_damaged_copy_on_another(two_targets):  # 
     assert both.exit_code == 6, both.stderr
     line = both.stderr.strip().splitlines()[-1]
     assert "2026-01-part-0001" in line and f"file://{w.offsite}" in line, line
+
+
+def test_a_new_home_on_a_new_machine_restores_and_drills_the_old_warehouses_archives(two_targets, tmp_path):  # noqa: F811
+    """The machine is gone: `init` a new home, then restore the old archives from S3 with the old keyring. The archive
+    is not in the new warehouse's records, so the target's manifest is the word; the read is logged in the new home."""
+    import duckdb
+    from conftest import Warehouse
+
+    old = two_targets
+    assert enforce(old).exit_code == 0
+    new = Warehouse(tmp_path / "new-home")
+    new.cli("init", ok=True)
+    configure_dr(new.home, endpoint=old.s3.endpoint)  # the new home knows the S3 endpoint, nothing else of the old one
+    s3_uri = f"s3://{old.bucket}/deletedcalls"
+    old_keyring = keyring_file(old.home)
+    into = tmp_path / "case" / "jan.duckdb"
+    into.parent.mkdir()
+    restored = new.cli("dr", "restore", "2026-01-part-0001", "--into", str(into), "--from", s3_uri, "--keyring",
+                       str(old_keyring), user="dpo")
+    assert restored.exit_code == 0, restored.stderr
+    con = duckdb.connect(str(into), read_only=True)
+    assert sorted(r[0] for r in con.execute("SELECT callId FROM deleted_calls").fetchall()) == [1, 2, 3, 4, 5, 6]
+    con.close()
+    assert [e for e in new.access_log("user", "command", "rowsReturned") if e[1] == "dr restore"] == [("dpo", "dr restore", 6)]
+    drill = new.cli("dr", "drill", "--from", s3_uri, "--keyring", str(old_keyring), "--json", user="cron")
+    assert drill.exit_code == 0, drill.stderr
+    assert [(d["archive"], d["rows"], d["ok"]) for d in json.loads(drill.stdout)] == [("2026-02-part-0001", 4, True)]
+    # without the old keyring the new home's own keyring has no key for it: refused, nothing written
+    missing = new.cli("dr", "restore", "2026-01-part-0001", "--into", str(tmp_path / "case" / "x.duckdb"), "--from",
+                      s3_uri, user="dpo")
+    assert missing.exit_code in (4, 6) and not (tmp_path / "case" / "x.duckdb").exists(), missing.stderr
+    # an analyst may not do it in the new home either
+    assert new.cli("dr", "restore", "2026-01-part-0001", "--into", str(tmp_path / "case" / "y.duckdb"), "--from", s3_uri,
+                   "--keyring", str(old_keyring)).exit_code == 4

@@ -53,8 +53,18 @@ def restore_archive(settings: Settings, archive_id: str, into: Path, *, from_uri
     what = {"archive": archive_id, "into": str(into), "from": from_uri}
     require_data_protection(settings, "dr restore", what)
     with reading(settings, "analyst") as con:
-        [archive] = select_archives(describe_archives(con, settings), [archive_id])
+        recorded = [a for a in describe_archives(con, settings) if a["id"] == archive_id]
         dr = warehouse_context(con, settings, keyring)
+    if not recorded and from_uri:  # an archive of another warehouse (a new home on a new machine): the target's word
+        foreign = _foreign(settings, dr, from_uri)
+        source = find_source(archive_id, foreign.targets)
+        crypto = foreign.crypto if source.manifest.get("encryption") else None
+
+        def log_foreign(rows: int) -> None:
+            record_access(settings, "dr restore", {**what, "recorded": False}, rows, allowed=True)
+
+        return restore(source, crypto, into, user=settings.user, before_write=log_foreign, home=settings.home)
+    [archive] = recorded or select_archives([], [archive_id])
     if archive["state"] == "shredded":
         raise KeyUnavailable(destroyed_message(archive["keyId"], str(archive["shreddedAt"]), None, f"archive {archive_id}"))
     targets = [dr.target(from_uri)] if from_uri else [dr.target(t["uri"]) for t in archive["targets"] if t["deletedAt"] is None]
@@ -80,6 +90,14 @@ def drill(settings: Settings, *, from_uri: str | None = None, keyring: Path | No
     lines = []
     for target in targets:
         newest = _newest_recorded(archives, target.uri)
+        if newest is None and from_uri:  # a target this warehouse never wrote to: its own newest manifest
+
+            def log_found(rows: int, uri: str = target.uri) -> None:
+                record_access(settings, "dr drill", {"from": uri, "recorded": False}, rows, allowed=True)
+
+            lines.append(drill_target(target, _foreign(settings, dr, target.uri).crypto, user=settings.user,
+                                      before_write=log_found))
+            continue
         if newest is None:
             lines.append(DrillLine(target.uri, None, None, 0.0, True, "no archive recorded on this target yet"))
             continue
@@ -90,6 +108,12 @@ def drill(settings: Settings, *, from_uri: str | None = None, keyring: Path | No
         lines.append(drill_target(target, dr.crypto, user=settings.user, before_write=log_first,
                                   newest=(newest["id"], newest["path"], newest["sha256"], newest["manifestSha256"])))
     return lines
+
+
+def _foreign(settings: Settings, dr: DrContext, uri: str) -> DrContext:
+    """For archives this warehouse did not write (another warehouse's, read from a new home): one target, and the
+    keyring given (trusted like any keyring, but not bound to this warehouse: holding it is the authority)."""
+    return DrContext(settings, None, [dr.target(uri)], dr.keyring)
 
 
 def _newest_recorded(archives: list[dict[str, Any]], uri: str) -> dict[str, Any] | None:
