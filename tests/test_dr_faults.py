@@ -204,3 +204,25 @@ def test_a_new_home_on_a_new_machine_restores_and_drills_the_old_warehouses_arch
     # an analyst may not do it in the new home either
     assert new.cli("dr", "restore", "2026-01-part-0001", "--into", str(tmp_path / "case" / "y.duckdb"), "--from", s3_uri,
                    "--keyring", str(old_keyring)).exit_code == 4
+
+
+def test_keys_rotate_with_a_target_down_keeps_the_old_version_and_the_next_rotation_finishes(two_targets, tmp_path):  # noqa: F811
+    w = two_targets
+    assert enforce(w).exit_code == 0
+    keyring = keyring_file(w.home)
+    s3_uri = f"s3://{w.bucket}/deletedcalls"
+    configure_dr(w.home, targets=[f"file://{w.offsite}", s3_uri], endpoint="http://127.0.0.1:9")  # S3 unreachable
+    failed = w.cli("dr", "keys", "rotate", user="ops")
+    assert failed.exit_code == 7 and s3_uri in failed.stderr.strip().splitlines()[-1], failed.stderr
+    assert sorted(json.loads(keyring.read_text())["keys"]["2026-01"]["versions"]) == ["1", "2"], "the old version was dropped"
+    assert w.cli("dr", "restore", "2026-01-part-0001", "--into", str(tmp_path / "a.duckdb"), "--from",
+                 f"file://{w.offsite}", user="dpo").exit_code == 0  # the re-wrapped copy opens
+
+    configure_dr(w.home, targets=[f"file://{w.offsite}", s3_uri], endpoint=w.s3.endpoint)  # back
+    assert w.cli("dr", "restore", "2026-01-part-0001", "--into", str(tmp_path / "b.duckdb"), "--from", s3_uri,
+                 user="dpo").exit_code == 0  # the copy it could not reach still opens with the kept version
+    again = w.cli("dr", "keys", "rotate", "--json", user="ops")
+    assert again.exit_code == 0, again.stderr
+    assert all(k["oldVersionsDropped"] for k in json.loads(again.stdout)["keys"])
+    assert list(json.loads(keyring.read_text())["keys"]["2026-01"]["versions"]) == ["3"]
+    assert w.cli("dr", "verify").exit_code == 0 and w.cli("dr", "drill").exit_code == 0

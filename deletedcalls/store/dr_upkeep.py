@@ -137,7 +137,8 @@ def rotate_keys(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int)
         for c in copies_of_key(con, info.key_id):
             target = dr.target(c["target"])
             try:
-                dr.crypto.rewrap(target.path(c["path"]), target.fs)
+                with target.failing(f"re-wrapping the data keys of {c['path']}"):
+                    dr.crypto.rewrap(target.path(c["path"]), target.fs)
                 if c["lockMode"] and c["lockUntil"]:
                     target.lock_object(key_material_rel(c["path"]), c["lockMode"], c["lockUntil"])
                 read_batches(target, c["path"], dr.crypto)  # opens with the new version, or fails here
