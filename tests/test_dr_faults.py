@@ -34,6 +34,7 @@ def _enforce_killed_at(home: Path, step: str) -> subprocess.CompletedProcess[byt
                            "--as-of", AS_OF], env=env, capture_output=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_a_kill_mid_upload_to_s3_purges_nothing_leaves_no_plaintext_and_the_rerun_equals_a_clean_run(deleted, s3, tmp_path):  # noqa: F811
     offsite, bucket = tmp_path / "offsite", s3.bucket()
     # S3 first: the kill comes while its first object is being sent
@@ -72,6 +73,7 @@ def small_offsite(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+@pytest.mark.slow
 def test_an_offsite_folder_that_fills_up_mid_upload_is_exit_7_naming_it_and_the_rerun_finishes(deleted, small_offsite):  # noqa: F811
     target = small_offsite / "dc"
     configure_dr(deleted.home, targets=[f"file://{target}"])
@@ -122,6 +124,7 @@ def test_a_damaged_keyring_is_exit_4_in_one_line_and_nothing_is_written(deleted,
 KEY_MATERIAL = "deletedMonth=2026-02/_KEY_MATERIAL_FOR_part-0001.parquet.json"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spoil", [
     lambda p: p.unlink(),
     lambda p: p.write_text("garbage"),
@@ -206,6 +209,7 @@ def test_a_new_home_on_a_new_machine_restores_and_drills_the_old_warehouses_arch
                    "--keyring", str(old_keyring)).exit_code == 4
 
 
+@pytest.mark.slow
 def test_keys_rotate_with_a_target_down_keeps_the_old_version_and_the_next_rotation_finishes(two_targets, tmp_path):  # noqa: F811
     w = two_targets
     assert enforce(w).exit_code == 0
@@ -226,3 +230,23 @@ def test_keys_rotate_with_a_target_down_keeps_the_old_version_and_the_next_rotat
     assert all(k["oldVersionsDropped"] for k in json.loads(again.stdout)["keys"])
     assert list(json.loads(keyring.read_text())["keys"]["2026-01"]["versions"]) == ["3"]
     assert w.cli("dr", "verify").exit_code == 0 and w.cli("dr", "drill").exit_code == 0
+
+
+@pytest.mark.slow
+def test_a_kill_between_destroying_a_key_and_recording_it_is_finished_by_the_next_run(deleted, tmp_path):  # noqa: F811
+    offsite = tmp_path / "offsite"
+    configure_dr(deleted.home, targets=[f"file://{offsite}"], retention_days=10)
+    assert enforce(deleted).exit_code == 0
+    env = dict(os.environ, PYTHONPATH=str(REPO), DELETEDCALLS_USER="ops", **{CRASH_ENV: "key-destroyed"})
+    killed = subprocess.run([sys.executable, "-m", "deletedcalls", "--home", str(deleted.home), "retention", "enforce",
+                             "--as-of", "2026-07-01"], env=env, capture_output=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert json.loads(keyring_file(deleted.home).read_text())["keys"]["2026-01"]["state"] == "destroyed"
+    again = deleted.cli("retention", "enforce", "--as-of", "2026-07-01", user="ops")
+    assert again.exit_code == 0, again.stderr
+    assert deleted.query("SELECT keyId, count(*) FROM dr_key_events WHERE event = 'destroyed' GROUP BY 1 ORDER BY 1") == [
+        ("2026-01", 1), ("2026-02", 1)]
+    assert [a["state"] for a in deleted.json("dr", "list")] == ["shredded", "shredded"]
+    assert target_files(offsite) == {}
+    restore = deleted.cli("dr", "restore", "2026-01-part-0001", "--into", str(tmp_path / "r.duckdb"), user="dpo")
+    assert restore.exit_code == 6 and "destroyed on" in restore.stderr
