@@ -1,6 +1,6 @@
 """Benchmarks: each stage against the bare-DuckDB baseline of the same work, in the same run.
 
-    python bench/run.py [--rows 1000000] [--stages ingest,fcs,rss,materialise,retention,dr,publish,serve,keyset,nightly,ultravox]
+    python bench/run.py [--rows 1000000] [--stages ingest,fcs,rss,materialise,retention,dr,publish,serve,keyset,nightly,ultravox,report]
                         [--repeat 3] [--pandas] [--out bench/out]
 
 Sizes scale with --rows: ingest 1x and 4x, fcs (a UK FCS-layout file read through
@@ -10,7 +10,10 @@ against 4x calls, retention a partition of 2x, DR archives (dr: encrypted agains
 publishing the two stores of a warehouse of 5x live calls and 0.5x deleted calls,
 pages of 100 from 1x deleted calls over HTTP with 8 keep-alive clients,
 a nightly run over 5x rows in 20 files (publishing included), Ultravox ingest of 1x call objects
-in saved pages of 1000 against DuckDB's read_json of the same files (stage ultravox, not run by default).
+in saved pages of 1000 against DuckDB's read_json of the same files (stage ultravox, not run by default),
+the review report over a warehouse of 10x live and 1x deleted calls generated in SQL
+(bench/report_warehouse.py), and over one ten times smaller, for its time and whether its memory grows
+(stage report, not run by default).
 
 Generates its own data under --out (git-ignored). Every figure is a ratio
 measured side by side, because machines are noisy; ingest runs --repeat bare/ours
@@ -588,6 +591,39 @@ def bench_ultravox(out: Path, calls: int, per_page: int = 1000) -> dict[str, flo
             "ratio": ours / bare, "bare_rss_mb": bare_rss, "ours_rss_mb": rss, "again_unchanged_s": again}
 
 
+REPORT_AS_OF = "2026-12-15"
+
+
+def bench_report(out: Path, calls: int, deleted: int) -> dict[str, object]:
+    """`deletedcalls report` (an officer's, logged) over a warehouse of `calls` live and `deleted` deleted calls, and
+    over one ten times smaller: seconds and peak RSS of each, each in its own process. The warehouses are
+    generated in SQL (bench/report_warehouse.py) and kept under --out for the next run."""
+    from datetime import date
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from report_warehouse import build
+
+    result: dict[str, object] = {"calls": calls, "deleted_calls": deleted}
+    for label, scale in (("small", 10), ("big", 1)):
+        home = out / f"wh-report-{calls // scale}-{deleted // scale}"
+        if not (home / "published" / "protected.duckdb").exists():
+            fresh(home)
+            t = time.perf_counter()
+            build(home, calls // scale, deleted // scale, date.fromisoformat(REPORT_AS_OF), reads=100_000 // scale)
+            result[f"{label}_build_s"] = time.perf_counter() - t
+        dest = fresh(out / f"report-{label}")
+        seconds, rss, code = timed(cli(home, "report", "--out", str(dest), "--as-of", REPORT_AS_OF, "--months", "24"),
+                                   dict(env(), DELETEDCALLS_USER="dpo"))
+        assert code == 0, "report failed"
+        charts = len(list(dest.glob("*.png")))
+        result.update({f"{label}_report_s": seconds, f"{label}_rss_mb": rss, f"{label}_charts": charts,
+                       f"{label}_protected_store_mb": round((home / "published" / "protected.duckdb").stat().st_size / 1e6)})
+    result["rss_growth"] = result["big_rss_mb"] / result["small_rss_mb"]  # type: ignore[operator]
+    noop, _, _ = timed(cli(out, "--help"), env())
+    result["cli_start_s"] = noop
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -639,6 +675,9 @@ def main() -> None:
     if "keyset" in stages:
         report["keyset"] = bench_keyset(args.out, args.rows * 10)
         print(json.dumps({"keyset": report["keyset"]}), flush=True)
+    if "report" in stages:
+        report["report"] = bench_report(args.out, args.rows * 10, args.rows)
+        print(json.dumps({"report": report["report"]}), flush=True)
 
 
 if __name__ == "__main__":

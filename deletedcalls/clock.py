@@ -1,4 +1,4 @@
-"""The time: now in UTC as stored, today in UTC, and ISO 8601 text read as a stored time.
+"""The time: now in UTC as stored, today in UTC, ISO 8601 text read as a stored time, and a partition's expiry.
 
 Every stored time is UTC, as a naive ``TIMESTAMP``. Library code that judges
 dates takes them as arguments (``as_of``); only the callers read the clock.
@@ -6,7 +6,8 @@ dates takes them as arguments (``as_of``); only the callers read the clock.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import calendar
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 
@@ -31,3 +32,16 @@ def parse_timestamp(text: Any) -> datetime | None:
     except (ValueError, OverflowError):  # 9999-12-31T23:59:59-01:00 is past the last representable time
         return None
     return ts
+
+
+def partition_expiry(partition: str, days: int) -> date:
+    """The last day a partition (``YYYY-MM``) is kept: its month's last day plus the retention days.
+
+    It expires when this date is before the as-of date (2026-01 with 90 days: 2026-05-01). The one
+    statement of the rule: retention (``store/retention.py``) and the review report (``report/``) use it.
+    """
+    year, month = int(partition[:4]), int(partition[5:7])
+    try:
+        return date(year, month, calendar.monthrange(year, month)[1]) + timedelta(days=days)
+    except OverflowError:  # past year 9999: never expires (deletions dated in the future are refused at ingestion)
+        return date.max

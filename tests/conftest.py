@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +254,48 @@ def decrypted_rows(path: Path, keyring: Path, columns: list[str] | None = None) 
     crypto = Crypto(FileKeyring(keyring))
     props = crypto.decryption_properties(str(path), pafs.LocalFileSystem())
     return pq.read_table(str(path), columns=columns, decryption_properties=props).to_pylist()
+
+
+def months_ago(k: int) -> date:
+    """The first day of the month k months before this one (UTC)."""
+    from deletedcalls.clock import today_utc
+
+    today = today_utc()
+    y, m = divmod(today.year * 12 + today.month - 1 - k, 12)
+    return date(y, m + 1, 1)
+
+
+def deletion(entry_id: str, user: str, at: date, selector: dict[str, Any]) -> str:
+    return json.dumps({"id": entry_id, "user": user, "timestamp": f"{at}T10:00:00Z", "action": "delete_calls",
+                       "selector": selector}) + "\n"
+
+
+@pytest.fixture
+def reviewed(wh: Warehouse, write: Callable[..., Path]) -> Warehouse:
+    """A warehouse with something in every section of the review report, dated relative to today (UTC):
+
+    bt.csv: 20 calls and one record rejected (a negative duration; loaded with a 10 % limit); ee.csv rejected whole (2 of 3 records bad);
+    UAL-1 (alice) deletes calls 1-6 six months ago, UAL-2 (bob) 7-10 five months ago (both partitions archived
+    and purged by retention as of today), UAL-4 (alice) 11-12 last month (kept); UAL-3 (carol, 40 days ago) names
+    a call never delivered (pending); a second log repeats UAL-1 with other content (a conflict). dpo reads
+    deleted calls once, and analyst is refused once.
+    """
+    from deletedcalls.clock import today_utc
+
+    rows = [good_row(i) for i in range(20)] + [good_row(20, duration="-12")]
+    wh.cli("ingest", "cdr", "--max-reject-ratio", "0.1", str(write("bt.csv", csv_text(rows))), ok=True)
+    bad = [good_row(100, carrier="EE", carrierCallID="EE-1"), good_row(101, carrier="EE", carrierCallID="EE-2", startDate="2026-02-30"),
+           good_row(102, carrier="EE", carrierCallID="EE-3", target="not-a-number")]
+    assert wh.cli("ingest", "cdr", str(write("ee.csv", csv_text(bad)))).exit_code == 3
+    log = (deletion("UAL-1", "alice", months_ago(6) + timedelta(days=14), {"callIds": [1, 2, 3, 4, 5, 6]})
+           + deletion("UAL-2", "bob", months_ago(5) + timedelta(days=20), {"callIds": [7, 8, 9, 10]})
+           + deletion("UAL-3", "carol", today_utc() - timedelta(days=40), {"carrierCallIds": ["BT-999999999999"]})
+           + deletion("UAL-4", "alice", months_ago(1) + timedelta(days=1), {"callIds": [11, 12]}))
+    wh.cli("ingest", "deletions", str(write("d1.jsonl", log)), ok=True)
+    conflict = deletion("UAL-1", "alice", months_ago(6) + timedelta(days=14), {"callIds": [13]})
+    assert wh.cli("ingest", "deletions", str(write("d2.jsonl", conflict))).exit_code == 3
+    wh.cli("materialise", ok=True)
+    wh.cli("retention", "enforce", "--as-of", str(today_utc()), ok=True)
+    wh.cli("deleted-calls", "list", "--limit", "2", "--format", "json", user="dpo", ok=True)
+    assert wh.cli("deleted-calls", "list", user="analyst").exit_code == 4
+    return wh

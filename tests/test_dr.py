@@ -543,3 +543,18 @@ def test_the_shipped_drill_job_runs_the_drill(two_targets, source):
     drill = w.cli(*args, user="cron")
     assert drill.exit_code == 0, drill.stderr
     assert [d["ok"] for d in json.loads(drill.stdout)] == [True, True]
+
+
+def test_the_review_report_shows_the_archives_per_dr_target_and_which_are_off_the_machine(two_targets, tmp_path):
+    """Issue 29's report reads the DR inventory as `dr list` does: one row per target, live archives only."""
+    from test_report import page_of, report
+
+    w = two_targets
+    assert enforce(w).exit_code == 0
+    done, out = report(w, tmp_path, "--as-of", AS_OF)
+    assert done.exit_code == 0, done.stderr
+    page = page_of(out)
+    rows = {r[0]: r for r in page.rows("DR archives per target")}
+    assert sorted(rows) == sorted([f"file://{w.offsite}", f"s3://{w.bucket}/deletedcalls"])
+    assert all(r[1:4] == ["2", "2", "10"] and "not off-site" in r[7] for r in rows.values())  # both on 127.0.0.1/local
+    assert "on 2 targets, 2 of them on this machine: not off-site" in page.captions["retention"]

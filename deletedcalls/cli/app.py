@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from deletedcalls import logs
-from deletedcalls.cli import api, dr, ingest, read, warehouse
+from deletedcalls.cli import api, dr, ingest, read, report, warehouse
 from deletedcalls.errors import DeletedCallsError, ExitCode, exit_code_for
 
 EXIT_CODES_HELP = """\b
@@ -84,6 +84,7 @@ def cli(ctx: click.Context, home: Path | None, log_format: str, quiet: bool, deb
 for command in (
     warehouse.init, ingest.ingest, ingest.profiles, warehouse.materialise_command, warehouse.retention, dr.dr,
     warehouse.run_command, read.files, read.runs, read.sql_command, read.deleted_calls, api.tokens, api.serve_command,
+    report.report_command,
 ):
     cli.add_command(command)
 

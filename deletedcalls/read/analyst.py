@@ -171,7 +171,7 @@ def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
 
 def _run_protected(settings: Settings, q: Query, text: str) -> QueryResult:
     with reading(settings, "protected") as con:
-        _with_spooled_access_log(con, settings)
+        with_spooled_access_log(con, settings)
         con.execute("SET lock_configuration = true")
         try:
             rel = con.execute(text)
@@ -183,7 +183,7 @@ def _run_protected(settings: Settings, q: Query, text: str) -> QueryResult:
     return QueryResult(columns, rows)
 
 
-def _with_spooled_access_log(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+def with_spooled_access_log(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Make ``access_log`` in this connection the published log plus the spool (a temp view shadows the table)."""
     entries = spooled_entries(settings)
     if not entries:

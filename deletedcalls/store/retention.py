@@ -27,7 +27,6 @@ finish is rewritten again; a key destroyed but not yet recorded is recorded.
 
 from __future__ import annotations
 
-import calendar
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -36,7 +35,7 @@ from typing import Any
 import duckdb
 
 from deletedcalls import logs
-from deletedcalls.clock import utc_now
+from deletedcalls.clock import partition_expiry, utc_now
 from deletedcalls.dr.archive import Part, Written, remove_staged, write_archive
 from deletedcalls.dr.archives import Checksum, archive_names, object_rels, part_number
 from deletedcalls.dr.context import DrContext
@@ -88,18 +87,6 @@ class RetentionResult:
         d = asdict(self)
         d["plan"] = [asdict(p) for p in self.plan]
         return d
-
-
-def partition_expiry(partition: str, days: int) -> date:
-    """The last day a partition is kept: its month's last day plus the retention days.
-
-    It expires when this date is before the as-of date (2026-01 with 90 days: 2026-05-01).
-    """
-    year, month = int(partition[:4]), int(partition[5:7])
-    try:
-        return date(year, month, calendar.monthrange(year, month)[1]) + timedelta(days=days)
-    except OverflowError:  # past year 9999: never expires (deletions dated in the future are refused at ingestion)
-        return date.max
 
 
 def dr_expiry(last_purge: date, dr_days: int) -> date:
