@@ -150,12 +150,16 @@ def test_the_summary_survives_retention(deleted):
     assert deleted.json("sql", "SELECT * FROM deleted_calls_summary") == before
 
 
-def test_the_dpo_may_read_dr_files_through_sql(deleted):
+def test_dr_files_are_encrypted_so_sql_reads_no_row_of_them_and_dr_restore_does(deleted, tmp_path):
+    """SPEC 11: archives are encrypted; an officer reads them through `dr restore` (logged), never with read_parquet."""
     deleted.cli("retention", "enforce", "--as-of", "2027-01-01", ok=True)
     pattern = str(deleted.home / "dr" / "*" / "*.parquet")
-    rows = deleted.json("sql", f"SELECT count(*) AS n FROM read_parquet('{pattern}')", user=DPO)
-    assert rows == [{"n": 25}]
+    officer = deleted.cli("sql", f"SELECT count(*) AS n, min(target) AS t FROM read_parquet('{pattern}')", user=DPO)
+    assert officer.exit_code in (2, 4) and "+44" not in officer.stdout + officer.stderr, officer.stderr
     assert deleted.cli("sql", f"SELECT count(*) FROM read_parquet('{pattern}')", user="analyst").exit_code == 4
+    archives = deleted.json("dr", "list")
+    assert archives and all(deleted.cli("dr", "restore", a["id"], "--into", str(tmp_path / f"{a['id']}.duckdb"),
+                                        user=DPO).exit_code == 0 for a in archives)
 
 
 def test_example_analyst_queries_run(deleted):
