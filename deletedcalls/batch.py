@@ -21,9 +21,11 @@ from typing import Any
 
 from deletedcalls import logs
 from deletedcalls.clock import today_utc
+from deletedcalls.environment import note_committed
 from deletedcalls.errors import InputRejected, UsageError
 from deletedcalls.ingest.cdr import ingest_cdr_files
 from deletedcalls.ingest.deletions import ingest_deletion_files
+from deletedcalls.ingest.delivery import total_size
 from deletedcalls.jobs import Job
 from deletedcalls.settings import Settings, load_settings, parse_date
 from deletedcalls.store.materialise import materialise
@@ -83,7 +85,20 @@ def run_job(
     session: Session, settings: Settings, inbox: Path, run_id: int, *, as_of: date,
     progress: Callable[[int], None] | None = None, pins: tuple[tuple[str, str], ...] = (),
 ) -> RunSummary:
+    """The night's stages in order, each committed on its own; an error that stops the run says which were done."""
     summary = RunSummary(str(inbox), as_of)
+    try:
+        return _stages(session, settings, inbox, run_id, summary, as_of=as_of, progress=progress, pins=pins)
+    except BaseException as e:
+        if summary.stages:
+            note_committed(e, f"the run's stage(s) {', '.join(summary.stages)}")
+        raise
+
+
+def _stages(
+    session: Session, settings: Settings, inbox: Path, run_id: int, summary: RunSummary, *, as_of: date,
+    progress: Callable[[int], None] | None, pins: tuple[tuple[str, str], ...],
+) -> RunSummary:
     cdr_files, deletion_logs = inbox_files(inbox)
     cdr_files, young_cdr = settled(cdr_files, settings.min_age_seconds, time.time())
     deletion_logs, young_logs = settled(deletion_logs, settings.min_age_seconds, time.time())
@@ -204,7 +219,7 @@ def nightly_run(run: NightlyRun, bar: Callable[[int, str], AbstractContextManage
     """
     job = run.job
     cdr, _ = inbox_files(run.inbox)
-    total = sum(p.stat().st_size for p in cdr if p.is_file())
+    total = total_size(cdr)
     started = datetime.now(UTC)
     with recorded_session(run.settings, f"run {job.name}") as (session, run_id, counts):
         logs.info(f"run {job.name}: inbox {run.inbox}, as of {run.as_of}", stage="run", job=job.name, inbox=str(run.inbox), run=run_id)

@@ -20,7 +20,7 @@ import os
 import re
 from pathlib import Path
 
-from deletedcalls.errors import EnvironmentFailure
+from deletedcalls.errors import DeletedCallsError, EnvironmentFailure, IntegrityFailure
 
 # errno values that say "the machine", not "the input" or "the code"
 _ERRNOS = frozenset({
@@ -50,7 +50,7 @@ def environment_failure(error: BaseException, where: Path | None = None) -> Envi
         return error
     if isinstance(error, OSError) and error.errno in _ERRNOS:
         # the system's own words ("No space left on device"), which operators search for
-        return _failure(os.strerror(error.errno), error.filename, error)
+        return _failure(os.strerror(error.errno), error.filename or where, error)
     text = str(error)
     lowered = text.lower()
     if type(error).__module__.startswith(("duckdb", "_duckdb")):
@@ -61,12 +61,86 @@ def environment_failure(error: BaseException, where: Path | None = None) -> Envi
     return None
 
 
+_COMMITTED = "committed before the failure: "
+
+
+def listed(names: list[str], most: int = 5) -> str:
+    """Names for a message: the first `most`, and how many more."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def note_committed(error: BaseException, what: str) -> None:
+    """Say on an error that stops a command what the command had already committed (files loaded, stages done):
+    an exit 7 then tells the operator that this stays and that running the command again completes the rest."""
+    if what:
+        error.add_note(_COMMITTED + what)
+
+
+def _committed(error: BaseException) -> list[str]:
+    seen: list[str] = []
+    for e in (error, error.__cause__, error.__context__):
+        for note in getattr(e, "__notes__", None) or []:
+            if note.startswith(_COMMITTED) and note[len(_COMMITTED):] not in seen:
+                seen.append(note[len(_COMMITTED):])
+    return seen
+
+
 def _failure(what: str, path: object, error: BaseException) -> EnvironmentFailure:
     at = f"{path}: " if path else ""
-    message = (
-        f"{at}{what}; nothing half-done was kept. Fix it (free space, a writable home) "
-        "and run the same command again"
-    )
+    done = _committed(error)
+    if done:
+        message = (
+            f"{at}{what}. Committed before the failure, and kept: {'; '.join(done)}; the step that failed kept "
+            "nothing half-done. Fix it (free space, a writable home) and run the same command again: it does the rest"
+        )
+    else:
+        message = (
+            f"{at}{what}; nothing half-done was kept. Fix it (free space, a writable home) "
+            "and run the same command again"
+        )
     failure = EnvironmentFailure(message, path=str(path) if path else None)
     failure.__cause__ = error
     return failure
+
+
+# ---------------------------------------------------------------- a damaged DuckDB file (exit 6)
+
+# how DuckDB words a file that is not (or no longer) a whole database: random bytes, 0 bytes, cut short,
+# a block whose checksum fails
+_DAMAGE_TEXTS = (
+    "not a valid duckdb database file", "could not read enough bytes", "corrupt database file",
+    "does not match stored checksum", "the file is not a valid", "invalid database header",
+)
+WRITER_WAY_OUT = ("restore it (with the rest of its home) from a backup, or `init` a new home and ingest the "
+                  "delivered files again; nothing was changed")
+
+
+def is_damaged(error: BaseException) -> bool:
+    """Whether a DuckDB error says that a database file is damaged (not a database, cut short, a bad checksum)."""
+    if not type(error).__module__.startswith(("duckdb", "_duckdb")):
+        return False
+    text = str(error).lower()
+    return any(needle in text for needle in _DAMAGE_TEXTS)
+
+
+def damaged_database(path: Path, error: BaseException, way_out: str) -> IntegrityFailure:
+    """Exit 6 for a damaged database file: one line naming it, what DuckDB found, and `way_out`."""
+    found = " ".join(str(error).split())
+    found = re.sub(r'^[\w ]*Error: ', "", found)[:160]
+    failure = IntegrityFailure(f"{path} is damaged ({found}); {way_out}", path=str(path))
+    failure.__cause__ = error
+    return failure
+
+
+def stops_the_command(error: BaseException) -> bool:
+    """Whether an error met while one input file is read stops the whole command, rather than rejecting that file.
+
+    It does when no file can be blamed: an expected failure (busy, usage, permission, integrity, environment),
+    the machine (disk full, a read-only home), a damaged database, or DuckDB having invalidated the connection.
+    Anything else is that file's: it is recorded as rejected, and the other files go on.
+    """
+    if isinstance(error, DeletedCallsError) or not isinstance(error, Exception):
+        return True
+    if environment_failure(error) is not None or is_damaged(error):
+        return True
+    return type(error).__name__ in ("FatalException", "InternalException") and type(error).__module__.startswith(("duckdb", "_duckdb"))

@@ -49,6 +49,27 @@ def private_files() -> Iterator[None]:
         os.umask(old)
 
 
+FREE_ENV = "DELETEDCALLS_TEST_FREE_BYTES"
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes this user may still write on the file system that holds `path`.
+
+    DELETEDCALLS_TEST_FREE_BYTES, when set, is the figure instead (a whole number of
+    bytes): the tests steer a small disk with it where they cannot mount one. Never
+    set in production.
+    """
+    told = os.environ.get(FREE_ENV)
+    if told is not None:
+        if not told.strip().isdigit():
+            from deletedcalls.errors import UsageError
+
+            raise UsageError(f"{FREE_ENV} must be a whole number of bytes, not {told!r}; it is for tests only: unset it")
+        return int(told)
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
 CRASH_ENV = "DELETEDCALLS_CRASH_AT"
 
 

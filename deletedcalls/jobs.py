@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from deletedcalls.errors import ConfigError, EnvironmentFailure
+from deletedcalls.settings import RANGES, check_text, check_value
 
 KNOWN: dict[str, dict[str, type | tuple[type, ...]]] = {
     "job": {"name": str, "inbox": str, "home": str},
@@ -62,7 +63,7 @@ def load_job(path: Path) -> Job:
     if path.exists() and not path.is_file():  # a FIFO would block the read below
         raise ConfigError(f"job file {path} is not a regular file")
     try:
-        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except FileNotFoundError as e:
         raise ConfigError(f"no job file {path}") from e
     except UnicodeDecodeError as e:
@@ -71,6 +72,8 @@ def load_job(path: Path) -> Job:
         raise EnvironmentFailure(f"cannot read {path}: {e.strerror or e}; fix the path or its permissions", path=str(path)) from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from e
+    except RecursionError:  # arrays or tables nested thousands deep: Python's TOML parser recurses
+        raise ConfigError(f"{path}: nested too deeply to be a job file") from None
     pins = _cdr_pins(path, raw.pop("cdr", []))
     for section, values in raw.items():
         if section == "dr":  # SPEC 11: where archives go is the warehouse's own setting, not a job's
@@ -85,6 +88,9 @@ def load_job(path: Path) -> Job:
                 raise ConfigError(f"{path}: unknown setting {section}.{key}" + (f"; did you mean {section}.{close[0]}?" if close else ""))
             if isinstance(value, bool) or not isinstance(value, KNOWN[section][key]):
                 raise ConfigError(f"{path}: {section}.{key} has the wrong type ({value!r})")
+            if (section, key) in RANGES:
+                check_value(path, section, key, value)
+            check_text(path, section, key, value)
     base = path.resolve().parent
 
     def rel(v: str | None) -> Path | None:

@@ -29,7 +29,12 @@ class TextFormatter(logging.Formatter):
         return f"{level}{record.getMessage()}" + (f" ({extra})" if extra else "")
 
 
-def setup(log_format: str, quiet: bool) -> None:
+_debugging = False
+
+
+def setup(log_format: str, quiet: bool, debug: bool = False) -> None:
+    global _debugging
+    _debugging = debug
     log = logging.getLogger(LOGGER)
     log.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
@@ -37,6 +42,13 @@ def setup(log_format: str, quiet: bool) -> None:
     log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False
+    # logging.config.dictConfig (Airflow, import-linter in the tests) disables every logger that exists by default
+    log.disabled = False
+
+
+def debugging() -> bool:
+    """--debug was given: an error is raised with its traceback rather than recorded and passed over."""
+    return _debugging
 
 
 def debug(message: str, **fields: object) -> None:

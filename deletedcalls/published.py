@@ -19,7 +19,8 @@ from typing import Literal
 
 import duckdb
 
-from deletedcalls.errors import UsageError
+from deletedcalls.environment import damaged_database, is_damaged
+from deletedcalls.errors import IntegrityFailure, UsageError
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, schema_version_required
 
@@ -37,6 +38,10 @@ def reading(settings: Settings, store: Store) -> Iterator[duckdb.DuckDBPyConnect
     con = open_store(settings, store)
     try:
         yield con
+    except duckdb.Error as e:  # a block found damaged while it is read
+        if is_damaged(e):
+            raise damaged_store(settings, store, e) from e
+        raise
     finally:
         con.close()
 
@@ -56,8 +61,16 @@ def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
 
         if "permission denied" in str(e).lower():
             raise PermissionDenied(f"{path} cannot be opened by this user: {store} store access is not granted") from e
+        if is_damaged(e):
+            raise damaged_store(settings, store, e) from e
         raise
-    have, need = current_version(con), schema_version_required()
+    try:
+        have, need = current_version(con), schema_version_required()
+    except duckdb.Error as e:
+        con.close()
+        if is_damaged(e):
+            raise damaged_store(settings, store, e) from e
+        raise
     if have != need:
         con.close()
         raise UsageError(
@@ -65,6 +78,16 @@ def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
             f"run `deletedcalls --home {settings.home} init` to upgrade and publish"
         )
     return con
+
+
+def damaged_store(settings: Settings, store: Store, error: Exception) -> IntegrityFailure:
+    """Exit 6 for a damaged published store: the writer's database is whole, and the next writer command
+    publishes the store again. The one place a damaged store is told (``open_store``, ``reading``)."""
+    return damaged_database(
+        store_path(settings, store), error,
+        "the warehouse itself is not harmed: the next writer command publishes the store again "
+        f"(for example `deletedcalls --home {settings.home} materialise`, as the warehouse's owner)",
+    )
 
 
 def published_state(con: duckdb.DuckDBPyConnection) -> dict[str, object]:

@@ -184,7 +184,7 @@ class Settings:
 def read_config(path: Path) -> dict[str, Any]:
     """Parse and check config.toml; unknown keys are errors that suggest the nearest one."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except FileNotFoundError:
         return {}
     except UnicodeDecodeError as e:
@@ -195,6 +195,8 @@ def read_config(path: Path) -> dict[str, Any]:
         raise EnvironmentFailure(f"cannot read {path}: {e.strerror or e}; fix the path or its permissions", path=str(path)) from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from e
+    except RecursionError:  # arrays or tables nested thousands deep: Python's TOML parser recurses
+        raise ConfigError(f"{path}: nested too deeply to be a warehouse config") from None
     for section, values in raw.items():
         if section not in KNOWN_KEYS:
             raise ConfigError(_unknown(path, section, KNOWN_KEYS))
@@ -206,8 +208,16 @@ def read_config(path: Path) -> dict[str, Any]:
                 raise ConfigError(_unknown(path, f"{section}.{key}", {f"{section}.{k}": 0 for k in known}))
             if isinstance(value, bool) or not isinstance(value, known[key]):
                 raise ConfigError(f"{path}: {section}.{key} has the wrong type ({value!r})")
+            check_text(path, section, key, value)
     _check_dr(path, raw.get("dr", {}))
     return raw
+
+
+def check_text(where: object, section: str, key: str, value: Any) -> None:
+    """A ConfigError when a text value (or one of a list) holds a NUL character: no path, name or user may."""
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(v, str) and "\x00" in v for v in texts):
+        raise ConfigError(f"{where}: {section}.{key} holds a NUL character (\\u0000), which no name or path may hold")
 
 
 def _check_dr(path: Path, dr: dict[str, Any]) -> None:
@@ -217,6 +227,7 @@ def _check_dr(path: Path, dr: dict[str, Any]) -> None:
             raise ConfigError(_unknown(path, f"dr.s3.{key}", {f"dr.s3.{k}": 0 for k in DR_S3_KEYS}))
         if not isinstance(value, DR_S3_KEYS[key]):
             raise ConfigError(f"{path}: dr.s3.{key} has the wrong type ({value!r})")
+        check_text(path, "dr.s3", key, value)
     targets = dr.get("targets", [])
     if not targets and "targets" in dr:
         raise ConfigError(f"{path}: dr.targets is empty; leave it out for dr/ in the home, or list at least one URI")
@@ -236,6 +247,37 @@ def _unknown(path: Path, key: str, known: dict[str, Any]) -> str:
     return f"{path}: unknown setting {key!r}{hint}"
 
 
+# The range of each number config.toml may hold (and a job file or an option may override), as (check, what it must be).
+MAX_MIN_AGE_SECONDS = 366 * 86400
+RANGES: dict[tuple[str, str], tuple[Any, str]] = {
+    ("retention", "days"): (lambda v: 0 <= v <= MAX_RETENTION_DAYS, f"between 0 and {MAX_RETENTION_DAYS}"),
+    ("ingest", "max_reject_ratio"): (lambda v: 0 <= v <= 1, "between 0 and 1"),
+    ("privacy", "min_cell"): (lambda v: v >= 1, "1 or more"),
+    ("inbox", "min_age_seconds"): (lambda v: 0 <= v <= MAX_MIN_AGE_SECONDS, f"between 0 and {MAX_MIN_AGE_SECONDS}"),
+    ("publish", "extend_min_rows"): (lambda v: v >= 0, "0 or more"),
+}
+
+
+def check_value(where: object, section: str, key: str, value: Any) -> None:
+    """A ConfigError naming `where` (a file, an option) unless `value` is in the range of [section] key."""
+    ok, what = RANGES[(section, key)]
+    if not ok(value):
+        raise ConfigError(f"{where}: {section}.{key} must be {what}, not {value}")
+
+
+def _checked(path: Path, raw: dict[str, Any]) -> None:
+    """Every value of config.toml in its range, also those a job file or an option overrides for one run."""
+    for (section, key) in RANGES:
+        if key in raw.get(section, {}):
+            check_value(path, section, key, raw[section][key])
+    users = raw.get("permissions", {}).get("data_protection")
+    if users is not None and not all(isinstance(u, str) and u.strip() for u in users):
+        raise ConfigError(f"{path}: permissions.data_protection must be a list of user names (non-empty strings), "
+                          f"not {users!r}")
+    if "zone" in raw.get("ingest", {}):
+        _check_zone(path, raw["ingest"]["zone"])
+
+
 def load_settings(
     home: str | os.PathLike[str] | None = None,
     *,
@@ -243,50 +285,48 @@ def load_settings(
     max_reject_ratio: float | None = None,
     min_age_seconds: int | None = None,
 ) -> Settings:
-    """Settings for one command, with CLI overrides applied last."""
+    """Settings for one command, with CLI overrides applied last.
+
+    The whole of config.toml is checked first, also the values the overrides replace
+    for this run: a bad config fails every command, not only those that read the key.
+    """
     from deletedcalls.trust import check_home
 
     home_path = resolve_home(home)
+    if "?" in str(home_path):
+        raise ConfigError(
+            f"the warehouse home {home_path!s} holds '?': DuckDB reads what follows a '?' in a database's path as "
+            "options of its own (the write-ahead log would go astray); name a folder without '?'"
+        )
     if home_path.exists() and not home_path.is_dir():
         from deletedcalls.errors import EnvironmentFailure
 
         raise EnvironmentFailure(f"--home {home_path} is not a directory; name the warehouse directory", path=str(home_path))
     check_home(home_path)  # before the config is believed: it grants data_protection
-    raw = read_config(home_path / CONFIG_NAME)
-    min_age = raw.get("inbox", {}).get("min_age_seconds", 60) if min_age_seconds is None else min_age_seconds
-    if not 0 <= min_age <= 366 * 86400:
-        raise ConfigError(f"inbox min_age_seconds must be between 0 and {366 * 86400}, not {min_age}")
-    days = raw.get("retention", {}).get("days", 90)
-    ratio = raw.get("ingest", {}).get("max_reject_ratio", 0.01)
-    dp = raw.get("permissions", {}).get("data_protection", ["dpo"])
-    min_cell = raw.get("privacy", {}).get("min_cell", 5)
-    group = raw.get("access", {}).get("analyst_group", "")
-    if retention_days is not None:
-        days = retention_days
-    if max_reject_ratio is not None:
-        ratio = max_reject_ratio
-    if not 0 <= days <= MAX_RETENTION_DAYS:
-        raise ConfigError(f"retention days must be between 0 and {MAX_RETENTION_DAYS}, not {days}")
-    if not 0 <= ratio <= 1:
-        raise ConfigError(f"max_reject_ratio must be between 0 and 1, not {ratio}")
-    if min_cell < 1:
-        raise ConfigError(f"{home_path / CONFIG_NAME}: privacy.min_cell must be 1 or more, not {min_cell}")
-    zone = raw.get("ingest", {}).get("zone", "UTC")
-    _check_zone(home_path / CONFIG_NAME, zone)
-    extend_min_rows = raw.get("publish", {}).get("extend_min_rows", 200_000)
-    if extend_min_rows < 0:
-        raise ConfigError(f"{home_path / CONFIG_NAME}: publish.extend_min_rows must be 0 or more, not {extend_min_rows}")
+    config = home_path / CONFIG_NAME
+    raw = read_config(config)
+    _checked(config, raw)
+    overrides = {("retention", "days"): retention_days, ("ingest", "max_reject_ratio"): max_reject_ratio,
+                 ("inbox", "min_age_seconds"): min_age_seconds}
+    for (section, key), value in overrides.items():
+        if value is not None:
+            check_value("the option or job file", section, key, value)
+
+    def setting(section: str, key: str, default: Any) -> Any:
+        given = overrides.get((section, key))
+        return given if given is not None else raw.get(section, {}).get(key, default)
+
     return Settings(
         home=home_path,
         user=acting_user(),
-        retention_days=int(days),
-        max_reject_ratio=float(ratio),
-        data_protection=frozenset(str(u) for u in dp),
-        min_cell=int(min_cell),
-        analyst_group=group,
-        min_age_seconds=int(min_age),
-        zone=zone,
-        extend_min_rows=int(extend_min_rows),
+        retention_days=int(setting("retention", "days", 90)),
+        max_reject_ratio=float(setting("ingest", "max_reject_ratio", 0.01)),
+        data_protection=frozenset(raw.get("permissions", {}).get("data_protection", ["dpo"])),
+        min_cell=int(setting("privacy", "min_cell", 5)),
+        analyst_group=setting("access", "analyst_group", ""),
+        min_age_seconds=int(setting("inbox", "min_age_seconds", 60)),
+        zone=setting("ingest", "zone", "UTC"),
+        extend_min_rows=int(setting("publish", "extend_min_rows", 200_000)),
         **_dr_settings(raw.get("dr", {})),
     )
 

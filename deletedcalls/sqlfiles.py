@@ -43,6 +43,21 @@ def sql(name: str) -> str:
     return (sql_dir() / f"{name}.sql").read_text(encoding="utf-8")
 
 
+_GLOB_CHARACTERS = re.compile(r"([*?\[\]])")
+
+
+def literal_path(path: Path | str) -> str:
+    """A file's path as DuckDB's file readers take it literally.
+
+    ``read_parquet``, ``read_csv``, ``read_json`` and ``glob`` expand ``*``, ``?`` and
+    ``[...]`` anywhere in a path, also in the folders above the file: a home named
+    ``w[h]x`` would read the files of a sibling ``whx`` instead of its own. Each such
+    character is written as a one-character class (``[*]``), which matches only itself
+    (checked on duckdb 1.5.5 and 2.0). ATTACH, connect and ``COPY ... TO`` take a path as it is.
+    """
+    return _GLOB_CHARACTERS.sub(r"[\1]", str(path))
+
+
 def migrations() -> list[tuple[int, str]]:
     """Schema migrations in order: (version, file name)."""
     found = []

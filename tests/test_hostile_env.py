@@ -167,3 +167,95 @@ def test_init_on_a_full_disk_is_exit_7_and_leaves_nothing_that_stops_the_next_in
     assert str(small_fs) in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
     w.cli("init", ok=True)
     assert w.json("files", "list") == []
+
+
+# -------------------------------------------------------------- issue 27: a gzip bomb on a small disk, and what exit 7 says
+
+
+def _bomb(path: Path, text_bytes: int) -> Path:
+    """A gzip of a CDR file that inflates to about `text_bytes` (one row repeated: a ratio of about 1000:1)."""
+    import gzip
+
+    header = b"target,callTypeDirectionFlag,callTypeRecordingFlag,startDate,startTime,duration,costCDR,carrier,carrierCallID\n"
+    rows = b"07700900000,A,N,2026-03-05,10:22:01,61,1.2345,BT,BT-1\n" * 20_000
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(header)
+        for _ in range(text_bytes // len(rows) + 1):
+            f.write(rows)
+    return path
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "tiny"
+    why = _mount(mnt, "16m")
+    if why:
+        pytest.skip(why)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_gzip_bomb_on_a_16_mb_disk_is_a_rejected_file_and_the_night_goes_on(tiny_fs, tmp_path):
+    (tmp_path / "inbox").mkdir()
+    bomb = _bomb(tmp_path / "inbox" / "bomb.csv.gz", 300 << 20)
+    assert bomb.stat().st_size < 1 << 20  # 300 MB of text in under 1 MB, for a home on a 16 MB disk
+    good = tmp_path / "inbox" / "good.csv"
+    good.write_text("".join((Path(__file__).parent.parent / "data" / "bt-2026-01-05.csv").read_text().splitlines(keepends=True)[:6]))
+    job = tmp_path / "job.toml"
+    job.write_text('[job]\nname = "bomb"\ninbox = "inbox"\n\n[inbox]\nmin_age_seconds = 0\n')
+    w = Warehouse(tiny_fs / "home")
+    w.cli("init", ok=True)
+
+    result = w.cli("run", str(job), "--as-of", "2026-01-10")
+
+    assert result.exit_code == 3, result.stderr
+    files = {f["fileName"]: f for f in w.json("files", "list")}
+    assert files["bomb.csv.gz"]["status"] == "rejected" and "free space" in files["bomb.csv.gz"]["reason"]
+    assert files["good.csv"]["status"] == "loaded" and files["good.csv"]["rows"] == 5
+    assert not list(w.home.glob(".delivery-*"))
+    again = w.cli("run", str(job), "--as-of", "2026-01-10")  # the next night skips it
+    assert again.exit_code == 0, again.stderr
+
+
+def test_an_exit_7_names_the_path_also_when_the_home_comes_from_the_environment(tiny_fs, tmp_path, monkeypatch):
+    home = tiny_fs / "home"
+    Warehouse(home).cli("init", ok=True)
+    bomb = _bomb(tmp_path / "bomb.csv.gz", 64 << 20)
+    monkeypatch.setenv("DELETEDCALLS_HOME", str(home))
+    monkeypatch.setenv("DELETEDCALLS_TEST_FREE_BYTES", str(1 << 40))  # the check is told there is room: the disk fills
+    from click.testing import CliRunner
+
+    from deletedcalls.cli import cli
+
+    result = CliRunner().invoke(cli, ["ingest", "cdr", str(bomb)])
+    assert result.exit_code == 7, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert str(home) in line and "No space left" in line, line
+    assert not list(home.glob(".delivery-*"))
+
+
+@pytest.mark.parametrize("command", ["ingest", "run"])
+def test_an_exit_7_after_a_committed_file_says_what_was_committed_and_the_rerun_does_the_rest(small_fs, tmp_path, inbox, command):
+    folder = tmp_path / "night"
+    folder.mkdir()
+    small = folder / "a-small.csv"
+    small.write_text("".join((inbox / "big.csv").read_text().splitlines(keepends=True)[:11]))
+    shutil.copy(inbox / "big.csv", folder / "b-big.csv")
+    job = tmp_path / "job.toml"
+    job.write_text('[job]\nname = "full"\ninbox = "night"\n\n[inbox]\nmin_age_seconds = 0\n')
+    args = ["ingest", "cdr", str(small), str(folder / "b-big.csv")] if command == "ingest" else ["run", str(job), "--as-of", "2026-01-20"]
+    w = Warehouse(small_fs / "home")
+    w.cli("init", ok=True)
+    fill(small_fs, 1 << 20)
+    failed = w.cli(*args)
+    free(small_fs)
+    assert failed.exit_code == 7, failed.stderr
+    [line] = [x for x in failed.stderr.strip().splitlines() if x.startswith("error")]
+    assert "a-small.csv (loaded)" in line and "Committed before the failure" in line and "does the rest" in line, line
+    assert "nothing half-done was kept." not in line
+    assert w.query("SELECT fileName FROM cdr_files") == [("a-small.csv",)]
+    again = w.cli(*args)
+    assert again.exit_code == 0, again.stderr
+    assert w.query("SELECT fileName, status FROM cdr_files ORDER BY id") == [("a-small.csv", "loaded"), ("b-big.csv", "loaded")]

@@ -48,8 +48,9 @@ class Cli(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             from deletedcalls.environment import environment_failure
+            from deletedcalls.settings import resolve_home
 
-            failure = environment_failure(e, ctx.obj.get("home") if ctx.obj else None)
+            failure = environment_failure(e, resolve_home(ctx.obj.get("home") if ctx.obj else None))
             if failure is not None:
                 logs.error(failure.one_line(), exit_code=int(failure.exit_code))
                 ctx.exit(int(failure.exit_code))
@@ -75,7 +76,7 @@ def cli(ctx: click.Context, home: Path | None, log_format: str, quiet: bool, deb
     # Every file this process creates (databases, WALs, archives, restores, spools,
     # temporary files) is owner-only from creation; group access is granted explicitly.
     os.umask(0o077)
-    logs.setup(log_format, quiet)
+    logs.setup(log_format, quiet, debug)
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, quiet=quiet, debug=debug, log_format=log_format)
 

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from deletedcalls.ingest.profile_check import CheckResult
 
 FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
+# what ingest takes: any path; one that cannot be opened is a rejected file (exit 3) and the others still load
+DELIVERIES = click.Path(readable=False, path_type=Path)  # click would refuse an unreadable one (exit 2) itself
 
 
 @click.group()
@@ -22,7 +24,7 @@ def ingest() -> None:
 
 
 @ingest.command("cdr")
-@click.argument("files", nargs=-1, required=True, type=FILES)
+@click.argument("files", nargs=-1, required=True, type=DELIVERIES)
 @click.option("--max-reject-ratio", type=click.FloatRange(0, 1), default=None, help="Largest share of rejected records a file may have and still load (default from config.toml, 0.01).")
 @click.option("--profile", default=None, help="The carrier profile of every file (profiles list); default: detected per file.")
 @output_options
@@ -39,10 +41,11 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
     # the first file is read while duckdb is imported and the warehouse opened: import nothing heavy before
     with reading_ahead(ctx.obj["home"], files[0], profile) as ahead:
         from deletedcalls.ingest.cdr import ingest_cdr_files, raise_for_rejections, run_counts
+        from deletedcalls.ingest.delivery import total_size
         from deletedcalls.store.session import recorded_run
 
         settings = settings_of(ctx, max_reject_ratio=max_reject_ratio)
-        total = sum(p.stat().st_size for p in files)
+        total = total_size(files)
         with recorded_run(settings, "ingest cdr") as (con, run_id, counts):
             with progress_bar(ctx, total, "ingesting CDR files") as advance:
                 results = ingest_cdr_files(con, settings, list(files), run_id, progress=advance, ahead=ahead, profile=profile)
@@ -52,7 +55,7 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
 
 
 @ingest.command("deletions")
-@click.argument("files", nargs=-1, required=True, type=FILES)
+@click.argument("files", nargs=-1, required=True, type=DELIVERIES)
 @output_options
 @click.pass_context
 def ingest_deletions(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
@@ -75,7 +78,7 @@ def ingest_deletions(ctx: click.Context, files: tuple[Path, ...], as_json: bool)
 
 
 @ingest.command("ultravox")
-@click.argument("files", nargs=-1, required=True, type=FILES)
+@click.argument("files", nargs=-1, required=True, type=DELIVERIES)
 @output_options
 @click.pass_context
 def ingest_ultravox(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:

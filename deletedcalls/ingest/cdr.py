@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from deletedcalls import logs
 from deletedcalls.clock import utc_now
+from deletedcalls.environment import listed, note_committed, stops_the_command
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.call_types import ARROW_LEVEL, CALL_BATCH_SCHEMA, typed
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, read_header, scan_records
@@ -46,7 +47,7 @@ from deletedcalls.ingest.delivery import (
 from deletedcalls.ingest.profile_reading import LayoutRejected
 from deletedcalls.ingest.profiles import Catalog, Profile, choose
 from deletedcalls.ingest.reader import ReadAhead, Reading, loading, start_reading
-from deletedcalls.ingest.rejects import record_rejects
+from deletedcalls.ingest.rejects import delivered_hash, record_rejects, unexpected_reason
 from deletedcalls.ingest.schemas import REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import sql
@@ -115,11 +116,18 @@ def ingest_cdr_files(
         catalog.get(profile)
     for _, name in pins:
         catalog.get(name)
-    results = []
+    results: list[FileResult] = []
     for path in paths:
-        r = ingest_cdr_file(
-            con, settings, path, run_id, progress=progress, ahead=ahead, catalog=catalog, profile=profile, pins=pins
-        )
+        try:
+            r = ingest_cdr_file(
+                con, settings, path, run_id, progress=progress, ahead=ahead, catalog=catalog, profile=profile, pins=pins
+            )
+        except Exception as e:  # one file never stops the others (SPEC 2.3): it is recorded as rejected first
+            if stops_the_command(e) or logs.debugging():
+                done = [f"{r.file_name} ({r.status})" for r in results if r.status in ("loaded", "rejected")]
+                note_committed(e, f"CDR file(s) {listed(done)}" if done else "")
+                raise
+            r = _reject_unexpected(con, settings, path, run_id, e)
         results.append(r)
         if r.status == "unchanged" and not log_unchanged:
             continue
@@ -392,7 +400,11 @@ def _load_stream(
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})
         result.rejected = len(rejects)
         result.sha256 = sha()
-        if records and len(rejects) / records > settings.max_reject_ratio:
+        if not records:  # a header and nothing else: an export cut short, or sent before it was written
+            con.execute("ROLLBACK")
+            why = "the file holds a header and no records; send it again once it holds its calls"
+            return _reject_file(con, settings, result, size, run_id, why, [], 0, carriers)
+        if len(rejects) / records > settings.max_reject_ratio:
             con.execute("ROLLBACK")
             why = (
                 f"{len(rejects)} of {records} records rejected ({len(rejects) / records:.2%}), "
@@ -550,6 +562,18 @@ def _reject_file(
         raise
     result.message = f"rejected whole, nothing loaded: {why}"
     return result
+
+
+def _reject_unexpected(con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, run_id: int, error: Exception) -> FileResult:
+    """Record a file whose load failed in a way nobody foresaw (a bug) as rejected, with its hash when it can be
+    read (later runs skip it), so that the run goes on; `--debug` shows the traceback instead."""
+    rollback_quietly(con)
+    sha, size = delivered_hash(path)
+    result = FileResult(shown(path), stored_name(path), sha, "rejected")
+    try:
+        return _reject_file(con, settings, result, size, run_id, unexpected_reason(error, "load"), [], 0, set())
+    except Exception:
+        raise error from None
 
 
 def run_counts(results: list[FileResult]) -> dict[str, int]:

@@ -18,7 +18,13 @@ import numpy as np
 import polars as pl
 
 from deletedcalls.ingest.batches import GROUP_ROWS, Batch, records_text, records_with_nul
-from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, Chunk, read_header, scan_records
+from deletedcalls.ingest.csvscan import (
+    DEFAULT_CHUNK,
+    Chunk,
+    never_closed,
+    read_header,
+    scan_records,
+)
 from deletedcalls.ingest.delivery import SNIFF_BYTES, Delivery, NotReadable, open_delivery, sniff
 from deletedcalls.ingest.mapping import UTC_ZONES, ambiguous_reason, gap_reason, zoned
 from deletedcalls.ingest.schemas import CDR_COLUMNS, rejection_reasons
@@ -28,17 +34,18 @@ def _parse(chunk: Chunk, header: list[str], wanted: list[str]) -> tuple[pl.DataF
     """Parse the well-formed records of a chunk; returns (frame, their indexes, rejects)."""
     ncols = len(header)
     blank = chunk.ends == chunk.starts
-    good = (chunk.fields == ncols) & ~blank
+    cut = never_closed(chunk)
+    good = (chunk.fields == ncols) & ~blank & ~cut
     rejects: list[tuple[int, list[str], str]] = []
     if b"\x00" in chunk.data:  # one memchr, nothing more, when the chunk holds no NUL byte (the usual case)
         for i in records_with_nul(chunk):
             if good[i]:
                 good[i] = False
                 rejects.append((int(chunk.lines[i]), ["holds a NUL byte: binary data, not text"], chunk.raw(int(i))))
-    bad_idx = np.flatnonzero((chunk.fields != ncols) & ~blank)
+    bad_idx = np.flatnonzero(((chunk.fields != ncols) | cut) & ~blank)
     for i in bad_idx:
         reason = f"expected {ncols} fields as in the header, found {int(chunk.fields[i])}"
-        if chunk.unterminated and i == len(chunk) - 1:
+        if cut[i]:
             reason = "a quoted field is never closed (runs to the end of the file)"
         rejects.append((int(chunk.lines[i]), [reason], chunk.raw(int(i))))
     idx = np.flatnonzero(good)

@@ -134,6 +134,18 @@ def _scan(
     return _chunk(buf, starts, ends, lines, fields, unterminated, newlines, consumed, first_line)
 
 
+def never_closed(chunk: Chunk) -> np.ndarray:
+    """Per record, whether it opens a quote that the file never closes (only the last record of a file can).
+
+    Such a record is rejected whatever its field count: counted by quote pairs, the separators after a
+    lone quote count as fields, so a record cut inside a quoted field can have as many as the header.
+    """
+    cut = np.zeros(len(chunk), dtype=bool)
+    if chunk.unterminated and len(chunk):
+        cut[-1] = True
+    return cut
+
+
 def _quote_heavy(arr: np.ndarray, sep: int, quote: int) -> bool:
     """Whether quotes are as common as separators (every field quoted), judged on the first 64 kB."""
     head = arr[: 64 * 1024]

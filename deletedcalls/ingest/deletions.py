@@ -23,18 +23,20 @@ import polars as pl
 
 from deletedcalls import logs
 from deletedcalls.clock import parse_timestamp, utc_now
+from deletedcalls.environment import listed, note_committed, stops_the_command
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.delivery import (
     SNIFF_BYTES,
     ChangedWhileRead,
     NotReadable,
     json_array_hint,
+    json_problem,
     open_delivery,
     shown,
     sniff,
     stored_name,
 )
-from deletedcalls.ingest.rejects import record_rejects
+from deletedcalls.ingest.rejects import delivered_hash, record_rejects, unexpected_reason
 from deletedcalls.settings import Settings
 from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly
 
@@ -119,15 +121,24 @@ def entry_schema():
     def check(expr: pl.Expr, name: str) -> Any:
         return pa_pl.Check(lambda data: data.lazyframe.select(expr), name=name)
 
+    def no_nul(column: str) -> Any:
+        return check(pl.col(column).is_null() | ~pl.col(column).str.contains("\x00", literal=True),
+                     "must not hold a NUL character (\\u0000)")
+
+    def named(column: str) -> list[Any]:
+        """Who deleted and the entry's id: something to read in the audit trail, not blanks."""
+        return [check(pl.col(column).str.strip_chars().str.len_chars() > 0, "must be a non-empty string, not only spaces"),
+                no_nul(column)]
+
     text = pl.String
     return pa_pl.DataFrameSchema(
         {
-            "id": pa_pl.Column(text, nullable=False, checks=[check(pl.col("id").str.len_chars() > 0, "must be a non-empty string")]),
-            "user": pa_pl.Column(text, nullable=False, checks=[check(pl.col("user").str.len_chars() > 0, "must be a non-empty string")]),
+            "id": pa_pl.Column(text, nullable=False, checks=named("id")),
+            "user": pa_pl.Column(text, nullable=False, checks=named("user")),
             "timestamp": pa_pl.Column(text, nullable=False, checks=[
                 check(pl.col("timestampUtc").is_not_null(), "must be an ISO 8601 timestamp (no offset = UTC)")]),
             "action": pa_pl.Column(text, nullable=False, checks=[check(pl.col("action") == "delete_calls", "must be delete_calls")]),
-            "reason": pa_pl.Column(text, nullable=True),
+            "reason": pa_pl.Column(text, nullable=True, checks=[no_nul("reason")]),
             "selectorKind": pa_pl.Column(text, nullable=True, checks=[check(pl.col("selectorKind").is_in(SELECTOR_KINDS), "unknown selector kind")]),
             "selectorProblem": pa_pl.Column(text, nullable=True, checks=[check(pl.col("selectorProblem").is_null(), "invalid selector")]),
         },
@@ -136,34 +147,44 @@ def entry_schema():
     )
 
 
+TEXT_FIELDS = ("id", "user", "timestamp", "action", "reason")
+
+
+def _json_type(v: Any) -> str:
+    return ("a boolean" if isinstance(v, bool) else "a number" if isinstance(v, int | float)
+            else "a list" if isinstance(v, list) else "an object" if isinstance(v, dict) else type(v).__name__)
+
+
 def _flatten(obj: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The entry's fields for the schema, and the items its selector names."""
+    """The entry's fields for the schema, and the items its selector names.
+
+    A field of another JSON type than a string is not turned into text (["a", "b"] would
+    become the user '["a", "b"]', 1.5 the id '1.5'): it is left out, and `typeProblems`
+    says why, so that the line is rejected.
+    """
     kind, problem, items = _selector(obj.get("selector"))
     if "selector" not in obj:
         problem = "selector is required"
-
-    def as_text(v: Any) -> str | None:
-        return v if isinstance(v, str) else (None if v is None else json.dumps(v))
-
-    return {
-        "id": as_text(obj.get("id")),
-        "user": as_text(obj.get("user")),
-        "timestamp": as_text(obj.get("timestamp")),
-        "timestampUtc": parse_timestamp(obj.get("timestamp")),
-        "action": as_text(obj.get("action")),
-        "reason": as_text(obj.get("reason")),
-        "selectorKind": kind,
-        "selectorProblem": problem,
-    }, items
+    wrong = {f: obj[f] for f in TEXT_FIELDS if obj.get(f) is not None and not isinstance(obj[f], str)}
+    flat: dict[str, Any] = {f: None if f in wrong else obj.get(f) for f in TEXT_FIELDS}
+    flat["timestampUtc"] = parse_timestamp(flat["timestamp"]) if flat["timestamp"] is not None else None
+    flat["selectorKind"], flat["selectorProblem"] = kind, problem
+    flat["typeProblems"] = [f"{f}: must be a string{' (ISO 8601)' if f == 'timestamp' else ''}, not {_json_type(v)}"
+                            for f, v in wrong.items()]
+    return flat, items
 
 
 def _validate(flat: list[dict[str, Any]]) -> dict[int, list[str]]:
     import pandera.errors
 
-    frame = pl.DataFrame(flat, schema={**{c: pl.String for c in ENTRY_FIELDS}, "timestampUtc": pl.Datetime("us")})
+    from deletedcalls.ingest.schemas import raise_for_broken_checks
+
+    rows = [{k: v for k, v in f.items() if k != "typeProblems"} for f in flat]
+    frame = pl.DataFrame(rows, schema={**{c: pl.String for c in ENTRY_FIELDS}, "timestampUtc": pl.Datetime("us")})
     try:
         entry_schema().validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as e:
+        raise_for_broken_checks(e.failure_cases)
         reasons: dict[int, list[str]] = {}
         cases = e.failure_cases.filter(pl.col("index").is_not_null())
         for index, column, check_name, value in cases.select("index", "column", "check", "failure_case").iter_rows():
@@ -226,7 +247,8 @@ def ingest_deletion_file(
     valid = []
     for pos, (number, obj, raw) in enumerate(parsed):
         fl, items = flattened[pos]
-        why = list(reasons.get(pos, []))
+        mistyped = {p.split(":")[0] for p in fl["typeProblems"]}  # their "required" says less than the type does
+        why = fl["typeProblems"] + [r for r in reasons.get(pos, []) if r.split(":")[0] not in mistyped]
         if fl["timestampUtc"] is not None and fl["timestampUtc"] > latest:
             why.append(
                 f"timestamp: {fl['timestamp']} is more than one day after ingestion ({now:%Y-%m-%dT%H:%M:%SZ}); "
@@ -317,8 +339,8 @@ def _parse_lines(data: bytes) -> tuple[list[tuple[int, list[str], str]], list[tu
         except UnicodeDecodeError:
             rejects.append((number, ["not valid UTF-8 text"], raw))
             continue
-        except (json.JSONDecodeError, RecursionError) as e:
-            why = f"not valid JSON: {e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else "not valid JSON: nested too deeply"
+        except (ValueError, RecursionError) as e:  # not JSON, nested too deep, a number too long
+            why = json_problem(e)
             rejects.append((number, [why], raw))
             continue
         if not isinstance(obj, dict):
@@ -382,9 +404,16 @@ def ingest_deletion_files(
     con: duckdb.DuckDBPyConnection, settings: Settings, paths: list[Path], run_id: int, *, log_unchanged: bool = True
 ) -> list[DeletionFileResult]:
     """Ingest each deletion log in turn, logging each outcome."""
-    results = []
+    results: list[DeletionFileResult] = []
     for path in paths:
-        d = ingest_deletion_file(con, settings, path, run_id)
+        try:
+            d = ingest_deletion_file(con, settings, path, run_id)
+        except Exception as e:  # one log never stops the others (SPEC 2.3): it is recorded as rejected first
+            if stops_the_command(e) or logs.debugging():
+                done = [f"{r.file_name} ({r.status})" for r in results if r.status in ("ingested", "rejected")]
+                note_committed(e, f"deletion log(s) {listed(done)}" if done else "")
+                raise
+            d = _reject_unexpected(con, path, run_id, e)
         results.append(d)
         if d.status == "unchanged" and not log_unchanged:
             continue
@@ -392,6 +421,17 @@ def ingest_deletion_files(
         log(f"{d.file_name}: {d.message}", stage="ingest-deletions", file=d.path, entries=d.entries,
             rejected=d.rejected, conflicts=len(d.conflicts))
     return results
+
+
+def _reject_unexpected(con: duckdb.DuckDBPyConnection, path: Path, run_id: int, error: Exception) -> DeletionFileResult:
+    """Record a log whose ingestion failed in a way nobody foresaw (a bug) as rejected, so that the run goes on;
+    with its hash when it can be read, so that later runs skip it."""
+    rollback_quietly(con)
+    result = DeletionFileResult(shown(path), stored_name(path), delivered_hash(path)[0], "rejected")
+    try:
+        return _reject_log(con, result, run_id, unexpected_reason(error, "ingestion"), [], utc_now())
+    except Exception:
+        raise error from None
 
 
 def run_counts(results: list[DeletionFileResult]) -> dict[str, int]:

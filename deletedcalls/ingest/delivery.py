@@ -34,16 +34,20 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import gzip
 import hashlib
+import json
 import os
 import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from deletedcalls.fsutil import free_bytes
 
 # reads at least this large are hashed in the helper thread (smaller ones inline: a thread hop costs more)
 THREAD_HASH_BYTES = 1 << 20
@@ -72,6 +76,16 @@ def stored_name(path: Path) -> str:
 def shown(path: Path) -> str:
     """The path as text that can be printed and stored (as stored_name)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def total_size(paths: Iterable[Path]) -> int:
+    """The bytes of the regular files among `paths` (for a progress bar); one that cannot be stat-ed counts 0."""
+    total = 0
+    for p in paths:
+        with contextlib.suppress(OSError, ValueError):
+            st = os.stat(p)
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
 
 
 def _kind(mode: int) -> str:
@@ -135,8 +149,8 @@ class Delivery:
             pos += self._pos
         elif whence == os.SEEK_END:
             pos += self.size
-        if pos < 0:
-            raise ValueError("negative seek position")
+        if pos < 0:  # as a file object says it (zipfile looks for its end record past the start of a tiny file)
+            raise OSError(errno.EINVAL, "Invalid argument: negative seek position")
         self._pos = pos
         return pos
 
@@ -264,7 +278,24 @@ def sniff(head: bytes, layout: str) -> str | None:
         return f"holds NUL bytes in its first line: binary data, not {layout} text"
     if b"\n" not in head and b"\r" in head.rstrip(b"\r"):
         return "has classic-Mac line ends (CR only), so it reads as one line; save it with LF or CRLF line ends"
+    if layout == "CSV" and b'"' not in first and b"\r" in first.rstrip(b"\r"):  # a CR that ends no line, unquoted
+        return ("mixes line ends: its first line holds a CR (carriage return) that is not part of a CRLF, so lines "
+                "run together; save it with LF or CRLF line ends")
     return None
+
+
+# JSON nested deeper than Python's parser goes (about 1000 levels); no deletion entry or Ultravox object is
+TOO_DEEP = "not valid JSON: nested too deeply"
+
+
+def json_problem(error: ValueError | RecursionError) -> str:
+    """Why a JSON text failed to parse, as a reason: a syntax error, nesting too deep, or a number too long."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"not valid JSON: {error.msg} at column {error.colno}"
+    if isinstance(error, RecursionError):
+        return TOO_DEEP
+    # Python refuses to convert an integer of more than sys.get_int_max_str_digits() (4300) digits
+    return f"not valid JSON: a number too long to read ({' '.join(str(error).split(':')[0].split())})"
 
 
 def json_array_hint(head: bytes) -> str | None:
@@ -317,50 +348,87 @@ def delivered_text(path: Path, scratch: Path) -> Iterator[tuple[Path, str | None
 
     A plain file is its own text (its load reads and hashes it). A compressed one is
     read once through a Delivery while it is decompressed into a private folder under
-    `scratch`; its hash and stability are settled before the text is read.
+    `scratch`; its hash and stability are settled before the text is read. The text may
+    take at most half of the space free on `scratch`'s disk when it starts (the load
+    needs room for the rows it writes): a delivery that would take more is refused
+    before it fills the disk (DeliveryRejected), as is a decompression bomb.
     """
     kind = compression(path)
     if kind is None:
         yield path, None
         return
+    free = free_bytes(scratch)
     with open_delivery(path) as delivery, tempfile.TemporaryDirectory(prefix=".delivery-", dir=scratch) as tmp:  # 0700
         out = Path(tmp) / "text"
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as dst:
+            budget = _Budget(max(MIN_EXPANDED_LIMIT, MAX_EXPANSION * delivery.size), free, scratch)
             try:
-                limit = max(MIN_EXPANDED_LIMIT, MAX_EXPANSION * delivery.size)
                 if kind == "gzip":
                     with gzip.GzipFile(fileobj=delivery, mode="rb") as src:
-                        _copy_text(src, dst, limit)
+                        _copy_text(src, dst, budget)
                 else:
                     with zipfile.ZipFile(delivery) as z:
-                        members = [i for i in z.infolist() if not i.is_dir()]
-                        if len(members) != 1:
-                            raise DeliveryRejected(f"a .zip delivery must hold exactly one file; this one holds {len(members)}")
-                        with z.open(members[0]) as src:
-                            _copy_text(src, dst, limit)
+                        _copy_text_of_zip(z, dst, budget)
             except DeliveryRejected as e:
                 raise DeliveryRejected(str(e), delivery.finish()) from e
-            except (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile, NotImplementedError) as e:
+            except (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile, NotImplementedError, RuntimeError,
+                    ValueError) as e:  # what gzip and zipfile raise for damaged or unsupported data
                 raise DeliveryRejected(f"cannot be read as {kind}: {' '.join(str(e).split()) or type(e).__name__}",
                                        delivery.finish()) from e
         sha = delivery.finish()  # the whole delivered file, read once; ChangedWhileRead if it changed meanwhile
         yield out, sha
 
 
-def _copy_text(src: Any, dst: Any, limit: int) -> None:
-    """Decompress into dst; binary content is refused on its first block, a bomb once it passes `limit`."""
+class _Budget:
+    """How much a delivery may decompress to: `limit` (a bomb past it) and half of the `free` bytes of `scratch`."""
+
+    def __init__(self, limit: int, free: int, scratch: Path) -> None:
+        self.limit, self.free, self.scratch = limit, free, scratch
+        self.room = free // 2
+
+    def check(self, size: int, declared: bool = False) -> None:
+        """DeliveryRejected when `size` bytes of text (written so far, or `declared` by the archive) are too many."""
+        so = "would decompress" if declared else "decompresses"
+        if size > self.room and self.room < self.limit:
+            raise DeliveryRejected(
+                f"{so} to more than {self.room} bytes, half the free space of the warehouse's disk ({self.scratch}: "
+                f"{self.free} bytes free): refused before it filled the disk; free space there and deliver it again "
+                "under a new name, or send it split"
+            )
+        if size > self.limit:
+            raise DeliveryRejected(
+                f"{so} to more than {self.limit} bytes ({MAX_EXPANSION} times its size): refused as a decompression bomb; "
+                "send it uncompressed or split it"
+            )
+
+
+def _copy_text_of_zip(z: zipfile.ZipFile, dst: Any, budget: _Budget) -> None:
+    members = [i for i in z.infolist() if not i.is_dir()]
+    if len(members) != 1:
+        raise DeliveryRejected(f"a .zip delivery must hold exactly one file; this one holds {len(members)}")
+    member = members[0]
+    if member.flag_bits & 0x1:
+        raise DeliveryRejected(f"holds an encrypted file ({member.filename}): send it without a password")
+    budget.check(member.file_size, declared=True)  # what the archive says, before a byte is written
+    with z.open(member) as src:
+        _copy_text(src, dst, budget)
+
+
+def _copy_text(src: Any, dst: Any, budget: _Budget) -> None:
+    """Decompress into dst; binary content is refused on its first block, too much text before it is written."""
     first = src.read(SNIFF_BYTES)
     reason = sniff(first, "CSV")
     if reason:
         raise DeliveryRejected(f"holds a file that {reason}")
-    dst.write(first)
-    written = len(first)
-    while block := src.read(COPY_BUFFER):
+    written = 0
+    block = first
+    while block:
         written += len(block)
-        if written > limit:
-            raise DeliveryRejected(
-                f"decompresses to more than {limit} bytes ({MAX_EXPANSION} times its size): refused as a decompression bomb; "
-                "send it uncompressed or split it"
-            )
-        dst.write(block)
+        budget.check(written)
+        try:
+            dst.write(block)
+        except OSError as e:  # a write names no file: name the disk it failed on (exit 7 says where)
+            e.filename = e.filename or str(budget.scratch)
+            raise
+        block = src.read(COPY_BUFFER)

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from deletedcalls.ingest.batches import GROUP_ROWS, Batch, Prefetch, records_text, records_with_nul
-from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, Chunk, _scan, scan_records
+from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, Chunk, _scan, never_closed, scan_records
 from deletedcalls.ingest.delivery import Delivery, open_delivery
 from deletedcalls.ingest.mapping import (
     UTC_ZONES,
@@ -106,7 +106,8 @@ def _raw(chunk: Chunk, i: int, encoding: str) -> str:
 def _parse(chunk: Chunk, names: list[str], used: list[str], profile: Profile) -> tuple[pl.DataFrame, np.ndarray, list]:
     ncols = len(names)
     blank = chunk.ends == chunk.starts
-    good = (chunk.fields == ncols) & ~blank
+    cut = never_closed(chunk)
+    good = (chunk.fields == ncols) & ~blank & ~cut
     rejects: list[tuple[int, list[str], str]] = []
     miscounted = ~good & ~blank
     if b"\x00" in chunk.data:  # as on the canonical path: a record holding a NUL byte is binary data, not text
@@ -117,7 +118,7 @@ def _parse(chunk: Chunk, names: list[str], used: list[str], profile: Profile) ->
     for i in np.flatnonzero(miscounted):
         where = "the header" if profile.header else f"profile {profile.name}'s columns"
         reason = f"expected {ncols} fields as in {where}, found {int(chunk.fields[i])}"
-        if chunk.unterminated and i == len(chunk) - 1:
+        if cut[i]:
             reason = "a quoted field is never closed (runs to the end of the file)"
         rejects.append((int(chunk.lines[i]), [reason], _raw(chunk, int(i), profile.encoding)))
     idx = np.flatnonzero(good)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from deletedcalls import logs
 from deletedcalls.errors import ConfigError, UsageError
 from deletedcalls.trust import check_entry
 
@@ -72,6 +73,8 @@ DIRECTIVES = set("YymdbBhHIMSpjfaAeTDFR%") | {".f"}
 DATE_DIRECTIVES = set("YymdbBhjeDFaA")
 TIME_DIRECTIVES = set("HIMSpfTR")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# the longest chain of profiles that extend one another (each built at start-up: a chain costs its length squared)
+MAX_EXTENDS = 16
 
 
 @dataclass(frozen=True)
@@ -165,9 +168,11 @@ def _fail(where: str, key: str, message: str, choices: Any = (), word: str | Non
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    except RecursionError:  # arrays or tables nested thousands deep: Python's TOML parser recurses
+        raise ConfigError(f"{path}: nested too deeply to be a profile (a profile's values are at most a table of strings)") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot be read: {e}") from e
 
@@ -362,16 +367,23 @@ class Catalog:
     def names(self) -> list[str]:
         return [*BUILTIN_ORDER, *self.user_names]
 
-    def _resolved(self, name: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
-        raw, origin = self._raw[name]
-        parent = raw.get("extends")
-        if parent is None:
-            return raw
-        if parent not in self._raw:
-            raise _fail(origin, "extends", f"no profile {parent!r}", self._raw, parent)
-        if parent in chain or parent == name:
-            raise _fail(origin, "extends", f"profiles extend each other in a circle ({' → '.join((*chain, name, parent))})")
-        return _merge(self._resolved(parent, (*chain, name)), raw)
+    def _resolved(self, name: str) -> dict[str, Any]:
+        """The profile as written, merged onto what it extends, and that onto what it extends, ..."""
+        chain = [name]
+        while (parent := self._raw[chain[-1]][0].get("extends")) is not None:
+            origin = self._raw[chain[-1]][1]
+            if parent not in self._raw:
+                raise _fail(origin, "extends", f"no profile {parent!r}", self._raw, parent)
+            if parent in chain:
+                raise _fail(origin, "extends", f"profiles extend each other in a circle ({' → '.join((*chain, parent))})")
+            if len(chain) > MAX_EXTENDS:
+                raise _fail(self._raw[name][1], "extends", f"extends a chain of more than {MAX_EXTENDS} profiles; "
+                            "extend a profile nearer a built-in one")
+            chain.append(parent)
+        merged = self._raw[chain[-1]][0]
+        for child in reversed(chain[:-1]):
+            merged = _merge(merged, self._raw[child][0])
+        return merged
 
     def get(self, name: str) -> Profile:
         if name not in self._built:
@@ -417,7 +429,7 @@ def header_names(head: bytes, profile: Profile) -> list[str]:
     return [profile.aliases.get(n, n) for n in first_fields(head, profile)]
 
 
-def detect(catalog: Catalog, head: bytes, file_name: str) -> Detection:
+def detect(catalog: Catalog, head: bytes, file_name: str, *, warn: bool = True) -> Detection:
     """The profile whose [detect] matches a file (its first bytes and its name)."""
     if not head.replace(b"\xef\xbb\xbf", b"").strip():
         return Detection(None, "the file is empty")
@@ -448,8 +460,13 @@ def detect(catalog: Catalog, head: bytes, file_name: str) -> Detection:
                     continue
             candidates.append(((0, 1, 0, user), p, f"its file name ({p.detect_filename})"))
     if candidates:
-        candidates.sort(key=lambda c: c[0], reverse=True)
-        _, p, why = candidates[0]
+        candidates.sort(key=lambda c: c[0], reverse=True)  # stable: of equals, the first by name
+        rank, p, why = candidates[0]
+        tied = [c[1].name for c in candidates[1:] if c[0] == rank]
+        if tied and warn:
+            logs.warning(f"{file_name}: profiles {', '.join(repr(n) for n in [p.name, *tied])} tie: they match it equally ({why}); "
+                         f"{p.name!r} was chosen, the first by name: give their [detect] sections something that tells them "
+                         "apart, or pin one (--profile, a job's [[cdr]])", stage="profiles", profiles=[p.name, *tied])
         return Detection(p, f"detected by {why}")
     if not misses:
         return Detection(None, "no profile matches and none has a [detect] section")
@@ -459,15 +476,15 @@ def detect(catalog: Catalog, head: bytes, file_name: str) -> Detection:
 
 def choose(
     catalog: Catalog, head: bytes, file_name: str, *, profile: str | None = None,
-    pins: tuple[tuple[str, str], ...] = (),
+    pins: tuple[tuple[str, str], ...] = (), warn: bool = True,
 ) -> Detection:
-    """--profile, else the first job pin whose glob matches the file name, else detection."""
+    """--profile, else the first job pin whose glob matches the file name, else detection (`warn`: of a tie)."""
     if profile:
         return Detection(catalog.get(profile), "named by --profile")
     for glob, name in pins:
         if fnmatch.fnmatch(file_name, glob):
             return Detection(catalog.get(name), f"pinned by the job to {glob!r}")
-    return detect(catalog, head, file_name)
+    return detect(catalog, head, file_name, warn=warn)
 
 
 def early_layout(home: Path | None, path: Path, profile: str | None, zone: str) -> tuple[Profile, str] | None:
@@ -486,7 +503,7 @@ def early_layout(home: Path | None, path: Path, profile: str | None, zone: str) 
         catalog = Catalog(home)
         with open(path, "rb") as f:
             head = f.read(64 * 1024)
-        p = choose(catalog, head, path.name, profile=profile).profile
+        p = choose(catalog, head, path.name, profile=profile, warn=False).profile  # the load warns
         return None if p is None else (p, p.zone_for(zone))
     except Exception:
         return None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import polars as pl
 
+from deletedcalls.ingest.delivery import ChangedWhileRead, NotReadable, open_delivery
 from deletedcalls.store.warehouse import insert_from
 
 Reject = tuple  # (line, reasons, raw text) or (line, reasons, raw text, id of the call it duplicates)
@@ -30,3 +33,18 @@ def record_rejects(
         "SELECT $source, $cdr, $del, $name, line, reasons, raw, $run, duplicate_of FROM rejects ORDER BY line",
         {"source": source, "cdr": cdr_id, "del": deletion_id, "name": name, "run": run_id},
     )
+
+
+def unexpected_reason(error: Exception, doing: str) -> str:
+    """Why a file is rejected whose `doing` (load, reading, ingestion) failed in a way nobody foresaw: a bug."""
+    return (f"an unexpected error stopped its {doing} ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+            "this is a bug: report it with the file (`--debug` shows the traceback)")
+
+
+def delivered_hash(path: Path) -> tuple[str, int]:
+    """(SHA-256, size) of a file as delivered, read once, for recording it; ("", 0) when it cannot be read whole."""
+    try:
+        with open_delivery(path) as d:
+            return d.finish(), d.size
+    except (NotReadable, ChangedWhileRead, OSError):
+        return "", 0

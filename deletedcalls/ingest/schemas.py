@@ -26,11 +26,18 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 PHONE = r"^[+0-9][0-9]{2,19}$"
-# pence, >= 0, at most 4 decimal places, fits DECIMAL(18, 4)
-MONEY = r"^[0-9]{1,14}(\.[0-9]{1,4})?$"
-# seconds, >= 0, fits BIGINT comfortably
-SECONDS = r"^[0-9]{1,15}$"
+# pence, >= 0, at most 4 decimal places; to fit DECIMAL(18, 4), at most MONEY_DIGITS before the point
+MONEY = r"^[0-9]+(\.[0-9]{1,4})?$"
+MONEY_DIGITS = 14
+# seconds, >= 0; to fit BIGINT comfortably, at most SECONDS_DIGITS digits
+SECONDS = r"^[0-9]+$"
+SECONDS_DIGITS = 15
 DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# the calendar a call may be dated in (as option dates, settings.parse_date): year 0000 would load and print as 0001 BC
+FIRST_YEAR, LAST_YEAR = "1900", "2999"
+# the carrier Ultravox calls are stored under (SPEC 10): a CDR file may not use it, or its row would take an
+# Ultravox call's key (carrier, carrierCallID) and stay live when the call's tombstone arrives
+RESERVED_CARRIER = "ultravox"
 TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
 
 # Every CDR column, in the order of the calls table, with whether it is required.
@@ -134,6 +141,24 @@ def cdr_schema():
     def one_of(values: list[str], message: str) -> pandera_types.Check:
         return pa.Check(lambda data: data.lazyframe.select(pl.col(data.key).is_in(values)), name=message)
 
+    def digits_at_most(pattern: str, digits: int, message: str) -> pandera_types.Check:
+        """Values of the right form (`pattern`) with at most `digits` digits before any point (leading zeros aside)."""
+        def check(data: pandera_types.PolarsData) -> pl.LazyFrame:
+            col = pl.col(data.key)
+            whole = col.str.split(".").list.first().str.strip_chars_start("0")
+            return data.lazyframe.select(~col.str.contains(pattern) | (whole.str.len_chars() <= digits))
+        return pa.Check(check, name=message)
+
+    def year_in_range(data: pandera_types.PolarsData) -> pl.LazyFrame:
+        col = pl.col(data.key)
+        return data.lazyframe.select(~col.str.contains(DATE) | col.str.slice(0, 4).is_between(pl.lit(FIRST_YEAR), pl.lit(LAST_YEAR)))
+
+    def not_blank(data: pandera_types.PolarsData) -> pl.LazyFrame:  # the call's key: spaces name no carrier or call
+        return data.lazyframe.select(pl.col(data.key).str.strip_chars().str.len_chars() > 0)
+
+    def not_reserved(data: pandera_types.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col(data.key).str.strip_chars().str.to_lowercase() != RESERVED_CARRIER)
+
     phone = "must be + or a digit, then digits, 3-20 characters"
     checks: dict[str, list[pandera_types.Check]] = {
         "target": [matches(PHONE, phone)],
@@ -145,17 +170,22 @@ def cdr_schema():
         "startDate": [
             matches(DATE, "must be a date YYYY-MM-DD"),
             pa.Check(_real_date, name="must be a real calendar date"),
+            pa.Check(year_in_range, name=f"must be a date from {FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31"),
         ],
         "startTime": [matches(TIME, "must be a 24-hour time HH:MM:SS")],
         "tariffTime": [one_of(["day", "evening", "weekend"], "must be day, evening, weekend or empty")],
-        "duration": [matches(SECONDS, "must be whole seconds >= 0")],
-        "answerTime": [matches(SECONDS, "must be whole seconds >= 0")],
-        "carrierCallID": [],
-        "carrier": [],
+        "carrierCallID": [pa.Check(not_blank, name="must not be only spaces")],
+        "carrier": [pa.Check(not_blank, name="must not be only spaces"),
+                    pa.Check(not_reserved, name=f"{RESERVED_CARRIER} is reserved for Ultravox calls "
+                             "(`deletedcalls ingest ultravox`); a CDR file may not use it")],
     }
+    for c in ("duration", "answerTime"):
+        checks[c] = [matches(SECONDS, "must be whole seconds >= 0"),
+                     digits_at_most(SECONDS, SECONDS_DIGITS, f"too large: at most {SECONDS_DIGITS} digits")]
     money = "must be pence >= 0 with at most 4 decimal places"
     for c in COST_COLUMNS:
-        checks[c] = [matches(MONEY, money)]
+        checks[c] = [matches(MONEY, money),
+                     digits_at_most(MONEY, MONEY_DIGITS, f"too large: at most {MONEY_DIGITS} digits before the point")]
     columns = {
         name: pa.Column(pl.String, checks=checks.get(name, []), nullable=not required)
         for name, required in CDR_COLUMNS.items()
@@ -178,7 +208,19 @@ def rejection_reasons(frame: pl.DataFrame) -> dict[int, list[str]]:
     return {}
 
 
+def raise_for_broken_checks(failure_cases: pl.DataFrame) -> None:
+    """A check that could not run is reported by pandera as a failure of no row, which would let every row
+    pass it: raise instead (a bug in the check; the file is rejected with it, never loaded unchecked)."""
+    broken = failure_cases.filter(
+        pl.col("index").is_null() & (pl.col("schema_context") == "Column") & ~pl.col("check").str.starts_with("dtype(")
+    )
+    if broken.height:
+        column, check, case = broken.row(0)[2], broken.row(0)[3], broken.row(0)[0]
+        raise RuntimeError(f"the check {check!r} of {column} could not run: {case}")
+
+
 def _reasons_by_row(failure_cases: pl.DataFrame) -> dict[int, list[str]]:
+    raise_for_broken_checks(failure_cases)
     reasons: dict[int, list[str]] = {}
     cases = failure_cases.filter(pl.col("index").is_not_null())
     for index, column, check, value in cases.select("index", "column", "check", "failure_case").iter_rows():

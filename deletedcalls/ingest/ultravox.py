@@ -37,10 +37,12 @@ rejected record.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import itertools
 import json
 import os
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +53,10 @@ import polars as pl
 
 from deletedcalls import logs
 from deletedcalls.clock import utc_now
+from deletedcalls.environment import listed, note_committed, stops_the_command
 from deletedcalls.errors import InputRejected
+from deletedcalls.ingest.delivery import shown, stored_name
+from deletedcalls.ingest.rejects import unexpected_reason
 from deletedcalls.ingest.ultravox_records import (
     Record,
     Reject,
@@ -216,15 +221,15 @@ class _File:
 
 def _open(con: duckdb.DuckDBPyConnection, path: Path, seen: dict[str, str]) -> _File:
     """Step 1 and 2 for one file: read once, hash, known?, recognise."""
-    f = _File(UltravoxFileResult(str(path), path.name, "", "rejected"))
+    f = _File(UltravoxFileResult(shown(path), stored_name(path), "", "rejected"))
     r = f.result
     try:
-        if not path.is_file():
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO is never opened: its read would block
             r.message = "not a regular file; nothing was read"
             return f
         data = _read_once(path)
     except OSError as e:
-        r.message = f"cannot be read ({e.strerror or e}); nothing was loaded"
+        r.message = f"cannot be opened or read: {e.strerror or e}; nothing was loaded"
         return f
     if data is None:
         r.status = "changing"
@@ -237,9 +242,9 @@ def _open(con: duckdb.DuckDBPyConnection, path: Path, seen: dict[str, str]) -> _
         r.status = "unchanged"
         name, status = (known[0][1], known[0][2]) if known else (seen[r.sha256], "in this command")
         r.file_id = known[0][0] if known else None
-        r.message = f"already ingested{'' if name == path.name else f' as {name!r}'} ({status}); nothing to do"
+        r.message = f"already ingested{'' if name == r.file_name else f' as {name!r}'} ({status}); nothing to do"
         return f
-    seen[r.sha256] = path.name
+    seen[r.sha256] = r.file_name
     r.kind, f.records, f.rejects, f.why = recognise(data)
     r.records = len(f.records) + len(f.rejects)  # lines of a spool that are not JSON are records too
     if f.why is not None:
@@ -247,15 +252,36 @@ def _open(con: duckdb.DuckDBPyConnection, path: Path, seen: dict[str, str]) -> _
     return f
 
 
+def _unexpected(f: _File, error: Exception, path: Path | None = None) -> _File:
+    """A file whose reading failed in a way nobody foresaw (a bug): rejected whole, with its hash when it can be read
+    (so that later runs skip it) and the error as its reason."""
+    r = f.result
+    if path is not None and not r.sha256:
+        with contextlib.suppress(OSError):
+            data = _read_once(path)
+            if data is not None:
+                r.sha256, f.size = hashlib.sha256(data).hexdigest(), len(data)
+    r.status, f.records, f.rejects, f.good = "rejected", [], [], None
+    f.why = unexpected_reason(error, "reading")
+    r.message = f"rejected whole, nothing loaded: {f.why}"
+    return f
+
+
 def _validate(files: list[_File], kind: str, now: datetime, max_ratio: float) -> None:
     """Step 3 for every file of one kind at once (one pandera validation, whatever the number of files)."""
+    flattened = []
+    for f in files:
+        assert f.records is not None
+        try:
+            flattened.append((f, tombstone_frame(f.records, now) if kind == "tombstones" else call_frame(f.records, kind == "events")))
+        except Exception as e:  # one file never stops the others: it is rejected (and recorded) alone
+            if stops_the_command(e) or logs.debugging():
+                raise
+            _unexpected(f, e)
+    files = [f for f, _ in flattened]
     if not files:
         return
-    frames = []
-    for idx, f in enumerate(files):
-        assert f.records is not None
-        frame = tombstone_frame(f.records, now) if kind == "tombstones" else call_frame(f.records, kind == "events")
-        frames.append(frame.with_columns(pl.lit(idx, pl.Int32).alias("fileIdx")))
+    frames = [frame.with_columns(pl.lit(idx, pl.Int32).alias("fileIdx")) for idx, (_, frame) in enumerate(flattened)]
     frame = pl.concat(frames, how="vertical")
     reasons = rejection_reasons(kind, frame) if frame.height else {}
     typed = typed_tombstones(frame) if kind == "tombstones" else typed_calls(frame)
@@ -330,8 +356,10 @@ def _summary(r: UltravoxFileResult) -> str:
 BATCH_RECORDS = 100_000
 
 
-def _flush(con: duckdb.DuckDBPyConnection, batch: list[_File], settings: Settings, run_id: int, now: datetime) -> None:
-    """Validate and apply a batch of opened files, then let go of their records."""
+def _flush(con: duckdb.DuckDBPyConnection, batch: list[_File], settings: Settings, run_id: int, now: datetime,
+           committed: list[str]) -> None:
+    """Validate and apply a batch of opened files, then let go of their records; `committed` gains the files
+    recorded."""
     recognised = [f for f in batch if f.result.kind is not None and f.why is None]
     for kind in ("calls", "events", "tombstones"):
         _validate([f for f in recognised if f.result.kind == kind], kind, now, settings.max_reject_ratio)
@@ -345,6 +373,7 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: list[_File], settings: Setting
             groups.append([f])
     for group in groups:
         _apply_group(con, group, run_id, now)
+        committed.extend(f"{f.result.file_name} ({f.result.status})" for f in group)
     for f in batch:
         f.records = f.good = None
 
@@ -364,15 +393,25 @@ def ingest_ultravox_files(con: duckdb.DuckDBPyConnection, settings: Settings, pa
     files: list[_File] = []
     batch: list[_File] = []
     held = 0
-    for path in paths:
-        f = _open(con, path, seen)
-        files.append(f)
-        batch.append(f)
-        held += len(f.records or [])
-        if held >= BATCH_RECORDS:
-            _flush(con, batch, settings, run_id, now)
-            batch, held = [], 0
-    _flush(con, batch, settings, run_id, now)
+    committed: list[str] = []
+    try:
+        for path in paths:
+            try:
+                f = _open(con, path, seen)
+            except Exception as e:  # one file never stops the others (SPEC 2.3): it is recorded as rejected
+                if stops_the_command(e) or logs.debugging():
+                    raise
+                f = _unexpected(_File(UltravoxFileResult(shown(path), stored_name(path), "", "rejected")), e, path)
+            files.append(f)
+            batch.append(f)
+            held += len(f.records or [])
+            if held >= BATCH_RECORDS:
+                _flush(con, batch, settings, run_id, now, committed)
+                batch, held = [], 0
+        _flush(con, batch, settings, run_id, now, committed)
+    except BaseException as e:
+        note_committed(e, f"Ultravox file(s) {listed(committed)}" if committed else "")
+        raise
     for f in files:
         r = f.result
         if r.status == "unchanged" and not log_unchanged:

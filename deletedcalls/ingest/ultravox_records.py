@@ -18,6 +18,8 @@ from typing import Any
 
 import polars as pl
 
+from deletedcalls.ingest.delivery import json_problem
+
 CALL_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 DURATION = r"^[0-9]{1,12}(\.[0-9]{1,9})?s$"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
@@ -67,6 +69,8 @@ def recognise(data: bytes) -> tuple[str | None, list[Record], list[Reject], str 
         doc = json.loads(text)
     except json.JSONDecodeError:
         return _json_lines(text)
+    except (ValueError, RecursionError) as e:  # nested too deep, a number too long
+        return None, [], [], json_problem(e)
     if isinstance(doc, dict) and "results" in doc:
         results = doc["results"]
         if not isinstance(results, list):
@@ -96,10 +100,11 @@ def _json_lines(text: str) -> tuple[str | None, list[Record], list[Reject], str 
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError as e:
+        except (ValueError, RecursionError) as e:
+            why = json_problem(e)
             if not recognised:
-                return None, [], [], f"line {number} is not JSON ({e.msg}): not a saved page nor JSON Lines of webhook events"
-            rejects.append((number, [f"not valid JSON: {e.msg} at column {e.colno}"], line[:RAW_LIMIT]))
+                return None, [], [], f"line {number} is {why}: not a saved page nor JSON Lines of webhook events"
+            rejects.append((number, [why], line[:RAW_LIMIT]))
             continue
         if not recognised:
             if not (isinstance(obj, dict) and "event" in obj):
@@ -285,9 +290,12 @@ def rejection_reasons(kind: str, frame: pl.DataFrame) -> dict[int, list[str]]:
     schema = _schemas()[kind]
     import pandera.errors
 
+    from deletedcalls.ingest.schemas import raise_for_broken_checks
+
     try:
         schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as e:
+        raise_for_broken_checks(e.failure_cases)
         reasons: dict[int, list[str]] = {}
         cases = e.failure_cases.filter(pl.col("index").is_not_null())
         for index, column, check_name, value in cases.select("index", "column", "check", "failure_case").iter_rows():
@@ -331,7 +339,7 @@ def typed_tombstones(frame: pl.DataFrame) -> pl.DataFrame:
 
 def is_ultravox_file(path: Path) -> bool:
     """For the inbox: a *.json file is an Ultravox page; a *.jsonl file is a webhook spool when its first
-    non-blank line is an object with an "event" (a deletion log's lines have "selector")."""
+    line that is JSON is an object with an "event" (a deletion log's lines have "selector")."""
     if path.suffix.lower() == ".json":
         return True
     if path.suffix.lower() != ".jsonl":
@@ -344,8 +352,8 @@ def is_ultravox_file(path: Path) -> bool:
                     continue
                 try:
                     obj = json.loads(line)
-                except ValueError:
-                    return False
+                except (ValueError, RecursionError):
+                    continue  # a line that is not JSON tells nothing: the next one decides (its own load rejects it)
                 return isinstance(obj, dict) and "event" in obj
     except OSError:
         return False

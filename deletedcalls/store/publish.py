@@ -58,7 +58,9 @@ from pathlib import Path
 
 import duckdb
 
+from deletedcalls import logs
 from deletedcalls.clock import utc_now
+from deletedcalls.environment import is_damaged
 from deletedcalls.errors import ConfigError, UsageError
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.published import Store, store_path
@@ -332,7 +334,7 @@ def _extend(con: duckdb.DuckDBPyConnection, settings: Settings, store: Store, ta
     _copy_private(previous, tmp)
     done = False
     try:
-        with _attached(con, tmp):
+        with _previous_attached(con, tmp, previous):
             checked = _checked_extents(con, tables)
             extents, held = checked if checked else (None, 0)
             if extents is not None and _new_rows(con, tables, extents) > held // GROWTH:
@@ -348,10 +350,30 @@ def _extend(con: duckdb.DuckDBPyConnection, settings: Settings, store: Store, ta
                 con.execute("DROP TABLE pub.published_tables")
                 _write_bookkeeping(con, store, info, extents, "extended")
                 done = True
+    except _Damaged:
+        pass
     finally:
         if not done:
             _remove_temp(tmp)
     return done
+
+
+class _Damaged(Exception):
+    """The previous published store is damaged: it cannot be extended (both stores are written fresh)."""
+
+
+@contextlib.contextmanager
+def _previous_attached(con: duckdb.DuckDBPyConnection, tmp: Path, previous: Path) -> Iterator[None]:
+    """A copy of the previous store attached as pub; a damaged one raises _Damaged (``_extend`` writes fresh)."""
+    try:
+        with _attached(con, tmp):
+            yield
+    except duckdb.Error as e:
+        if not is_damaged(e):
+            raise
+        logs.warning(f"{previous} is damaged ({' '.join(str(e).split())[:120]}); both stores are published fresh",
+                     stage="publish", store=str(previous))
+        raise _Damaged from e
 
 
 def _checked_extents(con: duckdb.DuckDBPyConnection, tables: list[_Table]) -> tuple[dict[str, _Extent], int] | None:

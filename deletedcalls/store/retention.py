@@ -40,6 +40,7 @@ from deletedcalls.dr.archive import Part, Written, remove_staged, write_archive
 from deletedcalls.dr.archives import Checksum, archive_names, object_rels, part_number
 from deletedcalls.dr.context import DrContext
 from deletedcalls.dr.targets import TargetFailure
+from deletedcalls.environment import listed, note_committed
 from deletedcalls.errors import DeletedCallsError, IntegrityFailure
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.published import reading
@@ -141,24 +142,30 @@ def enforce_retention(
     result.targets = [t.uri for t in dr.targets]
     failure: DeletedCallsError | None = None
     try:
-        for target in dr.targets:
-            for tmp in target.remove_temporaries():
-                logs.warning(f"removed a partial file left by an interrupted run: {target.uri}/{tmp}", stage="retention")
-        for plan in result.plan:
-            archive_partition(con, settings, dr, plan, run_id, as_of, days)
-            result.archived.append(plan.archive_id)
-            result.rows_purged += plan.rows
-            logs.info(f"archived and purged partition {plan.partition}", stage="retention", partition=plan.partition,
-                      archive=plan.archive_id, rows=plan.rows, targets=len(dr.targets))
-        remove_staged(dr.staging)
-        result.shredded = shred_expired(con, settings, dr, run_id, as_of)
-    except DeletedCallsError as e:  # what was purged before is still erased below; then the failure is reported
-        failure = e
-    if _erasure_pending(con):
-        con = rewrite_database(con, settings)
-        result.erased = True
-    if failure is not None:
-        raise failure
+        try:
+            for target in dr.targets:
+                for tmp in target.remove_temporaries():
+                    logs.warning(f"removed a partial file left by an interrupted run: {target.uri}/{tmp}", stage="retention")
+            for plan in result.plan:
+                archive_partition(con, settings, dr, plan, run_id, as_of, days)
+                result.archived.append(plan.archive_id)
+                result.rows_purged += plan.rows
+                logs.info(f"archived and purged partition {plan.partition}", stage="retention", partition=plan.partition,
+                          archive=plan.archive_id, rows=plan.rows, targets=len(dr.targets))
+            remove_staged(dr.staging)
+            result.shredded = shred_expired(con, settings, dr, run_id, as_of)
+        except DeletedCallsError as e:  # what was purged before is still erased below; then the failure is reported
+            failure = e
+        if _erasure_pending(con):
+            con = rewrite_database(con, settings)
+            result.erased = True
+        if failure is not None:
+            raise failure
+    except BaseException as e:
+        if result.archived:
+            note_committed(e, f"archive(s) {listed(result.archived)} written to every DR target, verified there and "
+                              "purged from the warehouse")
+        raise
     return result, con
 
 

@@ -51,6 +51,7 @@ from deletedcalls.store.warehouse import (
     refuse_foreign_home,
     remove_stale_deliveries,
     rollback_quietly,
+    undamaged,
 )
 
 
@@ -80,6 +81,11 @@ def writing(settings: Settings) -> Iterator[Session]:
                     raise failure from e
                 raise
             publish_state(session.con, settings, session.run_id)
+        except duckdb.Error as e:  # a block of the database found damaged mid-command: exit 6, not a bug
+            damage = undamaged(settings, e)
+            if damage is e:
+                raise
+            raise damage from e
         finally:
             session.con.close()
 
@@ -147,7 +153,7 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
             if is_lock_error(e):
                 raise WarehouseBusy(f"warehouse {home} is busy: another process has it open") from e
             _remove_new_database(settings, fresh)
-            raise
+            raise undamaged(settings, e) from e
         try:
             try:
                 before = current_version(con)
@@ -158,6 +164,12 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
                 publish_state(con, settings, None)
             finally:
                 con.close()
+        except duckdb.Error as e:
+            _remove_new_database(settings, fresh)
+            damage = undamaged(settings, e)
+            if damage is e:
+                raise
+            raise damage from e
         except BaseException:
             _remove_new_database(settings, fresh)
             raise

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from deletedcalls.clock import utc_now
+from deletedcalls.environment import WRITER_WAY_OUT, damaged_database, is_damaged
 from deletedcalls.errors import UsageError, WarehouseBusy
 from deletedcalls.fsutil import private_files
 from deletedcalls.settings import CONFIG_NAME, Settings
@@ -47,10 +48,26 @@ def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyCo
             raise WarehouseBusy(
                 f"warehouse {settings.home} is busy: another process has it open; try again later"
             ) from e
-        raise
-    con.execute("SET preserve_insertion_order = true")
-    con.execute(sql("macros/purged_key"))
+        raise undamaged(settings, e) from e
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(sql("macros/purged_key"))
+        current_version(con)  # reads the catalog: a file damaged past its header fails here, not mid-command
+    except duckdb.Error as e:
+        con.close()
+        raise undamaged(settings, e) from e
     return con
+
+
+def undamaged(settings: Settings, error: Exception) -> Exception:
+    """The error to raise for a DuckDB error met on the warehouse database: exit 6 naming the file and the
+    way out when it says the file is damaged (random bytes, 0 bytes, cut short, a bad checksum), else itself.
+
+    The one place a damaged warehouse is told (``connect``, ``session.writing`` and ``init`` use it).
+    """
+    if is_damaged(error):
+        return damaged_database(settings.database, error, WRITER_WAY_OUT)
+    return error
 
 
 @contextlib.contextmanager
@@ -162,13 +179,17 @@ def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
 def insert_from(con: duckdb.DuckDBPyConnection, name: str, data: object, query: str, params: dict | None = None) -> None:
     """Run `query` (an INSERT … FROM name) with `data` (a polars frame or Arrow stream) visible as `name`.
 
-    The name is unregistered afterwards, also when the query fails.
+    The name is unregistered afterwards; when the query fails, its error is what propagates (an
+    unregister inside the aborted transaction fails too, and would hide it).
     """
     con.register(name, data)
     try:
         con.execute(query, params)
-    finally:
-        con.unregister(name)
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
 
 
 def next_ids(con: duckdb.DuckDBPyConnection, counter: str, count: int) -> int:
