@@ -1,11 +1,12 @@
 """Benchmarks: each stage against the bare-DuckDB baseline of the same work, in the same run.
 
-    python bench/run.py [--rows 1000000] [--stages ingest,fcs,rss,materialise,retention,publish,serve,keyset,nightly,ultravox,report]
+    python bench/run.py [--rows 1000000] [--stages ingest,fcs,rss,materialise,retention,dr,publish,serve,keyset,nightly,ultravox,report]
                         [--repeat 3] [--pandas] [--out bench/out]
 
 Sizes scale with --rows: ingest 1x and 4x, fcs (a UK FCS-layout file read through
 the `fcs` profile) 1x, materialise 10,000 deletions
-against 4x calls, retention a partition of 2x, keyset pages over 10x deleted calls,
+against 4x calls, retention a partition of 2x, DR archives (dr: encrypted against plain, local and S3, and
+`dr drill`) of a partition of 1x and 2x, keyset pages over 10x deleted calls,
 publishing the two stores of a warehouse of 5x live calls and 0.5x deleted calls,
 pages of 100 from 1x deleted calls over HTTP with 8 keep-alive clients,
 a nightly run over 5x rows in 20 files (publishing included), Ultravox ingest of 1x call objects
@@ -265,13 +266,17 @@ def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
 
 
 def bench_retention(out: Path, rows: int) -> dict[str, float]:
+    import dataclasses
     from datetime import date
 
+    from deletedcalls.store.dr_records import open_dr
     from deletedcalls.store.retention import archive_partition, plan_retention, rewrite_database
     from deletedcalls.store.session import writing
     from deletedcalls.store.warehouse import connect
 
     home, settings = _bench_home(out, "wh-retention")
+    # the keyring beside the bench's data, never the user's ~/.config
+    settings = dataclasses.replace(settings, dr_keyring=str(fresh(out / "retention-bench.keyring")))  # type: ignore[type-var]
     with writing(settings) as session:  # type: ignore[arg-type]
         con = session.con
         con.execute(FILL_DELETED, {"first": 1, "n": rows, "month": "2026-01"})
@@ -284,18 +289,132 @@ def bench_retention(out: Path, rows: int) -> dict[str, float]:
                     "TO $p (FORMAT parquet, COMPRESSION zstd)", {"p": str(bare_path)})
         bare = time.perf_counter() - t
         # the audit compares loaded with live + deleted + archived: make the synthetic rows count as loaded
-        con.execute("INSERT INTO cdr_files VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1, 'canonical')", {"n": rows})
+        con.execute("INSERT INTO cdr_files (id, fileName, sha256, carrier, status, \"rows\", rejected, sizeBytes, extraColumns, reason, ingestedAt, runId, profile) VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1, 'canonical')", {"n": rows})
         [plan] = plan_retention(con, settings, date(2027, 1, 1), 90)  # type: ignore[arg-type]
         t = time.perf_counter()
-        archive_partition(con, settings, plan, 1, date(2027, 1, 1), 90)  # type: ignore[arg-type]
+        archive_partition(con, settings, open_dr(con, settings), plan, 1, date(2027, 1, 1), 90)  # type: ignore[arg-type]
         ours = time.perf_counter() - t
         t = time.perf_counter()
         session.con = rewrite_database(con, settings)  # type: ignore[arg-type]
         rewrite = time.perf_counter() - t
-    size = (home / plan.path).stat().st_size
+    size = (home / "dr" / plan.path).stat().st_size
     del connect
     return {"rows": rows, "bare_copy_s": bare, "archive_verify_purge_s": ours, "ratio": ours / bare,
             "rewrite_s": rewrite, "archive_mb": round(size / 1e6, 1)}
+
+
+PLAIN_ARCHIVE = """The same steps as an encrypted archive, without encryption: stream the partition into a Parquet
+file (zstd, the same row groups), SHA-256 it, put it on the target, read it back (SHA-256, rows, checksum)."""
+
+
+def _plain_archive(con: object, target: object, staging: Path, partition: str, max_id: int) -> None:
+    import pyarrow.parquet as pq
+
+    from deletedcalls.dr.archives import ROW_GROUP_ROWS, read_back
+    from deletedcalls.fsutil import file_sha256, fsync_path
+    from deletedcalls.store.retention import _partition_checksum, _rows
+
+    expected = _partition_checksum(con, partition, max_id)  # type: ignore[arg-type]
+    rows = _rows(con, partition, max_id)  # type: ignore[arg-type]
+    rel = f"deletedMonth={partition}/part-0001.parquet"
+    staged = staging / rel
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    writer = pq.ParquetWriter(str(staged), rows.schema, compression="zstd")
+    for batch in rows:
+        writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
+    writer.close()
+    fsync_path(staged)
+    sha = file_sha256(staged)
+    target.put_file(staged, rel)  # type: ignore[attr-defined]
+    assert target.sha256(rel)[0] == sha  # type: ignore[attr-defined]
+    assert read_back(target, rel, None) == expected  # type: ignore[arg-type]
+
+
+def _encrypted_archive(con: object, settings: object, dr: object, target: object, partition: str, max_id: int,
+                       part: int = 1) -> float:
+    """Stage, encrypt, put on the target, read back and decrypt: dr.archive.write_archive as retention calls it."""
+    from datetime import date
+
+    from deletedcalls.dr.archive import Part, remove_staged, write_archive
+    from deletedcalls.dr.archives import archive_names
+    from deletedcalls.store.dr_records import partition_key
+    from deletedcalls.store.retention import _partition_checksum, _rows
+
+    archive_id, rel = archive_names(partition, part)
+    key = partition_key(con, dr, partition, "bench", None)  # type: ignore[arg-type]
+    t = time.perf_counter()
+    expected = _partition_checksum(con, partition, max_id)  # type: ignore[arg-type]
+    p = Part(archive_id, partition, rel, key, expected, {"bench": True}, "", date(2027, 1, 1))  # type: ignore[arg-type]
+    write_archive(p, None, [target], dr.crypto, dr.staging,  # type: ignore[attr-defined, list-item]
+                  rows_factory=lambda: _rows(con, partition, max_id))  # type: ignore[arg-type]
+    seconds = time.perf_counter() - t
+    remove_staged(dr.staging)  # type: ignore[attr-defined]
+    return seconds
+
+
+def bench_dr(out: Path, rows: int, repeat: int = 3) -> dict[str, object]:
+    """SPEC 11: archive + encrypt + write to a local folder target + read-back verify of a `rows` partition against
+    the same steps without encryption, alternated, median ratio; the same encrypted steps to a real S3 API server
+    (moto on 127.0.0.1); then `dr drill` (its own process: seconds, peak RSS) of that archive and of one twice
+    as large, to show its memory does not grow with the archive."""
+    import dataclasses
+
+    from deletedcalls.dr.context import dr_context
+    from deletedcalls.dr.targets import parse_target
+    from deletedcalls.store.dr_records import warehouse_id
+    from deletedcalls.store.session import writing
+
+    home, settings = _bench_home(out, "wh-dr")
+    settings = dataclasses.replace(settings, dr_keyring=str(fresh(out / "dr-bench.keyring")))  # type: ignore[type-var]
+    result: dict[str, object] = {"rows": rows}
+    with writing(settings) as session:  # type: ignore[arg-type]
+        con = session.con
+        con.execute(FILL_DELETED, {"first": 1, "n": rows, "month": "2026-01"})
+        con.execute(FILL_DELETED, {"first": rows + 1, "n": 2 * rows, "month": "2026-02"})
+        con.execute("CHECKPOINT")
+        dr = dr_context(settings, warehouse_id(con), may_create_keyring=True)  # type: ignore[arg-type]
+        pairs = []
+        for k in range(repeat):
+            folder = fresh(out / "dr-target")
+            plain_staging = fresh(out / "dr-plain-staging")
+            target = parse_target(f"file://{folder}", home=home)
+            order = ["plain", "encrypted"] if k % 2 == 0 else ["encrypted", "plain"]
+            times = {}
+            for which in order:
+                fresh(folder)
+                t = time.perf_counter()
+                if which == "plain":
+                    _plain_archive(con, target, plain_staging, "2026-01", rows)
+                    times[which] = time.perf_counter() - t
+                else:
+                    times[which] = _encrypted_archive(con, settings, dr, target, "2026-01", rows)
+            pairs.append(times)
+        ratios = sorted(p["encrypted"] / p["plain"] for p in pairs)
+        result.update(
+            plain_s=statistics.median(p["plain"] for p in pairs), encrypted_local_s=statistics.median(p["encrypted"] for p in pairs),
+            ratio=statistics.median(ratios), ratios=[round(r, 3) for r in ratios],
+            archive_mb=round(sum(f.stat().st_size for f in (out / "dr-target").rglob("*.parquet")) / 1e6, 1))
+        sys.path.insert(0, str(REPO / "tests"))
+        from conftest import S3_KEYS, start_s3_server
+
+        os.environ.update(S3_KEYS)
+        proc, server = start_s3_server()
+        try:
+            server.client().create_bucket(Bucket="bench")
+            s3 = parse_target("s3://bench/dc", home=home, endpoint=server.endpoint, region="us-east-1")
+            result["encrypted_s3_s"] = _encrypted_archive(con, settings, dr, s3, "2026-01", rows)
+        finally:
+            proc.terminate()
+            proc.wait()
+        big = fresh(out / "dr-target-2x")
+        _encrypted_archive(con, settings, dr, parse_target(f"file://{big}", home=home), "2026-02", 3 * rows)
+    for name, folder, n in (("drill", out / "dr-target", rows), ("drill_2x", big, 2 * rows)):
+        seconds, peak, code = timed([sys.executable, "-m", "deletedcalls", "--home", str(out / "no-home"), "--quiet",
+                                     "dr", "drill", "--from", f"file://{folder}", "--keyring", settings.dr_keyring],  # type: ignore[attr-defined]
+                                    env=env())
+        assert code == 0, f"the drill of {n} rows failed (exit {code})"
+        result[f"{name}_rows"], result[f"{name}_s"], result[f"{name}_rss_mb"] = n, seconds, peak
+    return result
 
 
 def bench_publish(out: Path, calls: int, deleted: int, repeat: int = 3) -> dict[str, float]:
@@ -587,6 +706,9 @@ def main() -> None:
     if "retention" in stages:
         report["retention"] = bench_retention(args.out, args.rows * 2)
         print(json.dumps({"retention": report["retention"]}), flush=True)
+    if "dr" in stages:
+        report["dr"] = bench_dr(args.out, args.rows, args.repeat)
+        print(json.dumps({"dr": report["dr"]}), flush=True)
     if "publish" in stages:
         report["publish"] = bench_publish(args.out, args.rows * 5, args.rows // 2)
         print(json.dumps({"publish": report["publish"]}), flush=True)

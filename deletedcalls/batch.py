@@ -196,7 +196,7 @@ def _stages(
 
     start = time.perf_counter()
     result, session.con = enforce_retention(session.con, settings, run_id, as_of=as_of, days=settings.retention_days)
-    ret = {"partitions": len(result.archived), "rowsPurged": result.rows_purged, "recovered": len(result.recovered),
+    ret = {"partitions": len(result.archived), "rowsPurged": result.rows_purged, "shredded": len(result.shredded),
            "erased": result.erased, "retentionDays": settings.retention_days, "seconds": round(time.perf_counter() - start, 3)}
     summary.stages["retention"] = ret
     logs.info(f"retention as of {as_of}: archived {len(result.archived)} partition(s), purged {result.rows_purged} rows",

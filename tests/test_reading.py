@@ -153,11 +153,16 @@ def test_the_summary_keeps_its_counts_through_retention_but_not_the_costs(delete
         dict(r, costCDR=None, duration=None) for r in before]
 
 
-def test_dr_files_are_read_through_dr_restore_never_through_sql(deleted):
+def test_dr_files_are_encrypted_so_sql_reads_no_row_of_them_and_dr_restore_does(deleted, tmp_path):
+    """SPEC 11: archives are encrypted; an officer reads them through `dr restore` (logged), never with read_parquet."""
     deleted.cli("retention", "enforce", "--as-of", "2027-01-01", ok=True)
     pattern = str(deleted.home / "dr" / "*" / "*.parquet")
-    for user in (DPO, "analyst"):
-        assert deleted.cli("sql", f"SELECT count(*) FROM read_parquet('{pattern}')", user=user).exit_code == 4
+    officer = deleted.cli("sql", f"SELECT count(*) AS n, min(target) AS t FROM read_parquet('{pattern}')", user=DPO)
+    assert officer.exit_code == 4 and "+44" not in officer.stdout + officer.stderr, officer.stderr
+    assert deleted.cli("sql", f"SELECT count(*) FROM read_parquet('{pattern}')", user="analyst").exit_code == 4
+    archives = deleted.json("dr", "list")
+    assert archives and all(deleted.cli("dr", "restore", a["id"], "--into", str(tmp_path / f"{a['id']}.duckdb"),
+                                        user=DPO).exit_code == 0 for a in archives)
 
 
 def test_example_analyst_queries_run(deleted):
