@@ -9,16 +9,17 @@ from deletedcalls.read.reading import FIELDS, MAX_LIMIT, MAX_POSITION
 _STR: dict[str, Any] = {"type": "string"}
 _INT: dict[str, Any] = {"type": "integer"}
 Param = tuple[str, dict[str, Any], str]
+MAX_OFFSET = 10**9  # the largest offset the API takes (serve refuses more with a 400; idAfter pages deeper)
 
 _SAFE_PARAMS: list[Param] = [
     ("minDate", {"type": "string", "format": "date"}, "startDate on or after (inclusive)"),
     ("maxDate", {"type": "string", "format": "date"}, "startDate on or before (inclusive)"),
     ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}, "page size"),
-    ("offset", {"type": "integer", "minimum": 0, "maximum": MAX_POSITION}, "skip this many (slower on deep pages than idAfter)"),
-    ("idAfter", {"type": "integer", "minimum": -MAX_POSITION, "maximum": MAX_POSITION}, "keyset pagination: ids greater than this"),
+    ("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}, "skip this many (slower on deep pages than idAfter; not with idAfter)"),
+    ("idAfter", {"type": "integer", "minimum": -MAX_POSITION, "maximum": MAX_POSITION}, "keyset pagination: ids greater than this (not with offset)"),
     ("createdSince", {"type": "string", "format": "date-time"}, "created on or after (UTC without an offset)"),
     ("updatedSince", {"type": "string", "format": "date-time"}, "updated on or after (UTC without an offset)"),
-    ("cursor", _STR, "the cursor of a next/previous URL (carries the other parameters)"),
+    ("cursor", _STR, "the cursor of a next/previous URL (carries the other parameters: with limit only)"),
 ]
 _DATE_OR_INSTANT = {"type": "string", "anyOf": [{"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
                                                  {"format": "date-time"}]}
@@ -27,7 +28,7 @@ _DURATION = {"type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,9})?s$", "exa
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
 _ULTRAVOX_PARAMS: list[Param] = [
     ("fromDate", _DATE_OR_INSTANT, "call created on or after: a date (its whole UTC day) or an instant (no offset: UTC); inclusive"),
-    ("toDate", _DATE_OR_INSTANT, "call created on or before: a date (its whole UTC day) or an instant; inclusive"),
+    ("toDate", _DATE_OR_INSTANT, "call created on or before: a date (its whole UTC day) or an instant; inclusive; not before fromDate (400)"),
     ("timeOfDayStart", _TIME_OF_DAY, "call created at or after this UTC time of day (to the second)"),
     ("timeOfDayEnd", _TIME_OF_DAY, "call created at or before this UTC time of day; before timeOfDayStart, the window wraps midnight"),
     ("durationMin", _DURATION, "ended - joined at least"),
