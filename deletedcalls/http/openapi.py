@@ -117,7 +117,7 @@ def document() -> dict[str, Any]:
                                            "parameters": _params(_ULTRAVOX_PARAMS) + [{
                                                "name": "metadata", "in": "query", "required": False,
                                                "style": "deepObject", "explode": True,
-                                               "schema": {"type": "object", "maxProperties": 20,
+                                               "schema": {"type": "object", "maxProperties": 20, "propertyNames": {"minLength": 1},
                                                           "additionalProperties": {"type": "string", "maxLength": 200}},
                                                "description": "metadata[KEY]=VALUE: the call's metadata KEY equals VALUE (several "
                                                               "keys: all must match). Ultravox's spelling metadata.KEY=VALUE "
