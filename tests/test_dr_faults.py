@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, configure_dr, decrypted_rows, keyring_file
 from test_dr import AS_OF, deleted, deleted_count, enforce, target_files, two_targets  # noqa: F401  (fixtures)
-from test_hostile_env import _mount, fill, free
+from test_hostile_env import fill, free, tmpfs
 from test_retention import number
 
 from deletedcalls.fsutil import CRASH_ENV
@@ -63,14 +63,7 @@ def test_a_kill_mid_upload_to_s3_purges_nothing_leaves_no_plaintext_and_the_reru
 
 @pytest.fixture
 def small_offsite(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "offsite-disk"
-    why = _mount(mnt, "1m")
-    if why:
-        pytest.skip(why)
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    yield from tmpfs(tmp_path / "offsite-disk", "1m")
 
 
 @pytest.mark.slow

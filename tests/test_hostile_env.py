@@ -37,16 +37,21 @@ def _mount(path: Path, size: str, *extra: str) -> str | None:
     return None if done.returncode == 0 else f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}"
 
 
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "fs"
-    why = _mount(mnt, "48m")
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A fixture's body: a tmpfs of `size` mounted at path for the test (skipped, saying why, where none can be
+    mounted), lazily unmounted after it."""
+    why = _mount(path, size)
     if why:
         pytest.skip(why)
     try:
-        yield mnt
+        yield path
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    yield from tmpfs(tmp_path / "fs", "48m")
 
 
 def fill(fs: Path, leave: int) -> None:
@@ -187,14 +192,7 @@ def _bomb(path: Path, text_bytes: int) -> Path:
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "tiny"
-    why = _mount(mnt, "16m")
-    if why:
-        pytest.skip(why)
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    yield from tmpfs(tmp_path / "tiny", "16m")
 
 
 def test_a_gzip_bomb_on_a_16_mb_disk_is_a_rejected_file_and_the_night_goes_on(tiny_fs, tmp_path):
