@@ -11,12 +11,19 @@ REPORT_DIR ?= demo-report
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,objectlock]'
 	touch $(STAMP)
 
+# The demo's S3 server takes the AWS chain's credentials from the environment (dummies: it is local)
+demo: export AWS_ACCESS_KEY_ID = demo
+demo: export AWS_SECRET_ACCESS_KEY = demo
+demo: export AWS_DEFAULT_REGION = us-east-1
 demo: $(STAMP)
-	rm -rf $(DEMO_HOME)
+	-$(BIN)/python demo/dr.py stop $(DEMO_HOME)
+	rm -rf $(DEMO_HOME) $(DEMO_HOME)-dr
 	$(BIN)/deletedcalls --home $(DEMO_HOME) init
+	@echo "== DR targets (SPEC 11): a local 'off-site' folder and an S3 bucket on a real S3 API server (moto, 127.0.0.1)"
+	$(BIN)/python demo/dr.py start $(DEMO_HOME)
 	@echo "== the nightly job over data/ (ee-2026-03-01.csv is over its reject limit on purpose: exit 3 is expected)"
 	$(BIN)/deletedcalls --home $(DEMO_HOME) run jobs/nightly.toml --inbox data --as-of 2026-05-15 --min-age-seconds 0 || test $$? -eq 3
 	$(BIN)/deletedcalls --home $(DEMO_HOME) files list
@@ -27,7 +34,14 @@ demo: $(STAMP)
 	@echo "== an analyst asking for deleted calls is refused (exit 4 is expected)"
 	$(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT target FROM deleted_calls" || test $$? -eq 4
 	DELETEDCALLS_USER=dpo $(BIN)/deletedcalls --home $(DEMO_HOME) sql "SELECT userActivityLog, kind, cdrFile FROM pending_deletions"
+	@echo "== the DR archives: encrypted, on both targets, verified on each (both are on this machine, and dr list says so)"
 	$(BIN)/deletedcalls --home $(DEMO_HOME) dr list
+	$(BIN)/deletedcalls --home $(DEMO_HOME) dr keys list
+	@echo "== the monthly DR drill: restore the newest archive of each target into a temporary file, check it, remove it"
+	DELETEDCALLS_USER=cron $(BIN)/deletedcalls --home $(DEMO_HOME) dr drill
+	@echo "== what the off-site folder holds (no number in clear: the archive, its wrapped data keys, its manifest)"
+	find $(DEMO_HOME)-dr/offsite -type f | sort
+	$(BIN)/python demo/dr.py stop $(DEMO_HOME)
 	DELETEDCALLS_USER=dpo $(BIN)/deletedcalls --home $(DEMO_HOME) deleted-calls list --limit 5 --format table
 	@echo "== an officer lists the deleted Ultravox calls as Ultravox does (its ten fields, its filters)"
 	DELETEDCALLS_USER=dpo $(BIN)/deletedcalls --home $(DEMO_HOME) deleted-calls list --api ultravox --page-size 5
@@ -64,7 +78,7 @@ test-all: $(STAMP)
 	$(PYTEST)
 
 lint: $(STAMP)
-	$(BIN)/ruff check deletedcalls tests bench
+	$(BIN)/ruff check deletedcalls tests bench demo
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
@@ -81,4 +95,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) $(REPORT_DIR) bench/out
+	rm -rf $(VENV) $(DEMO_HOME) $(DEMO_HOME)-dr $(REPORT_DIR) bench/out

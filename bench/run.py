@@ -1,11 +1,12 @@
 """Benchmarks: each stage against the bare-DuckDB baseline of the same work, in the same run.
 
-    python bench/run.py [--rows 1000000] [--stages ingest,fcs,rss,materialise,retention,publish,serve,keyset,nightly,ultravox,report]
+    python bench/run.py [--rows 1000000] [--stages ingest,fcs,rss,materialise,retention,dr,publish,serve,keyset,nightly,ultravox,report]
                         [--repeat 3] [--pandas] [--out bench/out]
 
 Sizes scale with --rows: ingest 1x and 4x, fcs (a UK FCS-layout file read through
 the `fcs` profile) 1x, materialise 10,000 deletions
-against 4x calls, retention a partition of 2x, keyset pages over 10x deleted calls,
+against 4x calls, retention a partition of 2x, DR archives (dr: encrypted against plain, local and S3, and
+`dr drill`) of a partition of 1x and 2x, keyset pages over 10x deleted calls,
 publishing the two stores of a warehouse of 5x live calls and 0.5x deleted calls,
 pages of 100 from 1x deleted calls over HTTP with 8 keep-alive clients,
 a nightly run over 5x rows in 20 files (publishing included), Ultravox ingest of 1x call objects
@@ -13,7 +14,8 @@ in saved pages of 1000 against DuckDB's read_json of the same files (stage ultra
 issue 28's growth table (stage growth, not run by default): the same night on 1 and 12 months of 1x calls kept,
 and the review report over a warehouse of 10x live and 1x deleted calls generated in SQL
 (bench/report_warehouse.py), and over one ten times smaller, for its time and whether its memory grows
-(stage report, not run by default).
+(stage report, not run by default), and an append of 10,000 lines to a loaded Master.csv of 1x lines against
+loading those lines alone (stage append, not run by default).
 
 Generates its own data under --out (git-ignored). Every figure is a ratio
 measured side by side, because machines are noisy; ingest runs --repeat bare/ours
@@ -265,12 +267,16 @@ def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
 
 
 def bench_retention(out: Path, rows: int) -> dict[str, float]:
+    import dataclasses
     from datetime import date
 
+    from deletedcalls.store.dr_records import open_dr
     from deletedcalls.store.retention import archive_partition, erase, plan_retention
     from deletedcalls.store.session import writing
 
     home, settings = _bench_home(out, "wh-retention")
+    # the keyring beside the bench's data, never the user's ~/.config
+    settings = dataclasses.replace(settings, dr_keyring=str(fresh(out / "retention-bench.keyring")))  # type: ignore[type-var]
     with writing(settings) as session:  # type: ignore[arg-type]
         con = session.con
         con.execute(FILL_DELETED, {"first": 1, "n": rows, "month": "2026-01"})
@@ -282,18 +288,131 @@ def bench_retention(out: Path, rows: int) -> dict[str, float]:
                     "TO $p (FORMAT parquet, COMPRESSION zstd)", {"p": str(bare_path)})
         bare = time.perf_counter() - t
         # the audit compares loaded with live + deleted + archived: make the synthetic rows count as loaded
-        con.execute("INSERT INTO cdr_files VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1, "
-                    "'canonical', NULL)", {"n": rows})
+        con.execute("INSERT INTO cdr_files (id, fileName, sha256, carrier, status, \"rows\", rejected, sizeBytes, extraColumns, reason, ingestedAt, runId, profile) VALUES (1, 'synthetic', '-', 'BT', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1, 'canonical')", {"n": rows})
         [plan] = plan_retention(con, settings, date(2027, 1, 1), 90)  # type: ignore[arg-type]
         t = time.perf_counter()
-        archive_partition(con, settings, plan, 1, date(2027, 1, 1), 90)  # type: ignore[arg-type]
+        archive_partition(con, settings, open_dr(con, settings), plan, 1, date(2027, 1, 1), 90)  # type: ignore[arg-type]
         ours = time.perf_counter() - t
         t = time.perf_counter()
         session.con = erase(con, settings)  # type: ignore[arg-type]
         rewrite = time.perf_counter() - t
-    size = (home / plan.path).stat().st_size
+    size = (home / "dr" / plan.path).stat().st_size
     return {"rows": rows, "bare_copy_s": bare, "archive_verify_purge_s": ours, "ratio": ours / bare,
             "rewrite_s": rewrite, "archive_mb": round(size / 1e6, 1)}
+
+
+PLAIN_ARCHIVE = """The same steps as an encrypted archive, without encryption: stream the partition into a Parquet
+file (zstd, the same row groups), SHA-256 it, put it on the target, read it back (SHA-256, rows, checksum)."""
+
+
+def _plain_archive(con: object, target: object, staging: Path, partition: str, max_id: int) -> None:
+    import pyarrow.parquet as pq
+
+    from deletedcalls.dr.archives import ROW_GROUP_ROWS, read_back
+    from deletedcalls.fsutil import file_sha256, fsync_path
+    from deletedcalls.store.retention import _partition_checksum, _rows
+
+    expected = _partition_checksum(con, partition, max_id)  # type: ignore[arg-type]
+    rows = _rows(con, partition, max_id)  # type: ignore[arg-type]
+    rel = f"deletedMonth={partition}/part-0001.parquet"
+    staged = staging / rel
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    writer = pq.ParquetWriter(str(staged), rows.schema, compression="zstd")
+    for batch in rows:
+        writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
+    writer.close()
+    fsync_path(staged)
+    sha = file_sha256(staged)
+    target.put_file(staged, rel)  # type: ignore[attr-defined]
+    assert target.sha256(rel)[0] == sha  # type: ignore[attr-defined]
+    assert read_back(target, rel, None) == expected  # type: ignore[arg-type]
+
+
+def _encrypted_archive(con: object, settings: object, dr: object, target: object, partition: str, max_id: int,
+                       part: int = 1) -> float:
+    """Stage, encrypt, put on the target, read back and decrypt: dr.archive.write_archive as retention calls it."""
+    from datetime import date
+
+    from deletedcalls.dr.archive import Part, remove_staged, write_archive
+    from deletedcalls.dr.archives import archive_names
+    from deletedcalls.store.dr_records import partition_key
+    from deletedcalls.store.retention import _partition_checksum, _rows
+
+    archive_id, rel = archive_names(partition, part)
+    key = partition_key(con, dr, partition, "bench", None)  # type: ignore[arg-type]
+    t = time.perf_counter()
+    expected = _partition_checksum(con, partition, max_id)  # type: ignore[arg-type]
+    p = Part(archive_id, partition, rel, key, expected, {"bench": True}, "", date(2027, 1, 1))  # type: ignore[arg-type]
+    write_archive(p, None, [target], dr.crypto, dr.staging,  # type: ignore[attr-defined, list-item]
+                  rows_factory=lambda: _rows(con, partition, max_id))  # type: ignore[arg-type]
+    seconds = time.perf_counter() - t
+    remove_staged(dr.staging)  # type: ignore[attr-defined]
+    return seconds
+
+
+def bench_dr(out: Path, rows: int, repeat: int = 3) -> dict[str, object]:
+    """SPEC 11: archive + encrypt + write to a local folder target + read-back verify of a `rows` partition against
+    the same steps without encryption, alternated, median ratio; the same encrypted steps to a real S3 API server
+    (moto on 127.0.0.1); then `dr drill` (its own process: seconds, peak RSS) of that archive and of one twice
+    as large, to show its memory does not grow with the archive."""
+    import dataclasses
+
+    from deletedcalls.dr.context import dr_context
+    from deletedcalls.dr.targets import parse_target
+    from deletedcalls.store.dr_records import warehouse_id
+    from deletedcalls.store.session import writing
+
+    home, settings = _bench_home(out, "wh-dr")
+    settings = dataclasses.replace(settings, dr_keyring=str(fresh(out / "dr-bench.keyring")))  # type: ignore[type-var]
+    result: dict[str, object] = {"rows": rows}
+    with writing(settings) as session:  # type: ignore[arg-type]
+        con = session.con
+        con.execute(FILL_DELETED, {"first": 1, "n": rows, "month": "2026-01"})
+        con.execute(FILL_DELETED, {"first": rows + 1, "n": 2 * rows, "month": "2026-02"})
+        con.execute("CHECKPOINT")
+        dr = dr_context(settings, warehouse_id(con), may_create_keyring=True)  # type: ignore[arg-type]
+        pairs = []
+        for k in range(repeat):
+            folder = fresh(out / "dr-target")
+            plain_staging = fresh(out / "dr-plain-staging")
+            target = parse_target(f"file://{folder}", home=home)
+            order = ["plain", "encrypted"] if k % 2 == 0 else ["encrypted", "plain"]
+            times = {}
+            for which in order:
+                fresh(folder)
+                t = time.perf_counter()
+                if which == "plain":
+                    _plain_archive(con, target, plain_staging, "2026-01", rows)
+                    times[which] = time.perf_counter() - t
+                else:
+                    times[which] = _encrypted_archive(con, settings, dr, target, "2026-01", rows)
+            pairs.append(times)
+        ratios = sorted(p["encrypted"] / p["plain"] for p in pairs)
+        result.update(
+            plain_s=statistics.median(p["plain"] for p in pairs), encrypted_local_s=statistics.median(p["encrypted"] for p in pairs),
+            ratio=statistics.median(ratios), ratios=[round(r, 3) for r in ratios],
+            archive_mb=round(sum(f.stat().st_size for f in (out / "dr-target").rglob("*.parquet")) / 1e6, 1))
+        sys.path.insert(0, str(REPO / "tests"))
+        from conftest import S3_KEYS, start_s3_server
+
+        os.environ.update(S3_KEYS)
+        proc, server = start_s3_server()
+        try:
+            server.client().create_bucket(Bucket="bench")
+            s3 = parse_target("s3://bench/dc", home=home, endpoint=server.endpoint, region="us-east-1")
+            result["encrypted_s3_s"] = _encrypted_archive(con, settings, dr, s3, "2026-01", rows)
+        finally:
+            proc.terminate()
+            proc.wait()
+        big = fresh(out / "dr-target-2x")
+        _encrypted_archive(con, settings, dr, parse_target(f"file://{big}", home=home), "2026-02", 3 * rows)
+    for name, folder, n in (("drill", out / "dr-target", rows), ("drill_2x", big, 2 * rows)):
+        seconds, peak, code = timed([sys.executable, "-m", "deletedcalls", "--home", str(out / "no-home"), "--quiet",
+                                     "dr", "drill", "--from", f"file://{folder}", "--keyring", settings.dr_keyring],  # type: ignore[attr-defined]
+                                    env=env())
+        assert code == 0, f"the drill of {n} rows failed (exit {code})"
+        result[f"{name}_rows"], result[f"{name}_s"], result[f"{name}_rss_mb"] = n, seconds, peak
+    return result
 
 
 def bench_publish(out: Path, calls: int, deleted: int, repeat: int = 3) -> dict[str, float]:
@@ -470,8 +589,9 @@ def _grown_home(out: Path, months: int, per_month: int, deleted: int) -> Path:
         con.execute("UPDATE counters SET value = $n WHERE name = 'call'", {"n": first + deleted - 1})
         con.execute("UPDATE counters SET value = $n WHERE name = 'deleted_call'", {"n": first + deleted - 1})
         con.execute("UPDATE counters SET value = 1 WHERE name = 'cdr_file'")
-        con.execute("INSERT INTO cdr_files VALUES (1, 'history', '-', 'H', 'loaded', $n, 0, 0, [], NULL, now()::TIMESTAMP, 1, "
-                    "'canonical', NULL)", {"n": months * per_month + deleted})
+        con.execute("INSERT INTO cdr_files (id, fileName, sha256, carrier, status, \"rows\", rejected, sizeBytes, extraColumns, "
+                    "reason, ingestedAt, runId, profile) VALUES (1, 'history', '-', 'H', 'loaded', $n, 0, 0, [], NULL, "
+                    "now()::TIMESTAMP, 1, 'canonical')", {"n": months * per_month + deleted})
         con.execute("COMMIT")
     return home
 
@@ -563,6 +683,54 @@ ULTRAVOX_TYPE = ("STRUCT(callId VARCHAR, accountId VARCHAR, agentId VARCHAR, voi
                  "maxDuration VARCHAR)[]")
 
 
+def _master_lines(start: int, n: int) -> bytes:
+    """n Asterisk cdr_csv records (18 fields, as the sample cdr.conf writes them), uniqueids from start."""
+    out = []
+    for i in range(start, start + n):
+        t = 1775000000 + i
+        day = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+        out.append(f'"","{200 + i % 50}","{"s" if i % 7 == 0 else f"0163296{i % 10000:04d}"}","from-internal",'
+                   f'"""Desk"" <{200 + i % 50}>","PJSIP/{200 + i % 50}-{i:08x}","PJSIP/gamma-{i:08x}","Dial",'
+                   f'"PJSIP/01632960000@gamma,30","{day}","{day}","{day}",{i % 300 + 5},{i % 300},"ANSWERED",'
+                   f'"DOCUMENTATION","{t}.{i}",""\n')
+    return "".join(out).encode()
+
+
+def bench_append(out: Path, rows: int, added: int = 10_000, repeat: int = 3) -> dict[str, object]:
+    """An append of `added` lines to a Master.csv of `rows` lines already loaded, against loading a file of those
+    lines alone into the same warehouse (a copy of it made before the append: same calls, same stores to publish),
+    so that the difference is what the append costs (issue 26: the known prefix is verified by its hash, not parsed
+    again; target <= 1.3x). Also the alone load into an empty warehouse, for scale."""
+    grown_s, alone_s, empty_s = [], [], []
+    big = _master_lines(0, rows)
+    extra = _master_lines(rows, added)
+    for k in range(repeat):
+        home = fresh(out / "append-home")
+        folder = fresh(out / "append-files")
+        (folder / "alone").mkdir(parents=True)
+        master = folder / "Master.csv"
+        master.write_bytes(big)
+        subprocess.run(cli(home, "init"), env=env(), check=True, capture_output=True)
+        subprocess.run(cli(home, "ingest", "cdr", str(master)), env=env(), check=True, capture_output=True)
+        alone_home = fresh(out / "append-alone")
+        shutil.copytree(home, alone_home, symlinks=True)
+        empty_home = fresh(out / "append-empty")
+        subprocess.run(cli(empty_home, "init"), env=env(), check=True, capture_output=True)
+        with open(master, "ab") as f:
+            f.write(extra)
+        alone = folder / "alone" / "Master-new.csv"
+        alone.write_bytes(extra)
+        runs = [("grown", home, master), ("alone", alone_home, alone)]
+        for name, where, path in (runs if k % 2 == 0 else runs[::-1]):
+            seconds, _, code = timed(cli(where, "ingest", "cdr", str(path)), env())
+            assert code == 0, name
+            (grown_s if name == "grown" else alone_s).append(seconds)
+        empty_s.append(timed(cli(empty_home, "ingest", "cdr", str(alone)), env())[0])
+    ratios = [g / a for g, a in zip(grown_s, alone_s, strict=True)]
+    return {"rows": rows, "added": added, "grown_s": grown_s, "alone_same_warehouse_s": alone_s, "ratio": statistics.median(ratios),
+            "alone_empty_warehouse_s": empty_s, "load_average": os.getloadavg()[0]}
+
+
 def bench_ultravox(out: Path, calls: int, per_page: int = 1000) -> dict[str, float]:
     """Ingest of `calls` Ultravox call objects in saved pages of `per_page`, against DuckDB's read_json
     of the same files into a typed table (the kept fields), side by side."""
@@ -652,6 +820,9 @@ def main() -> None:
     if "retention" in stages:
         report["retention"] = bench_retention(args.out, args.rows * 2)
         print(json.dumps({"retention": report["retention"]}), flush=True)
+    if "dr" in stages:
+        report["dr"] = bench_dr(args.out, args.rows, args.repeat)
+        print(json.dumps({"dr": report["dr"]}), flush=True)
     if "publish" in stages:
         report["publish"] = bench_publish(args.out, args.rows * 5, args.rows // 2)
         print(json.dumps({"publish": report["publish"]}), flush=True)
@@ -661,6 +832,9 @@ def main() -> None:
     if "serve" in stages:
         report["serve"] = bench_serve(args.out, args.rows)
         print(json.dumps({"serve": report["serve"]}), flush=True)
+    if "append" in stages:
+        report["append"] = bench_append(args.out, args.rows, repeat=args.repeat)
+        print(json.dumps({"append": report["append"]}), flush=True)
     if "ultravox" in stages:
         report["ultravox"] = bench_ultravox(args.out, args.rows)
         print(json.dumps({"ultravox": report["ultravox"]}), flush=True)

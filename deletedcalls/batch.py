@@ -10,6 +10,7 @@ run. Rejected files do not stop the run; they fail it (exit 3) at the end.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -52,17 +53,32 @@ class RunSummary:
 CDR_SUFFIXES = (".csv", ".csv.gz", ".zip")
 
 
-def inbox_files(inbox: Path) -> tuple[list[Path], list[Path]]:
+def inbox_files(inbox: Path, globs: tuple[str, ...] = ()) -> tuple[list[Path], list[Path]]:
     """CDR files and deletion logs of the inbox, each in name order (stable from run to run).
 
-    Every entry with the suffix is taken except folders: a FIFO, a device or a dangling
-    link named *.csv is reported as a rejected file, not passed over in silence.
+    A CDR file is a name with one of the suffixes, or one that matches a glob: a job's [[cdr]] pins and the
+    profiles' file names and rotated names (Master.csv.1, Master.csv-20261201.gz, a CUCM file pinned by
+    ``cdr_*``). Every such entry is taken except folders: a FIFO, a device or a dangling link named *.csv is
+    reported as a rejected file, not passed over in silence.
     """
     if not inbox.is_dir():
         raise UsageError(f"inbox {inbox} is not a folder")
     files = sorted(p for p in inbox.iterdir() if not p.name.startswith(".") and not p.is_dir())
-    cdr = [p for p in files if p.name.lower().endswith(CDR_SUFFIXES)]
-    return cdr, [p for p in files if p.suffix.lower() == ".jsonl"]
+    logs_ = [p for p in files if p.suffix.lower() == ".jsonl"]
+    cdr = [p for p in files if p not in logs_ and p.suffix.lower() != ".json"
+           and (p.name.lower().endswith(CDR_SUFFIXES) or any(fnmatch.fnmatch(p.name, g) for g in globs))]
+    return cdr, logs_
+
+
+def cdr_name_globs(settings: Settings, pins: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The names besides *.csv that a run takes as CDR files: its pins' globs, the profiles' names and rotated
+    names (not a profile's catch-all "*", which would take every file)."""
+    from deletedcalls.ingest.profiles import Catalog
+
+    globs = [g for g, _ in pins]
+    for p in Catalog(settings.home).all():
+        globs += [g for g in (p.detect_filename, *p.detect_rotated) if g and g != "*"]
+    return tuple(dict.fromkeys(globs))
 
 
 def settled(paths: list[Path], min_age_seconds: int, now: float) -> tuple[list[Path], list[Path]]:
@@ -100,7 +116,7 @@ def _stages(
     session: Session, settings: Settings, inbox: Path, run_id: int, summary: RunSummary, *, as_of: date,
     progress: Callable[[int], None] | None, pins: tuple[tuple[str, str], ...],
 ) -> RunSummary:
-    cdr_files, deletion_logs = inbox_files(inbox)
+    cdr_files, deletion_logs = inbox_files(inbox, cdr_name_globs(settings, pins))
     cdr_files, young_cdr = settled(cdr_files, settings.min_age_seconds, time.time())
     deletion_logs, young_logs = settled(deletion_logs, settings.min_age_seconds, time.time())
     pages = sorted(p for p in inbox.iterdir() if p.suffix.lower() == ".json" and p.is_file() and not p.name.startswith("."))
@@ -183,7 +199,7 @@ def _stages(
 
     start = time.perf_counter()
     result, session.con = enforce_retention(session.con, settings, run_id, as_of=as_of, days=settings.retention_days)
-    ret = {"partitions": len(result.archived), "rowsPurged": result.rows_purged, "recovered": len(result.recovered),
+    ret = {"partitions": len(result.archived), "rowsPurged": result.rows_purged, "shredded": len(result.shredded),
            "erased": result.erased, "retentionDays": settings.retention_days, "seconds": round(time.perf_counter() - start, 3)}
     summary.stages["retention"] = ret
     logs.info(f"retention as of {as_of}: archived {len(result.archived)} partition(s), purged {result.rows_purged} rows",
@@ -221,7 +237,7 @@ def nightly_run(run: NightlyRun, bar: Callable[[int, str], AbstractContextManage
     was rejected, so the run's record says so.
     """
     job = run.job
-    cdr, _ = inbox_files(run.inbox)
+    cdr, _ = inbox_files(run.inbox, cdr_name_globs(run.settings, job.cdr_profiles))
     total = total_size(cdr)
     started = datetime.now(UTC)
     with recorded_session(run.settings, f"run {job.name}") as (session, run_id, counts):

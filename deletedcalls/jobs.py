@@ -76,6 +76,9 @@ def load_job(path: Path) -> Job:
         raise ConfigError(f"{path}: nested too deeply to be a job file") from None
     pins = _cdr_pins(path, raw.pop("cdr", []))
     for section, values in raw.items():
+        if section == "dr":  # SPEC 11: where archives go is the warehouse's own setting, not a job's
+            raise ConfigError(f"{path}: [dr] cannot be set in a job file: DR targets, keyring and lock are set in the "
+                              "warehouse's config.toml only")
         if section not in KNOWN or not isinstance(values, dict):
             close = difflib.get_close_matches(section, list(KNOWN), n=1)
             raise ConfigError(f"{path}: unknown section [{section}]" + (f"; did you mean [{close[0]}]?" if close else ""))

@@ -71,6 +71,28 @@ max_temp_directory_size = "10GB"
 # next/previous links of a page start with it. Empty: the links are relative
 # (/backend/api/v1/deletedCalls/?cursor=...). Never taken from a request.
 public_url = ""
+
+[dr]
+# Where DR archives go (SPEC 11): URIs of mounted folders (file:///mnt/offsite/deletedcalls)
+# or S3-compatible object storage (s3://bucket/prefix). Default: dr/ in this home, which is
+# not off the machine (`dr list` says so). A job file cannot change this.
+# targets = ["file:///mnt/offsite/deletedcalls", "s3://dr-archives/deletedcalls"]
+# The keyring of the archives' key-encryption keys: outside this home, owned by the user
+# running deletedcalls, mode 0600; created on first use. Default:
+# $XDG_CONFIG_HOME (~/.config)/deletedcalls/keyrings/<warehouse id>.keyring
+# keyring = "/etc/deletedcalls/dr.keyring"
+# Days after a partition's purge when its key is destroyed (crypto-shredding) and its
+# objects deleted where the target allows.
+retention_days = 2555
+# S3 Object Lock retention of each object (until its partition's DR expiry), where the
+# bucket has Object Lock: "", "GOVERNANCE" or "COMPLIANCE".
+lock_mode = ""
+
+[dr.s3]
+# An S3-compatible endpoint (empty: AWS, or $AWS_ENDPOINT_URL) and region. Credentials
+# come from the AWS environment variables, shared files or instance roles, never from here.
+endpoint = ""
+region = ""
 """
 
 # Every key config.toml may hold, with its type, for clear errors on typos.
@@ -84,7 +106,11 @@ KNOWN_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "publish": {"extend_min_rows": int},
     "analyst": {"timeout_seconds": int, "memory_limit": str, "threads": int, "max_temp_directory_size": str},
     "serve": {"public_url": str},
+    "dr": {"targets": list, "keyring": str, "retention_days": int, "lock_mode": str, "s3": dict},
 }
+# [dr.s3], a table inside [dr]
+DR_S3_KEYS: dict[str, type] = {"endpoint": str, "region": str}
+LOCK_MODES = ("", "GOVERNANCE", "COMPLIANCE")
 
 
 # 100 years: past it, a partition's expiry date overflows the calendar (year 9999)
@@ -183,6 +209,18 @@ class Settings:
     """What bounds every `sql` query ([analyst])."""
     public_url: str = ""
     """Where clients reach `serve`: the start of next/previous links; empty: relative links ([serve] public_url)."""
+    dr_targets: tuple[str, ...] = ()
+    """Where DR archives go, as URIs ([dr] targets); empty: dr/ in the home."""
+    dr_keyring: str = ""
+    """The keyring file ([dr] keyring); empty: $XDG_CONFIG_HOME/deletedcalls/keyrings/<warehouse id>.keyring."""
+    dr_retention_days: int = 2555
+    """Days after a partition's purge when its key is destroyed ([dr] retention_days)."""
+    dr_lock_mode: str = ""
+    """S3 Object Lock mode of new objects ([dr] lock_mode): "", GOVERNANCE or COMPLIANCE."""
+    s3_endpoint: str = ""
+    """S3-compatible endpoint ([dr.s3] endpoint); empty: AWS, or $AWS_ENDPOINT_URL."""
+    s3_region: str = ""
+    """S3 region ([dr.s3] region)."""
 
     @property
     def database(self) -> Path:
@@ -242,6 +280,7 @@ def read_config(path: Path) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, known[key]):
                 raise ConfigError(f"{path}: {section}.{key} has the wrong type ({value!r})")
             check_text(path, section, key, value)
+    _check_dr(path, raw.get("dr", {}))
     return raw
 
 
@@ -250,6 +289,27 @@ def check_text(where: object, section: str, key: str, value: Any) -> None:
     texts = value if isinstance(value, list) else [value]
     if any(isinstance(v, str) and "\x00" in v for v in texts):
         raise ConfigError(f"{where}: {section}.{key} holds a NUL character (\\u0000), which no name or path may hold")
+
+
+def _check_dr(path: Path, dr: dict[str, Any]) -> None:
+    """[dr] and [dr.s3]: the types and values that can be checked without the dr package."""
+    for key, value in dr.get("s3", {}).items():
+        if key not in DR_S3_KEYS:
+            raise ConfigError(_unknown(path, f"dr.s3.{key}", {f"dr.s3.{k}": 0 for k in DR_S3_KEYS}))
+        if not isinstance(value, DR_S3_KEYS[key]):
+            raise ConfigError(f"{path}: dr.s3.{key} has the wrong type ({value!r})")
+        check_text(path, "dr.s3", key, value)
+    targets = dr.get("targets", [])
+    if not targets and "targets" in dr:
+        raise ConfigError(f"{path}: dr.targets is empty; leave it out for dr/ in the home, or list at least one URI")
+    for t in targets:
+        if not isinstance(t, str) or not t.startswith(("file:///", "s3://")):
+            raise ConfigError(f"{path}: dr.targets: {t!r} is not a file:///absolute/path or s3://bucket/prefix URI")
+    if dr.get("lock_mode", "") not in LOCK_MODES:
+        raise ConfigError(f"{path}: dr.lock_mode must be \"\", \"GOVERNANCE\" or \"COMPLIANCE\", not {dr['lock_mode']!r}")
+    days = dr.get("retention_days", 2555)
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise ConfigError(f"{path}: dr.retention_days must be between 1 and {MAX_RETENTION_DAYS}, not {days}")
 
 
 def _unknown(path: Path, key: str, known: dict[str, Any]) -> str:
@@ -340,7 +400,15 @@ def load_settings(
         extend_min_rows=int(setting("publish", "extend_min_rows", 200_000)),
         limits=_query_limits(home_path / CONFIG_NAME, raw.get("analyst", {})),
         public_url=_public_url(home_path / CONFIG_NAME, raw.get("serve", {}).get("public_url", "")),
+        **_dr_settings(raw.get("dr", {})),
     )
+
+
+def _dr_settings(dr: dict[str, Any]) -> dict[str, Any]:
+    s3 = dr.get("s3", {})
+    return dict(dr_targets=tuple(dr.get("targets", ())), dr_keyring=dr.get("keyring", ""),
+                dr_retention_days=int(dr.get("retention_days", 2555)), dr_lock_mode=dr.get("lock_mode", ""),
+                s3_endpoint=s3.get("endpoint", ""), s3_region=s3.get("region", ""))
 
 
 def _check_zone(path: Path, zone: str) -> None:

@@ -62,11 +62,11 @@ def migrations() -> list[tuple[int, str]]:
     """Schema migrations in order: (version, file name); the version is the file's number, and numbers may have gaps
     (branches reserve numbers; a migration merged later with a lower number is still applied: ``pending``)."""
     found = []
-    for path in sorted((sql_dir() / "schema").glob("*.sql")):
+    for path in (sql_dir() / "schema").glob("*.sql"):
         m = _MIGRATION_NAME.match(path.name)
         if m:
             found.append((int(m.group(1)), path.name))
-    return found
+    return sorted(found)
 
 
 def schema_version_required() -> int:

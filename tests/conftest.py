@@ -150,6 +150,140 @@ def run_cli(home: Path, *args: str, user: str = "analyst", **kwargs: Any) -> sub
     )
 
 
+@pytest.fixture(autouse=True)
+def _keyring_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DR keyring's default place ($XDG_CONFIG_HOME/deletedcalls/keyrings) under tmp_path: never the real home;
+    and no S3 settings of the developer's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+# ---------------------------------------------------------------- DR: a real S3 API server, config, keyrings
+
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "deletedcalls-test", "AWS_SECRET_ACCESS_KEY": "deletedcalls-test-secret",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class S3Server:
+    """moto's S3 API server on 127.0.0.1, spoken to over HTTP exactly as AWS (the product uses pyarrow.fs)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"], aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"])
+
+    def bucket(self, *, lock: bool = False) -> str:
+        """A new, empty bucket (with Object Lock when asked)."""
+        import uuid
+
+        name = f"dr-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name, **({"ObjectLockEnabledForBucket": True} if lock else {}))
+        return name
+
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        c = self.client()
+        keys = [o["Key"] for o in c.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        return {k: c.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+
+
+def start_s3_server(**env: str) -> tuple[subprocess.Popen[bytes], S3Server]:
+    """moto's server in a process of its own on a free port of 127.0.0.1 (in a thread of the test process, a
+    pyarrow call that holds the GIL while it waits for the server, CryptoFactory.rotate_master_keys, would
+    wait forever)."""
+    import time
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("the moto S3 server did not start") from None
+            time.sleep(0.1)
+    return proc, S3Server(port)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Any:
+    proc, server = start_s3_server()
+    try:
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The S3 server, with test credentials in the environment (the standard AWS chain reads them)."""
+    for k, v in S3_KEYS.items():
+        monkeypatch.setenv(k, v)
+    return s3_server
+
+
+def configure_dr(home: Path, *, targets: list[str] | None = None, keyring: Path | None = None, endpoint: str = "",
+                 lock_mode: str = "", retention_days: int = 2555) -> None:
+    """Rewrite config.toml's [dr] and [dr.s3] (init writes them last)."""
+    config = home / "config.toml"
+    text = config.read_text()
+    text = text[: text.index("[dr]")]
+    lines = ["[dr]"]
+    if targets is not None:
+        lines.append("targets = [" + ", ".join(json.dumps(t) for t in targets) + "]")
+    if keyring is not None:
+        lines.append(f"keyring = {json.dumps(str(keyring))}")
+    lines += [f"retention_days = {retention_days}", f"lock_mode = {json.dumps(lock_mode)}", "", "[dr.s3]",
+              f"endpoint = {json.dumps(endpoint)}", 'region = "us-east-1"', ""]
+    config.write_text(text + "\n".join(lines))
+
+
+def keyring_file(home: Path) -> Path:
+    """The default keyring of the warehouse at home (under the test's XDG_CONFIG_HOME)."""
+    con = duckdb.connect(str(home / "deletedcalls.duckdb"), read_only=True)
+    try:
+        wid = con.execute("SELECT warehouseId FROM warehouse_info").fetchall()[0][0]
+    finally:
+        con.close()
+    return Path(os.environ["XDG_CONFIG_HOME"]) / "deletedcalls" / "keyrings" / f"{wid}.keyring"
+
+
+def decrypted_rows(path: Path, keyring: Path, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    """An archive's rows, decrypted with a keyring (the test reads what a restore would read)."""
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    from deletedcalls.dr.encryption import Crypto
+    from deletedcalls.dr.keys import FileKeyring
+
+    crypto = Crypto(FileKeyring(keyring))
+    props = crypto.decryption_properties(str(path), pafs.LocalFileSystem())
+    return pq.read_table(str(path), columns=columns, decryption_properties=props).to_pylist()
+
+
 def months_ago(k: int) -> date:
     """The first day of the month k months before this one (UTC)."""
     from deletedcalls.clock import today_utc

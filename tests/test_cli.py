@@ -263,3 +263,15 @@ def test_a_nightly_run_does_not_import_pandas_or_hypothesis(wh):
     assert done.stdout.splitlines()[-2:] == ["exit 3", "[]"], done.stderr  # exit 3: one sample file is over its reject limit
     rejected = wh.cli("sql", "SELECT count(*) AS n FROM rejected_rows", "--json")
     assert json.loads(rejected.output)[0]["n"] > 0
+
+
+def test_errors_still_reach_stderr_after_another_library_configured_logging(tmp_path):
+    # import-linter's CLI (run in-process by test_architecture) calls dictConfig, which disables existing loggers:
+    # every later CLI error in that process was silent
+    import logging.config
+
+    runner = CliRunner()
+    runner.invoke(cli, ["--home", str(tmp_path / "none"), "files", "list"])  # the logger exists now
+    logging.config.dictConfig({"version": 1})
+    result = runner.invoke(cli, ["--home", str(tmp_path / "none"), "files", "list"])
+    assert result.exit_code == 2 and "init" in result.stderr

@@ -277,8 +277,11 @@ def test_a_file_rejected_over_its_limit_loads_again_under_a_higher_limit_and_a_f
     assert wh.cli("ingest", "cdr", str(fixed)).exit_code == 3
     fixed.write_text(csv_text(rows("F", 2)))
     assert wh.cli("ingest", "cdr", str(fixed)).exit_code == 0
-    # a loaded file's name stays protected
+    # a longer copy of it loads only its new record (issue 26: a growing file); other content under its name is refused
     fixed.write_text(csv_text(rows("F", 3)))
+    longer = wh.cli("ingest", "cdr", str(fixed), "--json")
+    assert longer.exit_code == 0 and json.loads(longer.stdout)[0]["rows"] == 1, longer.stderr
+    fixed.write_text(csv_text(rows("G", 3)))
     assert wh.cli("ingest", "cdr", str(fixed)).exit_code == 3
 
 
@@ -951,7 +954,7 @@ def test_a_check_that_cannot_run_rejects_the_file_rather_than_passing_its_rows(w
     real = schemas.cdr_schema()
     broken = schemas.pandera_polars().Check(lambda data: data.lazyframe.select(pl.col(data.key).is_between("0", "9")),
                                             name="a check with a bug")
-    monkeypatch.setattr(schemas, "cdr_schema", lambda: real.update_column("duration", checks=[broken]))
+    monkeypatch.setattr(schemas, "cdr_schema", lambda *_, **__: real.update_column("duration", checks=[broken]))
     result = wh.cli("ingest", "cdr", str(write("a.csv", TEXT)))
     assert result.exit_code == 3, result.stderr
     [(status, reason)] = wh.query("SELECT status, reason FROM cdr_files")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Warehouse
+from conftest import Warehouse, decrypted_rows, keyring_file
 
 from deletedcalls.ingest.synthetic import write_cdr
 
@@ -37,16 +37,21 @@ def _mount(path: Path, size: str, *extra: str) -> str | None:
     return None if done.returncode == 0 else f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}"
 
 
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "fs"
-    why = _mount(mnt, "48m")
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A fixture's body: a tmpfs of `size` mounted at path for the test (skipped, saying why, where none can be
+    mounted), lazily unmounted after it."""
+    why = _mount(path, size)
     if why:
         pytest.skip(why)
     try:
-        yield mnt
+        yield path
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    yield from tmpfs(tmp_path / "fs", "48m")
 
 
 def fill(fs: Path, leave: int) -> None:
@@ -70,9 +75,10 @@ def state(w: Warehouse) -> dict[str, object]:
         "logs": w.query("SELECT id, fileName, sha256, status, entries FROM deletion_files ORDER BY id"),
         "entries": w.query('SELECT id, "user", "timestamp", selector, appliedAt IS NULL FROM user_activity_log ORDER BY id'),
         "archives": w.query('SELECT id, "partition", "rows", minId, maxId FROM dr_archives ORDER BY id'),
-        # the archives' rows, without the times of the run that wrote them
-        "archived": w.query("SELECT * EXCLUDE (created, updated, runId) FROM read_parquet($p) ORDER BY id",
-                            {"p": str(w.home / "dr" / "*" / "*.parquet")}),
+        # the archives' rows (decrypted with the warehouse's keyring), without the times of the run that wrote them
+        "archived": sorted(([v for k, v in r.items() if k not in ("created", "updated", "runId")]
+                            for f in sorted((w.home / "dr").glob("deletedMonth=*/part-*.parquet"))
+                            for r in decrypted_rows(f, keyring_file(w.home))), key=lambda r: r[0]),
         "dr": sorted(str(p.relative_to(w.home)) for p in (w.home / "dr").rglob("*") if p.is_file()),
         "purged": w.query("SELECT count(*) FROM retention_events WHERE erasedAt IS NULL"),
     }
@@ -186,14 +192,7 @@ def _bomb(path: Path, text_bytes: int) -> Path:
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "tiny"
-    why = _mount(mnt, "16m")
-    if why:
-        pytest.skip(why)
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    yield from tmpfs(tmp_path / "tiny", "16m")
 
 
 def test_a_gzip_bomb_on_a_16_mb_disk_is_a_rejected_file_and_the_night_goes_on(tiny_fs, tmp_path):

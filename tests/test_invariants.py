@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import csv_text, good_row
+from conftest import csv_text, decrypted_rows, good_row
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -110,9 +110,8 @@ retention_plans = st.lists(
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(retention_plans)
 def test_archived_plus_warehouse_rows_are_all_deleted_rows(plan):
-    import duckdb as _duckdb
-
-    from deletedcalls.dr.archives import verify_archives
+    from deletedcalls.dr.inventory import verify_all
+    from deletedcalls.dr.keys import default_keyring_path
     from deletedcalls.store.retention import enforce_retention
     from deletedcalls.store.session import writing
 
@@ -132,10 +131,9 @@ def test_archived_plus_warehouse_rows_are_all_deleted_rows(plan):
                 _, session.con = enforce_retention(session.con, s, n, as_of=as_of, days=days)
                 con = session.con
                 kept = {r[0] for r in con.execute("SELECT callId FROM deleted_calls").fetchall()}
-                archived_rows = _duckdb.connect().execute(
-                    "SELECT callId FROM read_parquet($p)", {"p": str(s.dr_dir / "*" / "*.parquet")}
-                ).fetchall() if list(s.dr_dir.glob("*/*.parquet")) else []
-                archived = [r[0] for r in archived_rows]
+                keyring = default_keyring_path(con.execute("SELECT warehouseId FROM warehouse_info").fetchall()[0][0])
+                archived = [r["callId"] for f in sorted(s.dr_dir.glob("deletedMonth=*/part-*.parquet"))
+                            for r in decrypted_rows(f, keyring, ["callId"])]  # type: ignore[arg-type]
                 assert len(archived) == len(set(archived)), "a row archived twice"
                 assert not kept & set(archived), "a row both archived and in the warehouse"
                 deleted_ever = con.execute("SELECT coalesce(sum(deletions), 0) FROM deleted_calls_summary").fetchall()[0][0]
@@ -146,4 +144,4 @@ def test_archived_plus_warehouse_rows_are_all_deleted_rows(plan):
                     last = calendar.monthrange(int(month[:4]), int(month[5:]))[1]
                     expiry = date(int(month[:4]), int(month[5:]), last) + timedelta(days=days)
                     assert not expiry < as_of
-            assert all(v.ok for v in verify_archives(session.con, s))
+            assert all(v.ok for v in verify_all(session.con, s, None))

@@ -81,8 +81,8 @@ def test_the_asterisk_sample_loads_without_a_header(wh: Warehouse) -> None:
     assert code == 0, err
     assert results[0]["profile"] == "asterisk" and results[0]["rows"] == 4
     assert wh.query("SELECT lineNumber, target, external, duration, costCDR, carrier, carrierCallID FROM calls ORDER BY 1")[:2] == [
-        (1, "07700900123", "01632960000", 180, Decimal("0"), "asterisk", "1774745950.1"),
-        (2, "201", "+441134960000", 0, Decimal("0"), "asterisk", "1774774800.3"),
+        (1, "07700900123", "01632960000", 180, Decimal("0"), "asterisk", "1774745950.1 PJSIP/gamma-00000002 2026-03-29 00:59:10"),
+        (2, "201", "+441134960000", 0, Decimal("0"), "asterisk", "1774774800.3 PJSIP/gamma-00000004 2026-03-29 09:00:00"),
     ]
 
 
@@ -232,7 +232,9 @@ def test_a_user_profile_extends_a_builtin_and_overrides_rules(wh: Warehouse, wri
     assert parsed["extends"] == "fcs" and parsed["time"]["zone"] == "Europe/London"
     assert parsed["map"]["callTypeDirectionFlag"] == {"value": "B"} and parsed["map"]["target"] == "Caller Line Identity"
     listed = {p["name"]: p for p in wh.json("profiles", "list")}
-    assert list(listed)[:4] == ["canonical", "fcs", "asterisk", "freeswitch"] and listed["gamma-inbound"]["extends"] == "fcs"
+    assert list(listed)[:11] == ["canonical", "fcs", "asterisk", "asterisk-basic", "asterisk-newcdr", "asterisk-custom",
+                                 "freeswitch", "freepbx", "freepbx-tsv", "cucm", "3cx"]
+    assert listed["gamma-inbound"]["extends"] == "fcs"
 
 
 def test_an_asterisk_switch_with_newcdrcolumns(wh: Warehouse, write: Callable[..., Path]) -> None:
@@ -410,17 +412,21 @@ def test_a_cp1252_profile_reads_its_text_and_rejects_bytes_cp1252_lacks(wh: Ware
     assert reasons(wh) == {3: ["Description → locationCarrier: bytes that are not valid cp1252 text"]}
 
 
-@pytest.mark.parametrize("name", ["canonical", "fcs", "asterisk", "freeswitch"])
+@pytest.mark.parametrize("name", ["canonical", "fcs", "asterisk", "asterisk-basic", "asterisk-newcdr", "asterisk-custom",
+                                  "freeswitch", "freepbx", "freepbx-tsv", "cucm", "3cx", "unit-separated"])
 def test_profiles_show_prints_a_profile_that_loads_back_the_same(wh: Warehouse, name: str) -> None:
     from deletedcalls.ingest.profiles import Catalog
 
-    shown = wh.cli("profiles", "show", name, ok=True).stdout
     (wh.home / "profiles").mkdir()
+    # a separator that is a control character (ASCII's unit separator) must be written escaped to be TOML
+    (wh.home / "profiles" / "unit-separated.toml").write_text('extends = "canonical"\n[read]\nseparator = "\\u001f"\n')
+    shown = wh.cli("profiles", "show", name, ok=True).stdout
     (wh.home / "profiles" / f"copy-{name}.toml").write_text(shown)
     catalog = Catalog(wh.home)
     original, copy = catalog.get(name), catalog.get(f"copy-{name}")
     for attr in ("header", "columns", "delimiter", "quote", "encoding", "skip_lines", "aliases", "detect_header",
-                 "detect_filename", "zone", "ambiguous", "rules", "description"):
+                 "detect_filename", "detect_rotated", "grows", "null_values", "skip_records", "zone", "ambiguous", "rules",
+                 "description"):
         assert getattr(copy, attr) == getattr(original, attr), attr
 
 

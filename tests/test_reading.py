@@ -153,11 +153,16 @@ def test_the_summary_keeps_its_counts_through_retention_but_not_the_costs(delete
         dict(r, costCDR=None, duration=None) for r in before]
 
 
-def test_dr_files_are_read_through_dr_restore_never_through_sql(deleted):
+def test_dr_files_are_encrypted_so_sql_reads_no_row_of_them_and_dr_restore_does(deleted, tmp_path):
+    """SPEC 11: archives are encrypted; an officer reads them through `dr restore` (logged), never with read_parquet."""
     deleted.cli("retention", "enforce", "--as-of", "2027-01-01", ok=True)
     pattern = str(deleted.home / "dr" / "*" / "*.parquet")
-    for user in (DPO, "analyst"):
-        assert deleted.cli("sql", f"SELECT count(*) FROM read_parquet('{pattern}')", user=user).exit_code == 4
+    officer = deleted.cli("sql", f"SELECT count(*) AS n, min(target) AS t FROM read_parquet('{pattern}')", user=DPO)
+    assert officer.exit_code == 4 and "+44" not in officer.stdout + officer.stderr, officer.stderr
+    assert deleted.cli("sql", f"SELECT count(*) FROM read_parquet('{pattern}')", user="analyst").exit_code == 4
+    archives = deleted.json("dr", "list")
+    assert archives and all(deleted.cli("dr", "restore", a["id"], "--into", str(tmp_path / f"{a['id']}.duckdb"),
+                                        user=DPO).exit_code == 0 for a in archives)
 
 
 def test_example_analyst_queries_run(deleted):
@@ -215,3 +220,21 @@ def test_keyset_pages_equal_the_plain_query_with_gaps_and_filters(tmp_path):
                 back = list_deleted_calls(con, decode_cursor(page.previous))
                 if back.results and page.results:
                     assert back.results[-1]["id"] < page.results[0]["id"]
+
+
+def test_deleted_calls_carry_their_utc_instant_beside_the_carriers_wall_clock(wh, write):
+    # the Gamma sample is UK wall clock: 29/03/2026 02:00:05 is BST, 01:00:05 UTC
+    wh.cli("ingest", "cdr", str(REPO / "data" / "gamma-fcs-2026-03-29.csv"), ok=True)
+    entry = {"id": "U-fcs", "user": "alice", "timestamp": "2026-03-30T10:00:00Z", "action": "delete_calls",
+             "selector": {"cdrFile": "gamma-fcs-2026-03-29.csv"}}
+    wh.cli("ingest", "deletions", str(write("d.jsonl", json.dumps(entry) + "\n")), ok=True)
+    wh.cli("materialise", ok=True)
+    rows = wh.json("deleted-calls", "list", user=DPO)["results"]
+    bst = [r for r in rows if (r["startDate"], r["startTime"]) == ("2026-03-29", "02:00:05")]
+    assert [r["startedAt"] for r in bst] == ["2026-03-29T01:00:05Z"]
+    assert all(r["startedAt"].endswith("Z") for r in rows)
+    assert wh.json("deleted-calls", "get", str(bst[0]["id"]), user=DPO)["startedAt"] == "2026-03-29T01:00:05Z"
+    csv_out = wh.cli("deleted-calls", "list", "--format", "csv", user=DPO)
+    header, *lines = list(csv.reader(io.StringIO(csv_out.stdout)))
+    assert header[12:15] == ["startDate", "startTime", "startedAt"]
+    assert ["2026-03-29", "02:00:05", "2026-03-29T01:00:05Z"] in [line[12:15] for line in lines]

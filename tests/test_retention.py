@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, csv_text, good_row, uncompressed
+from conftest import REPO, csv_text, decrypted_rows, good_row, keyring_file, uncompressed
 
 from deletedcalls.fsutil import CRASH_ENV
 
@@ -67,33 +67,42 @@ def test_expired_partitions_are_archived_verified_and_purged(deleted):
     assert deleted.scalar("SELECT count(*) FROM calls") == 8
     # archived + warehouse rows = all deleted rows
     assert deleted.scalar("SELECT sum(\"rows\") FROM dr_archives") + 2 == 12
-    # the archive holds every field, readable by plain DuckDB with Hive partitioning
+    # the archive holds every field, encrypted: read with the keyring, not without (SPEC 11)
     dr = deleted.home / "dr"
-    con = duckdb.connect()
-    got = con.execute("SELECT deletedMonth, count(*), min(target) FROM read_parquet($p, hive_partitioning=true) GROUP BY 1 ORDER BY 1",
-                      {"p": str(dr / "*" / "*.parquet")}).fetchall()
-    assert got == [("2026-01", 6, min(number(i) for i in range(1, 7))), ("2026-02", 4, min(number(i) for i in range(7, 11)))]
-    assert con.execute("SELECT typeof(costCDR) FROM read_parquet($p) LIMIT 1", {"p": str(dr / "deletedMonth=2026-01" / "part-0001.parquet")}).fetchall()[0][0] == "DECIMAL(18,4)"
+    keyring = keyring_file(deleted.home)
+    rows = decrypted_rows(dr / "deletedMonth=2026-01" / "part-0001.parquet", keyring)
+    assert sorted(r["id"] for r in rows) == [1, 2, 3, 4, 5, 6]
+    assert min(r["target"] for r in rows) == min(number(i) for i in range(1, 7))
+    assert str(rows[0]["costCDR"]) == "1.2345"  # money stays exact: DECIMAL(18,4)
+    with pytest.raises(duckdb.Error, match="encrypted"):
+        duckdb.connect().execute("SELECT * FROM read_parquet($p)", {"p": str(dr / "deletedMonth=2026-01" / "part-0001.parquet")})
     manifest = json.loads((dr / "deletedMonth=2026-01" / "_part-0001.manifest.json").read_text())
     assert manifest["rows"] == 6 and manifest["minId"] == 1 and manifest["maxId"] == 6
-    assert manifest["policy"] == {"retentionDays": 90, "asOf": "2026-06-01", "expiresAfter": "2026-05-01"}
+    assert manifest["policy"] == {"retentionDays": 90, "asOf": "2026-06-01", "expiresAfter": "2026-05-01",
+                                  "drRetentionDays": 2555, "drExpiresAfter": "2033-05-30"}  # 2026-06-01 + 2555 days
+    assert manifest["encryption"]["keyId"] == "2026-01" and manifest["encryption"]["algorithm"] == "AES_GCM_V1"
     assert {"sha256", "schemaVersion", "created", "warehouse", "schema"} <= set(manifest)
     listed = deleted.json("dr", "list")
-    assert [(a["id"], a["partition"], a["rows"]) for a in listed] == [("2026-01-part-0001", "2026-01", 6), ("2026-02-part-0001", "2026-02", 4)]
-    assert all({"size", "sha256", "created"} <= set(a) for a in listed)
+    assert [(a["id"], a["partition"], a["rows"], a["state"]) for a in listed] == [
+        ("2026-01-part-0001", "2026-01", 6, "live"), ("2026-02-part-0001", "2026-02", 4, "live")]
+    assert all({"size", "sha256", "created", "targets"} <= set(a) for a in listed)
+    assert [(t["uri"], t["verified"], t["offMachine"]) for t in listed[0]["targets"]] == [(f"file://{dr}", True, False)]
 
 
-def test_archives_are_readable_by_polars_and_pyarrow(deleted):
-    import polars as pl
+def test_archives_are_parquet_that_pyarrow_reads_with_the_keyring_and_nothing_reads_without(deleted):
     import pyarrow.parquet as pq
 
     deleted.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)
     path = deleted.home / "dr" / "deletedMonth=2026-01" / "part-0001.parquet"
-    frame = pl.read_parquet(path)
-    assert frame.height == 6 and frame["target"].dtype == pl.String
-    table = pq.read_table(deleted.home / "dr", partitioning="hive")
-    assert table.num_rows == 10
-    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+    assert path.read_bytes()[-4:] == b"PARE", "the footer is encrypted (a plain footer ends in PAR1)"
+    rows = decrypted_rows(path, keyring_file(deleted.home), ["target", "costCDR"])
+    assert len(rows) == 6 and all(isinstance(r["target"], str) for r in rows)
+    with pytest.raises(OSError):
+        pq.ParquetFile(path)  # no key, no footer
+    import polars as pl
+
+    with pytest.raises(Exception, match="(?i)encrypt|parquet"):
+        pl.read_parquet(path)
 
 
 def _files_bytes(home: Path) -> bytes:
@@ -102,6 +111,11 @@ def _files_bytes(home: Path) -> bytes:
         if p.is_file() and "dr" not in p.relative_to(home).parts:
             data += p.read_bytes()
     return data
+
+
+def _all_bytes(home: Path) -> bytes:
+    """Every file of the home, dr/ (archives, manifests, key material, staging) included."""
+    return b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
 
 
 def test_purged_rows_are_physically_gone_from_the_warehouse_files(deleted):
@@ -228,7 +242,7 @@ def _run(home: Path, *args: str, crash: str | None = None) -> subprocess.Complet
     return subprocess.run([sys.executable, "-m", "deletedcalls", "--home", str(home), *args], env=env, capture_output=True, timeout=120)
 
 
-@pytest.mark.parametrize("step", ["archive-written", "archive-renamed", "purged", "rewrite-copied"])
+@pytest.mark.parametrize("step", ["archive-written", "dr-upload", "archive-verified", "purged", "rewrite-copied"])
 def test_a_kill_at_any_step_then_a_rerun_loses_nothing_and_archives_nothing_twice(deleted, step):
     all_deleted = deleted.query("SELECT * EXCLUDE (created, updated, runId, deletedMonth), deletedMonth FROM deleted_calls ORDER BY id")
     killed = _run(deleted.home, "retention", "enforce", "--as-of", "2026-06-01", crash=step)
@@ -236,15 +250,17 @@ def test_a_kill_at_any_step_then_a_rerun_loses_nothing_and_archives_nothing_twic
     rerun = _run(deleted.home, "retention", "enforce", "--as-of", "2026-06-01")
     assert rerun.returncode == 0, rerun.stderr
     dr = deleted.home / "dr"
-    assert not list(dr.rglob("*.tmp")) and not (dr / ".quarantine").exists()
+    assert not list(dr.rglob("*.tmp")) and not (dr / ".staging").exists()
     archives = deleted.json("dr", "list")
     assert [a["id"] for a in archives] == ["2026-01-part-0001", "2026-02-part-0001"]
     assert sorted(p.name for p in dr.rglob("*.parquet")) == ["part-0001.parquet", "part-0001.parquet"]
     assert deleted.cli("dr", "verify").exit_code == 0
-    con = duckdb.connect()
-    archived = con.execute("SELECT * EXCLUDE (created, updated, runId) FROM read_parquet($p, hive_partitioning=true) ORDER BY id",
-                           {"p": str(dr / "*" / "*.parquet")}).fetchall()
+    keyring = keyring_file(deleted.home)
+    archived = [tuple(v for k, v in r.items() if k not in ("created", "updated", "runId")) + (month,)
+                for month in ("2026-01", "2026-02")
+                for r in decrypted_rows(dr / f"deletedMonth={month}" / "part-0001.parquet", keyring)]
     kept = deleted.query("SELECT * EXCLUDE (created, updated, runId, deletedMonth), deletedMonth FROM deleted_calls ORDER BY id")
-    assert sorted(archived + kept) == sorted(all_deleted)
-    assert not any(number(i).encode() in _files_bytes(deleted.home) for i in range(1, 11))
+    assert sorted(archived + kept, key=lambda r: r[0]) == sorted(all_deleted, key=lambda r: r[0])
+    for i in range(1, 11):  # no plaintext anywhere in the home, dr/ and its staging included
+        assert number(i).encode() not in _all_bytes(deleted.home)
     assert not list(deleted.home.glob(".*.rewrite*"))

@@ -8,7 +8,7 @@ oracle computed from the generated objects.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +94,18 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehouse, list
 
 
 def matches(m: dict[str, Any], f: dict[str, Any]) -> bool:
-    if "fromDate" in f and m["created"].date() < f["fromDate"]:
-        return False
-    if "toDate" in f and m["created"].date() > f["toDate"]:
-        return False
+    created = m["created"].replace(tzinfo=None) if m["created"].tzinfo is None else m["created"].astimezone(UTC).replace(tzinfo=None)
+    for key, after in (("fromDate", True), ("toDate", False)):
+        if key in f:
+            bound = f[key]
+            mine = created if isinstance(bound, datetime) else created.date()
+            if (mine < bound) if after else (mine > bound):
+                return False
+    if "timeOfDayStart" in f or "timeOfDayEnd" in f:
+        t = created.replace(microsecond=0).time()
+        start, end = f.get("timeOfDayStart", time.min), f.get("timeOfDayEnd", time(23, 59, 59))
+        if not ((start <= t <= end) if start <= end else (t >= start or t <= end)):
+            return False
     if "durationMin" in f and m["span_us"] < f["durationMin"] * 1_000_000:
         return False
     if "durationMax" in f and m["span_us"] > f["durationMax"] * 1_000_000:
@@ -120,7 +128,9 @@ def as_params(f: dict[str, Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for k, v in f.items():
         if k in ("fromDate", "toDate"):
-            out[k] = [v.isoformat()]
+            out[k] = [v.isoformat() + "Z" if isinstance(v, datetime) else v.isoformat()]
+        elif k in ("timeOfDayStart", "timeOfDayEnd"):
+            out[k] = [v.strftime("%H:%M:%S") if v.second else v.strftime("%H:%M")]
         elif k in ("durationMin", "durationMax"):
             out[k] = [f"{v}s"]
         elif k == "agentIds":
@@ -146,8 +156,13 @@ def walk(con: duckdb.DuckDBPyConnection, params: dict[str, list[str]], page_size
 
 
 filters = st.fixed_dictionaries({}, optional={
-    "fromDate": st.dates(date(2026, 2, 28), date(2026, 3, 6)),
-    "toDate": st.dates(date(2026, 2, 28), date(2026, 3, 6)),
+    # a date (its whole UTC day) or a date-time (that instant), as Ultravox takes both
+    "fromDate": st.dates(date(2026, 2, 28), date(2026, 3, 6)) | st.datetimes(datetime(2026, 2, 28), datetime(2026, 3, 6)).map(
+        lambda d: d.replace(microsecond=0)),
+    "toDate": st.dates(date(2026, 2, 28), date(2026, 3, 6)) | st.datetimes(datetime(2026, 2, 28), datetime(2026, 3, 6)).map(
+        lambda d: d.replace(microsecond=0)),
+    "timeOfDayStart": st.times().map(lambda t: t.replace(microsecond=0)),
+    "timeOfDayEnd": st.times().map(lambda t: t.replace(microsecond=0)),
     "durationMin": st.integers(0, 1300),
     "durationMax": st.integers(0, 1300),
     "agentIds": st.lists(st.sampled_from(AGENTS), min_size=1, max_size=3, unique=True),
@@ -162,8 +177,11 @@ filters = st.fixed_dictionaries({}, optional={
 @given(f=filters, page_size=st.integers(1, 60))
 def test_every_filter_matches_the_oracle_and_a_walk_sees_each_match_once(populated, f, page_size):
     w, oracle = populated
-    if "fromDate" in f and "toDate" in f and f["fromDate"] > f["toDate"]:
-        f["toDate"] = f["fromDate"]
+    if "fromDate" in f and "toDate" in f:
+        lo = f["fromDate"] if isinstance(f["fromDate"], datetime) else datetime.combine(f["fromDate"], time.min)
+        hi = f["toDate"] if isinstance(f["toDate"], datetime) else datetime.combine(f["toDate"], time.max)
+        if lo > hi:
+            f["toDate"] = f["fromDate"]
     expected = sorted(m["callId"] for m in oracle if matches(m, f))
     con = protected_connection(w.home)
     try:
@@ -236,6 +254,12 @@ def test_the_cli_gets_one_tombstone_by_ultravox_call_id_as_the_api_does(populate
     ({"metadata.": ["x"]}, "metadata."),
     ({"cursor": ["garbage"]}, "cursor"),
     ({"search": [""]}, "search"),
+    ({"voiceId": [""]}, "voiceId"),  # empty, like search: a 400, not a filter on the empty voice
+    ({"fromDate": ["2026-03-05T25:00:00Z"]}, "fromDate"),
+    ({"toDate": ["2026-03-05T10"]}, "toDate"),
+    ({"timeOfDayStart": ["24:00"]}, "timeOfDayStart"),
+    ({"timeOfDayEnd": ["9:00"]}, "timeOfDayEnd"),
+    ({"fromDate": ["2026-03-05T10:00:01Z"], "toDate": ["2026-03-05T10:00:00Z"]}, "fromDate"),
 ])
 def test_unknown_or_malformed_parameters_name_the_parameter(params, named):
     with pytest.raises(UsageError) as e:
@@ -311,10 +335,10 @@ def test_stored_calls_follow_the_mapping_and_keep_no_summary_or_prompt(populated
     rows = w.query("SELECT c.carrierCallID, c.startDate, c.startTime, c.duration, c.callTypeRecordingFlag, c.target, "
                    "c.costCDR, c.callTypeDirectionFlag, u.ultravox FROM calls c JOIN ultravox_calls u ON u.id = c.id")
     assert len(rows) == CALLS - DELETED
-    for call_id, day, time, duration, flag, target, cost, direction, fields in rows:
+    for call_id, day, clock, duration, flag, target, cost, direction, fields in rows:
         c = calls[call_id]
         start = ts(c["joined"] or c["created"])
-        assert (day, time.isoformat()) == (start.date(), start.time().replace(microsecond=0).isoformat())
+        assert (day, clock.isoformat()) == (start.date(), start.time().replace(microsecond=0).isoformat())
         span = 0 if c["joined"] is None else int((ts(c["ended"]) - ts(c["joined"])).total_seconds())
         assert duration == span and flag == ("Y" if c["recordingEnabled"] else "N")
         assert target is None and cost is None and direction is None
@@ -592,3 +616,25 @@ def test_retried_and_reordered_webhooks_end_in_the_latest_state_that_knows_most(
     assert set(got) == {calls[i]["callId"] for i in expected}
     for i, (s, v) in expected.items():
         assert got[calls[i]["callId"]] == {"m": str(v), "s": s, "d": 120 if s == 2 else 0}
+
+
+def test_date_times_and_a_time_of_day_window_through_the_cli(populated):
+    w, oracle = populated
+    # a window around midnight UTC (22:00 to 02:00 wraps), from an instant, as the CLI spells the options
+    got = uv_list(w, "--from-date", "2026-03-01T00:00:00+01:00", "--time-of-day-start", "22:00",
+                  "--time-of-day-end", "02:00", "--page-size", "1000")
+    f = {"fromDate": datetime(2026, 2, 28, 23, 0), "timeOfDayStart": time(22, 0), "timeOfDayEnd": time(2, 0)}
+    expected = sorted(m["callId"] for m in oracle if matches(m, f))
+    assert expected and sorted(r["callId"] for r in got["results"]) == expected and got["total"] == len(expected)
+    bad = w.cli("deleted-calls", "list", "--api", "ultravox", "--voice-id", "", user=DPO)
+    assert bad.exit_code == 2 and "--voice-id" in bad.stderr and "must not be empty" in bad.stderr
+
+
+def test_metadata_filters_spelled_the_openapi_way_are_the_same_filter():
+    from deletedcalls.http.openapi import document
+
+    assert parse_query({"metadata[region]": ["north"]}) == parse_query({"metadata.region": ["north"]})
+    with pytest.raises(UsageError):
+        parse_query({"metadata[region]": ["north"], "metadata.region": ["south"]})
+    names = [p["name"] for p in document()["paths"]["/api/deleted_calls"]["get"]["parameters"]]
+    assert "metadata" in names and not [n for n in names if "." in n or "KEY" in n]

@@ -27,14 +27,20 @@ def ingest() -> None:
 @click.argument("files", nargs=-1, required=True, type=DELIVERIES)
 @click.option("--max-reject-ratio", type=click.FloatRange(0, 1), default=None, help="Largest share of rejected records a file may have and still load (default from config.toml, 0.01).")
 @click.option("--profile", default=None, help="The carrier profile of every file (profiles list); default: detected per file.")
+@click.option("--retry", is_flag=True, help="Load files rejected before again, even when nothing that decided their rejection changed.")
 @output_options
 @click.pass_context
-def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: float | None, profile: str | None, as_json: bool) -> None:
+def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: float | None, profile: str | None, retry: bool,
+               as_json: bool) -> None:
     """Ingest carrier CDR files (CSV) into calls.
 
     Each file loads whole or not at all. Rejected records are kept in
     rejected_rows. Exit 3 when a file is over its reject limit or conflicts
     with a known file of the same name; the other files are still ingested.
+    A longer copy of a loaded file (a switch's growing Master.csv, or its
+    rotated copy) loads only its new records. A rejected file loads again
+    once its profile, that profile's content or the reject limit changed, or
+    with --retry.
     """
     from deletedcalls.ingest.reader import reading_ahead
 
@@ -48,7 +54,8 @@ def ingest_cdr(ctx: click.Context, files: tuple[Path, ...], max_reject_ratio: fl
         total = total_size(files)
         with recorded_run(settings, "ingest cdr") as (con, run_id, counts):
             with progress_bar(ctx, total, "ingesting CDR files") as advance:
-                results = ingest_cdr_files(con, settings, list(files), run_id, progress=advance, ahead=ahead, profile=profile)
+                results = ingest_cdr_files(con, settings, list(files), run_id, progress=advance, ahead=ahead, profile=profile,
+                                           retry=retry)
             counts.update(run_counts(results))
             echo_results(results, as_json)
             raise_for_rejections(results)
@@ -167,7 +174,7 @@ def render_check(result: CheckResult) -> None:
 
     from deletedcalls.output import echo_table
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # a reason may say "[read]"
     if result.profile is None:
         err.print(f"{Path(result.file).name}: {result.unreadable or result.why}")
         return

@@ -152,16 +152,22 @@ def files() -> None:
 @output_options
 @click.pass_context
 def files_list(ctx: click.Context, as_json: bool) -> None:
-    """List CDR files: id, fileName, sha256, carrier, status, rows, rejected, profile, and why a rejected file was rejected."""
+    """List CDR files: id, fileName, sha256, carrier, status, rows, rejected, profile, why a rejected file was rejected,
+    and the part of the file each load read (bytes, lines; extends: the earlier load of a growing file it continues).
+
+    One row per load: a file that grew, or was rejected and sent again, has one row per attempt.
+    """
     from deletedcalls.output import echo_rows
     from deletedcalls.published import reading
 
     with reading(settings_of(ctx), "analyst") as con:
         rel = con.sql(
-            'SELECT id, fileName, sha256, carrier, status, "rows", rejected, ingestedAt, reason, profile FROM cdr_files ORDER BY id'
+            'SELECT id, fileName, sha256, carrier, status, "rows", rejected, ingestedAt, reason, profile, '
+            "[startByte, endByte] AS bytes, [firstLine, lastLine] AS lines, extendsFile AS extends FROM cdr_files ORDER BY id"
         )
         files = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
-    echo_rows(files, ["id", "fileName", "sha256", "carrier", "status", "rows", "rejected", "profile", "reason"], "CDR files", as_json)
+    echo_rows(files, ["id", "fileName", "sha256", "carrier", "status", "rows", "rejected", "profile", "bytes", "lines", "extends",
+                      "reason"], "CDR files", as_json)
 
 
 # ---------------------------------------------------------------- runs

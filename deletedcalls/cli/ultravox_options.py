@@ -17,13 +17,16 @@ if TYPE_CHECKING:
 
 # option -> HTTP parameter
 OPTIONS: dict[str, str] = {
-    "--from-date": "fromDate", "--to-date": "toDate", "--duration-min": "durationMin", "--duration-max": "durationMax",
+    "--from-date": "fromDate", "--to-date": "toDate", "--time-of-day-start": "timeOfDayStart",
+    "--time-of-day-end": "timeOfDayEnd", "--duration-min": "durationMin", "--duration-max": "durationMax",
     "--agent-id": "agentIds", "--voice-id": "voiceId", "--metadata": "metadata", "--search": "search",
     "--page-size": "pageSize",
 }
 HELP = {
-    "--from-date": "Ultravox: created on or after this date (YYYY-MM-DD, UTC).",
-    "--to-date": "Ultravox: created on or before this date (YYYY-MM-DD, UTC).",
+    "--from-date": "Ultravox: created on or after this date (YYYY-MM-DD, UTC) or instant (2026-03-05T10:00:00Z).",
+    "--to-date": "Ultravox: created on or before this date (YYYY-MM-DD, UTC) or instant.",
+    "--time-of-day-start": "Ultravox: created at or after this UTC time of day (HH:MM[:SS]).",
+    "--time-of-day-end": "Ultravox: created at or before this UTC time of day (HH:MM[:SS]); before the start: wraps midnight.",
     "--duration-min": 'Ultravox: ended - joined at least this ("60s").',
     "--duration-max": 'Ultravox: ended - joined at most this ("600s").',
     "--agent-id": "Ultravox: this agent (repeatable: any of them).",

@@ -43,6 +43,7 @@ from starlette.routing import Route
 from deletedcalls.catalog import Lake, attach, connection, data_uri
 from deletedcalls.clock import utc_now
 from deletedcalls.errors import DeletedCallsError, NotFound, UsageError
+from deletedcalls.http.openapi import MAX_OFFSET
 from deletedcalls.output import to_json
 from deletedcalls.published import store_path
 from deletedcalls.read import reading
@@ -54,7 +55,6 @@ SAFE_LIST_PARAMS = {
     "minDate": "min_date", "maxDate": "max_date", "limit": "limit", "offset": "offset", "idAfter": "id_after",
     "createdSince": "created_since", "updatedSince": "updated_since", "cursor": "cursor",
 }
-MAX_OFFSET = 10**9
 MAX_ID = 2**53  # as far as a cursor may carry an id
 _INTEGER = re.compile(r"^-?[0-9]{1,19}\Z")
 _PATH_ID = re.compile(r"^[0-9]{1,16}\Z")

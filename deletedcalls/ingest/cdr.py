@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -30,13 +29,14 @@ from deletedcalls.clock import utc_now
 from deletedcalls.environment import listed, note_committed, stops_the_command
 from deletedcalls.errors import InputRejected
 from deletedcalls.ingest.call_types import ARROW_LEVEL, CALL_BATCH_SCHEMA, typed
-from deletedcalls.ingest.csvscan import DEFAULT_CHUNK, read_header, scan_records
+from deletedcalls.ingest.csvscan import DEFAULT_CHUNK
 from deletedcalls.ingest.delivery import (
     SNIFF_BYTES,
     ChangedWhileRead,
     Delivery,
     DeliveryRejected,
     NotReadable,
+    compression,
     delivered_text,
     inner_name,
     open_delivery,
@@ -44,8 +44,19 @@ from deletedcalls.ingest.delivery import (
     sniff,
     stored_name,
 )
+from deletedcalls.ingest.detection import Detection, choose
+from deletedcalls.ingest.duplicates import protect_copies, raw_lines_of, reject_duplicates
+from deletedcalls.ingest.extents import (
+    Plan,
+    Seen,
+    history,
+    plan,
+    retry_reason,
+    rotating_profiles,
+    rotation_order,
+)
 from deletedcalls.ingest.profile_reading import LayoutRejected
-from deletedcalls.ingest.profiles import Catalog, Profile, choose
+from deletedcalls.ingest.profiles import Catalog, Profile
 from deletedcalls.ingest.reader import ReadAhead, Reading, loading, start_reading
 from deletedcalls.ingest.rejects import delivered_hash, record_rejects, unexpected_reason
 from deletedcalls.ingest.schemas import REQUIRED_COLUMNS, cdr_schema
@@ -76,6 +87,14 @@ class FileResult:
     message: str = ""
     profile: str | None = None
     ambiguous: int = 0  # records in the autumn hour, resolved by the profile's `ambiguous`
+    # the extent of the file's text this load read (a growing file loads in several: extents.py)
+    start_byte: int = 0
+    end_byte: int | None = None
+    first_line: int = 1
+    last_line: int | None = None
+    text_sha256: str | None = None
+    extends: int | None = None
+    profile_sha256: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +109,9 @@ class FileResult:
             "message": self.message,
             "profile": self.profile,
             "ambiguousTimes": self.ambiguous,
+            "bytes": [self.start_byte, self.end_byte],
+            "lines": [self.first_line, self.last_line],
+            "extends": self.extends,
         }
 
 
@@ -104,13 +126,15 @@ def ingest_cdr_files(
     ahead: ReadAhead | None = None,
     profile: str | None = None,
     pins: tuple[tuple[str, str], ...] = (),
+    retry: bool = False,
 ) -> list[FileResult]:
     """Ingest each file in turn, logging each outcome; a rejected file does not stop the others.
 
     `ahead` is a file whose reading has already started (reader.read_ahead).
     `profile` names the profile of every file; else a job's `pins` (glob, profile),
-    else detection (profiles.choose). Every profile is checked first: a bad one is
-    a usage error before any file is read.
+    else detection (detection.choose). Every profile is checked first: a bad one is
+    a usage error before any file is read. Rotated copies of growing files go first
+    (extents.rotation_order). `retry`: files rejected before load again as they are.
     """
     catalog = Catalog(settings.home)
     if profile:
@@ -118,10 +142,11 @@ def ingest_cdr_files(
     for _, name in pins:
         catalog.get(name)
     results: list[FileResult] = []
-    for path in paths:
+    for path in rotation_order(paths, catalog):
         try:
             r = ingest_cdr_file(
-                con, settings, path, run_id, progress=progress, ahead=ahead, catalog=catalog, profile=profile, pins=pins
+                con, settings, path, run_id, progress=progress, ahead=ahead, catalog=catalog, profile=profile, pins=pins,
+                retry=retry,
             )
         except Exception as e:  # one file never stops the others (SPEC 2.3): it is recorded as rejected first
             if stops_the_command(e) or logs.debugging():
@@ -167,32 +192,44 @@ def ingest_cdr_file(
     catalog: Catalog | None = None,
     profile: str | None = None,
     pins: tuple[tuple[str, str], ...] = (),
+    retry: bool = False,
 ) -> FileResult:
     """Ingest one file; a file that cannot be read is a rejected file, one that changed while read is not recorded.
 
     The file is read once (delivery.py): the hash recorded is that of the bytes parsed
     (of a compressed delivery: of the file as delivered, read once while it is
-    decompressed). Only a file whose name or size matches a known file may be known
-    already; it is hashed first, and a load that follows must read the same bytes
-    again (same hash).
+    decompressed). A file whose name and size are both new, and that is no rotated copy
+    of a growing file, cannot be known: it is hashed while it loads. Any other is
+    planned against the loads it may relate to (extents.py) in the same read.
     """
-    choice = _Choice(catalog or Catalog(settings.home), profile, pins)
+    choice = _Choice(catalog or Catalog(settings.home), profile, pins, retry)
     name = stored_name(path)
     try:
         with open_delivery(path) as delivery:
             size = delivery.size
-            # The same content has the same size: a file whose name and size are both new cannot be
-            # a known file (nor conflict with one), so it is hashed while it loads, not before.
-            maybe_known = con.execute(
-                "SELECT count(*) FROM cdr_files WHERE fileName = $n OR sizeBytes = $z", {"n": name, "z": size}
-            ).fetchall()[0][0]
-            if not maybe_known:
-                return _load(con, settings, path, None, size, run_id, progress, chunk_size, ahead, choice)
-            sha = delivery.finish()
-        known = _known(con, settings, path, sha, size, progress)
-        if known is not None:
-            return known
-        return _load(con, settings, path, sha, size, run_id, progress, chunk_size, ahead, choice)
+            rotating = rotating_profiles(choice.catalog, path)
+            seen = history(con, name, size, rotating)
+            if not seen:
+                return _load(con, settings, path, size, run_id, progress, chunk_size, ahead, choice)
+            if ahead is not None and ahead.path == path:
+                before = ahead.opened_as()
+                ahead.close()  # its reading from the start is not what this file needs
+                if before is not None and before != delivery.opened_as:  # it changed since the reading ahead began
+                    raise ChangedWhileRead(f"{name} changed while it was read (size {before[0]} -> {delivery.opened_as[0]} bytes); "
+                                           "nothing of it was loaded or recorded, the next run tries it again")
+            plain = delivery if compression(path) is None else None
+            if plain is None:
+                # a compressed delivery seen before: known by the hash of the file as delivered, before it is opened
+                # (a zip that cannot be opened, or that would not fit the free space, was rejected before any profile
+                # read it: nothing that decided that is a profile or a limit, so only --retry tries it again)
+                digest = delivery.finish()
+                same = [s for s in seen if s.sha256 == digest]
+                if any(s.status == "loaded" for s in same):
+                    return FileResult(shown(path), name, digest, "unchanged", message="already ingested (loaded); nothing to do")
+                if same and same[-1].profile is None and not choice.retry:
+                    return FileResult(shown(path), name, digest, "unchanged", message=(
+                        f"already ingested (rejected: {same[-1].reason}); nothing to do. It loads again with --retry"))
+            return _load(con, settings, path, size, run_id, progress, chunk_size, None, choice, _Known(seen, rotating, plain))
     except NotReadable as e:
         return _reject_file(
             con, settings, FileResult(shown(path), name, e.sha256, "rejected"), e.size, run_id, f"the file {e.reason}", [], 0, set()
@@ -201,41 +238,13 @@ def ingest_cdr_file(
         return FileResult(shown(path), name, "", "changed", message=str(e))
 
 
-def _known(
-    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: str, size: int, progress: Progress | None
-) -> FileResult | None:
-    """The result for a known content or a name conflict, or None when the file is to be loaded.
+@dataclass(frozen=True)
+class _Known:
+    """The loads a delivery may relate to, and (a plain file) the delivery itself, to go on reading."""
 
-    Only a loaded file's name and content are protected (SPEC 2.3): a content rejected
-    over its limit loads again when the limit is now higher than the one it was judged
-    by, and a rejected file's name may bring other content.
-    """
-    name = stored_name(path)
-    known = con.execute(
-        "SELECT id, fileName, sha256, status, rejected, maxRejectRatio, reason FROM cdr_files "
-        "WHERE sha256 = $s OR fileName = $n ORDER BY id",
-        {"s": sha, "n": name},
-    ).fetchall()
-    same = [k for k in known if k[2] == sha]
-    loaded = [k for k in same if k[3] == "loaded"]
-    if same:
-        fid, fname, _, fstatus, rejected, ratio, reason = (loaded or same)[-1]
-        retry = fstatus == "rejected" and rejected and settings.max_reject_ratio > (0.01 if ratio is None else ratio)
-        if not retry:
-            if progress:
-                progress(size)
-            as_name = "" if fname == name else f" as {fname!r}"
-            why = f": {reason}" if fstatus == "rejected" and reason else ""
-            return FileResult(shown(path), name, sha, "unchanged", fid,
-                              message=f"already ingested{as_name} ({fstatus}{why}); nothing to do")
-    for fid, fname, fsha, fstatus, *_ in known:
-        if fname == name and fstatus == "loaded" and fsha != sha:
-            return FileResult(
-                shown(path), name, sha, "conflict", fid,
-                message=f"a different file of this name was already loaded (id {fid}, sha256 {fsha[:12]}…); "
-                "refused, nothing changed. Send corrections under a new file name.",
-            )
-    return None
+    seen: list[Seen]
+    rotating: list[str]
+    delivery: Delivery | None
 
 
 @dataclass(frozen=True)
@@ -245,72 +254,105 @@ class _Choice:
     catalog: Catalog
     profile: str | None
     pins: tuple[tuple[str, str], ...]
+    retry: bool = False
 
 
 @dataclass(frozen=True)
 class _Layout:
-    """How one file is read: its profile and zone."""
+    """How one file is read: its profile and zone, and where in the file (an extent of a growing file)."""
 
     profile: Profile
     zone: str
+    start: int = 0
+    start_line: int = 1
+    extends: int | None = None
 
     def raw_lines(self, source: Delivery, lines: set[int], chunk_size: int) -> dict[int, str]:
-        if self.profile.identity:
-            return _raw_lines(source, lines, chunk_size)
-        from deletedcalls.ingest.profile_reading import raw_lines
-
-        return raw_lines(source, self.profile, lines, chunk_size)
+        return raw_lines_of(source, self.profile, lines, chunk_size, self.start, self.start_line)
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, expected: str | None,
-    size: int, run_id: int, progress: Progress | None, chunk_size: int, ahead: ReadAhead | None,
-    choice: _Choice,
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, size: int, run_id: int, progress: Progress | None,
+    chunk_size: int, ahead: ReadAhead | None, choice: _Choice, known: _Known | None = None,
 ) -> FileResult:
-    """Load one file in one transaction, from one read of it that also hashes it.
+    """Load one file (or the new part of a growing one) in one transaction, from one read that also hashes it.
 
-    `expected` is the hash of an earlier read (a maybe-known file): the load's own read
-    must give the same, else the file changed in between. The delivery is opened as
-    text (a compressed one is decompressed once into a private folder, its hash taken
-    on the way) and its profile chosen first; a file no profile matches, or a
-    compressed file that cannot be opened, is a rejected file.
+    The delivery is opened as text (a compressed one is decompressed once into a private
+    folder, its hash taken on the way). A file with history is planned first (extents.py):
+    unchanged and conflicting ones stop here; a longer copy of a loaded file goes on
+    reading after the bytes verified. A file no profile matches, or a compressed file
+    that cannot be opened, is a rejected file.
     """
     name = stored_name(path)
     try:
-        with delivered_text(path, settings.home) as (text, delivered_sha):
-            with open(text, "rb") as f:
-                head = f.read(SNIFF_BYTES)
+        with delivered_text(path, settings.home) as (text, delivered_sha), contextlib.ExitStack() as stack:
+            source = None if known is None else (known.delivery or stack.enter_context(open_delivery(text)))
+            if source is not None:
+                head = source.peek(SNIFF_BYTES)
+            else:
+                with open(text, "rb") as f:
+                    head = f.read(SNIFF_BYTES)
+            detected: list[Detection] = []
+
+            def now() -> Detection:
+                if not detected:
+                    detected.append(choose(choice.catalog, head, inner_name(path), profile=choice.profile, pins=choice.pins))
+                return detected[0]
+
+            def now_profile() -> tuple[str | None, str | None]:
+                if sniff(head, "CSV"):  # not text of any layout: rejected before a profile, whatever the profiles say
+                    return None, None
+                p = now().profile
+                return (p.name, p.digest(p.zone_for(settings.zone))) if p else (None, None)
+
+            planned = Plan("load")
+            if known is not None and source is not None:
+                planned = plan(known.seen, source, name, delivered_sha, known.rotating, retry_reason(settings, choice.retry, now_profile))
+                if planned.kind in ("unchanged", "conflict"):
+                    if progress and planned.kind == "unchanged":
+                        progress(size)
+                    return FileResult(shown(path), name, planned.digest or "", planned.kind,
+                                      planned.seen.id if planned.seen else None, message=planned.message)
             unreadable = sniff(head, "CSV")  # not text of any CSV layout: no profile is asked
             if unreadable:
-                raise NotReadable(unreadable, delivered_sha or _hash_of(path, size), size)
-            chosen = choose(choice.catalog, head, inner_name(path), profile=choice.profile, pins=choice.pins)
+                raise NotReadable(unreadable, delivered_sha or planned.digest or _hash_of(path, size), size)
+            chosen = now()
+            if planned.kind == "append" and planned.seen and not choice.profile and planned.seen.profile in choice.catalog.names:
+                chosen = Detection(choice.catalog.get(planned.seen.profile), planned.message)
             if chosen.profile is None:
-                digest = delivered_sha or _hash_of(path, size)
+                digest = delivered_sha or planned.digest or _hash_of(path, size)
                 return _reject_file(con, settings, FileResult(shown(path), name, digest, "loaded"), size, run_id, chosen.why, [], 0, set())
             layout = _Layout(chosen.profile, chosen.profile.zone_for(settings.zone))
+            if planned.kind == "append" and planned.seen:
+                layout = _Layout(layout.profile, layout.zone, planned.seen.end_byte or 0, (planned.seen.last_line or 0) + 1,
+                                 planned.seen.id)
             with loading():  # GC off, short GIL switch interval (see reader.loading)
                 # the reader scans and parses from now on (or already does); validation waits for the schema
-                plain = delivered_sha is None  # a compressed delivery is never read ahead
-                stream = ahead.take(path, chunk_size, layout.profile, layout.zone) if ahead and plain else None
-                stream = stream or start_reading(text, chunk_size, layout.profile, layout.zone)
+                if source is not None:
+                    stream = Reading(source, chunk_size, layout.profile, layout.zone, layout.start, layout.start_line)
+                else:
+                    plain = delivered_sha is None  # a compressed delivery is never read ahead
+                    taken = ahead.take(path, chunk_size, layout.profile, layout.zone) if ahead and plain else None
+                    stream = taken or start_reading(text, chunk_size, layout.profile, layout.zone)
                 delivery = stream.delivery
 
-                def sha() -> str:
-                    if delivered_sha is not None:
-                        digest = delivered_sha
-                    else:
-                        digest = delivery.finish()
-                        if delivery.size != size:
-                            raise ChangedWhileRead(f"{name} changed while it was read; nothing of it was loaded or recorded, the next run tries it again")
-                    if expected is not None and digest != expected:
+                def sha(result: FileResult) -> str:
+                    digest = delivery.finish()
+                    if delivered_sha is None and delivery.file_size != size:
                         raise ChangedWhileRead(f"{name} changed while it was read; nothing of it was loaded or recorded, the next run tries it again")
-                    return digest
+                    result.text_sha256, result.end_byte, result.last_line = digest, delivery.size, delivery.lines()
+                    result.start_byte, result.first_line, result.extends = layout.start, layout.start_line, layout.extends
+                    result.profile_sha256 = layout.profile.digest(layout.zone)
+                    return delivered_sha or digest
 
                 try:
                     with _ingest_settings(con):
                         return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream, layout)
                 finally:
-                    stream.close()
+                    if source is None:
+                        stream.close()
+                    else:
+                        stream.stop_reading()
     except DeliveryRejected as e:
         return _reject_file(con, settings, FileResult(shown(path), name, e.sha256, "loaded"), size, run_id, str(e), [], 0, set())
 
@@ -325,7 +367,7 @@ def _hash_of(path: Path, size: int) -> str:
 
 
 def _load_stream(
-    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[], str],
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[FileResult], str],
     size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: Reading, layout: _Layout,
 ) -> FileResult:
     cdr_schema()  # pandera's import, while the reader thread works (see schemas.pandera_polars)
@@ -344,7 +386,7 @@ def _load_stream(
             header, extra = next(stream)
         except LayoutRejected as e:
             con.execute("ROLLBACK")
-            result.sha256 = sha()
+            result.sha256 = sha(result)
             return _reject_file(con, settings, result, size, run_id, str(e), [], 0, carriers)
         result.extra_columns = extra
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -357,7 +399,7 @@ def _load_stream(
                 else f"the header names column(s) {', '.join(duplicated)} more than once"
             )
             stream.stop_reading()  # finish() reads the rest itself, not beside the reader thread
-            result.sha256 = sha()
+            result.sha256 = sha(result)
             return _reject_file(con, settings, result, size, run_id, why, [], 0, carriers)
 
         def arrow_batches() -> Iterator[pa.RecordBatch]:
@@ -388,15 +430,21 @@ def _load_stream(
         reader = pa.RecordBatchReader.from_batches(CALL_BATCH_SCHEMA, arrow_batches())
         insert_from(con, "batch", reader, sql("ingest/stage_calls"))
         records = stats["records"]
-        result.rows = stats["rows"] - _reject_duplicates(con, stream.delivery, layout, file_id, chunk_size, rejects)
+        result.rows = stats["rows"] - reject_duplicates(con, stream.delivery, layout.raw_lines, file_id, chunk_size, rejects)
         con.execute(sql("ingest/insert_calls"))
         con.execute(sql("ingest/insert_keys"))
         con.execute("DROP TABLE staged_calls")
-        _protect_copies(con, rejects, reject_keys)
+        protect_copies(con, rejects, reject_keys)
         result.ambiguous = stats["ambiguous"]
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})
         result.rejected = len(rejects)
-        result.sha256 = sha()
+        result.sha256 = sha(result)
+        if not records and (layout.start or layout.profile.grows):  # nothing complete since the last load (or yet)
+            con.execute("ROLLBACK")
+            result.status, result.file_id = "unchanged", layout.extends
+            result.message = (f"nothing new after byte {layout.start} (line {layout.start_line - 1})" if layout.start
+                              else "no complete line yet") + "; a last line without its line end waits for the next run"
+            return result
         if not records:  # a header and nothing else: an export cut short, or sent before it was written
             con.execute("ROLLBACK")
             why = "the file holds a header and no records; send it again once it holds its calls"
@@ -428,81 +476,6 @@ def _load_stream(
     return result
 
 
-def _protect_copies(con: duckdb.DuckDBPyConnection, rejects: list, keys: list[tuple[int, str, str]]) -> None:
-    """Treat a rejected record that repeats a known call's key as a copy of that call (in place in ``rejects``).
-
-    A record rejected for a bad field may still be a re-sent copy of a call: of a
-    deleted one (its line is then withheld from analysts and erased when that call's
-    row is purged, as a duplicate's is: ``duplicateOf``), or of one retention purged
-    (its line is not kept at all). Found by an outside tester: a purged call re-sent
-    with a malformed duration kept its whole line, readable by analysts.
-    """
-    if not keys:
-        return
-    frame = pl.DataFrame(keys, schema={"line": pl.Int64, "carrier": pl.String, "carrierCallID": pl.String}, orient="row")
-    con.register("reject_keys", frame)
-    try:
-        touch(con, "SELECT call_key(carrierCallID) FROM reject_keys")
-        found = {line: (copy_of, purged) for line, copy_of, purged in con.execute(sql("ingest/rejected_copies")).fetchall()}
-    finally:
-        con.unregister("reject_keys")
-    for n, reject in enumerate(rejects):
-        if len(reject) != 3 or reject[0] not in found:
-            continue
-        copy_of, purged = found[reject[0]]
-        if purged:
-            rejects[n] = (reject[0], [*reject[1], "a copy of a deleted call that was purged: its line is not kept"], "")
-        elif copy_of is not None:
-            rejects[n] = (*reject, int(copy_of))
-
-
-def _reject_duplicates(
-    con: duckdb.DuckDBPyConnection, source: Delivery, layout: _Layout, file_id: int, chunk_size: int, rejects: list
-) -> int:
-    """Reject (and remove) the file's records whose key was already known, or purged; returns how many.
-
-    A record of a deleted call that retention purged is rejected without its raw line:
-    that line is a copy of a call the warehouse has erased.
-    """
-    purged: list[tuple[int, int]] = []
-    if con.execute("SELECT count(*) FROM purged_keys").fetchall()[0][0]:
-        purged = con.execute(sql("ingest/purged_duplicates")).fetchall()
-    # every record of a purged key is rejected as such (a repeat of one in this file too): none keeps its line
-    gone = {r[0] for r in purged}
-    touch(con, "SELECT call_key(carrierCallID) FROM staged_calls")  # the months of calls its keys can repeat
-    found = [r for r in con.execute(sql("ingest/duplicate_keys")).fetchall() if r[0] not in gone]
-    if not found and not purged:
-        return 0
-    ids = [r[0] for r in found] + [r[0] for r in purged]
-    con.execute("DELETE FROM staged_calls WHERE id IN (SELECT unnest($ids::BIGINT[]))", {"ids": ids})
-    raw = layout.raw_lines(source, {r[1] for r in found}, chunk_size) if found else {}
-    for _, line, where, other_file, original in found:
-        if other_file == file_id:
-            why = "duplicate: (carrier, carrierCallID) appears earlier in this file"
-        else:
-            why = f"duplicate: (carrier, carrierCallID) is already in {where} (CDR file id {other_file})"
-        rejects.append((int(line), [why], raw.get(int(line), ""), int(original)))
-    for _, line in purged:
-        why = "duplicate: (carrier, carrierCallID) is a deleted call whose partition was archived to dr/ and purged; its line is not kept"
-        rejects.append((int(line), [why], ""))
-    return len(found) + len(purged)
-
-
-def _raw_lines(source: Delivery, lines: set[int], chunk_size: int) -> dict[int, str]:
-    """The raw text of the records starting on the given lines (a second scan; duplicates are rare).
-
-    The scan reads the same open file as the load (its delivery, after the reader thread
-    is done), so the text is that of the bytes hashed.
-    """
-    out: dict[int, str] = {}
-    source.seek(0)
-    _, _, first_line = read_header(source)  # type: ignore[arg-type]
-    for chunk in scan_records(source, first_line=first_line, chunk_size=chunk_size):  # type: ignore[arg-type]
-        for i in np.flatnonzero(np.isin(chunk.lines, list(lines))):
-            out[int(chunk.lines[i])] = chunk.raw(int(i))
-    return out
-
-
 def _record_file(
     con: duckdb.DuckDBPyConnection,
     result: FileResult,
@@ -514,8 +487,10 @@ def _record_file(
     ratio: float | None = None,
 ) -> None:
     con.execute(
-        "INSERT INTO cdr_files (id, fileName, sha256, carrier, status, \"rows\", rejected, sizeBytes, extraColumns, reason, ingestedAt, runId, profile, maxRejectRatio) "
-        "VALUES ($id, $name, $sha, $carrier, $status, $rows, $rejected, $size, $extra, $reason, $at, $run, $profile, $ratio)",
+        "INSERT INTO cdr_files (id, fileName, sha256, carrier, status, \"rows\", rejected, sizeBytes, extraColumns, reason, "
+        "ingestedAt, runId, profile, maxRejectRatio, startByte, endByte, firstLine, lastLine, textSha256, extendsFile, profileSha256) "
+        "VALUES ($id, $name, $sha, $carrier, $status, $rows, $rejected, $size, $extra, $reason, $at, $run, $profile, $ratio, "
+        "$start, $end, $first, $last, $text, $extends, $psha)",
         {
             "id": result.file_id,
             "name": result.file_name,
@@ -531,6 +506,13 @@ def _record_file(
             "run": run_id,
             "profile": result.profile,
             "ratio": ratio,
+            "start": result.start_byte,
+            "end": result.end_byte,
+            "first": result.first_line,
+            "last": result.last_line,
+            "text": result.text_sha256,
+            "extends": result.extends,
+            "psha": result.profile_sha256,
         },
     )
 

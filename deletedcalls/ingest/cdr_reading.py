@@ -103,7 +103,7 @@ def _read_valid_utf8(
 
 def batches(
     source: Path | Delivery, chunk_size: int = DEFAULT_CHUNK, group_rows: int = GROUP_ROWS, stop: threading.Event | None = None,
-    zone: str = "UTC", ambiguous: str = "earlier",
+    zone: str = "UTC", ambiguous: str = "earlier", start: int = 0, start_line: int = 1,
 ) -> Iterator[Batch | tuple[list[str], list[str]]]:
     """First the (header, extra columns), then validated batches of about group_rows records.
 
@@ -115,6 +115,8 @@ def batches(
     Delivery (hashed as read); one that is not CSV text at all raises NotReadable
     with its hash (delivery.sniff). Times are wall clock in `zone` (the
     warehouse's [ingest] zone); outside UTC each record's instant is computed here.
+    `start` > 0 reads only the records from that byte on (a file that grew since its last
+    load), the first on line `start_line`; the header is still read from the top.
     """
     with contextlib.ExitStack() as closing:
         f = source if isinstance(source, Delivery) else closing.enter_context(open_delivery(source))
@@ -124,6 +126,9 @@ def batches(
             raise NotReadable(reason, f.finish(), size)
         f.seek(0)
         header, _, first_line = read_header(f)  # type: ignore[arg-type]
+        if start:
+            f.seek(start)
+            first_line = start_line
         yield header, [c for c in header if c not in CDR_COLUMNS]
         present = [c for c in CDR_COLUMNS if c in header]
         group: list[tuple[Chunk, pl.DataFrame, np.ndarray, list]] = []

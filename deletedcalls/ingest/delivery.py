@@ -124,7 +124,8 @@ class Delivery:
 
     def __init__(self, path: Path, fd: int, st: os.stat_result) -> None:
         self.path = path
-        self.size = st.st_size
+        self.size = st.st_size  # where reading ends: the file's size, or before a half-written last line (hold_back)
+        self.newlines = 0  # line ends among the bytes hashed so far: a load's lines without parsing them
         self._fd = fd
         self._opened = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
         self._pos = 0
@@ -161,21 +162,73 @@ class Delivery:
             if n is None or n < 0:
                 parts: list[bytes] = []
                 at = self._pos
-                while part := os.pread(self._fd, 16 << 20, at):
+                while at < self.size and (part := os.pread(self._fd, min(16 << 20, self.size - at), at)):
                     parts.append(part)
                     at += len(part)
                 data = b"".join(parts)
             else:
-                data = os.pread(self._fd, n, self._pos)
+                data = os.pread(self._fd, max(0, min(n, self.size - self._pos)), self._pos)
         except OSError as e:
             raise NotReadable(f"cannot be read: {e.strerror or e}") from e
         start = self._pos
         self._pos += len(data)
         if self._pos > self._hashed:
             if start > self._hashed:  # a read past bytes never read (a seek forward): hash the gap first
-                self._update(os.pread(self._fd, start - self._hashed, self._hashed))
+                gap = os.pread(self._fd, start - self._hashed, self._hashed)
+                self.newlines += gap.count(b"\n")
+                self._update(gap)
+            self.newlines += data.count(b"\n", self._hashed - start)
             self._update(memoryview(data)[self._hashed - start :])
         return data
+
+    @property
+    def opened_as(self) -> tuple[int, int]:
+        """(size, mtime_ns) of the file when it was opened."""
+        return self._opened[0], self._opened[1]
+
+    @property
+    def file_size(self) -> int:
+        """The file's size when it was opened (`size` may end before a half-written last line)."""
+        return self._opened[0]
+
+    def peek(self, n: int, at: int = 0) -> bytes:
+        """Bytes of the file without reading them as the load's (not hashed): a first look, a line end's place."""
+        return os.pread(self._fd, max(0, min(n, self.size - at)), at)
+
+    def hold_back_partial_line(self) -> None:
+        """End the read after the last line end: a last line still being written waits for the next run.
+
+        For files a switch keeps appending to (a profile's `grows`). The bytes after the last
+        line end are looked at here, to find it, but neither parsed nor hashed.
+        """
+        end = self.size
+        while end > 0:
+            block = os.pread(self._fd, min(1 << 16, end), end - min(1 << 16, end))
+            at = block.rfind(b"\n")
+            if at >= 0:
+                self.size = end - len(block) + at + 1
+                return
+            end -= len(block)
+        self.size = 0
+
+    def lines(self) -> int:
+        """How many lines the bytes hashed so far hold (a last line without its line end counts)."""
+        if not self._hashed:
+            return 0
+        last = os.pread(self._fd, 1, self._hashed - 1)
+        return self.newlines + (0 if last == b"\n" else 1)
+
+    def prefix_digests(self, offsets: Iterable[int]) -> dict[int, str]:
+        """The SHA-256 of the first n bytes for each n in `offsets` (those within the file), in one read from the
+        start that goes on hashing as usual: a later read of the rest continues the same hash."""
+        out: dict[int, Any] = {}
+        for off in sorted({o for o in offsets if 0 <= o <= self.size}):
+            self.seek(self._hashed)
+            while self._hashed < off and self.read(min(16 << 20, off - self._hashed)):
+                pass
+            if self._hashed == off:
+                out[off] = self._pool.submit(lambda: self._sha.copy().hexdigest()) if self._pool else self._sha.copy().hexdigest()
+        return {k: (v.result() if isinstance(v, concurrent.futures.Future) else v) for k, v in out.items()}
 
     def readline(self, limit: int = -1) -> bytes:
         """One line, its \\n included (the profiles' skip_lines)."""
@@ -226,7 +279,7 @@ class Delivery:
             same_file = (now.st_ino, now.st_dev) == self._opened[2:]
         except OSError:
             same_file = False
-        if (st.st_size, st.st_mtime_ns) != self._opened[:2] or self._hashed != st.st_size or not same_file:
+        if (st.st_size, st.st_mtime_ns) != self._opened[:2] or self._hashed != self.size or not same_file:
             raise ChangedWhileRead(
                 f"{stored_name(self.path)} changed while it was read (size {self._opened[0]} -> {st.st_size} bytes); "
                 "nothing of it was loaded or recorded, the next run tries it again"

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from deletedcalls.ingest.profiles import CANONICAL, Profile, Rule
+from deletedcalls.ingest.profiles import (
+    CANONICAL,
+    DURATION_COLUMNS,
+    EPOCH_FORMATS,
+    MAJOR_UNITS,
+    Profile,
+    Rule,
+)
 
 UTC_ZONES = ("UTC", "Etc/UTC")
 REPLACEMENT = "\ufffd"  # what polars' utf8-lossy reading (and our transcoding) puts for invalid bytes
@@ -41,8 +48,13 @@ def _money(src: pl.Expr, rule: Rule, canonical: str) -> tuple[pl.Expr, pl.Expr]:
     A value is exact when nothing but zeros follows the 4th decimal place of pence
     (the 6th of pounds): checked on the text, then the text is read as a decimal of
     that scale (which holds it exactly) and multiplied. Never a float, never rounded.
+    A decimal comma (`decimal = ","`) is read as the point; a thousands separator is not
+    an amount.
     """
-    shift = 2 if rule.unit == "pounds" else 0
+    shown = src
+    if rule.decimal == ",":
+        src = pl.when(src.str.contains(".", literal=True)).then(pl.lit("x")).otherwise(src.str.replace(",", ".", literal=True))
+    shift = 2 if rule.unit in MAJOR_UNITS else 0
     places = 4 + shift
     number = src.str.contains(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
     exact = src.str.contains(rf"^[0-9]*(\.[0-9]{{0,{places}}}0*)?$")
@@ -53,11 +65,48 @@ def _money(src: pl.Expr, rule: Rule, canonical: str) -> tuple[pl.Expr, pl.Expr]:
     unit = rule.unit or "pence"
     error = (
         pl.when(src.is_null()).then(None)
-        .when(~number | amount.is_null()).then(pl.format(_err(rule, canonical, f"not an amount of {unit} >= 0 (got '{{}}')"), src))
+        .when(~number | amount.is_null()).then(pl.format(_err(rule, canonical, f"not an amount of {unit} >= 0 (got '{{}}')"), shown))
         .when(~exact).then(pl.format(
-            _err(rule, canonical, f"{{}} {unit} cannot be held exactly at 4 decimal places of pence (not rounded)"), src))
+            _err(rule, canonical, f"{{}} {unit} cannot be held exactly at 4 decimal places of pence (not rounded)"), shown))
     )
     return pl.when(number & exact).then(value), error
+
+
+def _duration(src: pl.Expr, rule: Rule, canonical: str) -> tuple[pl.Expr, pl.Expr]:
+    """H:MM:SS or M:SS → whole seconds as text; (value, error)."""
+    if rule.format == "%H:%M:%S":
+        pattern, fmt = r"^([0-9]{1,7}):([0-5][0-9]):([0-5][0-9])$", "H:MM:SS"
+    else:
+        pattern, fmt = r"^()([0-9]{1,9}):([0-5][0-9])$", "M:SS"
+    parts = src.str.extract_groups(pattern)
+    hours = parts.struct.field("1").replace("", "0").cast(pl.Int64, strict=False)
+    seconds = hours * 3600 + parts.struct.field("2").cast(pl.Int64, strict=False) * 60 + parts.struct.field("3").cast(pl.Int64, strict=False)
+    error = pl.when(src.is_not_null() & seconds.is_null()).then(
+        pl.format(_err(rule, canonical, f"not a duration {fmt} (got '{{}}')"), src))
+    return seconds.cast(pl.String), error
+
+
+def _epoch(src: pl.Expr, rule: Rule, canonical: str, zone: str) -> tuple[pl.Expr, pl.Expr]:
+    """Seconds (or milliseconds) since 1970 UTC → the wall clock in `zone`, as canonical text; (value, error)."""
+    whole = src.str.extract(r"^([0-9]{1,15})(\.[0-9]*)?$", 1).cast(pl.Int64, strict=False)
+    if rule.format == "epoch_ms":
+        whole = whole // 1000
+    sane = whole.is_between(0, 253_402_300_799)  # up to 9999-12-31 23:59:59
+    local = pl.from_epoch(pl.when(sane).then(whole), time_unit="s").dt.replace_time_zone("UTC").dt.convert_time_zone(zone)
+    value = local.dt.strftime("%Y-%m-%d" if rule.part == "date" else "%H:%M:%S")
+    unit = "milliseconds" if rule.format == "epoch_ms" else "seconds"
+    error = pl.when(src.is_not_null() & value.is_null()).then(
+        pl.format(_err(rule, canonical, f"not an instant in {unit} since 1970-01-01 UTC (got '{{}}')"), src))
+    return value, error
+
+
+def instant(src: pl.Expr, rule: Rule) -> pl.Expr:
+    """The UTC instant of an epoch column (whole seconds), as startedAt."""
+    whole = src.str.extract(r"^([0-9]{1,15})(\.[0-9]*)?$", 1).cast(pl.Int64, strict=False)
+    if rule.format == "epoch_ms":
+        whole = whole // 1000
+    sane = whole.is_between(0, 253_402_300_799)
+    return pl.from_epoch(pl.when(sane).then(whole), time_unit="s").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
 
 
 def _datetime_part(src: pl.Expr, rule: Rule, canonical: str) -> tuple[pl.Expr, pl.Expr | None]:
@@ -98,19 +147,23 @@ def _codes(src: pl.Expr, rule: Rule, canonical: str) -> tuple[pl.Expr, pl.Expr]:
 
 
 def rule_exprs(
-    rule: Rule, canonical: str, present: set[str], encoding: str, check_bytes: bool = True
+    rule: Rule, canonical: str, present: set[str], encoding: str, check_bytes: bool = True, zone: str = "UTC"
 ) -> tuple[pl.Expr, pl.Expr | None]:
     """(the canonical value as text, an error message or null) for one column of every row.
 
     `check_bytes` False: the text is known to hold no replaced bytes (it was ASCII).
+    `zone`: where an epoch instant's wall clock is shown.
     """
     if rule.value is not None:
         return pl.lit(rule.value, pl.String), None
-    if rule.join:
-        parts = [pl.col(c) for c in rule.join if c in present]
+    if rule.join or rule.first:
+        parts = [pl.col(c) for c in (rule.join or rule.first) if c in present]
         if not parts:
             return pl.lit(None, pl.String), None
-        joined = pl.concat_str(parts, separator=rule.sep, ignore_nulls=True)
+        if rule.first:
+            joined = pl.coalesce(parts)
+        else:
+            joined = pl.concat_str(parts, separator=rule.sep, ignore_nulls=True)
         whole = pl.when(joined == "").then(None).otherwise(joined)
         if not check_bytes:
             return whole, None
@@ -125,9 +178,13 @@ def rule_exprs(
     if rule.default is not None:
         src = src.fill_null(pl.lit(rule.default))
     error: pl.Expr | None = None
-    if rule.unit is not None:
+    if rule.unit is not None or rule.decimal != ".":
         value, error = _money(src, rule, canonical)
-    elif rule.format is not None:
+    elif canonical in DURATION_COLUMNS and rule.format not in (None, "seconds"):
+        value, error = _duration(src, rule, canonical)
+    elif rule.format in EPOCH_FORMATS:
+        value, error = _epoch(src, rule, canonical, zone)
+    elif rule.format is not None and canonical not in DURATION_COLUMNS:
         value, error = _datetime_part(src, rule, canonical)
     elif rule.values is not None:
         value, error = _codes(src, rule, canonical)
@@ -147,10 +204,12 @@ class Mapped:
     errors: dict[int, list[tuple[str, str]]]  # row -> [(canonical column, reason)]
 
 
-def map_frame(frame: pl.DataFrame, profile: Profile, check_bytes: bool = True) -> Mapped:
+def map_frame(frame: pl.DataFrame, profile: Profile, check_bytes: bool = True, zone: str = "UTC") -> Mapped:
     """Map source columns to canonical text columns, with each row's mapping errors.
 
     `check_bytes` False skips the search for replaced bytes (the caller saw only ASCII).
+    A profile whose start comes as an epoch number also gets `startedAt` (the instant
+    itself, UTC), and its startDate/startTime are that instant's wall clock in `zone`.
     """
     present = set(frame.columns)
     values, errors = [], []
@@ -159,10 +218,14 @@ def map_frame(frame: pl.DataFrame, profile: Profile, check_bytes: bool = True) -
         if rule is None:
             values.append(pl.lit(None, pl.String).alias(c))
             continue
-        value, error = rule_exprs(rule, c, present, profile.encoding, check_bytes)
+        value, error = rule_exprs(rule, c, present, profile.encoding, check_bytes, zone)
         values.append(value.alias(c))
         if error is not None:
             errors.append(error.alias(ERR + c))
+    if profile.epoch:
+        rule = profile.rules["startDate"]
+        values.append(instant(pl.col(rule.column), rule).alias("startedAt") if rule.column in present
+                      else pl.lit(None, pl.Datetime("us", "UTC")).alias("startedAt"))
     extra = [pl.col("lineNumber")] if "lineNumber" in present else []
     out = frame.lazy().select(*values, *extra, *errors).collect()  # lazy: common subexpressions once
     found: dict[int, list[tuple[str, str]]] = {}

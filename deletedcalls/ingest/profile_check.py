@@ -22,7 +22,8 @@ from deletedcalls.ingest.delivery import (
     inner_name,
     open_delivery,
 )
-from deletedcalls.ingest.profiles import Catalog, choose
+from deletedcalls.ingest.detection import choose
+from deletedcalls.ingest.profiles import Catalog
 from deletedcalls.settings import Settings
 
 
@@ -93,10 +94,18 @@ def check_file(settings: Settings, path: Path, *, profile: str | None = None, ro
                 except LayoutRejected as e:
                     result.unreadable = str(e)
                     return result
+                first_line: dict[tuple[str, str], int] = {}  # (carrier, carrierCallID) -> its first line
                 for batch in stream:
                     assert isinstance(batch, Batch)
                     result.records += batch.records
                     result.accepted += batch.good.height
+                    # an ingest rejects a key repeated in the file: say so here too (the warehouse is not read)
+                    for carrier, call_id, line in batch.good.select("carrier", "carrierCallID", "lineNumber").iter_rows():
+                        earlier = first_line.setdefault((carrier, call_id), line)
+                        if earlier != line:
+                            result.accepted -= 1
+                            result.rejects.append({"line": line, "raw": None, "reasons": [
+                                f"duplicate: (carrier, carrierCallID) = ({carrier}, {call_id}) appears earlier in this file (line {earlier})"]})
                     result.ambiguous += batch.ambiguous
                     if len(result.rows) < rows:
                         take = typed(batch.good.head(rows - len(result.rows)))

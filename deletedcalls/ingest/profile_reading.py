@@ -90,11 +90,16 @@ def _plan(profile: Profile, names: list[str]) -> tuple[list[str], list[str]]:
     if missing_required:
         where = "the header lacks" if profile.header else "the profile's columns lack"
         raise LayoutRejected(f"{where} {', '.join(missing_required)} (profile {profile.name})")
-    used = [c for c in needed if c in names]
+    if profile.skip_records:
+        needed = [*needed, profile.skip_records[0]]
+    used = list(dict.fromkeys(c for c in needed if c in names))
     twice = sorted({c for c in used if names.count(c) > 1})
     if twice:
         raise LayoutRejected(f"the header names column(s) {', '.join(twice)} more than once")
-    # columns the profile does not know of (a declared layout's unused columns are expected)
+    # columns the profile does not know of (a declared layout's unused columns are expected); a profile that
+    # declares no columns reads a layout of many (CUCM has over a hundred): its unused columns are not news
+    if not profile.columns:
+        return used, []
     known = set(needed) | set(profile.columns)
     return used, [c for c in names if c not in known]
 
@@ -137,17 +142,22 @@ def _parse(chunk: Chunk, names: list[str], used: list[str], profile: Profile) ->
         frame = pl.read_csv(
             payload, has_header=False, infer_schema=False, separator=profile.delimiter,
             quote_char=profile.quote or None, columns=positions, raise_if_empty=False,
-            null_values=[""], encoding="utf8-lossy", n_rows=records,
+            null_values=["", *profile.null_values], encoding="utf8-lossy", n_rows=records,
         )
         frame = frame.rename({f"column_{p}": names[p] for p in positions})
     if frame.height != len(idx):
         raise RuntimeError(f"parser disagreement: {frame.height} rows for {len(idx)} records")
+    if profile.skip_records and profile.skip_records[0] in frame.columns:  # records the profile says are not calls
+        column, values = profile.skip_records
+        keep = ~frame[column].is_in(list(values)).fill_null(False)
+        if not keep.all():
+            frame, idx = frame.filter(keep), idx[keep.to_numpy()]
     return frame, idx, rejects
 
 
 def mapped_batches(
     source: Path | Delivery, profile: Profile, zone: str, chunk_size: int = DEFAULT_CHUNK, group_rows: int = GROUP_ROWS,
-    stop: threading.Event | None = None,
+    stop: threading.Event | None = None, start: int = 0, start_line: int = 1,
 ) -> Iterator[Batch | tuple[list[str], list[str]]]:
     """First (the canonical columns, the file's unused columns), then validated batches.
 
@@ -158,7 +168,7 @@ def mapped_batches(
     (docs/BENCHMARKS.md). `stop` ends both at the next chunk.
     """
     stop = stop or threading.Event()
-    parsed = Prefetch(_parsed_groups(source, profile, chunk_size, group_rows, stop), depth=1, stop=stop)
+    parsed = Prefetch(_parsed_groups(source, profile, chunk_size, group_rows, stop, start, start_line), depth=1, stop=stop)
     try:
         yield next(parsed)
         for group in parsed:
@@ -171,11 +181,13 @@ Group = list[tuple[Chunk, pl.DataFrame, np.ndarray, list]]
 
 
 def _parsed_groups(
-    source: Path | Delivery, profile: Profile, chunk_size: int, group_rows: int, stop: threading.Event
+    source: Path | Delivery, profile: Profile, chunk_size: int, group_rows: int, stop: threading.Event,
+    start: int = 0, start_line: int = 1,
 ) -> Iterator[Any]:
     """First the header tuple, then groups of scanned and parsed chunks (see batches).
 
-    The file is read once, through its Delivery (hashed as read), like the canonical layout's.
+    The file is read once, through its Delivery (hashed as read), like the canonical layout's;
+    `start` > 0 reads the records from that byte on (the header still from the top).
     """
     sep, quote = _dialect(profile)
     with contextlib.ExitStack() as closing:
@@ -183,6 +195,9 @@ def _parsed_groups(
         size = f.size
         f.seek(0)
         names, first_line = _start(f, profile)
+        if start:
+            f.seek(start)
+            first_line = start_line
         used, unused = _plan(profile, names)
         yield list(CDR_COLUMNS), (unused if profile.header else [])
         group: Group = []
@@ -206,7 +221,7 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
     frame = frame.with_columns(lineNumber=pl.Series(lines, dtype=pl.Int64))
     # ASCII text holds no invalid bytes: the per-column search for them is skipped (most files)
     ascii_only = all(chunk.data.isascii() for chunk, _, _, _ in group)
-    mapped: Mapped = map_frame(frame, profile, check_bytes=not ascii_only)
+    mapped: Mapped = map_frame(frame, profile, check_bytes=not ascii_only, zone=zone)
     canon = mapped.frame
     rejects = [r for _, _, _, chunk_rejects in group for r in chunk_rejects]
     offsets = np.cumsum([0] + [len(idx) for _, _, idx, _ in group])
@@ -220,7 +235,7 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
     reasons: dict[int, list[str]] = {}
     if canon.height:
         labels = {c: r.label(c) for c, r in profile.rules.items()}
-        for row, found in rejection_reasons(canon.select(list(CDR_COLUMNS))).items():
+        for row, found in rejection_reasons(canon.select(list(CDR_COLUMNS)), profile.text_columns).items():
             skip = {c for c, _ in mapped.errors.get(row, [])}
             for text in found:
                 column, _, rest = text.partition(":")
@@ -231,7 +246,9 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
             reasons.setdefault(row, []).extend(msg for _, msg in errs)
     ambiguous = 0
     started = None
-    if canon.height and zone not in UTC_ZONES:
+    if profile.epoch:  # the instant itself: no wall clock to resolve
+        started = canon["startedAt"]
+    elif canon.height and zone not in UTC_ZONES:
         ok = np.ones(canon.height, dtype=bool)
         if reasons:
             ok[np.fromiter(reasons, dtype=np.int64)] = False
@@ -253,7 +270,7 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
             started = pl.Series("startedAt", dtype=z.started_at.dtype).extend_constant(None, canon.height)
             started = started.scatter(good_rows, z.started_at)
     if started is not None:
-        canon = canon.with_columns(started)
+        canon = canon.with_columns(started.alias("startedAt"))
     keys: list[tuple[int, str, str]] = []
     if reasons:
         bad = np.fromiter(reasons, dtype=np.int64)
@@ -268,11 +285,14 @@ def _map_validate(group: Group, profile: Profile, zone: str) -> Batch:
         canon = canon.filter(pl.Series(mask))
     good = canon.select(*CDR_COLUMNS, "lineNumber", *(["startedAt"] if started is not None else []))
     carriers = set(good["carrier"].unique().to_list())
-    records = sum(len(chunk) - int(np.sum(chunk.ends == chunk.starts)) for chunk, _, _, _ in group)
+    # the records read (a blank line is none, nor one the profile skips): those parsed and those rejected unparsed
+    records = sum(len(idx) + len(chunk_rejects) for _, _, idx, chunk_rejects in group)
     return Batch(good, rejects, records, carriers, sum(len(chunk.data) for chunk, _, _, _ in group), ambiguous, keys)
 
 
-def raw_lines(source: Path | Delivery, profile: Profile, lines: set[int], chunk_size: int = DEFAULT_CHUNK) -> dict[int, str]:
+def raw_lines(
+    source: Path | Delivery, profile: Profile, lines: set[int], chunk_size: int = DEFAULT_CHUNK, start: int = 0, start_line: int = 1,
+) -> dict[int, str]:
     """The raw text of the records starting on the given lines (a second scan of the same open file; duplicates are rare)."""
     out: dict[int, str] = {}
     sep, quote = _dialect(profile)
@@ -280,6 +300,9 @@ def raw_lines(source: Path | Delivery, profile: Profile, lines: set[int], chunk_
         f: Any = source if isinstance(source, Delivery) else closing.enter_context(open_delivery(source))
         f.seek(0)
         _, first_line = _start(f, profile)
+        if start:
+            f.seek(start)
+            first_line = start_line
         for chunk in scan_records(f, first_line=first_line, chunk_size=chunk_size, sep=sep, quote=quote):
             for i in np.flatnonzero(np.isin(chunk.lines, list(lines))):
                 out[int(chunk.lines[i])] = _raw(chunk, int(i), profile.encoding)

@@ -9,13 +9,8 @@ canonical column, a source column the layout does not have, or a bad format
 is a usage error (exit 2) naming the file, the key and the nearest valid
 name.
 
-Choosing a profile for a file: `--profile NAME`, else a job file's pin
-(`[[cdr]] glob`, `profile`), else detection: the profiles whose `[detect]
-header` names are all in the file's header line, then those whose
-`[detect] filename` glob matches (a headerless profile also needs the first
-record to have as many fields as it has columns, which tells an Asterisk
-`Master.csv` from a FreeSWITCH one). User profiles win ties. No match is a
-rejected file naming the closest profile and what it lacked.
+Choosing a profile for a file (`--profile`, a job's pin, detection) is
+`detection.py`'s.
 
 This module imports no polars, duckdb or pandera: the CLI uses it before the
 warehouse opens.
@@ -28,7 +23,6 @@ import csv
 import difflib
 import fnmatch
 import io
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -36,12 +30,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from deletedcalls import logs
 from deletedcalls.errors import ConfigError, UsageError
 from deletedcalls.trust import check_entry
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_profiles"
-BUILTIN_ORDER = ("canonical", "fcs", "asterisk", "freeswitch")
+BUILTIN_ORDER = ("canonical", "fcs", "asterisk", "asterisk-basic", "asterisk-newcdr", "asterisk-custom", "freeswitch",
+                 "freepbx", "freepbx-tsv", "cucm", "3cx")
 
 # The canonical columns (SPEC 2.1), in the calls table's order; kept here rather than
 # imported from schemas so that this module stays light.
@@ -57,17 +51,32 @@ REQUIRED = ("target", "callTypeDirectionFlag", "callTypeRecordingFlag", "startDa
 
 KEYS: dict[str, set[str]] = {
     "": {"extends", "description", "read", "detect", "time", "map"},
-    "read": {"header", "columns", "delimiter", "quote", "encoding", "skip_lines", "aliases"},
-    "detect": {"header", "filename"},
+    "read": {"header", "columns", "delimiter", "separator", "quote", "encoding", "skip_lines", "aliases", "grows",
+             "null_values", "skip_records"},
+    "detect": {"header", "filename", "rotated"},
     "time": {"zone", "ambiguous"},
 }
-RULE_KEYS = {"value", "column", "format", "part", "unit", "values", "default", "join", "sep"}
+RULE_KEYS = {"value", "column", "format", "part", "unit", "values", "default", "join", "sep", "first", "kind", "decimal"}
 DEFAULT_READ: dict[str, Any] = {
     "header": True, "columns": [], "delimiter": ",", "quote": '"', "encoding": "utf-8", "skip_lines": 0, "aliases": {},
+    "grows": False, "null_values": [], "skip_records": None,
 }
 AMBIGUOUS = ("earlier", "later", "reject")
-UNITS = ("pounds", "pence")
+# money: pounds (a currency's major unit: x 100) or pence (its minor unit); major and minor say it for any currency
+UNITS = ("pounds", "pence", "major", "minor")
+MAJOR_UNITS = ("pounds", "major")
 PARTS = ("date", "time")
+# instants as numbers: seconds or milliseconds since 1970-01-01 UTC (startDate and startTime show them in the zone)
+EPOCH_FORMATS = ("epoch", "epoch_ms")
+# how a duration is written: whole seconds (the default), or hours:minutes:seconds / minutes:seconds
+DURATION_FORMATS = ("seconds", "%H:%M:%S", "%M:%S")
+DURATION_COLUMNS = ("duration", "answerTime")
+# the columns that hold a phone number (SPEC 2.1); a rule's kind = "text" keeps a PBX's value as text instead
+NUMBER_COLUMNS = ("target", "external", "terminationNumber")
+KINDS = ("phone", "text")
+# separators a profile may name: one ASCII character that is not a letter, a digit, a quote or a line end
+SEPARATOR_CHARS = {chr(c) for c in range(1, 128)} - set("\r\n\"'") - {chr(c) for c in range(48, 58)} - {
+    chr(c) for c in range(65, 91)} - {chr(c) for c in range(97, 123)}
 # strftime directives a date/time rule may use (what polars' parser understands)
 DIRECTIVES = set("YymdbBhHIMSpjfaAeTDFR%") | {".f"}
 DATE_DIRECTIVES = set("YymdbBhjeDFaA")
@@ -91,17 +100,20 @@ class Rule:
     unit: str | None = None
     values: tuple[tuple[str, str], ...] | None = None
     default: str | None = None
+    first: tuple[str, ...] = ()  # the first of these columns that is not empty
+    kind: str | None = None  # phone | text, for the number columns (None: phone)
+    decimal: str = "."  # the decimal mark of an amount
 
     @property
     def sources(self) -> tuple[str, ...]:
-        return self.join if self.join else (self.column,) if self.column else ()
+        return self.join or self.first or ((self.column,) if self.column else ())
 
     def label(self, canonical: str) -> str:
         """How reasons name the column: `Salesprice → costCDR`, or just `costCDR`."""
         src = self.sources
         if not src or src == (canonical,):
             return canonical
-        return f"{' + '.join(src)} → {canonical}"
+        return f"{(' | ' if self.first else ' + ').join(src)} → {canonical}"
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,10 @@ class Profile:
     ambiguous: str
     rules: dict[str, Rule]
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    detect_rotated: tuple[str, ...] = ()  # globs of the names a rotated copy of the file takes (Master.csv.1)
+    grows: bool = False  # the switch appends to the file: a last line without its line end waits for the next run
+    null_values: tuple[str, ...] = ()  # values that mean absent, besides an empty field (NULL, \N)
+    skip_records: tuple[str, tuple[str, ...]] | None = None  # (column, values): records that are not calls
 
     @property
     def builtin(self) -> bool:
@@ -135,10 +151,35 @@ class Profile:
         """The canonical layout read as it is: the fast path of SPEC 2.1 applies unchanged."""
         return (
             self.header and self.delimiter == "," and self.quote == '"' and self.encoding in ("utf-8", "utf8")
-            and self.skip_lines == 0 and not self.aliases
+            and self.skip_lines == 0 and not self.aliases and not self.null_values and self.skip_records is None
             and set(self.rules) == set(CANONICAL)
             and all(r.spec == c for c, r in self.rules.items())
         )
+
+    @property
+    def text_columns(self) -> frozenset[str]:
+        """The number columns this profile keeps as text (kind = "text"): no phone-number rule for them."""
+        return frozenset(c for c, r in self.rules.items() if r.kind == "text")
+
+    @property
+    def epoch(self) -> bool:
+        """Whether the start instant comes as a number (epoch seconds or milliseconds, UTC)."""
+        rule = self.rules.get("startDate")
+        return rule is not None and rule.format in EPOCH_FORMATS
+
+    def digest(self, zone: str) -> str:
+        """A SHA-256 of everything that decides how a file reads with this profile (its resolved TOML and zone)."""
+        import hashlib
+
+        return hashlib.sha256((as_toml(self) + "\nzone=" + zone).encode("utf-8")).hexdigest()
+
+    def matches_name(self, file_name: str) -> bool:
+        """Whether [detect] filename, or one of the rotated names, matches the file name."""
+        globs = ((self.detect_filename,) if self.detect_filename else ()) + self.detect_rotated
+        return any(fnmatch.fnmatch(file_name, g) for g in globs)
+
+    def rotated_name(self, file_name: str) -> bool:
+        return any(fnmatch.fnmatch(file_name, g) for g in self.detect_rotated)
 
     def zone_for(self, warehouse_zone: str) -> str:
         return self.zone or warehouse_zone
@@ -190,6 +231,8 @@ def _check_keys(where: str, raw: dict[str, Any]) -> None:
         for key in raw.get(section, {}):
             if key not in KEYS[section]:
                 raise _fail(where, f"{section}.{key}", "unknown key", KEYS[section])
+    if "delimiter" in raw.get("read", {}) and "separator" in raw.get("read", {}):
+        raise _fail(where, "read.separator", "give separator or delimiter, not both (they are the same setting)")
     for column, spec in raw.get("map", {}).items():
         if column not in CANONICAL:
             raise _fail(where, f"map.{column}", "not a canonical column", CANONICAL)
@@ -197,8 +240,8 @@ def _check_keys(where: str, raw: dict[str, Any]) -> None:
             for key in spec:
                 if key not in RULE_KEYS:
                     raise _fail(where, f"map.{column}.{key}", "unknown key", RULE_KEYS)
-        elif not isinstance(spec, str):
-            raise _fail(where, f"map.{column}", "must be a source column name or a table")
+        elif spec is not False and not isinstance(spec, str):
+            raise _fail(where, f"map.{column}", "must be a source column name, a table, or false (no rule: the column is absent)")
 
 
 def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +249,12 @@ def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     out.pop("description", None)
     for key, value in child.items():
         if key in ("read", "detect", "time", "map"):
-            out[key] = {**out.get(key, {}), **value}
+            inherited = dict(out.get(key, {}))
+            if key == "read":  # separator and delimiter are one setting: the child's replaces the parent's
+                for a, b in (("separator", "delimiter"), ("delimiter", "separator")):
+                    if a in value:
+                        inherited.pop(b, None)
+            out[key] = {**inherited, **value}
         else:
             out[key] = value
     return out
@@ -236,38 +284,55 @@ def _rule(where: str, column: str, spec: Any, sources: tuple[str, ...]) -> Rule:
         if sources and spec not in sources:
             raise _fail(where, key, f"no source column {spec!r} in [read] columns", sources, spec)
         return Rule(spec, column=spec)
-    kinds = [k for k in ("value", "column", "join") if k in spec]
+    kinds = [k for k in ("value", "column", "join", "first") if k in spec]
     if len(kinds) != 1:
-        raise _fail(where, key, "needs exactly one of column, value or join")
-    for k in ("value", "column", "sep", "format", "part", "unit", "default"):
+        raise _fail(where, key, "needs exactly one of column, value, join or first")
+    for k in ("value", "column", "sep", "format", "part", "unit", "default", "kind", "decimal"):
         if k in spec and not isinstance(spec[k], str):
             raise _fail(where, f"{key}.{k}", "must be a string")
     if "value" in spec and set(spec) != {"value"}:
         raise _fail(where, key, "a constant { value = ... } takes no other key")
     join = _str_list(where, f"{key}.join", spec["join"]) if "join" in spec else ()
-    if "join" in spec and not join:
-        raise _fail(where, f"{key}.join", "must name at least one column")
+    first = _str_list(where, f"{key}.first", spec["first"]) if "first" in spec else ()
+    if ("join" in spec and not join) or ("first" in spec and not first):
+        raise _fail(where, f"{key}.{kinds[0]}", "must name at least one column")
     if "sep" in spec and "join" not in spec:
         raise _fail(where, f"{key}.sep", "only a join takes sep")
-    for s in join or ((spec["column"],) if "column" in spec else ()):
+    for s in join or first or ((spec["column"],) if "column" in spec else ()):
         if sources and s not in sources:
             raise _fail(where, key, f"no source column {s!r} in [read] columns", sources, s)
     fmt, part = spec.get("format"), spec.get("part")
-    if part is not None or fmt is not None:
+    if column in DURATION_COLUMNS and fmt is not None:
+        if fmt not in DURATION_FORMATS or part is not None:
+            raise _fail(where, f"{key}.format", f"a duration is written {', '.join(map(repr, DURATION_FORMATS))}, not {fmt!r}",
+                        DURATION_FORMATS, fmt)
+    elif part is not None or fmt is not None:
         if column not in ("startDate", "startTime"):
-            raise _fail(where, f"{key}.format", "only startDate and startTime take a format")
+            raise _fail(where, f"{key}.format", "only startDate, startTime, duration and answerTime take a format")
         part = part or ("date" if column == "startDate" else "time")
         if part not in PARTS:
             raise _fail(where, f"{key}.part", f"must be date or time, not {part!r}", PARTS, part)
         if (part == "date") != (column == "startDate"):
             raise _fail(where, f"{key}.part", f"{column} takes part = {'date' if column == 'startDate' else 'time'}")
-        _check_format(where, f"{key}.format", fmt, part)
+        if fmt not in EPOCH_FORMATS:
+            _check_format(where, f"{key}.format", fmt, part)
     unit = spec.get("unit")
     if unit is not None:
         if unit not in UNITS:
-            raise _fail(where, f"{key}.unit", f"must be pounds or pence, not {unit!r}", UNITS, unit)
+            raise _fail(where, f"{key}.unit", f"must be one of {', '.join(UNITS)}, not {unit!r}", UNITS, unit)
         if not column.startswith("cost"):
             raise _fail(where, f"{key}.unit", "only cost columns take a unit")
+    decimal = spec.get("decimal", ".")
+    if decimal not in (".", ","):
+        raise _fail(where, f"{key}.decimal", "must be \".\" or \",\" (the decimal mark)")
+    if "decimal" in spec and not column.startswith("cost"):
+        raise _fail(where, f"{key}.decimal", "only cost columns take a decimal mark")
+    kind = spec.get("kind")
+    if kind is not None:
+        if kind not in KINDS:
+            raise _fail(where, f"{key}.kind", f"must be phone or text, not {kind!r}", KINDS, kind)
+        if column not in NUMBER_COLUMNS:
+            raise _fail(where, f"{key}.kind", f"only {', '.join(NUMBER_COLUMNS)} take a kind (the other columns are text)")
     values = spec.get("values")
     if values is not None:
         if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
@@ -275,8 +340,27 @@ def _rule(where: str, column: str, spec: Any, sources: tuple[str, ...]) -> Rule:
         values = tuple((str(k), v) for k, v in values.items())
     return Rule(
         spec, column=spec.get("column"), value=spec.get("value"), join=join, sep=spec.get("sep", ""),
-        format=fmt, part=part, unit=unit, values=values, default=spec.get("default"),
+        format=fmt, part=part, unit=unit, values=values, default=spec.get("default"), first=first, kind=kind,
+        decimal=decimal,
     )
+
+
+def _separator(where: str, read: dict[str, Any]) -> str:
+    key = "read.separator" if "separator" in read else "read.delimiter"
+    sep = read.get("separator", read["delimiter"])
+    if not isinstance(sep, str):
+        raise _fail(where, key, "must be a string")
+    if len(sep) != 1 or sep not in SEPARATOR_CHARS:
+        raise _fail(where, key, f"must be one character such as \",\", \";\", \"|\" or \"\\t\" (tab), not {sep!r}")
+    return sep
+
+
+def _skip_records(where: str, spec: Any) -> tuple[str, tuple[str, ...]] | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or set(spec) != {"column", "values"} or not isinstance(spec["column"], str):
+        raise _fail(where, "read.skip_records", 'must be { column = "NAME", values = ["...", ...] }')
+    return spec["column"], _str_list(where, "read.skip_records.values", spec["values"])
 
 
 def _build(name: str, origin: str, raw: dict[str, Any], where: str) -> Profile:
@@ -284,13 +368,15 @@ def _build(name: str, origin: str, raw: dict[str, Any], where: str) -> Profile:
     if not isinstance(read["header"], bool):
         raise _fail(where, "read.header", "must be true or false")
     columns = _str_list(where, "read.columns", read["columns"])
-    for k in ("delimiter", "quote"):
-        if not isinstance(read[k], str):
-            raise _fail(where, f"read.{k}", "must be a string")
-    if len(read["delimiter"]) != 1 or read["delimiter"] in "\r\n":
-        raise _fail(where, "read.delimiter", "must be one character")
-    if len(read["quote"]) > 1 or read["quote"] in ("\r", "\n") or (read["quote"] and read["quote"] == read["delimiter"]):
+    separator = _separator(where, read)
+    if not isinstance(read["quote"], str):
+        raise _fail(where, "read.quote", "must be a string")
+    if len(read["quote"]) > 1 or read["quote"] in ("\r", "\n") or (read["quote"] and read["quote"] == separator):
         raise _fail(where, "read.quote", "must be one character, or \"\" for none")
+    if not isinstance(read["grows"], bool):
+        raise _fail(where, "read.grows", "must be true or false")
+    null_values = _str_list(where, "read.null_values", read["null_values"])
+    skip_records = _skip_records(where, read["skip_records"])
     encoding = read["encoding"]
     try:
         if not isinstance(encoding, str) or codecs.lookup(encoding).name not in ("utf-8", "cp1252", "iso8859-1", "ascii", "iso8859-15"):
@@ -312,6 +398,8 @@ def _build(name: str, origin: str, raw: dict[str, Any], where: str) -> Profile:
     filename = detect.get("filename")
     if filename is not None and not isinstance(filename, str):
         raise _fail(where, "detect.filename", "must be a glob string")
+    rotated = detect.get("rotated", [])
+    rotated = _str_list(where, "detect.rotated", [rotated] if isinstance(rotated, str) else rotated)
     time = raw.get("time", {})
     zone = time.get("zone")
     if zone is not None:
@@ -323,15 +411,22 @@ def _build(name: str, origin: str, raw: dict[str, Any], where: str) -> Profile:
     if ambiguous not in AMBIGUOUS:
         raise _fail(where, "time.ambiguous", f"must be earlier, later or reject, not {ambiguous!r}", AMBIGUOUS, str(ambiguous))
     sources = columns
-    rules = {c: _rule(where, c, spec, sources) for c, spec in raw.get("map", {}).items()}
+    rules = {c: _rule(where, c, spec, sources) for c, spec in raw.get("map", {}).items() if spec is not False}
+    d, t = rules.get("startDate"), rules.get("startTime")
+    if d and t and (d.format in EPOCH_FORMATS) != (t.format in EPOCH_FORMATS):
+        raise _fail(where, "map.startTime.format", "an epoch instant gives startDate and startTime both: "
+                    "map both from one column with the same format")
+    if d and t and d.format in EPOCH_FORMATS and (d.format != t.format or d.sources != t.sources):
+        raise _fail(where, "map.startTime.format", "map startDate and startTime from one epoch column with one format")
     unmapped = [c for c in REQUIRED if c not in rules]
     if unmapped:
         raise _fail(where, f"map.{unmapped[0]}", "a required column has no rule")
     return Profile(
         name=name, origin=origin, description=raw.get("description", ""), extends=raw.get("extends"),
-        header=read["header"], columns=columns, delimiter=read["delimiter"], quote=read["quote"],
+        header=read["header"], columns=columns, delimiter=separator, quote=read["quote"],
         encoding=encoding, skip_lines=skip, aliases=dict(aliases), detect_header=detect_header,
-        detect_filename=filename, zone=zone, ambiguous=ambiguous, rules=rules, raw=raw,
+        detect_filename=filename, zone=zone, ambiguous=ambiguous, rules=rules, raw=raw, detect_rotated=rotated,
+        grows=read["grows"], null_values=null_values, skip_records=skip_records,
     )
 
 
@@ -397,13 +492,7 @@ class Catalog:
         return [self.get(n) for n in self.names]
 
 
-# ---------------------------------------------------------------- detection
-
-
-@dataclass
-class Detection:
-    profile: Profile | None
-    why: str  # how it was chosen, or (no match) the closest profile and what it lacked
+# ---------------------------------------------------------------- a file's first fields
 
 
 def first_fields(head: bytes, profile: Profile) -> list[str]:
@@ -429,84 +518,6 @@ def header_names(head: bytes, profile: Profile) -> list[str]:
     return [profile.aliases.get(n, n) for n in first_fields(head, profile)]
 
 
-def detect(catalog: Catalog, head: bytes, file_name: str, *, warn: bool = True) -> Detection:
-    """The profile whose [detect] matches a file (its first bytes and its name)."""
-    if not head.replace(b"\xef\xbb\xbf", b"").strip():
-        return Detection(None, "the file is empty")
-    candidates: list[tuple[tuple[int, int, int, int], Profile, str]] = []
-    misses: list[tuple[float, Profile, str]] = []
-    for p in [*(catalog.get(n) for n in catalog.user_names), *(catalog.get(n) for n in BUILTIN_ORDER)]:
-        user = 0 if p.builtin else 1
-        name_ok = p.detect_filename is not None and fnmatch.fnmatch(file_name, p.detect_filename)
-        if p.detect_header:
-            names = set(header_names(head, p))
-            lacking = [n for n in p.detect_header if n not in names]
-            if not lacking and (p.detect_filename is None or name_ok):
-                candidates.append(((1, int(name_ok), len(p.detect_header), user), p, "its header names"))
-                continue
-            if lacking:
-                share = 1 - len(lacking) / len(p.detect_header)
-                misses.append((share, p, f"the header lacks {', '.join(repr(n) for n in lacking)}"))
-            else:
-                misses.append((0.9, p, f"the file name does not match {p.detect_filename!r}"))
-        elif p.detect_filename is not None:
-            if not name_ok:
-                misses.append((0.0, p, f"the file name does not match {p.detect_filename!r}"))
-                continue
-            if not p.header and p.columns:
-                found = len(first_fields(head, p))
-                if found != len(p.columns):
-                    misses.append((0.5, p, f"its first record has {found} fields, not the {len(p.columns)} it lists"))
-                    continue
-            candidates.append(((0, 1, 0, user), p, f"its file name ({p.detect_filename})"))
-    if candidates:
-        candidates.sort(key=lambda c: c[0], reverse=True)  # stable: of equals, the first by name
-        rank, p, why = candidates[0]
-        tied = [c[1].name for c in candidates[1:] if c[0] == rank]
-        if tied and warn:
-            logs.warning(f"{file_name}: profiles {', '.join(repr(n) for n in [p.name, *tied])} tie: they match it equally ({why}); "
-                         f"{p.name!r} was chosen, the first by name: give their [detect] sections something that tells them "
-                         "apart, or pin one (--profile, a job's [[cdr]])", stage="profiles", profiles=[p.name, *tied])
-        return Detection(p, f"detected by {why}")
-    if not misses:
-        return Detection(None, "no profile matches and none has a [detect] section")
-    share, p, lacked = max(misses, key=lambda m: m[0])
-    return Detection(None, f"no profile matches; the closest is {p.name!r}: {lacked}")
-
-
-def choose(
-    catalog: Catalog, head: bytes, file_name: str, *, profile: str | None = None,
-    pins: tuple[tuple[str, str], ...] = (), warn: bool = True,
-) -> Detection:
-    """--profile, else the first job pin whose glob matches the file name, else detection (`warn`: of a tie)."""
-    if profile:
-        return Detection(catalog.get(profile), "named by --profile")
-    for glob, name in pins:
-        if fnmatch.fnmatch(file_name, glob):
-            return Detection(catalog.get(name), f"pinned by the job to {glob!r}")
-    return detect(catalog, head, file_name, warn=warn)
-
-
-def early_layout(home: Path | None, path: Path, profile: str | None, zone: str) -> tuple[Profile, str] | None:
-    """The profile and zone a file will be read with, if known before the warehouse opens.
-
-    The CLI starts reading the first file with it while it imports and opens the
-    warehouse; the load takes that reading only if it chose the same. Anything
-    unusual (an error, a compressed file, no match) says None: the ingest itself
-    then reports it properly.
-    """
-    try:
-        import stat
-
-        if path.name.lower().endswith((".gz", ".zip")) or not stat.S_ISREG(os.stat(path).st_mode):
-            return None  # a FIFO or device is never opened here (it could block): the load refuses it
-        catalog = Catalog(home)
-        with open(path, "rb") as f:
-            head = f.read(64 * 1024)
-        p = choose(catalog, head, path.name, profile=profile, warn=False).profile  # the load warns
-        return None if p is None else (p, p.zone_for(zone))
-    except Exception:
-        return None
 
 
 # ---------------------------------------------------------------- showing
@@ -518,7 +529,9 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        text = v.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t")
+        # other control characters (a separator may be one) are not allowed raw in a TOML string
+        return '"' + "".join(f"\\u{ord(c):04x}" if ord(c) < 32 or ord(c) == 127 else c for c in text) + '"'
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
@@ -539,15 +552,23 @@ def as_toml(p: Profile) -> str:
     out += ["", "[read]", f"header = {_toml_value(p.header)}"]
     if p.columns:
         out.append(f"columns = {_toml_value(list(p.columns))}")
-    out += [f"delimiter = {_toml_value(p.delimiter)}", f"quote = {_toml_value(p.quote)}",
+    out += [f"separator = {_toml_value(p.delimiter)}", f"quote = {_toml_value(p.quote)}",
             f"encoding = {_toml_value(p.encoding)}", f"skip_lines = {p.skip_lines}"]
     if p.aliases:
         out.append(f"aliases = {_toml_value(p.aliases)}")
+    if p.grows:
+        out.append("grows = true")
+    if p.null_values:
+        out.append(f"null_values = {_toml_value(list(p.null_values))}")
+    if p.skip_records:
+        out.append(f"skip_records = {_toml_value({'column': p.skip_records[0], 'values': list(p.skip_records[1])})}")
     out += ["", "[detect]"]
     if p.detect_header:
         out.append(f"header = {_toml_value(list(p.detect_header))}")
     if p.detect_filename:
         out.append(f"filename = {_toml_value(p.detect_filename)}")
+    if p.detect_rotated:
+        out.append(f"rotated = {_toml_value(list(p.detect_rotated))}")
     out += ["", "[time]"]
     if p.zone:
         out.append(f"zone = {_toml_value(p.zone)}")

@@ -21,8 +21,9 @@ from deletedcalls.ingest.batches import GROUP_ROWS, Prefetch
 from deletedcalls.ingest.cdr_reading import batches
 from deletedcalls.ingest.csvscan import DEFAULT_CHUNK
 from deletedcalls.ingest.delivery import Delivery, NotReadable, open_delivery
+from deletedcalls.ingest.detection import early_layout
 from deletedcalls.ingest.profile_reading import mapped_batches
-from deletedcalls.ingest.profiles import Profile, early_layout
+from deletedcalls.ingest.profiles import Profile
 from deletedcalls.settings import load_settings
 
 # Python's GIL switch interval while a file loads (the default is 5 ms; see loading)
@@ -57,14 +58,20 @@ def loading() -> Iterator[None]:
 class Reading(Prefetch):
     """A reader thread over one opened delivery; finish() after the last batch gives the hash of what was read."""
 
-    def __init__(self, delivery: Delivery, chunk_size: int, profile: Profile | None = None, zone: str = "UTC") -> None:
+    def __init__(
+        self, delivery: Delivery, chunk_size: int, profile: Profile | None = None, zone: str = "UTC", start: int = 0,
+        start_line: int = 1,
+    ) -> None:
         self.delivery = delivery
+        self.start, self.start_line = start, start_line
+        if profile is not None and profile.grows:  # a switch's log: a half-written last line waits for the next run
+            delivery.hold_back_partial_line()
         stop = threading.Event()
         if profile is None or profile.identity:
             ambiguous = profile.ambiguous if profile else "earlier"
-            stream = batches(delivery, chunk_size, GROUP_ROWS, stop, zone, ambiguous)
+            stream = batches(delivery, chunk_size, GROUP_ROWS, stop, zone, ambiguous, start, start_line)
         else:
-            stream = mapped_batches(delivery, profile, zone, chunk_size, GROUP_ROWS, stop)
+            stream = mapped_batches(delivery, profile, zone, chunk_size, GROUP_ROWS, stop, start, start_line)
         super().__init__(stream, stop=stop)
 
     def stop_reading(self) -> None:
@@ -108,6 +115,10 @@ class ReadAhead:
             return None
         stream, self._stream = self._stream, None
         return stream
+
+    def opened_as(self) -> tuple[int, int] | None:
+        """(size, mtime_ns) of the file when the reading ahead opened it, or None (nothing started)."""
+        return None if self._stream is None else self._stream.delivery.opened_as
 
     def close(self) -> None:
         """Stop the reading if nobody took it (the file was known, or the command failed)."""

@@ -71,9 +71,15 @@ COST_COLUMNS = [c for c in CDR_COLUMNS if c.startswith("cost")]
 REQUIRED_COLUMNS = [c for c, required in CDR_COLUMNS.items() if required]
 
 
+# a PBX's own values in a number column (kind = "text"): extensions, feature codes, SIP users, contexts
+TEXT = r"^[^\x00-\x1f\x7f]+$"
+
+
 def _real_date(data):
+    """YYYY-MM-DD names a day of the calendar; a value of another shape fails the shape check alone (once)."""
     col = pl.col(data.key)
-    return data.lazyframe.select(col.str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null())
+    shaped = col.str.contains(DATE)
+    return data.lazyframe.select(~shaped | col.str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null())
 
 
 def _built_once(fn: Callable[[], T]) -> Callable[[], T]:
@@ -126,9 +132,29 @@ class _Hidden:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
+def cdr_schema(text_columns: frozenset[str] = frozenset()):
+    """The CDR row schema (SPEC 2.1), built once per set of number columns kept as text (a profile's kind = "text").
+
+    pandera is imported lazily (it is slow to import).
+    """
+    if not text_columns:
+        return _canonical_schema()
+    with _SCHEMAS_LOCK:
+        if text_columns not in _SCHEMAS:
+            _SCHEMAS[text_columns] = _build_schema(text_columns)
+        return _SCHEMAS[text_columns]
+
+
+_SCHEMAS: dict[frozenset[str], object] = {}
+_SCHEMAS_LOCK = threading.Lock()
+
+
 @_built_once
-def cdr_schema():
-    """The CDR row schema (SPEC 2.1), built once; pandera is imported lazily (it is slow to import)."""
+def _canonical_schema():
+    return _build_schema(frozenset())
+
+
+def _build_schema(text_columns: frozenset[str]):
     pa = pandera_polars()
 
     # Custom checks rather than the built-ins, so that the check name, which
@@ -186,6 +212,8 @@ def cdr_schema():
     for c in COST_COLUMNS:
         checks[c] = [matches(MONEY, money),
                      digits_at_most(MONEY, MONEY_DIGITS, f"too large: at most {MONEY_DIGITS} digits before the point")]
+    for c in text_columns:
+        checks[c] = [matches(TEXT, "must be text without control characters")]
     columns = {
         name: pa.Column(pl.String, checks=checks.get(name, []), nullable=not required)
         for name, required in CDR_COLUMNS.items()
@@ -193,12 +221,15 @@ def cdr_schema():
     return pa.DataFrameSchema(columns, strict=False, coerce=False, name="CDR record")
 
 
-def rejection_reasons(frame: pl.DataFrame) -> dict[int, list[str]]:
-    """Validate a text frame; the reasons of each failing row, by 0-based row position."""
+def rejection_reasons(frame: pl.DataFrame, text_columns: frozenset[str] = frozenset()) -> dict[int, list[str]]:
+    """Validate a text frame; the reasons of each failing row, by 0-based row position.
+
+    `text_columns`: number columns a profile keeps as text (no phone-number rule).
+    """
     # The schema first: it imports pandera the one way (pandas hidden, one thread at a
     # time). Importing pandera.errors first, as this did, imported pandera with pandas
     # in this thread while another hid pandas from it: a broken pandas import.
-    schema = cdr_schema()
+    schema = cdr_schema(text_columns)
     import pandera.errors
 
     try:

@@ -25,13 +25,16 @@ DEFAULT_LIMIT = 100
 FIELDS = [
     "id", "CDRFileID", "lineNumber", "target", "extension", "external", "terminationNumber", "locationCarrier",
     "callTypeDirectionFlag", "chargeBand", "callTypeOriginationTypeFlag", "callTypeRecordingFlag",
-    "startDate", "startTime", "tariffTime", "duration", "answerTime",
+    "startDate", "startTime", "startedAt", "tariffTime", "duration", "answerTime",
     "costCDR", "costSuggestedRetail", "costCDRBasic", "costCDRAccessCharge", "costCDRSurchargeMobileOrigination",
     "costCDRSurchargePayphoneOrigination", "costCDRSurchargeCallRecording",
     "carrier", "callCarrier", "carrierCallID", "callId", "userActivityLog", "deletedBy", "deletedAt", "deletedMonth",
     "created", "updated",
 ]
-_SELECT = "SELECT " + ", ".join(f'"{f}"' for f in FIELDS) + " FROM deleted_calls"  # noqa: S608 -- fixed field names, no values
+# startedAt: the UTC instant as ISO 8601 with Z, whatever the session's time zone (startDate and startTime beside
+# it are the carrier's wall clock); a call without one (none since migration 006) shows null
+_EXPRESSIONS = {"startedAt": """strftime("startedAt" AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')"""}
+_SELECT = "SELECT " + ", ".join(_EXPRESSIONS.get(f, f'"{f}"') for f in FIELDS) + " FROM deleted_calls"  # noqa: S608 -- fixed field names, no values
 
 # Each filter's SQL, fixed text with a bound parameter of the same name.
 _FILTERS = {

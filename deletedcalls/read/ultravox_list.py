@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -45,7 +45,9 @@ MAX_CURSOR = 16384
 # The ten fields of an Ultravox tombstone, in Ultravox's order.
 FIELDS = ["callId", "accountId", "created", "deletionTime", "joined", "ended", "maxDuration", "endReason",
           "recordingEnabled", "hadSummary"]
-PARAMETERS = ("fromDate", "toDate", "durationMin", "durationMax", "agentIds", "voiceId", "search", "pageSize", "cursor")
+PARAMETERS = ("fromDate", "toDate", "timeOfDayStart", "timeOfDayEnd", "durationMin", "durationMax", "agentIds", "voiceId",
+              "search", "pageSize", "cursor")
+_TIME_OF_DAY = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
 _DURATION = re.compile(r"^([0-9]{1,12})(?:\.([0-9]{1,9}))?s$")
 _CURSOR_VERSION = 1
 
@@ -54,8 +56,10 @@ _CURSOR_VERSION = 1
 class UltravoxQuery:
     """Filters and position of one page of the Ultravox list."""
 
-    from_date: date | None = None
+    from_date: date | None = None  # a date (the whole UTC day), or a datetime (naive UTC: that instant)
     to_date: date | None = None
+    time_of_day_start: time | None = None  # the UTC time of day of created, inclusive; start > end wraps midnight
+    time_of_day_end: time | None = None
     duration_min: str | None = None  # as given ("60s"); compared exactly, in microseconds
     duration_max: str | None = None
     agent_ids: tuple[str, ...] = ()
@@ -70,9 +74,13 @@ class UltravoxQuery:
         """The filters as HTTP parameters (what a cursor carries, and what the access log records)."""
         out: dict[str, Any] = {}
         if self.from_date:
-            out["fromDate"] = self.from_date.isoformat()
+            out["fromDate"] = _bound_text(self.from_date)
         if self.to_date:
-            out["toDate"] = self.to_date.isoformat()
+            out["toDate"] = _bound_text(self.to_date)
+        if self.time_of_day_start is not None:
+            out["timeOfDayStart"] = self.time_of_day_start.isoformat()
+        if self.time_of_day_end is not None:
+            out["timeOfDayEnd"] = self.time_of_day_end.isoformat()
         if self.duration_min is not None:
             out["durationMin"] = self.duration_min
         if self.duration_max is not None:
@@ -110,16 +118,44 @@ def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
     return value
 
 
+def _bound_text(value: date) -> str:
+    return value.isoformat(sep="T") + "Z" if isinstance(value, datetime) else value.isoformat()
+
+
 def _date(params: Mapping[str, Sequence[str]], name: str) -> date | None:
+    """A date (YYYY-MM-DD: the whole UTC day) or a date-time (ISO 8601; without an offset it is UTC) as naive UTC."""
     value = _one(params, name)
     if value is None:
         return None
     try:
-        if len(value) != 10:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        if len(value) < 16 or value[10] not in "Tt ":
             raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{name}: must be a date YYYY-MM-DD, not {value!r}") from None
+        instant = datetime.fromisoformat(value)
+        if instant.tzinfo is not None:
+            instant = instant.astimezone(UTC).replace(tzinfo=None)
+        return instant
+    except (ValueError, OverflowError):
+        raise UsageError(f"{name}: must be a date YYYY-MM-DD or a date-time like 2026-03-05T10:22:01Z, not {value!r}") from None
+
+
+def _time_of_day(params: Mapping[str, Sequence[str]], name: str) -> time | None:
+    value = _one(params, name)
+    if value is None:
+        return None
+    m = _TIME_OF_DAY.match(value)
+    if not m:
+        raise UsageError(f"{name}: must be a UTC time of day HH:MM or HH:MM:SS (00:00 to 23:59:59), not {value!r}")
+    return time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+
+
+def _lower(value: date) -> datetime:
+    return value if isinstance(value, datetime) else datetime.combine(value, time.min)
+
+
+def _upper(value: date) -> datetime:
+    return value if isinstance(value, datetime) else datetime.combine(value, time.max)
 
 
 def duration_us(value: str, name: str, *, upper: bool) -> int:
@@ -136,13 +172,25 @@ def duration_us(value: str, name: str, *, upper: bool) -> int:
 
 
 def parse_query(params: Mapping[str, Sequence[str]]) -> UltravoxQuery:
-    """HTTP query parameters (name -> values) to a query; unknown or malformed parameters are usage errors."""
+    """HTTP query parameters (name -> values) to a query; unknown or malformed parameters are usage errors.
+
+    A metadata filter is ``metadata.KEY=VALUE`` (Ultravox's spelling) or ``metadata[KEY]=VALUE`` (OpenAPI's
+    deepObject style, as /openapi.json describes the family): the same filter.
+    """
+    deep = {k: f"metadata.{k[9:-1]}" for k in params if k.startswith("metadata[") and k.endswith("]")}
+    if deep:
+        both = [k for k in deep.values() if k in params]
+        if both:
+            raise UsageError(f"{both[0]}: give it once (as metadata.KEY or metadata[KEY], not both)")
+        params = {deep.get(k, k): v for k, v in params.items()}
     unknown = sorted(k for k in params if k not in PARAMETERS and not k.startswith("metadata."))
     if unknown:
         raise UsageError(f"{unknown[0]}: unknown parameter of the Ultravox list (known: {', '.join(PARAMETERS)}, metadata.KEY)")
     q = UltravoxQuery(
         from_date=_date(params, "fromDate"),
         to_date=_date(params, "toDate"),
+        time_of_day_start=_time_of_day(params, "timeOfDayStart"),
+        time_of_day_end=_time_of_day(params, "timeOfDayEnd"),
         duration_min=_one(params, "durationMin"),
         duration_max=_one(params, "durationMax"),
         voice_id=_one(params, "voiceId"),
@@ -173,11 +221,12 @@ def parse_query(params: Mapping[str, Sequence[str]]) -> UltravoxQuery:
         if not page_size.isdigit() or not 1 <= int(page_size) <= MAX_PAGE_SIZE:
             raise UsageError(f"pageSize: must be a whole number from 1 to {MAX_PAGE_SIZE}, not {page_size!r}")
         size = int(page_size)
-    if q.search is not None and not q.search:
-        raise UsageError("search: must not be empty")
+    for name, value in (("search", q.search), ("voiceId", q.voice_id)):
+        if value is not None and not value:
+            raise UsageError(f"{name}: must not be empty (leave the parameter out to not filter on it)")
     q = replace(q, agent_ids=tuple(dict.fromkeys(agents)), metadata=tuple(metadata), page_size=size)
-    if q.from_date and q.to_date and q.from_date > q.to_date:
-        raise UsageError(f"fromDate: {q.from_date} is after toDate {q.to_date}")
+    if q.from_date and q.to_date and _lower(q.from_date) > _upper(q.to_date):
+        raise UsageError(f"fromDate: {_bound_text(q.from_date)} is after toDate {_bound_text(q.to_date)}")
     cursor = _one(params, "cursor")
     if cursor is None:
         return q
@@ -244,11 +293,19 @@ def _where(q: UltravoxQuery) -> tuple[list[str], dict[str, Any]]:
     clauses: list[str] = [_BASE]
     params: dict[str, Any] = {}
     if q.from_date:
-        clauses.append("CAST(ultravox.created AS DATE) >= $from_date")
-        params["from_date"] = q.from_date
+        # a date is its whole UTC day, a date-time that instant (both inclusive)
+        clauses.append("ultravox.created >= $from_date")
+        params["from_date"] = _lower(q.from_date)
     if q.to_date:
-        clauses.append("CAST(ultravox.created AS DATE) <= $to_date")
-        params["to_date"] = q.to_date
+        clauses.append("ultravox.created <= $to_date")
+        params["to_date"] = _upper(q.to_date)
+    if q.time_of_day_start is not None or q.time_of_day_end is not None:
+        start, end = q.time_of_day_start or time.min, q.time_of_day_end or time.max
+        # inclusive at both ends, to the second; a window from 22:00 to 06:00 wraps midnight
+        joiner = "AND" if start <= end else "OR"
+        second = "CAST(date_trunc('second', ultravox.created) AS TIME)"
+        clauses.append(f"({second} >= $tod_start {joiner} {second} <= $tod_end)")
+        params["tod_start"], params["tod_end"] = start, end
     if q.duration_min is not None:
         clauses.append(f"{_SPAN} >= $duration_min")
         params["duration_min"] = duration_us(q.duration_min, "durationMin", upper=False)

@@ -85,7 +85,8 @@ def write_report(settings: Settings, request: ReportRequest) -> Written:
     if not request.analyst:
         _require_permission(settings, request)
     out = check_out(settings, request.folder())
-    window = Window(request.as_of, request.months, request.runs, settings.retention_days, settings.min_cell, request.analyst)
+    window = Window(request.as_of, request.months, request.runs, settings.retention_days, settings.min_cell, request.analyst,
+                    str(settings.home), settings.s3_endpoint)
     store: Store = "analyst" if request.analyst else "protected"
     with reading(settings, store) as con:
         state = published_state(con)

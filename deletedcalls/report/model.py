@@ -27,6 +27,8 @@ class Window:
     retention_days: int
     min_cell: int
     analyst: bool
+    home: str | None = None  # the warehouse home: which DR target is its own dr/ (SPEC 11)
+    s3_endpoint: str = ""  # [dr.s3] endpoint: whether an S3 target is on this machine
 
     @property
     def month_list(self) -> list[str]:

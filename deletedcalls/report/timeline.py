@@ -2,24 +2,27 @@
 DR inventory per target.
 
 The inventory is one function, ``dr_inventory``, that reads what ``dr list``
-reads (``dr/archives.list_archives`` over ``dr_archives``): the DR work of
-SPEC 11 (targets, encryption, shredding) reaches the report there.
+reads (``dr/archives.list_archives`` over ``dr_archives`` and ``dr_copies``):
+the live archives per DR target (SPEC 11), whether each target is off the
+machine, plain archives written before SPEC 11, and the shredded ones.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from deletedcalls.clock import partition_expiry
 from deletedcalls.dr.archives import list_archives
+from deletedcalls.dr.targets import parse_target
 from deletedcalls.report.model import Section, Span, Table, Timeline, Window, fmt_bytes, plural
 from deletedcalls.report.sections import rows_of
 
 PARTITIONS_CHARTED = 36
-# The only target today: the home's dr/ folder (SPEC 11's targets are not configurable yet).
+# The default DR target, the home's own dr/ folder (when [dr] targets is not set), and where plain archives lie.
 LOCAL_TARGET = "dr/ in the warehouse home"
 
 
@@ -64,7 +67,7 @@ def _spans(p: dict[str, Any], w: Window) -> list[Span]:
 def retention(con: duckdb.DuckDBPyConnection, w: Window) -> Section:
     """Each partition's state with its dates, as a timeline, and the DR inventory beneath."""
     parts = rows_of(con, "partitions")
-    inventory, dr_caption = dr_inventory(con)
+    inventory, dr_caption = dr_inventory(con, w)
     source = ("deleted_calls_summary, dr_archives, retention_events; sql/report/partitions.sql; "
               "expiry: a month's last day plus [retention] days")
     if not parts:
@@ -99,23 +102,52 @@ def retention(con: duckdb.DuckDBPyConnection, w: Window) -> Section:
     return Section("retention", "Retention and DR archives", caption, source, [chart], [table, inventory])
 
 
-def dr_inventory(con: duckdb.DuckDBPyConnection) -> tuple[Table, str]:
-    """The DR archives per target, from what ``dr list`` reads; and the words for the section's caption."""
+def dr_inventory(con: duckdb.DuckDBPyConnection, w: Window | None = None) -> tuple[Table, str]:
+    """The live DR archives per target, from what ``dr list`` reads; and the words for the section's caption."""
     archives = list_archives(con)
-    by_target: dict[str, list[dict[str, Any]]] = {LOCAL_TARGET: archives} if archives else {}
+    live = [a for a in archives if a["state"] == "live"]
+    shredded = len(archives) - len(live)
+    home_dr = f"file://{Path(w.home).absolute() / 'dr'}" if w is not None and w.home else None
+    by_target: dict[str, list[dict[str, Any]]] = {}
+    notes: dict[str, str] = {}
+    for a in live:
+        uris = [c["target"] for c in a["copies"] if c["deletedAt"] is None] if a.get("keyId") else [None]
+        for uri in uris:
+            name, note = _target_words(uri, home_dr, w)
+            by_target.setdefault(name, []).append(a)
+            notes[name] = note
     rows = []
     for target, held in by_target.items():
         created = [a["created"] for a in held]
         rows.append([target, len(held), len({a["partition"] for a in held}), sum(a["rows"] for a in held),
-                     fmt_bytes(sum(a["size"] for a in held)), min(created), max(created),
-                     "on this machine: not off-site"])
+                     fmt_bytes(sum(a["size"] for a in held)), min(created), max(created), notes[target]])
     table = Table("DR archives per target", ["target", "archives", "partitions", "rows", "size", "oldest (UTC)",
                                              "newest (UTC)", "note"], rows,
-                  highlight=[True] * len(rows),
-                  note="From dr_archives, as `deletedcalls dr list` shows them; `deletedcalls dr verify` reads each "
-                       "archive back and checks it.")
-    if not archives:
-        return table, "no DR archive yet"
-    size = fmt_bytes(sum(a["size"] for a in archives))
-    return table, (f"DR: {plural(len(archives), 'archive')} of {plural(len({a['partition'] for a in archives}), 'partition')} "
-                   f"({size}) in {LOCAL_TARGET}, on this machine: not off-site")
+                  highlight=["not off-site" in r[7] or "plain" in r[7] for r in rows],
+                  note="Live archives, from dr_archives and dr_copies, as `deletedcalls dr list` shows them; "
+                       "`deletedcalls dr verify` reads each copy back from its target and checks it."
+                       + (f" {plural(shredded, 'archive')} shredded (key destroyed at DR expiry) not counted." if shredded else ""))
+    if not live:
+        return table, "no DR archive yet" if not shredded else f"DR: {plural(shredded, 'archive')}, all shredded"
+    size = fmt_bytes(sum(a["size"] for a in live))
+    head = f"DR: {plural(len(live), 'archive')} of {plural(len({a['partition'] for a in live}), 'partition')} ({size})"
+    if len(rows) == 1:
+        where = f"in {rows[0][0]}, {rows[0][7]}"
+    else:
+        local = [r[0] for r in rows if "not off-site" in r[7]]
+        where = f"on {len(rows)} targets" + (f", {len(local)} of them on this machine: not off-site" if local else ", all off-site")
+    return table, f"{head} {where}" + (f"; {shredded} shredded" if shredded else "")
+
+
+def _target_words(uri: str | None, home_dr: str | None, w: Window | None) -> tuple[str, str]:
+    """(the name a reader knows a target by, whether it is off the machine) of a copy's target URI."""
+    if uri is None:
+        return f"{LOCAL_TARGET} (plain)", "plain (unencrypted), written before SPEC 11: run `dr migrate`; not off-site"
+    if uri == home_dr:
+        return LOCAL_TARGET, "on this machine: not off-site"
+    try:
+        target = parse_target(uri, home=Path(w.home) if w is not None and w.home else None,
+                              endpoint=w.s3_endpoint if w is not None else "")
+    except Exception:  # a URI recorded by an older configuration that no longer parses: name it, judge nothing
+        return uri, "unknown"
+    return uri, ("off-site (" + target.where + ")" if target.off_machine else "on this machine: not off-site")

@@ -1,50 +1,60 @@
-"""Retention by partition: archive to verified disaster-recovery archives, purge, erase (SPEC 4; the archives: ``dr/``).
+"""Retention by partition: archive to verified DR archives on every target, purge, erase, shred (SPEC 4, 11).
 
 Per expired partition (one ``deletedMonth``), in this order:
 
-1. write its rows to ``dr/deletedMonth=YYYY-MM/.part-NNNN.parquet.tmp`` (zstd), fsync;
-2. read the file back and check rows, id range and a content checksum
-   against the warehouse rows;
-3. write the manifest the same way, rename both into place, fsync the folder;
-4. in one transaction: record the archive, delete the rows, record the event;
-5. after the partitions: erase (``erase``): the lake's files holding purged
+1. take the partition's key-encryption key from the keyring (made on first use);
+2. hand ``dr/`` the partition's rows (a SELECT streamed as Arrow record batches)
+   and the warehouse's checksum of them (rows, id range, content checksum):
+   ``dr.archive.write_archive`` stages one encrypted archive, copies it to every
+   target (``[dr] targets``), reads it back from each, decrypts it and compares
+   it with that checksum, and writes the manifest beside it;
+3. in one transaction: record the archive and its copies, delete the rows,
+   record the event;
+4. after every partition: erase (``erase``): the lake's files holding purged
    rows are rewritten or dropped and removed at once, the catalog's table-wide
    statistics forgotten and the catalog file rewritten (a DuckDB file keeps
-   freed blocks with their old bytes).
+   freed blocks with their old bytes);
+5. keys whose partition's DR expiry (``[dr] retention_days`` after its latest
+   purge) has passed are destroyed (crypto-shredding), recorded with who and
+   when, and their archives' objects deleted where the target allows.
 
-A crash at any point loses nothing. On the next run, temporary files are
-removed; an archive renamed into place but not recorded is checked against
-the warehouse rows and then recorded and purged (or set aside if it does not
-match); a purge whose erasure did not finish is erased again.
+A target that is down, full or refuses (or a copy that does not verify):
+nothing of that partition is purged, the run stops with exit 7 (6) naming the
+target after erasing what it did purge, and the next run finishes the work
+(an object already on a target and verified is not written again). A crash at
+any point loses nothing and leaves no plaintext anywhere: the archive is
+encrypted before its first byte is written; a purge whose erasure did not
+finish is erased again; a key destroyed but not yet recorded is recorded.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import date
-from pathlib import Path
+from datetime import date, timedelta
 from typing import Any
 
 import duckdb
 
 from deletedcalls import logs
 from deletedcalls.clock import partition_expiry, utc_now
-from deletedcalls.dr.archives import (
-    ARCHIVE_GLOB,
-    archive_checksum,
-    archive_names,
-    manifest_path,
-    part_number,
-)
+from deletedcalls.dr.archive import Part, Written, remove_staged, write_archive
+from deletedcalls.dr.archives import Checksum, archive_names, object_rels, part_number
+from deletedcalls.dr.context import DrContext
+from deletedcalls.dr.targets import TargetFailure
 from deletedcalls.environment import listed, note_committed
-from deletedcalls.errors import IntegrityFailure
-from deletedcalls.fsutil import crash_point, file_sha256, fsync_path, private_files, write_durably
+from deletedcalls.errors import DeletedCallsError, IntegrityFailure
+from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.published import reading
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, sql
+from deletedcalls.store.dr_records import (
+    lock_until,
+    open_dr,
+    partition_key,
+    record_copies,
+    record_key_event,
+)
 from deletedcalls.store.lake import close_lake, forget_column_statistics, rewrite_catalog, tidy
 from deletedcalls.store.warehouse import rollback_quietly
 
@@ -57,7 +67,7 @@ class PartitionPlan:
     max_id: int
     expires_after: date
     archive_id: str
-    path: str  # relative to the home
+    path: str  # the object's path under each target's root
 
 
 @dataclass
@@ -68,18 +78,27 @@ class RetentionResult:
     plan: list[PartitionPlan] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
     rows_purged: int = 0
-    recovered: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    shredded: list[str] = field(default_factory=list)  # keys destroyed at DR expiry (dry run: would be)
     erased: bool = False
 
     def run_counts(self) -> dict[str, Any]:
         """What ``retention enforce`` records in its run's counts."""
         return dict(partitions=len(self.plan), archived=len(self.archived), rows_purged=self.rows_purged,
-                    recovered=len(self.recovered), erased=self.erased)
+                    shredded=len(self.shredded), erased=self.erased)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["plan"] = [asdict(p) for p in self.plan]
         return d
+
+
+def dr_expiry(last_purge: date, dr_days: int) -> date:
+    """The last day a purged partition's archives stay readable: its latest purge plus [dr] retention_days."""
+    try:
+        return last_purge + timedelta(days=dr_days)
+    except OverflowError:
+        return date.max
 
 
 def expired_partitions(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -> list[tuple[str, int, int, int, date]]:
@@ -91,23 +110,24 @@ def expired_partitions(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -
     ]
 
 
-def _next_part(con: duckdb.DuckDBPyConnection, dr: Path, partition: str) -> int:
-    recorded = con.execute('SELECT coalesce(max(part), 0) FROM dr_archives WHERE "partition" = $p', {"p": partition}).fetchall()[0][0]
-    on_disk = [part_number(p.name) for p in (dr / f"deletedMonth={partition}").glob("part-*.parquet")]
-    return max([recorded, *on_disk]) + 1
+def _next_part(con: duckdb.DuckDBPyConnection, partition: str) -> int:
+    """The recorded parts plus one: a part written by a killed run but not recorded is written again (or, when the
+    targets hold it already and it verifies, left as it is)."""
+    return int(con.execute('SELECT coalesce(max(part), 0) FROM dr_archives WHERE "partition" = $p', {"p": partition}).fetchall()[0][0]) + 1
 
 
 def dry_run_result(settings: Settings, as_of: date) -> RetentionResult:
     """``retention enforce --dry-run``: the plan, from the published protected store; nothing is changed."""
     with reading(settings, "protected") as con:
         return RetentionResult(as_of=as_of, retention_days=settings.retention_days, dry_run=True,
-                               plan=plan_retention(con, settings, as_of, settings.retention_days))
+                               plan=plan_retention(con, settings, as_of, settings.retention_days),
+                               shredded=[k for k, _ in keys_to_shred(con, settings, as_of)])
 
 
 def plan_retention(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date, days: int) -> list[PartitionPlan]:
     plans = []
     for partition, rows, min_id, max_id, expires in expired_partitions(con, as_of, days):
-        archive_id, rel = archive_names(partition, _next_part(con, settings.dr_dir, partition))
+        archive_id, rel = archive_names(partition, _next_part(con, partition))
         plans.append(PartitionPlan(partition, rows, min_id, max_id, expires, archive_id, rel))
     return plans
 
@@ -115,124 +135,127 @@ def plan_retention(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: da
 def enforce_retention(
     con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int, *, as_of: date, days: int
 ) -> tuple[RetentionResult, duckdb.DuckDBPyConnection]:
-    """Archive, verify and purge every expired partition; returns the result and the (new) connection.
-
-    The connection is replaced when the database file is rewritten. (A dry run is
+    """Archive, verify and purge every expired partition, then shred expired keys; returns the result and the
+    (new) connection. The connection is replaced when the database file is rewritten. (A dry run is
     ``plan_retention`` alone, on a read-only connection.)
     """
     result = RetentionResult(as_of=as_of, retention_days=days, dry_run=False)
-    result.recovered = recover(con, settings, run_id, as_of, days)
     result.plan = plan_retention(con, settings, as_of, days)
+    dr = open_dr(con, settings)
+    result.targets = [t.uri for t in dr.targets]
+    failure: DeletedCallsError | None = None
     try:
-        for plan in result.plan:
-            archive_partition(con, settings, plan, run_id, as_of, days)
-            result.archived.append(plan.archive_id)
-            result.rows_purged += plan.rows
-            logs.info(f"archived and purged partition {plan.partition}", stage="retention", partition=plan.partition,
-                      archive=plan.archive_id, rows=plan.rows)
+        try:
+            for target in dr.targets:
+                for tmp in target.remove_temporaries():
+                    logs.warning(f"removed a partial file left by an interrupted run: {target.uri}/{tmp}", stage="retention")
+            for plan in result.plan:
+                archive_partition(con, settings, dr, plan, run_id, as_of, days)
+                result.archived.append(plan.archive_id)
+                result.rows_purged += plan.rows
+                logs.info(f"archived and purged partition {plan.partition}", stage="retention", partition=plan.partition,
+                          archive=plan.archive_id, rows=plan.rows, targets=len(dr.targets))
+            remove_staged(dr.staging)
+            result.shredded = shred_expired(con, settings, dr, run_id, as_of)
+        except DeletedCallsError as e:  # what was purged before is still erased below; then the failure is reported
+            failure = e
         if _erasure_pending(con):
             con = erase(con, settings)
             result.erased = True
+        if failure is not None:
+            raise failure
     except BaseException as e:
         if result.archived:
-            note_committed(e, f"archive(s) {listed(result.archived)} written to dr/ and purged from the warehouse")
+            note_committed(e, f"archive(s) {listed(result.archived)} written to every DR target, verified there and "
+                              "purged from the warehouse")
         raise
     return result, con
 
 
 def archive_partition(
-    con: duckdb.DuckDBPyConnection, settings: Settings, plan: PartitionPlan, run_id: int, as_of: date, days: int
+    con: duckdb.DuckDBPyConnection, settings: Settings, dr: DrContext, plan: PartitionPlan, run_id: int, as_of: date,
+    days: int,
 ) -> None:
-    home = settings.home
-    final = home / plan.path
-    folder = final.parent
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = folder / f".{final.name}.tmp"
-    tmp.unlink(missing_ok=True)
-    with private_files():
-        con.execute(sql("retention/copy_partition"), {"partition": plan.partition, "max_id": plan.max_id, "path": str(tmp)})
-    fsync_path(tmp)
-    crash_point("archive-written")
     expected = _partition_checksum(con, plan.partition, plan.max_id)
-    got = archive_checksum(con, tmp)
-    if got != expected:
-        tmp.unlink(missing_ok=True)
-        raise IntegrityFailure(f"partition={plan.partition}: the archive read back does not match the warehouse rows ({got} != {expected}); nothing was purged")
-    manifest = _manifest(con, settings, plan, tmp, expected, as_of, days)
-    manifest_tmp = _stage_manifest(final, manifest)
-    os.replace(tmp, final)
-    os.replace(manifest_tmp, manifest_path(final))
-    fsync_path(folder)
-    fsync_path(folder.parent)
-    crash_point("archive-renamed")
-    _record_and_purge(con, plan, manifest, run_id, as_of, days)
+    key_id = partition_key(con, dr, plan.partition, settings.user, run_id)
+    part = Part(
+        archive_id=plan.archive_id, partition=plan.partition, rel=plan.path, key_id=key_id, expected=expected,
+        manifest_fields=_manifest_fields(con, plan, as_of, days, settings.dr_retention_days),
+        lock_mode=settings.dr_lock_mode, lock_until=lock_until(as_of, settings.dr_retention_days),
+    )
+
+    def rows() -> Any:
+        return _rows(con, plan.partition, plan.max_id)
+
+    try:
+        written = write_archive(part, None, dr.targets, dr.crypto, dr.staging, rows_factory=rows)
+    except TargetFailure as e:
+        raise TargetFailure(e.uri, f"{e.what} (partition {plan.partition})", f"{e.reason}; nothing of the partition was "
+                            "purged: run the same command again once the target is back") from e
+    _record_and_purge(con, plan, part, written, run_id, as_of, days, settings.dr_lock_mode)
+    remove_staged(dr.staging, plan.path)
     crash_point("purged")
 
 
-def _stage_manifest(archive: Path, manifest: dict[str, Any]) -> Path:
-    """Write an archive's manifest durably under a temporary name; the caller renames it into place."""
-    tmp = archive.with_name(f".{manifest_path(archive).name}.tmp")
-    write_durably(tmp, json.dumps(manifest, indent=2, sort_keys=True).encode())
-    return tmp
+def _rows(con: duckdb.DuckDBPyConnection, partition: str, max_id: int) -> Any:
+    """The partition's rows as archived, streamed from the warehouse as Arrow record batches."""
+    from deletedcalls.dr.archives import ROW_GROUP_ROWS
+
+    rel = con.sql(sql("retention/copy_partition"), params={"partition": partition, "max_id": max_id})
+    reader = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader  # duckdb 2.0 / 1.5
+    return reader(ROW_GROUP_ROWS)
 
 
-def _partition_checksum(con: duckdb.DuckDBPyConnection, partition: str, max_id: int) -> tuple[int, int, int, str]:
+def _partition_checksum(con: duckdb.DuckDBPyConnection, partition: str, max_id: int) -> Checksum:
     r = con.execute(sql("retention/partition_checksum"), {"partition": partition, "max_id": max_id}).fetchall()[0]
-    return (int(r[0]), int(r[1] or 0), int(r[2] or 0), str(r[3]))
+    return Checksum(int(r[0]), int(r[1] or 0), int(r[2] or 0), str(r[3]))
 
 
-def _manifest(
-    con: duckdb.DuckDBPyConnection, settings: Settings, plan: PartitionPlan, path: Path,
-    check: tuple[int, int, int, str], as_of: date, days: int,
+def _manifest_fields(
+    con: duckdb.DuckDBPyConnection, plan: PartitionPlan, as_of: date, days: int, dr_days: int,
 ) -> dict[str, Any]:
-    warehouse_id = con.execute("SELECT warehouseId FROM warehouse_info").fetchall()[0][0]
+    from deletedcalls.store.dr_records import warehouse_id
+
     columns = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_name = 'deleted_calls' AND column_name <> 'deletedMonth' ORDER BY ordinal_position"
     ).fetchall()
     return {
-        "archiveId": plan.archive_id,
-        "partition": plan.partition,
-        "file": Path(plan.path).name,
-        "rows": check[0],
-        "minId": check[1],
-        "maxId": check[2],
-        "contentChecksum": check[3],
-        "sha256": file_sha256(path),
-        "sizeBytes": path.stat().st_size,
+        "part": part_number(plan.archive_id),
         "schemaVersion": current_version(con),
         "schema": [{"name": n, "type": t} for n, t in columns],
-        "policy": {"retentionDays": days, "asOf": as_of.isoformat(), "expiresAfter": plan.expires_after.isoformat()},
-        "created": utc_now().isoformat(timespec="seconds") + "Z",
-        "warehouse": {"id": warehouse_id, "home": str(settings.home.resolve())},
-        "format": "parquet/zstd",
+        "policy": {"retentionDays": days, "asOf": as_of.isoformat(), "expiresAfter": plan.expires_after.isoformat(),
+                   "drRetentionDays": dr_days, "drExpiresAfter": dr_expiry(as_of, dr_days).isoformat()},
+        "warehouse": {"id": warehouse_id(con)},
         "partitionColumn": "deletedMonth (from the folder name, Hive style; not stored in the file)",
     }
 
 
 def _record_and_purge(
-    con: duckdb.DuckDBPyConnection, plan: PartitionPlan, manifest: dict[str, Any], run_id: int, as_of: date, days: int
+    con: duckdb.DuckDBPyConnection, plan: PartitionPlan, part: Part, written: Written, run_id: int, as_of: date,
+    days: int, lock_mode: str,
 ) -> None:
     now = utc_now()
+    rows = part.expected.rows
     con.execute("BEGIN")
     try:
-        con.execute(
-            "INSERT INTO dr_archives VALUES ($id, $p, $part, $path, $rows, $size, $sha, $min, $max, $ck, $t, $run)",
-            {"id": plan.archive_id, "p": plan.partition, "part": part_number(plan.archive_id), "path": plan.path,
-             "rows": manifest["rows"], "size": manifest["sizeBytes"], "sha": manifest["sha256"], "min": manifest["minId"],
-             "max": manifest["maxId"], "ck": manifest["contentChecksum"], "t": now, "run": run_id},
-        )
+        con.execute(sql("retention/record_archive"), {
+            "id": plan.archive_id, "p": plan.partition, "part": part_number(plan.archive_id), "path": plan.path,
+            "rows": rows, "size": written.size, "sha": written.sha256, "min": part.expected.min_id,
+            "max": part.expected.max_id, "ck": part.expected.checksum, "t": now, "run": run_id, "key": part.key_id,
+            "msha": written.manifest_sha256})
+        record_copies(con, plan.archive_id, written, lock_mode, run_id)
         # a rejected record that may be a copy of a purged call (a duplicate, its key, or a key not read) loses its line
         con.execute(sql("retention/erase_rejected_lines"), {"partition": plan.partition, "max_id": plan.max_id})
         con.execute(sql("retention/summary_purged"), {"partition": plan.partition})
         # what it purges must never come back as a new call (a re-sent CDR, a re-delivered Ultravox page)
         con.execute(sql("retention/purged_keys"), {"partition": plan.partition, "max_id": plan.max_id, "now": now})
         deleted = con.execute(sql("retention/purge_partition"), {"partition": plan.partition, "max_id": plan.max_id}).fetchall()
-        if deleted and deleted[0][0] != manifest["rows"]:
-            raise IntegrityFailure(f"partition={plan.partition}: purge would delete {deleted[0][0]} rows, the archive holds {manifest['rows']}")
+        if deleted and deleted[0][0] != rows:
+            raise IntegrityFailure(f"partition={plan.partition}: purge would delete {deleted[0][0]} rows, the archive holds {rows}")
         con.execute(
             "INSERT INTO retention_events VALUES ($a, $p, $rows, $asof, $days, $t, NULL, $run)",
-            {"a": plan.archive_id, "p": plan.partition, "rows": manifest["rows"], "asof": as_of, "days": days, "t": now, "run": run_id},
+            {"a": plan.archive_id, "p": plan.partition, "rows": rows, "asof": as_of, "days": days, "t": now, "run": run_id},
         )
         from deletedcalls.store.audits import check_invariants
 
@@ -243,52 +266,38 @@ def _record_and_purge(
         raise
 
 
-def recover(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int, as_of: date, days: int) -> list[str]:
-    """Finish what a killed run left: drop temp files, record+purge verified unrecorded archives."""
-    dr = settings.dr_dir
-    if not dr.is_dir():
-        return []
-    for tmp in dr.glob("deletedMonth=*/.*.tmp"):
-        logs.warning(f"removing a partial file left by an interrupted run: {tmp.relative_to(settings.home)}", stage="retention")
-        tmp.unlink()
-    recorded = {r[0] for r in con.execute("SELECT path FROM dr_archives").fetchall()}
-    recovered = []
-    for path in sorted(dr.glob(ARCHIVE_GLOB)):
-        rel = str(path.relative_to(settings.home))
-        if rel in recorded:
-            continue
-        partition = path.parent.name.split("=", 1)[1]
-        archive_id, _ = archive_names(partition, part_number(path.name))
+# ---------------------------------------------------------------- DR expiry: crypto-shredding
+
+
+def keys_to_shred(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> list[tuple[str, str]]:
+    """(key id, partition) of the live keys whose partition's DR expiry is before the as-of date."""
+    return [(key_id, partition) for key_id, partition, last in con.execute(sql("retention/keys_to_shred")).fetchall()
+            if dr_expiry(last, settings.dr_retention_days) < as_of]
+
+
+def shred_expired(con: duckdb.DuckDBPyConnection, settings: Settings, dr: DrContext, run_id: int, as_of: date) -> list[str]:
+    """Destroy the keys of partitions past their DR expiry (recorded), then delete their archives' objects where the
+    targets allow; an object that cannot be deleted now is tried again by the next run (it is unreadable already)."""
+    shredded = []
+    for key_id, partition in keys_to_shred(con, settings, as_of):
+        when = dr.keys.destroy(key_id, settings.user)
+        crash_point("key-destroyed")
+        record_key_event(con, key_id, partition, "destroyed", settings.user, run_id,
+                         f"DR expiry: {settings.dr_retention_days} days after the partition's purge", at=when)
+        shredded.append(key_id)
+        logs.info(f"shredded partition {partition}: its key {key_id} is destroyed", stage="dr-shred", key=key_id)
+    for archive_id, uri, path in con.execute(sql("retention/copies_to_delete")).fetchall():
+        target = dr.target(uri)
         try:
-            got = archive_checksum(con, path)
-        except duckdb.Error:
-            got = None
-        expected = _partition_checksum(con, partition, got[2]) if got else None
-        if got is None or got != expected or got[0] == 0:
-            quarantine = dr / ".quarantine"
-            quarantine.mkdir(exist_ok=True, mode=0o700)
-            for f in (path, manifest_path(path)):
-                if f.exists():
-                    shutil.move(str(f), quarantine / f"{partition}-{f.name}")
-            logs.warning(f"set aside an unrecorded archive that does not match the warehouse: {rel}", stage="retention")
+            for rel in object_rels(path):
+                target.delete(rel)
+        except DeletedCallsError as e:
+            logs.warning(f"{archive_id}: could not delete its objects on {uri} ({e.one_line()}); they are unreadable "
+                         "(the key is destroyed) and the next run tries again", stage="dr-shred")
             continue
-        plan = PartitionPlan(partition, got[0], got[1], got[2], date.min, archive_id, rel)
-        mpath = manifest_path(path)
-        manifest = None
-        if mpath.exists():
-            try:
-                manifest = json.loads(mpath.read_text())
-            except ValueError:
-                manifest = None
-        if not manifest or manifest.get("sha256") != file_sha256(path):
-            plan.expires_after = partition_expiry(partition, days)
-            manifest = _manifest(con, settings, plan, path, got, as_of, days)
-            os.replace(_stage_manifest(path, manifest), mpath)
-            fsync_path(path.parent)
-        _record_and_purge(con, plan, manifest, run_id, as_of, days)
-        recovered.append(archive_id)
-        logs.info(f"completed an archive left by an interrupted run: {archive_id}", stage="retention", rows=got[0])
-    return recovered
+        con.execute(sql("retention/copy_deleted"),
+                    {"t": utc_now(), "a": archive_id, "u": uri})
+    return shredded
 
 
 def _erasure_pending(con: duckdb.DuckDBPyConnection) -> bool:

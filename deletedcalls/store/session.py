@@ -85,9 +85,13 @@ def writing(settings: Settings) -> Iterator[Session]:
             remove_orphans(session.con)  # a killed writer's uncommitted files (nobody else writes: we hold the lock)
             try:
                 yield session
-            except DeletedCallsError:
+            except DeletedCallsError as failure:
                 rollback_quietly(session.con)
-                publish_state(session.con, settings, session.run_id, started)
+                try:
+                    publish_state(session.con, settings, session.run_id, started)
+                except Exception as e:  # the command's own failure is what to report (a full disk fails both)
+                    logs.warning(f"could not publish after the failure: {' '.join(str(e).split())[:200]}", stage="publish")
+                    raise failure from e
                 raise
             publish_state(session.con, settings, session.run_id, started)
         except duckdb.Error as e:  # a block of the database found damaged mid-command: exit 6, not a bug

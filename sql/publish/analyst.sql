@@ -20,6 +20,9 @@ WHERE source = 'cdr';
 CREATE TABLE pub.deletion_files AS SELECT * FROM deletion_files ORDER BY id;
 CREATE TABLE pub.dr_archives AS SELECT * FROM dr_archives;
 CREATE TABLE pub.retention_events AS SELECT * FROM retention_events;
+-- where each archive is and what happened to its key (no key material, no personal data)
+CREATE TABLE pub.dr_copies AS SELECT * FROM dr_copies;
+CREATE TABLE pub.dr_key_events AS SELECT * FROM dr_key_events;
 -- a cell of fewer than [privacy] min_cell deletions shows its count, not its cost or duration
 CREATE TABLE pub.deleted_calls_summary AS
 SELECT

@@ -1,5 +1,5 @@
--- The warehouse as a DuckLake (issue 28): every table of the single-file layout's last version (sql/legacy/: 001-010,
--- 012; 011 and 013 are reserved by other branches and go there too), now lake
+-- The warehouse as a DuckLake (issue 28): every table of the single-file layout's last version (sql/legacy/: 001-013),
+-- now lake
 -- tables whose data are Parquet files under data/, partitioned by month where they grow with the history.
 -- A new home starts here; a home of the old layout is converted (store/convert.py) into a lake made by this file.
 -- DuckLake has no PRIMARY KEY or UNIQUE constraint: uniqueness is the writer's (ids from counters, audits).
@@ -46,7 +46,14 @@ CREATE TABLE cdr_files (
     ingestedAt     TIMESTAMP NOT NULL,
     runId          BIGINT NOT NULL,
     profile        VARCHAR,
-    maxRejectRatio DOUBLE
+    maxRejectRatio DOUBLE,
+    startByte      BIGINT,            -- 013: where this load's part of the text starts (0: the file from its start)
+    endByte        BIGINT,            -- 013: where the text read ends, exclusive: its size, or its last line end
+    firstLine      BIGINT,            -- 013: the first line of this load's part (1: the file's first line)
+    lastLine       BIGINT,            -- 013: the last line of this load's part
+    textSha256     VARCHAR,           -- 013: SHA-256 of the text's bytes [0, endByte) (of the text inside a .gz or .zip)
+    extendsFile    BIGINT,            -- 013: the load of the same growing file that this one continues (cdr_files.id)
+    profileSha256  VARCHAR            -- 013: SHA-256 of the resolved profile (and zone) it was read with
 );
 
 -- Active call records, partitioned by the UTC month of startedAt: a night appends new files to the months it
@@ -222,7 +229,31 @@ CREATE TABLE dr_archives (
     maxId           BIGINT NOT NULL,
     contentChecksum VARCHAR NOT NULL,
     created         TIMESTAMP NOT NULL,
-    runId           BIGINT NOT NULL
+    runId           BIGINT NOT NULL,
+    keyId           VARCHAR,          -- 011: the key that wraps the archive's data keys (NULL: a plain archive of before SPEC 11)
+    manifestSha256  VARCHAR           -- 011: SHA-256 of its manifest (the same bytes on every target)
+);
+
+-- 011: one row per archive written and verified on one target (grain: archive x target).
+CREATE TABLE dr_copies (
+    archiveId  VARCHAR NOT NULL,
+    target     VARCHAR NOT NULL,     -- the target's URI (file:///... or s3://bucket/prefix)
+    verifiedAt TIMESTAMP NOT NULL,   -- read back, decrypted and compared with the warehouse rows (UTC)
+    lockMode   VARCHAR,              -- S3 Object Lock mode set on its objects, NULL when not locked
+    lockUntil  TIMESTAMP,            -- their retention date (the partition's DR expiry)
+    deletedAt  TIMESTAMP,            -- its objects deleted at DR expiry, after the key was destroyed
+    runId      BIGINT NOT NULL
+);
+
+-- 011: what happened to each key-encryption key, and who did it (grain: one event). Never key material.
+CREATE TABLE dr_key_events (
+    keyId       VARCHAR NOT NULL,    -- the keyring's key id (a partition: 2026-01; 2026-01.2 for a later key)
+    "partition" VARCHAR NOT NULL,
+    event       VARCHAR NOT NULL,    -- created, rotated, destroyed
+    "at"        TIMESTAMP NOT NULL,  -- UTC
+    "user"      VARCHAR NOT NULL,
+    detail      VARCHAR,
+    runId       BIGINT
 );
 
 -- One row per partition purge, and when the purged bytes were erased from every file of the home.
