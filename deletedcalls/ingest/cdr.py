@@ -62,7 +62,6 @@ from deletedcalls.ingest.rejects import delivered_hash, record_rejects, unexpect
 from deletedcalls.ingest.schemas import REQUIRED_COLUMNS, cdr_schema
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import sql
-from deletedcalls.store.keys import touch
 from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly
 
 Progress = Callable[[int], None]

@@ -29,7 +29,6 @@ finish is erased again; a key destroyed but not yet recorded is recorded.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -44,7 +43,7 @@ from deletedcalls.dr.context import DrContext
 from deletedcalls.dr.targets import TargetFailure
 from deletedcalls.environment import listed, note_committed
 from deletedcalls.errors import DeletedCallsError, IntegrityFailure
-from deletedcalls.fsutil import crash_point, fsync_path, private_files
+from deletedcalls.fsutil import crash_point
 from deletedcalls.published import reading
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, sql
