@@ -250,7 +250,7 @@ def test_a_conversion_killed_at_any_step_is_finished_by_the_next_init(tmp_path, 
 # ---------------------------------------------------------------- a night killed between its steps
 
 
-NIGHT_STEPS = ["run-ingested", "run-materialised", "archive-written", "archive-renamed", "purged", "rewrite-copied",
+NIGHT_STEPS = ["run-ingested", "run-materialised", "archive-written", "dr-upload", "archive-verified", "purged", "rewrite-copied",
                "tidy-rewritten", "tidy-expired", "publish-written"]  # spool-folded: tests/test_stores.py (a night reads nothing)
 
 
