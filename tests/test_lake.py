@@ -316,3 +316,32 @@ def test_a_night_killed_at_any_step_is_finished_by_the_next_run_and_leaves_no_st
     for i in (10, 11):  # deleted in May, kept: in no analyst file
         assert holding(readable, number(i)) == []
     assert holding(readable, number(12)), "control: a live call's number is found"
+
+
+# ---------------------------------------------------------------- a home given as a relative path
+
+
+def test_a_home_given_relative_publishes_stores_that_open_from_any_folder(tmp_path: Path):
+    """Found in the demo (`--home warehouse`): the lake names its files by absolute path, and publishing compared them
+    with the relative home (nothing was published after the night); the analyst view must name absolute paths too."""
+    work = tmp_path / "work"
+    work.mkdir()
+    rows = [good_row(i) for i in range(5)]
+    (work / "bt.csv").write_text(csv_text(rows))
+    (work / "d.jsonl").write_text(json.dumps({"id": "UAL-1", "user": "alice", "timestamp": "2026-03-05T10:00:00Z",
+                                              "action": "delete_calls", "selector": {"callIds": [1]}}) + "\n")
+    env = dict(os.environ, DELETEDCALLS_USER="analyst", PYTHONPATH=str(REPO))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "deletedcalls", "--home", "wh", *args], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    for args in (["init"], ["ingest", "cdr", "bt.csv"], ["ingest", "deletions", "d.jsonl"], ["materialise"]):
+        done = cli(*args)
+        assert done.returncode == 0 and "could not publish" not in done.stderr, done.stderr
+    assert [f["rows"] for f in json.loads(cli("files", "list", "--json").stdout)] == [5]
+    elsewhere = duckdb.connect(str(work / "wh" / "published" / "analyst.duckdb"), read_only=True)  # from the test's cwd
+    try:
+        assert elsewhere.execute("SELECT count(*) FROM calls").fetchall() == [(4,)]
+    finally:
+        elsewhere.close()
