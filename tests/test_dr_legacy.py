@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, Warehouse, csv_text, good_row, keyring_file
-from test_retention import entry, number
+from conftest import REPO, Warehouse, csv_text, entry, good_row, keyring_file, number
 
 # main before SPEC 11: retention wrote plain archives to dr/ (schema version 10)
 LEGACY_COMMIT = "94582a5b7dd22e8db5aea866e3b7e34db2b9842f"

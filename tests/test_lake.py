@@ -12,15 +12,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, Warehouse, csv_text, good_row, uncompressed
+from conftest import REPO, Warehouse, csv_text, entry, good_row, number, uncompressed
 
 from deletedcalls.fsutil import CRASH_ENV
 from deletedcalls.sqlfiles import schema_version_required
-
-
-def number(i: int) -> str:
-    """Distinctive, high-entropy phone numbers, so that a byte scan can find them."""
-    return f"+4479{(i * 7919 + 104729) % 10**8:08d}"
 
 
 def files_under(folder: Path) -> list[Path]:
@@ -29,10 +24,6 @@ def files_under(folder: Path) -> list[Path]:
 
 def holding(paths: list[Path], needle: str) -> list[Path]:
     return [p for p in paths if needle.encode() in p.read_bytes()]
-
-
-def entry(i: str, call_ids: list[int], ts: str) -> str:
-    return json.dumps({"id": i, "user": "alice", "timestamp": ts, "action": "delete_calls", "selector": {"callIds": call_ids}}) + "\n"
 
 
 @pytest.fixture
