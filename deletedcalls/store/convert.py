@@ -44,6 +44,7 @@ from deletedcalls.errors import IntegrityFailure, UsageError
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import migrations, quoted, sql, sql_dir
+from deletedcalls.store.export_v2 import EXPORT
 
 
 def lake_schema() -> tuple[int, str]:
@@ -95,7 +96,7 @@ def _import_export(settings: Settings) -> Path:
 
     from deletedcalls.store import export_v2
 
-    export = settings.home / export_v2.EXPORT
+    export = settings.home / EXPORT
     if not (export / "counts.json").is_file():
         raise UsageError(
             f"{settings.database} was written by duckdb 2.x, which this version (duckdb {duckdb.__version__}, for the "
@@ -133,7 +134,7 @@ def is_lake(path: Path) -> bool:
 def layout_settled(settings: Settings) -> bool:
     """True when the home is a lake with nothing of a conversion left; the cheap check every command makes."""
     return (settings.data_dir.is_dir() and not _new_data(settings).exists() and not _new_catalog(settings).exists()
-            and not (settings.home / IMPORTED).exists() and not (settings.home / ".export-v2").exists())
+            and not (settings.home / IMPORTED).exists() and not (settings.home / EXPORT).exists())
 
 
 def finish_or_refuse(settings: Settings) -> bool:
@@ -212,11 +213,9 @@ def convert(settings: Settings) -> Converted:
 
 def _remove_imported(settings: Settings) -> None:
     """A 2.x warehouse's export and its imported copy, once the lake holds their rows (they hold deleted calls)."""
-    from deletedcalls.store import export_v2
-
     for path in (settings.home / IMPORTED, settings.home / (IMPORTED + ".wal")):
         path.unlink(missing_ok=True)
-    shutil.rmtree(settings.home / export_v2.EXPORT, ignore_errors=True)
+    shutil.rmtree(settings.home / EXPORT, ignore_errors=True)
     fsync_path(settings.home)
 
 
