@@ -336,3 +336,41 @@ def test_a_home_given_relative_publishes_stores_that_open_from_any_folder(tmp_pa
         assert elsewhere.execute("SELECT count(*) FROM calls").fetchall() == [(4,)]
     finally:
         elsewhere.close()
+
+
+DELETED_CALLS_ROWS = """INSERT INTO deleted_calls BY NAME
+    SELECT i AS id, 1000 + i AS callId, 'A' AS callTypeDirectionFlag, 'N' AS callTypeRecordingFlag, DATE '2026-02-01' AS startDate,
+           TIME '09:00:00' AS startTime, 5 AS duration, 'VF' AS carrier, 'VF-' || i AS carrierCallID, 'U1' AS userActivityLog,
+           'alice' AS deletedBy, TIMESTAMP '2026-03-01' AS deletedAt, '2026-03' AS deletedMonth, TIMESTAMP '2026-03-01' AS created,
+           TIMESTAMP '2026-03-01' AS updated, 1 AS runId, TIMESTAMPTZ '2026-02-01 09:00:00+00' AS startedAt
+    FROM range($first, $first + $n) AS t(i)"""
+
+
+def test_deleted_calls_are_written_in_small_row_groups_for_reading_a_page(wh: Warehouse):
+    """A page reads whole row groups of its file: deleted_calls' are at most 16,384 rows (lake.READ_BY_PAGE), calls' the default."""
+    from deletedcalls.settings import load_settings
+    from deletedcalls.store.session import writer
+
+    with writer(load_settings(wh.home)) as con:
+        con.execute(DELETED_CALLS_ROWS, {"first": 1, "n": 40_000})
+    files = [r[0] for r in wh.query("SELECT data_file FROM ducklake_list_files('lake', 'deleted_calls')")]
+    groups = wh.query("SELECT row_group_num_rows FROM parquet_metadata($f) WHERE column_id = 0", {"f": files})
+    assert sum(r[0] for r in groups) == 40_000
+    assert len(groups) >= 3 and max(r[0] for r in groups) <= 16_384
+    options = dict(wh.query("SELECT option_name, value FROM lake.options() WHERE scope_entry = 'main.deleted_calls'"))
+    assert options["parquet_row_group_size"] == "16384" and int(options["target_file_size"]) <= 8_000_000
+
+
+def test_a_conversion_copies_deleted_calls_in_files_of_bounded_size(tmp_path, monkeypatch):
+    from deletedcalls.store import convert
+
+    monkeypatch.setattr(convert, "CHUNK_IDS", 8)
+    home = tmp_path / "old"
+    expected = legacy_home(home)
+    assert Warehouse(home).cli("init").exit_code == 0
+    _converted_equal(home, expected)
+    counts = sorted(r[0] for r in Warehouse(home).query(
+        "SELECT record_count FROM __ducklake_metadata_lake.ducklake_data_file AS f "
+        "JOIN __ducklake_metadata_lake.ducklake_table AS t USING (table_id) "
+        "WHERE t.table_name = 'deleted_calls' AND f.end_snapshot IS NULL AND t.end_snapshot IS NULL"))
+    assert counts == [4, 8, 8]  # the 20 deleted calls of the old home: ids 1-8, 9-16, 17-20

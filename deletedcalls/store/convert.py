@@ -45,6 +45,7 @@ from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import migrations, quoted, sql, sql_dir
 from deletedcalls.store.export_v2 import EXPORT
+from deletedcalls.store.lake import READ_BY_PAGE, configure
 
 
 def lake_schema() -> tuple[int, str]:
@@ -60,6 +61,8 @@ NEW_CATALOG = ".deletedcalls.duckdb.lake"
 NEW_DATA = ".data.converting"
 # tables of the lake that the old layout does not have
 LAKE_ONLY = frozenset({"call_keys", "published_info"})
+# A table read a page at a time is copied this many ids per statement, so that each data file stays small (lake.py)
+CHUNK_IDS = 500_000
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ def convert(settings: Settings) -> Converted:
         version, name = lake_schema()
         con.execute(sql(f"schema/{name[:-4]}"))
         con.execute("COMMIT")
+        configure(con)
         tables = _tables(con, "lake")
         rows = 0
         for table in tables:
@@ -178,7 +182,7 @@ def convert(settings: Settings) -> Converted:
                 continue
             con.execute("BEGIN")
             con.execute(f'DELETE FROM lake."{table}"')  # noqa: S608 -- a catalog name; what 011 seeded (counters, warehouse_info): the old rows win
-            con.execute(_copy_statement(con, table))
+            _copy(con, table)
             con.execute("COMMIT")
             crash_point("convert-copied")
         con.execute("BEGIN")
@@ -265,18 +269,27 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     ).fetchall()]
 
 
-def _source(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """The old table's rows as the lake's table holds them (purged keys: 16 bytes instead of a UHUGEINT)."""
+def _source(con: duckdb.DuckDBPyConnection, table: str, ids: bool = False) -> str:
+    """The old table's rows as the lake's table holds them (purged keys: 16 bytes instead of a UHUGEINT);
+    with ``ids``, only those with ``$lo <= id < $hi``."""
     columns = ", ".join(f'"{c}"' for c in _columns(con, table))
     if table == "purged_keys":
         return sql("convert/purged_keys")
+    where = ' WHERE "id" >= $lo AND "id" < $hi' if ids else ""
     order = ' ORDER BY "id"' if table in ("calls", "deleted_calls") else ""
-    return f'SELECT {columns} FROM old.main."{table}"{order}'  # noqa: S608 -- names from the catalogs
+    return f'SELECT {columns} FROM old.main."{table}"{where}{order}'  # noqa: S608 -- names from the catalogs
 
 
-def _copy_statement(con: duckdb.DuckDBPyConnection, table: str) -> str:
+def _copy(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Copy one table into the lake; a table read by page (``READ_BY_PAGE``) CHUNK_IDS ids per statement (a file each)."""
     columns = ", ".join(f'"{c}"' for c in _columns(con, table))
-    return f'INSERT INTO lake."{table}" ({columns}) {_source(con, table)}'  # noqa: S608 -- names from the catalogs
+    insert = f'INSERT INTO lake."{table}" ({columns}) '  # noqa: S608 -- names from the catalogs
+    if table not in READ_BY_PAGE:
+        con.execute(insert + _source(con, table))
+        return
+    lo, hi = con.execute(f'SELECT min("id"), max("id") FROM old.main."{table}"').fetchall()[0]  # noqa: S608 -- a catalog name
+    for start in range(lo, hi + 1, CHUNK_IDS) if lo is not None else ():
+        con.execute(insert + _source(con, table, ids=True), {"lo": start, "hi": start + CHUNK_IDS})
 
 
 def _verify(con: duckdb.DuckDBPyConnection, table: str) -> int:
