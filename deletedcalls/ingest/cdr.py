@@ -5,11 +5,12 @@ content is refused. A file whose name and size are both new cannot be known, so
 it is hashed while it loads. Inside one transaction: a reader thread scans
 records (exact line numbers), parses them with polars and validates groups of
 them with the pandera schema (`reader`, `cdr_reading`, `profile_reading`), while the main thread casts the
-previous group to the warehouse types and DuckDB inserts it (one streaming
-INSERT per file).
-Duplicate keys are found set-based after the insert. Rejected records are kept
-with every reason and their raw text. Over the reject limit, the transaction is
-rolled back and only the file's rejection and its reasons are recorded.
+previous group to the warehouse types and DuckDB inserts it into the lake (one
+streaming INSERT per file). Repeated keys are then looked for through the key index
+(duplicates.py): a file with any is rolled back and loaded again through a staged table
+that rejects them. Rejected records are kept with every reason and their raw text. Over
+the reject limit, the transaction is rolled back and only the file's rejection and its
+reasons are recorded.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from deletedcalls.ingest.delivery import (
     stored_name,
 )
 from deletedcalls.ingest.detection import Detection, choose
-from deletedcalls.ingest.duplicates import protect_copies, raw_lines_of, reject_duplicates
+from deletedcalls.ingest.duplicates import RepeatsKnown, protect_copies, raw_lines_of, settle_calls
 from deletedcalls.ingest.extents import (
     Plan,
     Seen,
@@ -66,6 +67,7 @@ from deletedcalls.store.warehouse import insert_from, next_ids, rollback_quietly
 
 Progress = Callable[[int], None]
 INGEST_MEMORY_LIMIT = "384MB"
+PARTITION_FLUSH_ROWS = 122_880  # rows a thread writing the month partitions buffers: a row group (see _ingest_settings)
 # rows per Arrow batch handed to DuckDB: each of its threads takes whole batches, so a
 # group handed over as one batch was inserted by one thread (docs/BENCHMARKS.md)
 BATCH_ROWS = 32_768
@@ -167,16 +169,23 @@ def _ingest_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
     Insertion order is not needed (ids are assigned here, in file order), and without it
     DuckDB writes row groups on all its threads. A memory cap on DuckDB's buffers keeps
-    peak RSS flat with the file size (docs/BENCHMARKS.md).
+    peak RSS flat with the file size (docs/BENCHMARKS.md). A thread writing into the month
+    partitions hands its rows on every row group (by default every 524,288 rows: over the cap
+    with two threads, whose eviction cost a 1M-row load 0.9 CPU-s, a third of its Parquet write).
     """
-    saved = con.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')").fetchall()[0]
+    saved = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order'), "
+        "current_setting('partitioned_write_flush_threshold')"
+    ).fetchall()[0]
     con.execute("SET memory_limit = $m", {"m": INGEST_MEMORY_LIMIT})
     con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET partitioned_write_flush_threshold = {PARTITION_FLUSH_ROWS}")
     try:
         yield
     finally:
         con.execute("SET memory_limit = $m", {"m": saved[0]})
         con.execute(f"SET preserve_insertion_order = {bool(saved[1])}")
+        con.execute(f"SET partitioned_write_flush_threshold = {int(saved[2])}")
 
 
 def ingest_cdr_file(
@@ -200,8 +209,20 @@ def ingest_cdr_file(
     decompressed). A file whose name and size are both new, and that is no rotated copy
     of a growing file, cannot be known: it is hashed while it loads. Any other is
     planned against the loads it may relate to (extents.py) in the same read.
+    Its calls go straight into the lake; a file that repeats a known key (or itself) is
+    rolled back and read once more into a staged table, where its repeats are rejected.
     """
     choice = _Choice(catalog or Catalog(settings.home), profile, pins, retry)
+    try:
+        return _ingest_once(con, settings, path, run_id, progress, chunk_size, ahead, choice)
+    except RepeatsKnown:
+        return _ingest_once(con, settings, path, run_id, progress, chunk_size, None, choice, staged=True)
+
+
+def _ingest_once(
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, run_id: int, progress: Progress | None,
+    chunk_size: int, ahead: ReadAhead | None, choice: _Choice, *, staged: bool = False,
+) -> FileResult:
     name = stored_name(path)
     try:
         with open_delivery(path) as delivery:
@@ -209,7 +230,7 @@ def ingest_cdr_file(
             rotating = rotating_profiles(choice.catalog, path)
             seen = history(con, name, size, rotating)
             if not seen:
-                return _load(con, settings, path, size, run_id, progress, chunk_size, ahead, choice)
+                return _load(con, settings, path, size, run_id, progress, chunk_size, ahead, choice, staged=staged)
             if ahead is not None and ahead.path == path:
                 before = ahead.opened_as()
                 ahead.close()  # its reading from the start is not what this file needs
@@ -228,7 +249,7 @@ def ingest_cdr_file(
                 if same and same[-1].profile is None and not choice.retry:
                     return FileResult(shown(path), name, digest, "unchanged", message=(
                         f"already ingested (rejected: {same[-1].reason}); nothing to do. It loads again with --retry"))
-            return _load(con, settings, path, size, run_id, progress, chunk_size, None, choice, _Known(seen, rotating, plain))
+            return _load(con, settings, path, size, run_id, progress, chunk_size, None, choice, _Known(seen, rotating, plain), staged=staged)
     except NotReadable as e:
         return _reject_file(
             con, settings, FileResult(shown(path), name, e.sha256, "rejected"), e.size, run_id, f"the file {e.reason}", [], 0, set()
@@ -272,7 +293,7 @@ class _Layout:
 
 def _load(
     con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, size: int, run_id: int, progress: Progress | None,
-    chunk_size: int, ahead: ReadAhead | None, choice: _Choice, known: _Known | None = None,
+    chunk_size: int, ahead: ReadAhead | None, choice: _Choice, known: _Known | None = None, *, staged: bool = False,
 ) -> FileResult:
     """Load one file (or the new part of a growing one) in one transaction, from one read that also hashes it.
 
@@ -346,7 +367,7 @@ def _load(
 
                 try:
                     with _ingest_settings(con):
-                        return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream, layout)
+                        return _load_stream(con, settings, path, sha, size, run_id, progress, chunk_size, stream, layout, staged)
                 finally:
                     if source is None:
                         stream.close()
@@ -367,7 +388,7 @@ def _hash_of(path: Path, size: int) -> str:
 
 def _load_stream(
     con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, sha: Callable[[FileResult], str],
-    size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: Reading, layout: _Layout,
+    size: int, run_id: int, progress: Progress | None, chunk_size: int, stream: Reading, layout: _Layout, staged: bool,
 ) -> FileResult:
     cdr_schema()  # pandera's import, while the reader thread works (see schemas.pandera_polars)
     result = FileResult(shown(path), stored_name(path), "", "loaded")  # sha256 is set once sha() is needed
@@ -423,16 +444,14 @@ def _load_stream(
                 if progress:
                     progress(batch.nbytes)
 
-        # One INSERT for the whole file, streamed into a temporary table (DuckDB spills it under the
-        # memory cap): duplicates are found there and left out, so that the lake's files get only the
-        # calls that stay (a DELETE in the lake would leave a delete file and a rewrite behind).
+        # One INSERT for the whole file, streamed straight into the lake; a file that repeats a known key
+        # is rolled back (its new files go with the transaction) and staged instead: in a temporary table
+        # (DuckDB spills it under the memory cap) its repeats are found and left out, so that the lake's
+        # files get only the calls that stay (a DELETE in the lake would leave a delete file and a rewrite).
         reader = pa.RecordBatchReader.from_batches(CALL_BATCH_SCHEMA, arrow_batches())
-        insert_from(con, "batch", reader, sql("ingest/stage_calls"))
-        records = stats["records"]
-        result.rows = stats["rows"] - reject_duplicates(con, stream.delivery, layout.raw_lines, file_id, chunk_size, rejects)
-        con.execute(sql("ingest/insert_calls"))
-        con.execute(sql("ingest/insert_keys"))
-        con.execute("DROP TABLE staged_calls")
+        insert_from(con, "batch", reader, sql("ingest/stage_calls" if staged else "ingest/load_calls"))
+        records = stats["records"]  # settle_calls raises RepeatsKnown from a direct load that repeats a key (rolled back below)
+        result.rows = stats["rows"] - settle_calls(con, staged, stream.delivery, layout.raw_lines, file_id, chunk_size, rejects)
         protect_copies(con, rejects, reject_keys)
         result.ambiguous = stats["ambiguous"]
         con.execute("UPDATE counters SET value = $v WHERE name = 'call'", {"v": first_call_id + stats["rows"] - 1})

@@ -1,4 +1,5 @@
-"""Records of a CDR load that repeat a known call: duplicates found in the staged file (before the lake's insert), and rejected records that are
+"""Records of a CDR load that repeat a known call: whether a file loaded straight into the lake repeats any key (then it
+is staged instead), duplicates found in the staged file (before the lake's insert), and rejected records that are
 copies of a deleted or purged call; and the raw text of records by line (a second scan of the same open file).
 """
 
@@ -56,6 +57,44 @@ def protect_copies(con: duckdb.DuckDBPyConnection, rejects: list, keys: list[tup
             rejects[n] = (reject[0], [*reject[1], "a copy of a deleted call that was purged: its line is not kept"], "")
         elif copy_of is not None:
             rejects[n] = (*reject, int(copy_of))
+
+
+class RepeatsKnown(Exception):  # noqa: N818 -- a signal to stage the file, not an error anybody sees
+    """The calls a file wrote straight into the lake repeat a key: its transaction is rolled back and the file staged."""
+
+
+def settle_calls(
+    con: duckdb.DuckDBPyConnection, staged: bool, source: Delivery, raw_lines: RawLines, file_id: int, chunk_size: int,
+    rejects: list,
+) -> int:
+    """After a file's streamed INSERT: index the calls it wrote straight into the lake (or raise RepeatsKnown), or,
+    staged, reject its repeats and insert the rest into the lake and the key index; returns how many were rejected."""
+    if not staged:
+        index_new_calls(con, file_id)
+        return 0
+    removed = reject_duplicates(con, source, raw_lines, file_id, chunk_size, rejects)
+    con.execute(sql("ingest/insert_calls"))
+    con.execute(sql("ingest/insert_keys"))
+    con.execute("DROP TABLE staged_calls")
+    return removed
+
+
+def index_new_calls(con: duckdb.DuckDBPyConnection, file_id: int) -> None:
+    """Add the key index rows of the calls a file wrote straight into the lake, or raise RepeatsKnown.
+
+    Most files repeat nothing, and for them this is all the duplicate check costs: the
+    file's keys read back from its new files, looked up in the key index (only the months
+    that hit are read), in itself and, if any key was ever purged, among the purged keys.
+    A file that repeats anything is loaded again through the staged path, which rejects
+    each repeat with its reason and its raw line exactly as before (``reject_duplicates``).
+    """
+    con.execute(sql("ingest/file_keys"), {"file": file_id})
+    touch(con, "SELECT keyHash FROM file_keys")  # the months of calls its keys can repeat
+    purged = bool(con.execute("SELECT count(*) FROM purged_keys").fetchall()[0][0])
+    if con.execute(sql("ingest/file_repeats"), {"file": file_id, "purged": purged}).fetchall()[0][0]:
+        raise RepeatsKnown
+    con.execute(sql("ingest/insert_file_keys"))
+    con.execute("DROP TABLE file_keys")
 
 
 def reject_duplicates(
