@@ -34,10 +34,11 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from deletedcalls.catalog import attach, connection, metadata, writer_lake
+from deletedcalls.catalog import attach, connection, metadata, unreachable, writer_lake
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import quoted, sql, sql_dir
@@ -58,12 +59,18 @@ SPILL = ".spill"
 def open_lake(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A connection with the writer's lake attached as ``lake`` and in use (the caller holds the lock)."""
     spill = settings.home / SPILL
-    con = connection()
+    con = connection(settings)
     try:
         with private_files():
             spill.mkdir(exist_ok=True, mode=0o700)
-            settings.data_dir.mkdir(exist_ok=True, mode=0o700)
-            attach(con, writer_lake(settings.home), ALIAS)
+            if not settings.shared:
+                settings.data_dir.mkdir(exist_ok=True, mode=0o700)
+            try:
+                attach(con, writer_lake(settings), ALIAS)
+            except duckdb.Error as e:
+                if settings.shared and not isinstance(e, duckdb.CatalogException):
+                    raise unreachable(settings, e) from e
+                raise
         con.execute(f"SET temp_directory = {quoted(spill)}")  # never the working directory: spilled rows are personal data
         con.execute(f"USE {ALIAS}")
     except BaseException:
@@ -186,7 +193,12 @@ def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckd
 
     Copy every table of the catalog into a new file (COPY FROM DATABASE writes only live rows), fsync, swap it
     in atomically. The caller holds the lock; ``con`` is closed.
+
+    A shared catalog (PostgreSQL) is not a file of ours: its dead rows are left to PostgreSQL's VACUUM
+    (docs/SCALE.md, "Erasure"); the connection is returned as it is.
     """
+    if settings.shared:
+        return con
     db = settings.database
     tmp = db.with_name(f".{db.name}.rewrite")
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
@@ -233,12 +245,17 @@ def finish_interrupted_rewrite(settings: Settings) -> None:
         stale.unlink(missing_ok=True)
 
 
-def data_files(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[Path, Path | None]]:
-    """The current data files of a table, each with its delete file (None once rewritten)."""
+def data_files(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[Any, Any]]:
+    """The current data files of a table, each with its delete file (None once rewritten): paths, or the
+    URIs themselves (``s3://…``) when the data files are on object storage (a Path would fold its ``//``)."""
     rows = con.execute(
         "SELECT data_file, delete_file FROM ducklake_list_files($c, $t) ORDER BY data_file", {"c": ALIAS, "t": table}
     ).fetchall()
-    return [(Path(d), Path(x) if x else None) for d, x in rows]
+    return [(file_ref(d), file_ref(x) if x else None) for d, x in rows]
+
+
+def file_ref(name: str) -> Path | str:
+    return name if "://" in name else Path(name)
 
 
 def walk_files(folder: Path) -> Iterator[Path]:

@@ -38,7 +38,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import duckdb
 
@@ -50,7 +51,7 @@ from deletedcalls.published import Store, store_path
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, quoted, sql
 from deletedcalls.store.keys import pending_touched
-from deletedcalls.store.lake import ALIAS, data_files, walk_files
+from deletedcalls.store.lake import ALIAS, data_files, file_ref, walk_files
 
 # Views of sql/views/ that the analyst store carries (pending_deletions names deleted calls: protected).
 ANALYST_VIEWS = ("archived_rows_total",)
@@ -129,11 +130,12 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | No
         _write_analyst(con, files)
         con.execute(sql("publish/published_info"), {**info, "store": "analyst", "mode": "fresh"})
     _write_protected(con, settings, info, protected)
-    for store, tmp in (("analyst", analyst), ("protected", protected)):
+    stores = (("analyst", analyst),) if settings.shared else (("analyst", analyst), ("protected", protected))
+    for store, tmp in stores:
         _finish_file(settings, store, tmp)  # type: ignore[arg-type]
     crash_point("publish-written")
-    os.replace(analyst, store_path(settings, "analyst"))
-    os.replace(protected, store_path(settings, "protected"))
+    for store, tmp in stores:
+        os.replace(tmp, store_path(settings, store))  # type: ignore[arg-type]
     fsync_path(settings.published_dir)
     _remove_superseded_links(settings, files)
     return Published(run_id, now, time.perf_counter() - started, len(files), hidden)
@@ -154,11 +156,13 @@ def _write_protected(con: duckdb.DuckDBPyConnection, settings: Settings, info: d
     con.execute("DELETE FROM published_info")
     con.execute(sql("publish/published_info_lake"), {**info, "store": "protected", "mode": "fresh"})
     con.execute("COMMIT")
+    if settings.shared:
+        return  # readers attach the shared catalog itself (catalog.published_lake): nothing to copy
     con.execute(f"CHECKPOINT {metadata(ALIAS)}")  # the catalog file whole, its WAL empty: a consistent copy
     _copy_private(settings.database, tmp)
 
 
-def _calls_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[list[Path], int]:
+def _calls_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[list[Any], int]:
     """The published paths of the calls files the analyst view reads: links to the lake's files, or copies
     without the calls a pending deletion names; returns them and how many are such copies."""
     gid = _analyst_gid(settings)
@@ -168,6 +172,15 @@ def _calls_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[li
     hiding = _files_holding_hidden_calls(con, [f for f, _ in current])
     published = []
     for data_file, _ in current:
+        if settings.shared:  # on object storage or another file system: no link, the view reads the lake's file
+            if data_file in hiding:
+                target = settings.published_dir / LINKS / f"{PurePosixPath(str(data_file)).stem}.visible.parquet"
+                _folders(settings, target.parent, gid)
+                _write_visible_copy(con, data_file, target, gid)
+                published.append(target)
+            else:
+                published.append(data_file)
+            continue
         target = settings.published_dir / LINKS / data_file.relative_to(settings.data_dir)
         _folders(settings, target.parent, gid)
         if data_file in hiding:
@@ -180,12 +193,12 @@ def _calls_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[li
                 os.chmod(data_file, 0o640)
             os.link(data_file, target)
         published.append(target)
-    if published:
+    if published and (settings.published_dir / LINKS).is_dir():
         fsync_path(settings.published_dir / LINKS)
     return published, len(hiding)
 
 
-def _files_holding_hidden_calls(con: duckdb.DuckDBPyConnection, files: list[Path]) -> set[Path]:
+def _files_holding_hidden_calls(con: duckdb.DuckDBPyConnection, files: list[Any]) -> set[Any]:
     if not files or not con.execute("SELECT count(*) FROM materialise_winners").fetchall()[0][0]:
         return set()
     rows = con.execute(
@@ -193,10 +206,10 @@ def _files_holding_hidden_calls(con: duckdb.DuckDBPyConnection, files: list[Path
         "WHERE id IN (SELECT callId FROM materialise_winners)",
         {"files": [str(f) for f in files]},
     ).fetchall()
-    return {Path(r[0]) for r in rows}
+    return {file_ref(r[0]) for r in rows}
 
 
-def _write_visible_copy(con: duckdb.DuckDBPyConnection, source: Path, target: Path, gid: int | None) -> None:
+def _write_visible_copy(con: duckdb.DuckDBPyConnection, source: Path | str, target: Path, gid: int | None) -> None:
     """A copy of a calls file without the calls pending deletions name, written privately then renamed."""
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.unlink(missing_ok=True)
@@ -239,7 +252,7 @@ def _folders(settings: Settings, folder: Path, gid: int | None) -> None:
             os.chmod(part, 0o750)
 
 
-def _remove_superseded_links(settings: Settings, keep: list[Path]) -> None:
+def _remove_superseded_links(settings: Settings, keep: list[Any]) -> None:
     """Published copies of calls files the new analyst store no longer names (they may hold a call deleted since)."""
     wanted = set(keep)
     links = settings.published_dir / LINKS
@@ -262,7 +275,7 @@ def _call_columns(con: duckdb.DuckDBPyConnection) -> str:
     return ", ".join(f'"{n}"' for n in names)
 
 
-def _write_analyst(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+def _write_analyst(con: duckdb.DuckDBPyConnection, files: list[Any]) -> None:
     """The analyst store, attached as pub: the allow-listed tables, calls as a view over its files, the views."""
     for statement in duckdb.extract_statements(sql("publish/analyst")):
         con.execute(statement.query)
