@@ -1,0 +1,199 @@
+"""A warehouse on a shared catalog and object storage (issue 30, docs/SCALE.md): two homes, standing for two
+machines, made with the same ``init --catalog postgresql://… --data s3://…`` are one warehouse.
+
+Real servers, started here: a throwaway PostgreSQL cluster of Debian's packages (initdb in a temporary
+folder, a free port of 127.0.0.1, run as the ``postgres`` user since PostgreSQL refuses root) and the S3 API
+server the DR tests start (moto, conftest). Marked ``postgres``: ``make test`` leaves them to ``make
+test-postgres``, which CI runs after installing ``postgresql`` (.ci/run); without initdb they are skipped
+with the reason. The checks that need no server (a password in the URL, a catalog nobody answers) are not marked.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import S3Server, Warehouse, csv_text, free_port, good_row, run_cli
+
+from deletedcalls.catalog import writer_lock
+from deletedcalls.settings import load_settings
+
+INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+NO_SERVER = ("needs Debian's PostgreSQL server (/usr/lib/postgresql/*/bin/initdb): apt-get install postgresql; "
+             ".ci/run installs it and runs make test-postgres")
+
+
+def postgres(test):  # noqa: ANN001, ANN201 -- a test function, marked
+    """Marked ``postgres`` and skipped with the reason where Debian's server is not installed."""
+    return pytest.mark.postgres(pytest.mark.skipif(not INITDB, reason=NO_SERVER)(test))
+
+
+class PostgresServer:
+    """A throwaway cluster: trust authentication for its one user on 127.0.0.1, gone with the session."""
+
+    def __init__(self, root: Path, port: int, run_as: list[str]) -> None:
+        self.root, self.port, self.run_as = root, port, run_as
+        self.bin = Path(INITDB[-1]).parent
+
+    def run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self.run_as, str(self.bin / tool), *args], check=True, capture_output=True, timeout=60)
+
+    def database(self) -> str:
+        """A new, empty database; its URL (no password: trust on 127.0.0.1)."""
+        name = f"wh_{uuid.uuid4().hex[:10]}"
+        self.run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "deletedcalls", name)
+        return f"postgresql://deletedcalls@127.0.0.1:{self.port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    if not INITDB:
+        pytest.skip(NO_SERVER)
+    root = Path(tempfile.mkdtemp(prefix="deletedcalls-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: its own user owns the cluster
+        user = pwd.getpwnam("postgres")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    server = PostgresServer(root, free_port(), run_as)
+    data = root / "data"
+    server.run("initdb", "-D", str(data), "-A", "trust", "-U", "deletedcalls", "--no-sync")
+    server.run("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
+               "-o", f"-p {server.port} -h 127.0.0.1 -k {root} -F", "start")
+    try:
+        yield server
+    finally:
+        subprocess.run([*run_as, str(server.bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def lake(postgres_server: PostgresServer, s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A new catalog database and bucket prefix; the S3 server's endpoint for the AWS chain."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    bucket = s3.bucket()
+    return {"catalog": postgres_server.database(), "data": f"s3://{bucket}/warehouse", "bucket": bucket}
+
+
+def two_homes(tmp_path: Path, catalog: str, data: str) -> tuple[Warehouse, Warehouse]:
+    a, b = Warehouse(tmp_path / "machine-a"), Warehouse(tmp_path / "machine-b")
+    for w in (a, b):
+        w.cli("init", "--catalog", catalog, "--data", data, ok=True)
+    return a, b
+
+
+def calls_csv(tmp_path: Path, name: str, first: int, n: int) -> Path:
+    path = tmp_path / "in" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(csv_text([good_row(i, target=f"+4479{(i * 7919 + 104729) % 10**8:08d}") for i in range(first, first + n)]))
+    return path
+
+
+@postgres
+@pytest.mark.parametrize("where", ["s3", "mount"])
+def test_two_homes_made_with_the_same_catalog_and_data_are_one_warehouse(where, lake, s3, tmp_path):
+    data = lake["data"] if where == "s3" else (tmp_path / "shared-mount").as_uri()
+    a, b = two_homes(tmp_path, lake["catalog"], data)
+    a.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 30)), ok=True)
+
+    # what A ingested, B lists: no copy, the same catalog
+    rows = b.json("sql", "SELECT fileName, \"rows\" FROM cdr_files", user="dpo")
+    assert rows == [{"fileName": "bt.csv", "rows": 30}]
+    assert a.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 30}]  # the analyst store of the writer's home
+    b.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt2.csv", 100, 5)), ok=True)
+    assert a.json("sql", "SELECT count(*) AS n FROM calls", user="dpo") == [{"n": 35}]
+
+    # the data files are where --data says, never in a home; the homes record where, and no secret
+    for w in (a, b):
+        assert not (w.home / "data").exists() and not (w.home / "deletedcalls.duckdb").exists()
+        text = (w.home / "config.toml").read_text()
+        assert f'catalog = "{lake["catalog"]}"' in text and f'data = "{data}"' in text
+        assert oct((w.home / "config.toml").stat().st_mode & 0o777) == "0o600"
+    if where == "s3":
+        keys = list(s3.objects(lake["bucket"]))
+        assert keys and all(k.startswith("warehouse/") for k in keys)
+        assert any(k.startswith("warehouse/main/calls/") and k.endswith(".parquet") for k in keys)
+    else:
+        assert list((tmp_path / "shared-mount" / "main" / "calls").rglob("*.parquet"))
+
+
+@postgres
+def test_a_second_writer_on_another_home_exits_5_at_once_and_readers_do_not_wait(lake, tmp_path):
+    a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
+    a.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 10)), ok=True)
+    # A writer holds the catalog's writer lock (its own PostgreSQL session, as a writer command does)
+    with writer_lock(load_settings(a.home)):
+        started = time.monotonic()
+        second = b.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt2.csv", 100, 5)))
+        assert second.exit_code == 5, second.stderr
+        assert "busy" in second.stderr and "another machine" in second.stderr
+        assert time.monotonic() - started < 10, "a second writer fails at once, it does not wait"
+        reader = b.cli("sql", "SELECT count(*) AS n FROM cdr_files", "--json", user="dpo")
+        assert reader.exit_code == 0, reader.stderr  # readers never take the lock
+    # released with its session: the next writer goes ahead
+    b.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt2.csv", 100, 5)), ok=True)
+    assert a.json("sql", "SELECT count(*) AS n FROM cdr_files", user="dpo") == [{"n": 2}]
+
+
+@postgres
+@pytest.mark.slow
+def test_a_killed_writer_leaves_the_lock_to_the_other_home_and_its_rerun_equals_a_clean_run(lake, postgres_server, tmp_path):
+    a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
+    big = calls_csv(tmp_path, "bt.csv", 0, 3000)
+    proc = run_cli(a.home, "ingest", "cdr", str(big))
+    time.sleep(2.5)  # mid-run (the ingest of 3,000 rows takes longer on a shared catalog)
+    proc.kill()
+    proc.wait()
+    rerun = b.cli("ingest", "cdr", str(big))  # the other machine: the lock died with the killed session
+    assert rerun.exit_code == 0, rerun.stderr
+    # a clean run of the same file on a fresh shared warehouse
+    clean = Warehouse(tmp_path / "clean")
+    clean.cli("init", "--catalog", postgres_server.database(), "--data", lake["data"] + "-clean", ok=True)
+    clean.cli("ingest", "cdr", str(big), ok=True)
+    q = 'SELECT carrierCallID, target, startedAt, costCDR FROM calls ORDER BY carrierCallID'
+    assert b.json("sql", q, user="dpo") == clean.json("sql", q, user="dpo")
+    assert b.json("sql", "SELECT fileName, status, \"rows\" FROM cdr_files WHERE status = 'loaded'", user="dpo") == \
+        [{"fileName": "bt.csv", "status": "loaded", "rows": 3000}]
+
+
+# ---------------------------------------------------------------- without a server
+
+
+def test_a_password_in_the_catalog_url_is_refused_and_nothing_is_written(tmp_path):
+    w = Warehouse(tmp_path / "h")
+    result = w.cli("init", "--catalog", "postgresql://u:secret@127.0.0.1:5432/db", "--data", "s3://b/p")
+    assert result.exit_code == 2
+    assert "password" in result.stderr and "secret" not in result.stderr
+    assert not (w.home / "config.toml").exists()
+
+
+@pytest.mark.parametrize("args", [["--catalog", "postgresql://u@127.0.0.1/db"], ["--data", "s3://b/p"],
+                                  ["--catalog", "mysql://u@h/db", "--data", "s3://b/p"],
+                                  ["--catalog", "postgresql://u@h/db", "--data", "/relative/or/plain"]])
+def test_catalog_and_data_go_together_and_are_urls(tmp_path, args):
+    result = Warehouse(tmp_path / "h").cli("init", *args)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_catalog_nobody_answers_is_exit_7_naming_it(tmp_path):
+    pytest.importorskip("duckdb_extension_postgres_scanner")
+    url = f"postgresql://nobody@127.0.0.1:{free_port()}/db"
+    result = Warehouse(tmp_path / "h").cli("init", "--catalog", url, "--data", (tmp_path / "m").as_uri())
+    assert result.exit_code == 7, result.stderr
+    assert url in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_home_of_its_own_is_not_moved_to_a_shared_catalog_by_init(wh, tmp_path):
+    result = wh.cli("init", "--catalog", "postgresql://u@127.0.0.1/db", "--data", (tmp_path / "m").as_uri())
+    assert result.exit_code == 2 and "does not move" in result.stderr
