@@ -11,6 +11,7 @@ with the reason. The checks that need no server (a password in the URL, a catalo
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import S3Server, Warehouse, csv_text, free_port, good_row, run_cli
 
-from deletedcalls.catalog import writer_lock
+from deletedcalls.catalog import attach, connection, writer_lake, writer_lock
 from deletedcalls.settings import load_settings
 
 INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -152,6 +153,7 @@ def test_a_killed_writer_leaves_the_lock_to_the_other_home_and_its_rerun_equals_
     big = calls_csv(tmp_path, "bt.csv", 0, 3000)
     proc = run_cli(a.home, "ingest", "cdr", str(big))
     time.sleep(2.5)  # mid-run (the ingest of 3,000 rows takes longer on a shared catalog)
+    assert proc.poll() is None, "the writer finished before the kill: the test would prove nothing"
     proc.kill()
     proc.wait()
     rerun = b.cli("ingest", "cdr", str(big))  # the other machine: the lock died with the killed session
@@ -164,6 +166,45 @@ def test_a_killed_writer_leaves_the_lock_to_the_other_home_and_its_rerun_equals_
     assert b.json("sql", q, user="dpo") == clean.json("sql", q, user="dpo")
     assert b.json("sql", "SELECT fileName, status, \"rows\" FROM cdr_files WHERE status = 'loaded'", user="dpo") == \
         [{"fileName": "bt.csv", "status": "loaded", "rows": 3000}]
+
+
+def number(i: int) -> str:
+    """Distinctive phone numbers, for byte scans (as tests/test_retention.py)."""
+    return f"+4479{(i * 7919 + 104729) % 10**8:08d}"
+
+
+def entry(i: str, call_ids: list[int], ts: str) -> str:
+    return json.dumps({"id": i, "user": "alice", "timestamp": ts, "action": "delete_calls", "selector": {"callIds": call_ids}}) + "\n"
+
+
+@postgres
+def test_a_purge_removes_the_purged_months_bytes_from_the_bucket(lake, s3, tmp_path):
+    a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
+    settings = load_settings(a.home)
+    con = connection(settings)  # no writer is running: plain Parquet, so that the bucket's bytes can be scanned
+    try:
+        attach(con, writer_lake(settings), "lake")
+        con.execute("CALL lake.set_option('parquet_compression', 'uncompressed')")
+    finally:
+        con.close()
+    rows = [good_row(i, target=number(i + 1), external=number(i + 1001)) for i in range(20)]  # call id i+1
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bt.csv").write_text(csv_text(rows))
+    (tmp_path / "in" / "d.jsonl").write_text(entry("UAL-1", [1, 2, 3, 4, 5, 6], "2026-01-15T10:00:00Z")
+                                             + entry("UAL-2", [7, 8], "2026-06-01T00:00:00Z"))
+    a.cli("ingest", "cdr", str(tmp_path / "in" / "bt.csv"), ok=True)
+    b.cli("ingest", "deletions", str(tmp_path / "in" / "d.jsonl"), ok=True)
+    a.cli("materialise", ok=True)
+    before = b"".join(s3.objects(lake["bucket"]).values())
+    assert number(1).encode() in before, "control: the number is in the bucket before the purge"
+    b.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)  # January's deletions expire, from the other home
+    after = b"".join(s3.objects(lake["bucket"]).values())
+    for i in range(1, 7):
+        assert number(i).encode() not in after, f"purged number {number(i)} still in the bucket"
+        assert number(i + 1000).encode() not in after
+    for i in (7, 8, 15):  # control: deleted in June (kept), or live
+        assert number(i).encode() in after, f"kept number {number(i)} not found: the scan is blind"
+    assert a.json("sql", "SELECT count(*) AS n FROM retention_events WHERE erasedAt IS NULL", user="dpo") == [{"n": 0}]
 
 
 # ---------------------------------------------------------------- without a server
