@@ -195,6 +195,8 @@ def test_a_purge_removes_the_purged_months_bytes_from_the_bucket(lake, s3, tmp_p
     a.cli("ingest", "cdr", str(tmp_path / "in" / "bt.csv"), ok=True)
     b.cli("ingest", "deletions", str(tmp_path / "in" / "d.jsonl"), ok=True)
     a.cli("materialise", ok=True)
+    listed = b.cli("deleted-calls", "list", "--format", "json", user="dpo", ok=True)  # an officer on the other machine
+    assert sorted(r["target"] for r in json.loads(listed.stdout)["results"]) == sorted(number(i) for i in range(1, 9))
     before = b"".join(s3.objects(lake["bucket"]).values())
     assert number(1).encode() in before, "control: the number is in the bucket before the purge"
     b.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)  # January's deletions expire, from the other home
