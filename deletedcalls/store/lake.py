@@ -103,9 +103,24 @@ def configure(con: duckdb.DuckDBPyConnection) -> None:
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_catalog = $c AND table_type = 'BASE TABLE'", {"c": ALIAS}
     ).fetchall()]
+    never = set(NOT_INLINED) | _nested_on_postgres(con)
     for table in sorted(tables):
-        rows = 0 if table in NOT_INLINED else INLINE_ROWS
+        rows = 0 if table in never else INLINE_ROWS
         con.execute(f"CALL {ALIAS}.set_option('data_inlining_row_limit', {rows}, table_name => {quoted(table)})")
+
+
+def _nested_on_postgres(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """On a PostgreSQL catalog, the tables with a STRUCT or MAP column: duckdb 1.5.5 aborts the process reading
+    such rows inlined there (``ultravox_calls.ultravox``: "Attempted to access index 0 within vector of size
+    0"), so they are always files. A DuckDB-file catalog inlines them fine."""
+    path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = $a", {"a": ALIAS}).fetchall()
+    if not path or not str(path[0][0]).startswith("postgres:"):
+        return set()
+    rows = con.execute(
+        "SELECT DISTINCT table_name FROM information_schema.columns WHERE table_catalog = $c "
+        "AND (data_type LIKE 'STRUCT%' OR data_type LIKE 'MAP%' OR data_type LIKE '%MAP(%')", {"c": ALIAS}
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def remove_orphans(con: duckdb.DuckDBPyConnection) -> int:
