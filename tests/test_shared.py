@@ -26,6 +26,7 @@ import pytest
 from conftest import REPO, S3Server, Warehouse, csv_text, free_port, good_row, run_cli
 
 from deletedcalls.catalog import attach, connection, writer_lake, writer_lock
+from deletedcalls.fsutil import CRASH_ENV
 from deletedcalls.settings import load_settings
 
 INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -150,12 +151,19 @@ def test_a_second_writer_on_another_home_exits_5_at_once_and_readers_do_not_wait
 @pytest.mark.slow
 def test_a_killed_writer_leaves_the_lock_to_the_other_home_and_its_rerun_equals_a_clean_run(lake, postgres_server, tmp_path):
     a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
-    big = calls_csv(tmp_path, "bt.csv", 0, 3000)
+    big = calls_csv(tmp_path, "bt.csv", 0, 10_000)
     proc = run_cli(a.home, "ingest", "cdr", str(big))
-    time.sleep(2.5)  # mid-run (the ingest of 3,000 rows takes longer on a shared catalog)
+    time.sleep(2.5)  # mid-run (the ingest of 10,000 rows takes longer on a shared catalog)
     assert proc.poll() is None, "the writer finished before the kill: the test would prove nothing"
+    # while A's writer runs: a second writer on B exits 5 at once, an officer's read on B answers
+    second = b.cli("ingest", "cdr", str(calls_csv(tmp_path, "other.csv", 10_000, 5)))
+    reader = b.cli("sql", "SELECT count(*) AS n FROM cdr_files", "--json", user="dpo")
+    running = proc.poll() is None
     proc.kill()
     proc.wait()
+    assert running, "the writer finished before the second writer and the reader ran: slow the test's machine less"
+    assert second.exit_code == 5 and "busy" in second.stderr, second.stderr
+    assert reader.exit_code == 0, reader.stderr
     rerun = b.cli("ingest", "cdr", str(big))  # the other machine: the lock died with the killed session
     assert rerun.exit_code == 0, rerun.stderr
     # a clean run of the same file on a fresh shared warehouse
@@ -165,7 +173,42 @@ def test_a_killed_writer_leaves_the_lock_to_the_other_home_and_its_rerun_equals_
     q = 'SELECT carrierCallID, target, startedAt, costCDR FROM calls ORDER BY carrierCallID'
     assert b.json("sql", q, user="dpo") == clean.json("sql", q, user="dpo")
     assert b.json("sql", "SELECT fileName, status, \"rows\" FROM cdr_files WHERE status = 'loaded'", user="dpo") == \
-        [{"fileName": "bt.csv", "status": "loaded", "rows": 3000}]
+        [{"fileName": "bt.csv", "status": "loaded", "rows": 10_000}]
+
+
+AFTER_RUN = {
+    "calls": "SELECT * FROM calls ORDER BY id",
+    "deleted_calls": "SELECT * EXCLUDE (created, updated, runId) FROM deleted_calls ORDER BY id",
+    "cdr_files": "SELECT * EXCLUDE (ingestedAt, runId) FROM cdr_files WHERE status = 'loaded' ORDER BY fileName",
+    "deletion_items": "SELECT * EXCLUDE (resolvedAt, resolvedRunId) FROM deletion_items ORDER BY ALL",
+}
+
+
+@postgres
+@pytest.mark.slow
+@pytest.mark.parametrize("step", ["run-ingested", "run-materialised", "tidy-rewritten", "publish-written"])
+def test_a_run_killed_at_a_step_then_rerun_from_the_other_home_equals_a_clean_run(step, lake, postgres_server, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "bt.csv").write_text(csv_text([good_row(i, target=number(i + 1)) for i in range(40)]))
+    (inbox / "deletions.jsonl").write_text(entry("UAL-1", [1, 2, 3], "2026-03-06T10:00:00Z"))
+    job = tmp_path / "job.toml"
+    job.write_text(f'[job]\nname = "night"\ninbox = "{inbox}"\n\n[inbox]\nmin_age_seconds = 0\n')
+    a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
+    os.environ[CRASH_ENV] = step
+    try:
+        killed = run_cli(a.home, "run", str(job), "--as-of", "2026-04-01")  # SIGKILLs itself at the step
+    finally:
+        del os.environ[CRASH_ENV]  # never in this process: the rerun and the clean run run in it
+    killed.communicate(timeout=300)
+    assert killed.returncode == -9, f"the writer was not killed at {step}"
+    b.cli("run", str(job), "--as-of", "2026-04-01", ok=True)  # the lock died with the killed session
+    clean = Warehouse(tmp_path / "clean")
+    clean.cli("init", "--catalog", postgres_server.database(), "--data", lake["data"] + "-clean", ok=True)
+    clean.cli("run", str(job), "--as-of", "2026-04-01", ok=True)
+    for name, q in AFTER_RUN.items():
+        assert b.json("sql", q, user="dpo") == clean.json("sql", q, user="dpo"), name
+    assert a.json("sql", "SELECT count(*) AS n FROM deleted_calls", user="dpo") == [{"n": 3}]
 
 
 def number(i: int) -> str:
