@@ -211,6 +211,32 @@ def test_a_run_killed_at_a_step_then_rerun_from_the_other_home_equals_a_clean_ru
     assert a.json("sql", "SELECT count(*) AS n FROM deleted_calls", user="dpo") == [{"n": 3}]
 
 
+@postgres
+def test_serve_on_the_other_home_answers_from_the_shared_catalog_and_follows_its_snapshots(lake, tmp_path):
+    from test_server import LIST, Server
+
+    a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
+    a.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 20)), ok=True)
+    log = tmp_path / "in" / "d.jsonl"
+    log.write_text(entry("UAL-1", [1, 2, 3], "2026-03-06T10:00:00Z"))
+    a.cli("ingest", "deletions", str(log), ok=True)
+    a.cli("materialise", ok=True)
+    token = a.cli("tokens", "create", "--user", "dpo", user="dpo", ok=True).stdout.strip()  # made on A, used on B
+    server = Server(b.home)
+    try:
+        first = server.get(LIST, token, limit=100)
+        assert first.status_code == 200, first.text
+        assert sorted(r["target"] for r in first.json()["results"]) == sorted(number(i) for i in range(3))  # call id i+1
+        log.write_text(entry("UAL-2", [4, 5], "2026-03-07T10:00:00Z"))
+        a.cli("ingest", "deletions", str(log), ok=True)
+        a.cli("materialise", ok=True)  # a new snapshot: served without a restart
+        assert len(server.get(LIST, token, limit=100).json()["results"]) == 5
+        assert server.get(LIST, "not-a-token").status_code == 401
+    finally:
+        err = server.stop()
+    assert "Traceback" not in err, err
+
+
 def number(i: int) -> str:
     """Distinctive phone numbers, for byte scans (as tests/test_retention.py)."""
     return f"+4479{(i * 7919 + 104729) % 10**8:08d}"
