@@ -58,9 +58,9 @@ report: $(STAMP)
 
 # The suite runs on two workers (pytest-xdist; the tests share no file, port or
 # environment variable). `make test` leaves out the slow kill, exhaustive and
-# property tests (-m slow) and the tests that need Debian's Chromium (-m chromium);
-# `make test-all` runs everything, and CI runs the three parts (.ci/run), installing
-# chromium for the last.
+# property tests (-m slow), the tests that need Debian's Chromium (-m chromium) and
+# those that need Debian's PostgreSQL (-m postgres); `make test-all` runs everything,
+# and CI runs the four parts (.ci/run), installing chromium and postgresql for the last two.
 WORKERS ?= 2
 PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist worksteal
 
