@@ -128,19 +128,21 @@ def published_lake(settings: Settings | Path) -> Lake:
     return Lake(settings / "published" / "protected.duckdb", data_uri(settings))
 
 
-def connection(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+def connection(settings: Settings | None = None, *, catalog: bool = True) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the ducklake extension loaded and UTC as its time zone.
 
     UTC matters: partitions are months of ``startedAt`` (a TIMESTAMPTZ), which DuckDB
     computes in the session's zone. For a shared warehouse the postgres, httpfs and aws
     extensions are loaded too, and an s3:// data URI gets its (temporary) secret.
+    ``catalog=False`` (the analyst store's connection): never the postgres extension, whose
+    ``postgres_scan`` would reach the catalog database whatever ``enable_external_access`` says.
     """
     con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"LOAD {quoted(extension_path())}")
         if settings is not None and settings.shared:
-            for name in ("postgres_scanner", "httpfs", "aws"):
+            for name in ("postgres_scanner", "httpfs", "aws") if catalog else ("httpfs", "aws"):
                 con.execute(f"LOAD {quoted(extension_path(name))}")
             if lake_data(settings).startswith("s3://"):
                 s3_secret(con, settings)

@@ -87,7 +87,7 @@ def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
 def _open(settings: Settings, store: Store, path: Path) -> duckdb.DuckDBPyConnection:
     if store == "analyst" and not settings.shared:
         return duckdb.connect(str(path), read_only=True)
-    con = connection(settings)
+    con = connection(settings, catalog=store == "protected")  # analysts: no postgres extension (catalog.connection)
     try:
         if store == "analyst":  # its calls view reads the shared lake's files (s3:// needs httpfs and the secret)
             con.execute(f"ATTACH {quoted(path)} AS analyst (READ_ONLY)")

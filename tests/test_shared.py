@@ -306,6 +306,27 @@ def test_the_demo_night_on_a_shared_warehouse_gives_the_tables_of_a_home_of_its_
         assert mine or name in ("pending_deletions",), f"control: {name} is empty in both"
 
 
+@postgres
+def test_an_analyst_on_a_shared_home_reaches_neither_the_catalog_database_nor_protected_files(lake, tmp_path):
+    a, _ = two_homes(tmp_path, lake["catalog"], lake["data"])
+    a.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 20)), ok=True)
+    log = tmp_path / "in" / "d.jsonl"
+    log.write_text(entry("UAL-1", [1, 2, 3], "2026-03-06T10:00:00Z"))
+    a.cli("ingest", "deletions", str(log), ok=True)
+    a.cli("materialise", ok=True)
+    assert a.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 17}]  # control: the analyst store answers
+    attempts = [
+        f"SELECT * FROM postgres_scan('{lake['catalog']}', 'public', 'ducklake_table_column_stats')",
+        f"SELECT * FROM postgres_query('{lake['catalog']}', 'SELECT * FROM ducklake_data_file')",
+        f"SELECT * FROM read_parquet('{lake['data']}/main/deleted_calls/**/*.parquet')",
+        f"SELECT * FROM read_parquet('{lake['data']}/main/call_keys/*.parquet')",
+    ]
+    for q in attempts:
+        result = a.cli("sql", q, "--json")
+        assert result.exit_code in (2, 4), (q, result.stdout)
+        assert number(0) not in result.stdout + result.stderr and "ducklake" not in result.stdout
+
+
 # ---------------------------------------------------------------- without a server
 
 
