@@ -263,7 +263,7 @@ def configure_dr(home: Path, *, targets: list[str] | None = None, keyring: Path 
 
 def keyring_file(home: Path) -> Path:
     """The default keyring of the warehouse at home (under the test's XDG_CONFIG_HOME)."""
-    con = duckdb.connect(str(home / "deletedcalls.duckdb"), read_only=True)
+    con = lake_connection(home)
     try:
         wid = con.execute("SELECT warehouseId FROM warehouse_info").fetchall()[0][0]
     finally:

@@ -18,7 +18,6 @@ from datetime import date, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
-import duckdb
 import pytest
 from conftest import REPO, months_ago
 from hypothesis import given
@@ -342,11 +341,17 @@ def test_the_analysts_report_needs_only_the_analyst_store(reviewed, tmp_path):
 
 
 @pytest.fixture
-def store():
-    """An in-memory database at the current schema: a published store's tables, filled by each test."""
-    con = duckdb.connect()
+def store(tmp_path):
+    """A lake at the current schema in tmp_path: a published store's tables, filled by each test."""
+    from deletedcalls.catalog import Lake, attach, connection
+
+    (tmp_path / "data").mkdir()
+    con = connection()
+    attach(con, Lake(tmp_path / "lake.duckdb", str(tmp_path / "data") + "/"), "lake")
+    con.execute("USE lake")
     apply_migrations(con)
     yield con
+    con.execute("USE memory")
     con.close()
 
 

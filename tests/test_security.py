@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, Warehouse, csv_text, good_row, run_cli
+from conftest import REPO, Warehouse, csv_text, good_row, run_cli, uncompressed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_profiles import fcs_row, fcs_text
@@ -33,6 +33,7 @@ def home_bytes_outside_dr(w: Warehouse) -> bytes:
 
 def test_rejected_copies_of_a_purged_call_leave_no_byte_in_the_home_nor_anything_for_analysts(wh: Warehouse, write):
     """The issue's reproducer: a rejected copy ingested before its call, and one whose key cannot be read."""
+    uncompressed(wh.home)  # plain Parquet in the lake, so that the byte scan can see values
     x = good_row(50, target=number(50), external=number(51), costCDR="73.9187", carrierCallID="BT-X-4471-Q")
     early = [good_row(i, target=number(i)) for i in range(3)] + [dict(x, duration="-7")]
     wh.cli("ingest", "cdr", str(write("early.csv", csv_text(early))), "--max-reject-ratio", "0.5", ok=True)
@@ -256,7 +257,7 @@ def test_query_limits_apply_to_every_sql_query_and_cannot_be_raised(deleted: War
 
     con = duckdb.connect(str(deleted.home / "published" / "analyst.duckdb"), read_only=True)
     try:
-        with bounded(con, load_settings(deleted.home).limits):
+        with bounded(con, load_settings(deleted.home).limits, str(deleted.home / "published" / "data") + "/"):
             for statement in ("SET memory_limit = '100GB'", "SET threads = 64", "SET enable_external_access = true",
                               "SET lock_configuration = false", "RESET threads"):
                 with pytest.raises(duckdb.Error, match="configuration"):
