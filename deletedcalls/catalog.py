@@ -167,10 +167,16 @@ def s3_secret(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 
 def attach(con: duckdb.DuckDBPyConnection, lake: Lake, alias: str, *, read_only: bool = False) -> None:
     """ATTACH the lake as ``alias``. A home that moved keeps working: the data path is always given (and
-    overrides the one recorded in the catalog, which DuckLake stores absolute)."""
+    overrides the one recorded in the catalog, which DuckLake stores absolute).
+
+    Read-only (a reader of the published catalog copy): the Parquet footers a query reads are kept for the
+    connection's next queries (~1.5 ms of a ~10 ms page at 10M deleted calls). Safe because a lake's data file
+    is never changed once written, only replaced by a new file under a new name.
+    """
     options = [f"DATA_PATH {quoted(lake.data)}", "OVERRIDE_DATA_PATH true"]
     if read_only:
         options.append("READ_ONLY")
+        con.execute("SET parquet_metadata_cache = true")
     con.execute(f"ATTACH {quoted(lake.url)} AS {alias} ({', '.join(options)})")
 
 

@@ -135,11 +135,15 @@ MAX_RETENTION_DAYS = 36_525
 
 
 def resolve_home(home: str | os.PathLike[str] | None) -> Path:
-    """The warehouse home: --home, else $DELETEDCALLS_HOME, else ./warehouse."""
+    """The warehouse home: --home, else $DELETEDCALLS_HOME, else ./warehouse; absolute (symlinks kept as given).
+
+    Absolute because the lake names its files by absolute path and the analyst store's calls view names the
+    published links by path: a relative home would publish paths that only work from the batch's folder.
+    """
     if home:
-        return Path(home)
+        return Path(home).absolute()
     env = os.environ.get("DELETEDCALLS_HOME")
-    return Path(env) if env else Path("warehouse")
+    return (Path(env) if env else Path("warehouse")).absolute()
 
 
 def acting_user() -> str:

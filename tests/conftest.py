@@ -327,3 +327,29 @@ def reviewed(wh: Warehouse, write: Callable[..., Path]) -> Warehouse:
     wh.cli("deleted-calls", "list", "--limit", "2", "--format", "json", user="dpo", ok=True)
     assert wh.cli("deleted-calls", "list", user="analyst").exit_code == 4
     return wh
+
+
+# ---------------------------------------------------------------- deleted calls over three months (retention, DR)
+
+
+def entry(i: str, call_ids: list[int], ts: str) -> str:
+    """One deletion-log line: alice deletes the calls of these ids."""
+    return json.dumps({"id": i, "user": "alice", "timestamp": ts, "action": "delete_calls", "selector": {"callIds": call_ids}}) + "\n"
+
+
+def number(i: int) -> str:
+    """Distinctive, high-entropy phone numbers, so that a byte scan can find them."""
+    return f"+4479{(i * 7919 + 104729) % 10**8:08d}"
+
+
+@pytest.fixture
+def deleted(wh: Warehouse, write: Callable[..., Path]) -> Warehouse:
+    """20 calls: 1-6 deleted in Jan 2026, 7-10 in Feb 2026, 11-12 in Jun 2026; 13-20 live."""
+    uncompressed(wh.home)  # raw bytes of the lake's files can be scanned for numbers
+    rows = [good_row(i, target=number(i + 1), external=number(i + 1001)) for i in range(20)]  # call id i+1 has number(i+1)
+    wh.cli("ingest", "cdr", str(write("bt.csv", csv_text(rows))), ok=True)
+    log = (entry("UAL-1", [1, 2, 3, 4, 5, 6], "2026-01-15T10:00:00Z") + entry("UAL-2", [7, 8, 9, 10], "2026-02-28T23:59:59Z")
+           + entry("UAL-3", [11, 12], "2026-06-01T00:00:00Z"))
+    wh.cli("ingest", "deletions", str(write("d.jsonl", log)), ok=True)
+    wh.cli("materialise", ok=True)
+    return wh

@@ -12,22 +12,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import Warehouse, configure_dr, csv_text, decrypted_rows, good_row, keyring_file
-from test_retention import entry, number
+from conftest import Warehouse, configure_dr, decrypted_rows, entry, keyring_file, number
 
 AS_OF = "2026-06-01"
-
-
-@pytest.fixture
-def deleted(wh, write):
-    """20 calls: 1-6 deleted in Jan 2026, 7-10 in Feb 2026, 11-12 in Jun 2026; 13-20 live."""
-    rows = [good_row(i, target=number(i + 1), external=number(i + 1001)) for i in range(20)]
-    wh.cli("ingest", "cdr", str(write("bt.csv", csv_text(rows))), ok=True)
-    log = (entry("UAL-1", [1, 2, 3, 4, 5, 6], "2026-01-15T10:00:00Z") + entry("UAL-2", [7, 8, 9, 10], "2026-02-28T23:59:59Z")
-           + entry("UAL-3", [11, 12], "2026-06-01T00:00:00Z"))
-    wh.cli("ingest", "deletions", str(write("d.jsonl", log)), ok=True)
-    wh.cli("materialise", ok=True)
-    return wh
 
 
 @pytest.fixture

@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, configure_dr, decrypted_rows, keyring_file
-from test_dr import AS_OF, deleted, deleted_count, enforce, target_files, two_targets  # noqa: F401  (fixtures)
+from conftest import REPO, configure_dr, decrypted_rows, keyring_file, number
+from test_dr import AS_OF, deleted_count, enforce, target_files, two_targets  # noqa: F401  (fixtures)
 from test_hostile_env import fill, free, tmpfs
-from test_retention import number
 
 from deletedcalls.fsutil import CRASH_ENV
 

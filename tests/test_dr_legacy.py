@@ -3,7 +3,9 @@
 The legacy home is made by the code that wrote such archives: this repository
 at the commit before SPEC 11 (schema version 10), taken out of git and run in
 a subprocess. A clone without that commit (or without git) skips the test,
-saying why. Then this code upgrades the home (`init`), lists the plain
+saying why. That code ran on duckdb 2.0, whose database files duckdb 1.5.5 (the lake's) cannot open: it runs
+with duckdb 2.0.1 installed beside it (pip --target), and the home is exported by that duckdb
+(`store/export_v2.py`) before this code converts it, as an operator upgrades. Then this code upgrades the home (`init`), lists the plain
 archives as such, and `dr migrate` encrypts them to a folder and an S3 bucket
 (a real moto server), verifies them there and removes the plaintext.
 """
@@ -21,8 +23,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, Warehouse, csv_text, good_row, keyring_file
-from test_retention import entry, number
+from conftest import REPO, Warehouse, csv_text, entry, good_row, keyring_file, number
 
 # main before SPEC 11: retention wrote plain archives to dr/ (schema version 10)
 LEGACY_COMMIT = "94582a5b7dd22e8db5aea866e3b7e34db2b9842f"
@@ -45,31 +46,50 @@ def legacy_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def legacy(code: Path, home: Path, *args: str) -> None:
-    env = dict(os.environ, PYTHONPATH=str(code), DELETEDCALLS_USER="ops")
-    done = subprocess.run([sys.executable, "-m", "deletedcalls", "--home", str(home), *args], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=code)
+@pytest.fixture(scope="module")
+def duckdb2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """duckdb 2.0.1 (what the legacy code ran on) in a folder of its own, put first on the legacy code's path."""
+    out = tmp_path_factory.mktemp("duckdb2")
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(out), "duckdb==2.0.1"],
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        pytest.skip(f"duckdb 2.0.1 could not be installed for the legacy code: {done.stderr.strip()[-200:]}")
+    return out
+
+
+def legacy(code: Path, home: Path, *args: str, duckdb2: Path, script: str | None = None) -> None:
+    env = dict(os.environ, PYTHONPATH=f"{duckdb2}:{code}", DELETEDCALLS_USER="ops")
+    command = [sys.executable, script, str(home)] if script else [sys.executable, "-m", "deletedcalls", "--home", str(home), *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=code)
     assert done.returncode == 0, done.stderr
 
 
 def test_dr_migrate_encrypts_plain_archives_to_every_target_verifies_them_and_removes_the_plaintext(
-        legacy_code, tmp_path, s3):
+        legacy_code, duckdb2, tmp_path, s3):
     home = tmp_path / "warehouse"
     (tmp_path / "in").mkdir()
     rows = [good_row(i, target=number(i + 1), external=number(i + 1001)) for i in range(20)]
     (tmp_path / "in" / "bt.csv").write_text(csv_text(rows))
     (tmp_path / "in" / "d.jsonl").write_text(entry("UAL-1", [1, 2, 3, 4, 5, 6], "2026-01-15T10:00:00Z")
                                              + entry("UAL-2", [7, 8, 9, 10], "2026-02-28T23:59:59Z"))
-    legacy(legacy_code, home, "init")
-    legacy(legacy_code, home, "ingest", "cdr", str(tmp_path / "in" / "bt.csv"))
-    legacy(legacy_code, home, "ingest", "deletions", str(tmp_path / "in" / "d.jsonl"))
-    legacy(legacy_code, home, "materialise")
-    legacy(legacy_code, home, "retention", "enforce", "--as-of", "2026-06-01")
+    legacy(legacy_code, home, "init", duckdb2=duckdb2)
+    legacy(legacy_code, home, "ingest", "cdr", str(tmp_path / "in" / "bt.csv"), duckdb2=duckdb2)
+    legacy(legacy_code, home, "ingest", "deletions", str(tmp_path / "in" / "d.jsonl"), duckdb2=duckdb2)
+    legacy(legacy_code, home, "materialise", duckdb2=duckdb2)
+    legacy(legacy_code, home, "retention", "enforce", "--as-of", "2026-06-01", duckdb2=duckdb2)
     plain = sorted((home / "dr").glob("deletedMonth=*/part-*.parquet"))
     assert len(plain) == 2 and pq.read_table(plain[0]).num_rows == 6, "control: the legacy code wrote plain archives"
 
     w = Warehouse(home)
-    assert w.cli("init", ok=True).exit_code == 0  # schema 10 -> 11
+    before = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    refused = w.cli("init")  # a duckdb 2 file: this duckdb cannot open it, and says how to export it
+    assert refused.exit_code == 2 and "export_v2.py" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == before, "a refused init changed the home"
+    from deletedcalls.store import export_v2
+
+    legacy(legacy_code, home, duckdb2=duckdb2, script=export_v2.__file__)  # the operator's step, with the old duckdb
+    assert w.cli("init", ok=True).exit_code == 0  # imported, schema 10 -> 13, converted to the lake
+    assert not (home / ".export-v2").exists() and not (home / ".deletedcalls.duckdb.imported").exists()
     listed = w.cli("dr", "list", "--json")
     assert listed.exit_code == 0 and "dr migrate" in listed.stderr, listed.stderr
     assert [(a["id"], a["encrypted"]) for a in json.loads(listed.stdout)] == [

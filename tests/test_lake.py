@@ -12,15 +12,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, Warehouse, csv_text, good_row, uncompressed
+from conftest import REPO, Warehouse, csv_text, entry, good_row, number, uncompressed
 
 from deletedcalls.fsutil import CRASH_ENV
 from deletedcalls.sqlfiles import schema_version_required
-
-
-def number(i: int) -> str:
-    """Distinctive, high-entropy phone numbers, so that a byte scan can find them."""
-    return f"+4479{(i * 7919 + 104729) % 10**8:08d}"
 
 
 def files_under(folder: Path) -> list[Path]:
@@ -29,10 +24,6 @@ def files_under(folder: Path) -> list[Path]:
 
 def holding(paths: list[Path], needle: str) -> list[Path]:
     return [p for p in paths if needle.encode() in p.read_bytes()]
-
-
-def entry(i: str, call_ids: list[int], ts: str) -> str:
-    return json.dumps({"id": i, "user": "alice", "timestamp": ts, "action": "delete_calls", "selector": {"callIds": call_ids}}) + "\n"
 
 
 @pytest.fixture
@@ -250,7 +241,7 @@ def test_a_conversion_killed_at_any_step_is_finished_by_the_next_init(tmp_path, 
 # ---------------------------------------------------------------- a night killed between its steps
 
 
-NIGHT_STEPS = ["run-ingested", "run-materialised", "archive-written", "archive-renamed", "purged", "rewrite-copied",
+NIGHT_STEPS = ["run-ingested", "run-materialised", "archive-written", "dr-upload", "archive-verified", "purged", "rewrite-copied",
                "tidy-rewritten", "tidy-expired", "publish-written"]  # spool-folded: tests/test_stores.py (a night reads nothing)
 
 
@@ -316,3 +307,70 @@ def test_a_night_killed_at_any_step_is_finished_by_the_next_run_and_leaves_no_st
     for i in (10, 11):  # deleted in May, kept: in no analyst file
         assert holding(readable, number(i)) == []
     assert holding(readable, number(12)), "control: a live call's number is found"
+
+
+# ---------------------------------------------------------------- a home given as a relative path
+
+
+def test_a_home_given_relative_publishes_stores_that_open_from_any_folder(tmp_path: Path):
+    """Found in the demo (`--home warehouse`): the lake names its files by absolute path, and publishing compared them
+    with the relative home (nothing was published after the night); the analyst view must name absolute paths too."""
+    work = tmp_path / "work"
+    work.mkdir()
+    rows = [good_row(i) for i in range(5)]
+    (work / "bt.csv").write_text(csv_text(rows))
+    (work / "d.jsonl").write_text(json.dumps({"id": "UAL-1", "user": "alice", "timestamp": "2026-03-05T10:00:00Z",
+                                              "action": "delete_calls", "selector": {"callIds": [1]}}) + "\n")
+    env = dict(os.environ, DELETEDCALLS_USER="analyst", PYTHONPATH=str(REPO))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "deletedcalls", "--home", "wh", *args], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    for args in (["init"], ["ingest", "cdr", "bt.csv"], ["ingest", "deletions", "d.jsonl"], ["materialise"]):
+        done = cli(*args)
+        assert done.returncode == 0 and "could not publish" not in done.stderr, done.stderr
+    assert [f["rows"] for f in json.loads(cli("files", "list", "--json").stdout)] == [5]
+    elsewhere = duckdb.connect(str(work / "wh" / "published" / "analyst.duckdb"), read_only=True)  # from the test's cwd
+    try:
+        assert elsewhere.execute("SELECT count(*) FROM calls").fetchall() == [(4,)]
+    finally:
+        elsewhere.close()
+
+
+DELETED_CALLS_ROWS = """INSERT INTO deleted_calls BY NAME
+    SELECT i AS id, 1000 + i AS callId, 'A' AS callTypeDirectionFlag, 'N' AS callTypeRecordingFlag, DATE '2026-02-01' AS startDate,
+           TIME '09:00:00' AS startTime, 5 AS duration, 'VF' AS carrier, 'VF-' || i AS carrierCallID, 'U1' AS userActivityLog,
+           'alice' AS deletedBy, TIMESTAMP '2026-03-01' AS deletedAt, '2026-03' AS deletedMonth, TIMESTAMP '2026-03-01' AS created,
+           TIMESTAMP '2026-03-01' AS updated, 1 AS runId, TIMESTAMPTZ '2026-02-01 09:00:00+00' AS startedAt
+    FROM range($first, $first + $n) AS t(i)"""
+
+
+def test_deleted_calls_are_written_in_small_row_groups_for_reading_a_page(wh: Warehouse):
+    """A page reads whole row groups of its file: deleted_calls' are at most 16,384 rows (lake.READ_BY_PAGE), calls' the default."""
+    from deletedcalls.settings import load_settings
+    from deletedcalls.store.session import writer
+
+    with writer(load_settings(wh.home)) as con:
+        con.execute(DELETED_CALLS_ROWS, {"first": 1, "n": 40_000})
+    files = [r[0] for r in wh.query("SELECT data_file FROM ducklake_list_files('lake', 'deleted_calls')")]
+    groups = wh.query("SELECT row_group_num_rows FROM parquet_metadata($f) WHERE column_id = 0", {"f": files})
+    assert sum(r[0] for r in groups) == 40_000
+    assert len(groups) >= 3 and max(r[0] for r in groups) <= 16_384
+    options = dict(wh.query("SELECT option_name, value FROM lake.options() WHERE scope_entry = 'main.deleted_calls'"))
+    assert options["parquet_row_group_size"] == "16384" and int(options["target_file_size"]) <= 8_000_000
+
+
+def test_a_conversion_copies_deleted_calls_in_files_of_bounded_size(tmp_path, monkeypatch):
+    from deletedcalls.store import convert
+
+    monkeypatch.setattr(convert, "CHUNK_IDS", 8)
+    home = tmp_path / "old"
+    expected = legacy_home(home)
+    assert Warehouse(home).cli("init").exit_code == 0
+    _converted_equal(home, expected)
+    counts = sorted(r[0] for r in Warehouse(home).query(
+        "SELECT record_count FROM __ducklake_metadata_lake.ducklake_data_file AS f "
+        "JOIN __ducklake_metadata_lake.ducklake_table AS t USING (table_id) "
+        "WHERE t.table_name = 'deleted_calls' AND f.end_snapshot IS NULL AND t.end_snapshot IS NULL"))
+    assert counts == [4, 8, 8]  # the 20 deleted calls of the old home: ids 1-8, 9-16, 17-20

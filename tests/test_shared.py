@@ -23,7 +23,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, S3Server, Warehouse, csv_text, free_port, good_row, run_cli
+from conftest import (
+    REPO,
+    S3Server,
+    Warehouse,
+    csv_text,
+    entry,
+    free_port,
+    good_row,
+    number,
+    run_cli,
+)
 
 from deletedcalls.catalog import attach, connection, writer_lake, writer_lock
 from deletedcalls.fsutil import CRASH_ENV
@@ -235,15 +245,6 @@ def test_serve_on_the_other_home_answers_from_the_shared_catalog_and_follows_its
     finally:
         err = server.stop()
     assert "Traceback" not in err, err
-
-
-def number(i: int) -> str:
-    """Distinctive phone numbers, for byte scans (as tests/test_retention.py)."""
-    return f"+4479{(i * 7919 + 104729) % 10**8:08d}"
-
-
-def entry(i: str, call_ids: list[int], ts: str) -> str:
-    return json.dumps({"id": i, "user": "alice", "timestamp": ts, "action": "delete_calls", "selector": {"callIds": call_ids}}) + "\n"
 
 
 @postgres

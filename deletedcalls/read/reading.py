@@ -220,7 +220,9 @@ def _window_rows(
     return con.execute(_SELECT + where, {**params, "lo": first - 1, "hi": last + 1}).fetchall()
 
 
-def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery) -> Page:
+def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery, totals: dict[tuple, int] | None = None) -> Page:
+    """One page. ``totals``: counts already made on this connection by filters, for a caller whose connection
+    sees one unchanging published store (``serve``: a store is never changed in place, only replaced)."""
     validate(q)
     descending = q.id_before is not None and q.id_after is None
     where, params = _where(q, [])
@@ -232,7 +234,7 @@ def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery) -> Page:
     rows = rows[: q.limit]
     if descending:
         rows.reverse()
-    total = con.execute("SELECT count(*) FROM deleted_calls" + where, params or None).fetchall()[0][0]  # noqa: S608 -- fixed clauses, values bound
+    total = _total(con, where, params, totals)
     results = [dict(zip(FIELDS, r, strict=True)) for r in rows]
     base = replace(q, offset=0, id_after=None, id_before=None)
     nxt = prev = None
@@ -247,7 +249,23 @@ def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery) -> Page:
             prev = encode_cursor(replace(base, id_before=results[0]["id"]))
         if not results and q.id_after is not None:
             prev = encode_cursor(replace(base, id_before=q.id_after + 1))
-    return Page(results, nxt, prev, int(total))
+    return Page(results, nxt, prev, total)
+
+
+# at most this many filter sets' counts are kept per connection
+_TOTALS_KEPT = 1024
+
+
+def _total(con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any], totals: dict[tuple, int] | None) -> int:
+    key = tuple(sorted(params.items()))
+    if totals is not None and key in totals:
+        return totals[key]
+    total = int(con.execute("SELECT count(*) FROM deleted_calls" + where, params or None).fetchall()[0][0])  # noqa: S608 -- fixed clauses, values bound
+    if totals is not None:
+        if len(totals) >= _TOTALS_KEPT:
+            totals.clear()
+        totals[key] = total
+    return total
 
 
 def get_deleted_call(con: duckdb.DuckDBPyConnection, deleted_call_id: int) -> dict[str, Any]:

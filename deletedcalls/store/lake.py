@@ -53,6 +53,12 @@ INLINE_ROWS = 1000
 # A table is compacted when one of its month folders holds more files than this (a night adds one file per
 # loaded CDR file to the current month): reading many small files costs more than rewriting them once.
 MAX_FILES_PER_FOLDER = 64
+# deleted_calls is read a page at a time (keyset pages of up to 1,000 by id, one call by id): a page decodes whole
+# row groups of every column of the data files whose id range it falls in, and a query pays for every row group of
+# every file it opens. Measured on 10M deleted calls (docs/DECISIONS.md, "Readers on the lake"): row groups of 16,384
+# rows in files of at most ~8 MB (about 500,000 rows) read a page in ~4-6 ms of data, against ~25 ms from one file of
+# DuckLake's defaults (122,880-row groups, 512 MB files). Compaction (``tidy``) and conversion keep files that size.
+READ_BY_PAGE = {"deleted_calls": {"parquet_row_group_size": "16384", "target_file_size": "'8MB'"}}
 SPILL = ".spill"
 
 
@@ -97,7 +103,8 @@ def close_lake(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def configure(con: duckdb.DuckDBPyConnection) -> None:
-    """The lake's options (idempotent): zstd Parquet, what is inlined into the catalog and what never is."""
+    """The lake's options (idempotent): zstd Parquet, what is inlined into the catalog and what never is, and the
+    smaller row groups and files of the tables read a page at a time (``READ_BY_PAGE``)."""
     con.execute(f"CALL {ALIAS}.set_option('parquet_compression', 'zstd')")
     # per table: the lake-wide data_inlining_row_limit crashes duckdb 1.5.5 once the lake holds a view (segfault)
     tables = [r[0] for r in con.execute(
@@ -107,6 +114,8 @@ def configure(con: duckdb.DuckDBPyConnection) -> None:
     for table in sorted(tables):
         rows = 0 if table in never else INLINE_ROWS
         con.execute(f"CALL {ALIAS}.set_option('data_inlining_row_limit', {rows}, table_name => {quoted(table)})")
+        for option, value in READ_BY_PAGE.get(table, {}).items():
+            con.execute(f"CALL {ALIAS}.set_option({quoted(option)}, {value}, table_name => {quoted(table)})")
 
 
 def _nested_on_postgres(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -171,6 +171,7 @@ def _calls_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[li
         raise RuntimeError("a calls file still has deleted rows at publish time; not publishing it to analysts")
     hiding = _files_holding_hidden_calls(con, [f for f, _ in current])
     published = []
+    data_dir = settings.data_dir.resolve()  # the lake names its files under the resolved home (catalog.data_uri)
     for data_file, _ in current:
         if settings.shared:  # on object storage or another file system: no link, the view reads the lake's file
             if data_file in hiding:
@@ -181,7 +182,7 @@ def _calls_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[li
             else:
                 published.append(data_file)
             continue
-        target = settings.published_dir / LINKS / data_file.relative_to(settings.data_dir)
+        target = settings.published_dir / LINKS / data_file.relative_to(data_dir)
         _folders(settings, target.parent, gid)
         if data_file in hiding:
             target = target.with_name(f"{target.stem}.visible.parquet")
