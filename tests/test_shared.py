@@ -10,15 +10,9 @@ with the reason. The checks that need no server (a password in the URL, a catalo
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,14 +28,11 @@ from conftest import (
     number,
     run_cli,
 )
+from postgres_cluster import INITDB, NO_SERVER, PostgresServer, server_fixture
 
 from deletedcalls.catalog import attach, connection, writer_lake, writer_lock
 from deletedcalls.fsutil import CRASH_ENV
 from deletedcalls.settings import load_settings
-
-INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-NO_SERVER = ("needs Debian's PostgreSQL server (/usr/lib/postgresql/*/bin/initdb): apt-get install postgresql; "
-             ".ci/run installs it and runs make test-postgres")
 
 
 def postgres(test):  # noqa: ANN001, ANN201 -- a test function, marked
@@ -49,44 +40,10 @@ def postgres(test):  # noqa: ANN001, ANN201 -- a test function, marked
     return pytest.mark.postgres(pytest.mark.skipif(not INITDB, reason=NO_SERVER)(test))
 
 
-class PostgresServer:
-    """A throwaway cluster: trust authentication for its one user on 127.0.0.1, gone with the session."""
-
-    def __init__(self, root: Path, port: int, run_as: list[str]) -> None:
-        self.root, self.port, self.run_as = root, port, run_as
-        self.bin = Path(INITDB[-1]).parent
-
-    def run(self, tool: str, *args: str) -> None:
-        subprocess.run([*self.run_as, str(self.bin / tool), *args], check=True, capture_output=True, timeout=60)
-
-    def database(self) -> str:
-        """A new, empty database; its URL (no password: trust on 127.0.0.1)."""
-        name = f"wh_{uuid.uuid4().hex[:10]}"
-        self.run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "deletedcalls", name)
-        return f"postgresql://deletedcalls@127.0.0.1:{self.port}/{name}"
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    if not INITDB:
-        pytest.skip(NO_SERVER)
-    root = Path(tempfile.mkdtemp(prefix="deletedcalls-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: its own user owns the cluster
-        user = pwd.getpwnam("postgres")
-        os.chown(root, user.pw_uid, user.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    server = PostgresServer(root, free_port(), run_as)
-    data = root / "data"
-    server.run("initdb", "-D", str(data), "-A", "trust", "-U", "deletedcalls", "--no-sync")
-    server.run("pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
-               "-o", f"-p {server.port} -h 127.0.0.1 -k {root} -F", "start")
-    try:
-        yield server
-    finally:
-        subprocess.run([*run_as, str(server.bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+    """A throwaway cluster for this test process, stopped even when the run is killed (tests/postgres_cluster.py)."""
+    yield from server_fixture()
 
 
 @pytest.fixture
