@@ -39,7 +39,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import duckdb
@@ -48,6 +48,8 @@ from deletedcalls.errors import EnvironmentFailure, WarehouseBusy
 from deletedcalls.sqlfiles import quoted
 
 if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
     from deletedcalls.settings import Settings
 
 # the catalog's own schema of tables in the DuckDB file (what DuckLake calls its metadata catalog)
@@ -58,6 +60,10 @@ WHEELS = {"ducklake": "duckdb_extension_ducklake", "postgres_scanner": "duckdb_e
 # The advisory lock key of the one writer of a shared warehouse (one warehouse per catalog database): a fixed
 # number of ours, so that another application's advisory locks in the same database are unlikely to collide.
 WRITER_LOCK_KEY = 0x2D5C_1E0A_7B3F_4C11
+# The analysts' prefix of a shared warehouse is the data URI with this suffix (``analyst_data``).
+ANALYST_SUFFIX = "-analyst"
+# The analyst store of a shared warehouse, as its last writer command published it, at the top of that prefix.
+ANALYST_STORE = "analyst.duckdb"
 
 
 @functools.cache
@@ -102,6 +108,41 @@ def lake_data(settings: Settings) -> str:
     return data.removeprefix("file://")  # file:///mnt/x/ -> /mnt/x/: local paths, as the home's own layout has
 
 
+def analyst_data(settings: Settings) -> str:
+    """Where a shared warehouse's analysts read calls files: a prefix beside the lake's data, never under it
+    (``s3://b/wh`` -> ``s3://b/wh-analyst/``; ``file:///mnt/wh`` -> ``/mnt/wh-analyst/``). Beside, so that an S3
+    policy or folder mode grants analysts that prefix and not the lake's, and DuckLake's orphan cleanup of the data
+    path never lists it. Publish writes copies of the current calls files there, without the calls a pending
+    deletion names (docs/SECURITY.md, "A shared warehouse")."""
+    return lake_data(settings).rstrip("/") + ANALYST_SUFFIX + "/"
+
+
+def analyst_filesystem(settings: Settings) -> tuple[pafs.FileSystem, str]:
+    """The analyst prefix as a pyarrow file system and its root there (``bucket/prefix-analyst/`` or a folder)."""
+    import pyarrow.fs as pafs  # only publish and its tests need it: not at every command's start
+
+    where = analyst_data(settings)
+    if not where.startswith("s3://"):
+        return pafs.LocalFileSystem(), where
+    options: dict[str, object] = {"connect_timeout": 10, "request_timeout": 60}
+    endpoint = s3_endpoint(settings)
+    if endpoint:
+        url = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        options.update(endpoint_override=url.netloc, scheme=url.scheme or "https")
+    region = s3_region(settings)
+    if region:
+        options["region"] = region
+    return pafs.S3FileSystem(**options), where.removeprefix("s3://")
+
+
+def s3_endpoint(settings: Settings) -> str:
+    return settings.lake_s3_endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+
+
+def s3_region(settings: Settings) -> str:
+    return settings.lake_s3_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+
+
 def conninfo(settings: Settings) -> str:
     """The libpq connection string of the shared catalog (the URL as written: libpq reads URLs; no password)."""
     return "postgresql://" + settings.lake_catalog.split("://", 1)[1]
@@ -135,7 +176,8 @@ def connection(settings: Settings | None = None, *, catalog: bool = True) -> duc
     computes in the session's zone. For a shared warehouse the postgres, httpfs and aws
     extensions are loaded too, and an s3:// data URI gets its (temporary) secret.
     ``catalog=False`` (the analyst store's connection): never the postgres extension, whose
-    ``postgres_scan`` would reach the catalog database whatever ``enable_external_access`` says.
+    ``postgres_scan`` would reach the catalog database whatever ``enable_external_access`` says, and an S3
+    secret for the analyst prefix only (``analyst_data``), not for the lake's data.
     """
     con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     try:
@@ -145,24 +187,26 @@ def connection(settings: Settings | None = None, *, catalog: bool = True) -> duc
             for name in ("postgres_scanner", "httpfs", "aws") if catalog else ("httpfs", "aws"):
                 con.execute(f"LOAD {quoted(extension_path(name))}")
             if lake_data(settings).startswith("s3://"):
-                s3_secret(con, settings)
+                if catalog:
+                    s3_secret(con, settings, "lake_s3", lake_data(settings))
+                s3_secret(con, settings, "analyst_s3", analyst_data(settings))
     except BaseException:
         con.close()
         raise
     return con
 
 
-def s3_secret(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """A temporary (never written) S3 secret from the AWS credential chain, scoped to the lake's bucket."""
-    endpoint = settings.lake_s3_endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
-    options = ["TYPE s3", "PROVIDER credential_chain", f"SCOPE {quoted(lake_data(settings))}"]
-    region = settings.lake_s3_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+def s3_secret(con: duckdb.DuckDBPyConnection, settings: Settings, name: str, scope: str) -> None:
+    """A temporary (never written) S3 secret ``name`` (a fixed word) from the AWS credential chain, scoped to a prefix."""
+    endpoint = s3_endpoint(settings)
+    options = ["TYPE s3", "PROVIDER credential_chain", f"SCOPE {quoted(scope)}"]
+    region = s3_region(settings)
     if region:
         options.append(f"REGION {quoted(region)}")
     if endpoint:
         url = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
         options += [f"ENDPOINT {quoted(url.netloc)}", "URL_STYLE 'path'", f"USE_SSL {'true' if url.scheme == 'https' else 'false'}"]
-    con.execute(f"CREATE OR REPLACE TEMPORARY SECRET lake_s3 ({', '.join(options)})")
+    con.execute(f"CREATE OR REPLACE TEMPORARY SECRET {name} ({', '.join(options)})")
 
 
 def attach(con: duckdb.DuckDBPyConnection, lake: Lake, alias: str, *, read_only: bool = False) -> None:
@@ -189,32 +233,83 @@ def metadata(alias: str) -> str:
 def writer_lock(settings: Settings) -> Iterator[None]:
     """Hold the shared warehouse's writer lock for the block, or fail at once with ``WarehouseBusy``.
 
-    A session-level PostgreSQL advisory lock, taken by a connection of its own to the catalog database
-    (a DuckDB transaction keeps that one PostgreSQL session for the whole block). PostgreSQL releases it
-    when the session ends: at the end of the block, or when the writer dies (kill -9, a lost machine)
-    and its connection closes. Readers never take it. The home's layout needs none (its OS lock does).
+    A session-level PostgreSQL advisory lock, taken by a connection of its own to the catalog database in
+    autocommit (psycopg): the session holds the lock and no transaction, so it keeps no snapshot that would stop
+    VACUUM of the catalog (``vacuum_catalog``, after a purge). PostgreSQL releases the lock when the session
+    ends: at the end of the block, or when the writer dies (kill -9, a lost machine) and its connection closes.
+    Readers never take it. The home's layout needs none (its OS lock does).
     """
     if not settings.shared:
         yield
         return
-    con = connection(settings)
-    try:
+    with _session(settings) as session:
         try:
-            con.execute(f"ATTACH {quoted(conninfo(settings))} AS writer_lock (TYPE postgres)")
-            con.execute("BEGIN")
-            got = con.execute(
-                "SELECT * FROM postgres_query('writer_lock', $q)", {"q": f"SELECT pg_try_advisory_lock({WRITER_LOCK_KEY})"}
-            ).fetchall()[0][0]
-        except duckdb.Error as e:
+            got = session.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK_KEY,)).fetchone()
+        except _psycopg().Error as e:
             raise unreachable(settings, e) from e
-        if not got:
+        if not got or not got[0]:
             raise WarehouseBusy(
                 f"warehouse {settings.home} is busy: another deletedcalls process (on this or another machine) is "
                 "writing to its shared catalog; try again later"
             )
         yield
+
+
+# How long the catalog's VACUUM FULL waits for a table a reader holds before the purge's command gives up (exit 5;
+# the next retention run erases again): its exclusive lock queues new readers behind it while it waits.
+VACUUM_LOCK_TIMEOUT = "20s"
+
+
+def vacuum_catalog(settings: Settings) -> list[str]:
+    """Rewrite the shared catalog's tables without their dead rows (``VACUUM FULL``), after a purge; their names.
+
+    PostgreSQL keeps a deleted row's bytes in its table file until the space is reused: a purged month's file
+    statistics (min/max phone numbers) stayed there after plain VACUUM too (measured: docs/SCALE.md, "Erasure on
+    the catalog"). VACUUM FULL writes each DuckLake table anew and drops the old file. It runs outside a
+    transaction (DuckDB's postgres extension cannot: it wraps every statement in one), in the writer's session
+    kind: psycopg in autocommit. A reader's transaction that began before the purge keeps its rows visible, and
+    then present, until the next VACUUM. The catalog's WAL is PostgreSQL's (docs/SCALE.md).
+    """
+    psycopg = _psycopg()
+    with _session(settings) as session:
+        try:
+            session.execute(f"SET lock_timeout = '{VACUUM_LOCK_TIMEOUT}'")
+            tables = [r[0] for r in session.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'ducklake%%' "
+                "ORDER BY tablename").fetchall()]
+            for table in tables:
+                session.execute(psycopg.sql.SQL("VACUUM (FULL) {}").format(psycopg.sql.Identifier(table)))
+        except psycopg.errors.LockNotAvailable as e:
+            raise WarehouseBusy(
+                f"warehouse {settings.home}: the purge is done, but the VACUUM of its shared catalog waited over "
+                f"{VACUUM_LOCK_TIMEOUT} for a reader; the next retention run (retention enforce, run) erases again"
+            ) from e
+        except psycopg.Error as e:
+            raise unreachable(settings, e) from e
+    return tables
+
+
+def _psycopg():  # noqa: ANN202 -- the module, imported where a shared warehouse needs it
+    try:
+        import psycopg
+        import psycopg.sql
+    except ImportError as e:
+        raise EnvironmentFailure("the psycopg package is not installed: pip install 'deletedcalls[shared]'") from e
+    return psycopg
+
+
+@contextlib.contextmanager
+def _session(settings: Settings) -> Iterator[Any]:
+    """A psycopg connection to the catalog database in autocommit, closed at the end of the block."""
+    psycopg = _psycopg()
+    try:
+        session = psycopg.connect(conninfo(settings), autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise unreachable(settings, e) from e
+    try:
+        yield session
     finally:
-        con.close()  # the session ends: PostgreSQL releases the lock
+        session.close()  # the session ends: PostgreSQL releases its advisory lock
 
 
 def unreachable(settings: Settings, error: Exception) -> EnvironmentFailure:

@@ -22,7 +22,14 @@ from typing import Literal
 
 import duckdb
 
-from deletedcalls.catalog import attach, connection, published_lake, unreachable
+from deletedcalls.catalog import (
+    ANALYST_STORE,
+    analyst_data,
+    attach,
+    connection,
+    published_lake,
+    unreachable,
+)
 from deletedcalls.environment import damaged_database, is_damaged
 from deletedcalls.errors import IntegrityFailure, UsageError
 from deletedcalls.settings import Settings
@@ -89,8 +96,8 @@ def _open(settings: Settings, store: Store, path: Path) -> duckdb.DuckDBPyConnec
         return duckdb.connect(str(path), read_only=True)
     con = connection(settings, catalog=store == "protected")  # analysts: no postgres extension (catalog.connection)
     try:
-        if store == "analyst":  # its calls view reads the shared lake's files (s3:// needs httpfs and the secret)
-            con.execute(f"ATTACH {quoted(path)} AS analyst (READ_ONLY)")
+        if store == "analyst":  # the last writer's store, in the analysts' prefix (s3:// needs httpfs and the secret)
+            con.execute(f"ATTACH {quoted(analyst_data(settings) + ANALYST_STORE)} AS analyst (READ_ONLY)")
             con.execute("USE analyst")
             return con
         try:

@@ -374,6 +374,9 @@ def check_lake(where: object, lake: dict[str, Any]) -> None:
                           "~/.pgpass / $PGPASSFILE file, owner-only)")
     if not (data.startswith("s3://") and len(data) > 5) and not (data.startswith("file:///") and len(data) > 8):
         raise ConfigError(f"{where}: lake.data {data!r} is not an s3://bucket/prefix or file:///absolute/folder URI")
+    if not urlsplit(data).path.strip("/"):  # the analysts' prefix is beside it (catalog.analyst_data): in the bucket
+        raise ConfigError(f"{where}: lake.data {data!r} names no prefix in its bucket or folder; add one "
+                          "(s3://bucket/warehouse): the analysts' copies go beside it, under warehouse-analyst/")
 
 
 def _unknown(path: Path, key: str, known: dict[str, Any]) -> str:

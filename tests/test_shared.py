@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import (
     REPO,
@@ -27,6 +28,7 @@ from conftest import (
     good_row,
     number,
     run_cli,
+    uncompressed,
 )
 from postgres_cluster import INITDB, NO_SERVER, PostgresServer, server_fixture
 
@@ -81,6 +83,8 @@ def test_two_homes_made_with_the_same_catalog_and_data_are_one_warehouse(where, 
     assert a.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 30}]  # the analyst store of the writer's home
     b.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt2.csv", 100, 5)), ok=True)
     assert a.json("sql", "SELECT count(*) AS n FROM calls", user="dpo") == [{"n": 35}]
+    # analysts on A, which has not written since, read the store B's command published in the analysts' prefix
+    assert a.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 35}]
 
     # the data files are where --data says, never in a home; the homes record where, and no secret
     for w in (a, b):
@@ -90,10 +94,13 @@ def test_two_homes_made_with_the_same_catalog_and_data_are_one_warehouse(where, 
         assert oct((w.home / "config.toml").stat().st_mode & 0o777) == "0o600"
     if where == "s3":
         keys = list(s3.objects(lake["bucket"]))
-        assert keys and all(k.startswith("warehouse/") for k in keys)
+        assert keys and all(k.startswith(("warehouse/", "warehouse-analyst/calls/")) or k == "warehouse-analyst/analyst.duckdb"
+                            for k in keys)
         assert any(k.startswith("warehouse/main/calls/") and k.endswith(".parquet") for k in keys)
+        assert any(k.startswith("warehouse-analyst/calls/") for k in keys)  # the analysts' copies, beside the lake
     else:
         assert list((tmp_path / "shared-mount" / "main" / "calls").rglob("*.parquet"))
+        assert list((tmp_path / "shared-mount-analyst" / "calls").glob("*.parquet"))
 
 
 @postgres
@@ -298,7 +305,8 @@ def test_a_password_in_the_catalog_url_is_refused_and_nothing_is_written(tmp_pat
 
 @pytest.mark.parametrize("args", [["--catalog", "postgresql://u@127.0.0.1/db"], ["--data", "s3://b/p"],
                                   ["--catalog", "mysql://u@h/db", "--data", "s3://b/p"],
-                                  ["--catalog", "postgresql://u@h/db", "--data", "/relative/or/plain"]])
+                                  ["--catalog", "postgresql://u@h/db", "--data", "/relative/or/plain"],
+                                  ["--catalog", "postgresql://u@h/db", "--data", "s3://bucket-without-prefix/"]])
 def test_catalog_and_data_go_together_and_are_urls(tmp_path, args):
     result = Warehouse(tmp_path / "h").cli("init", *args)
     assert result.exit_code == 2, result.stderr
@@ -316,3 +324,107 @@ def test_a_catalog_nobody_answers_is_exit_7_naming_it(tmp_path):
 def test_a_home_of_its_own_is_not_moved_to_a_shared_catalog_by_init(wh, tmp_path):
     result = wh.cli("init", "--catalog", "postgresql://u@127.0.0.1/db", "--data", (tmp_path / "m").as_uri())
     assert result.exit_code == 2 and "does not move" in result.stderr
+
+
+# ---------------------------------------------------------------- the analysts' boundary on the shared layout
+
+
+@postgres
+@pytest.mark.parametrize("where", ["s3", "mount"])
+def test_the_analyst_prefix_holds_no_byte_of_a_deleted_call_even_before_materialise(where, lake, s3, tmp_path):
+    data = lake["data"] if where == "s3" else (tmp_path / "shared-mount").as_uri()
+    a, b = two_homes(tmp_path, lake["catalog"], data)
+    uncompressed(a.home)
+
+    def prefix(name: str) -> bytes:  # every byte under the lake's data prefix or the analysts' one
+        if where == "s3":
+            return b"".join(v for k, v in s3.objects(lake["bucket"]).items() if k.startswith(f"{name}/"))
+        return b"".join(p.read_bytes() for p in (tmp_path / f"shared-mount{name.removeprefix('warehouse')}").rglob("*")
+                        if p.is_file())
+
+    rows = [good_row(i, target=number(i + 1), external=number(i + 1001)) for i in range(20)]  # call id i+1
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bt.csv").write_text(csv_text(rows))
+    a.cli("ingest", "cdr", str(tmp_path / "in" / "bt.csv"), ok=True)
+    assert number(1).encode() in prefix("warehouse-analyst"), "control: the analysts' copy holds the live call"
+    (tmp_path / "in" / "d.jsonl").write_text(entry("UAL-1", [1, 2, 3], "2026-03-06T10:00:00Z"))
+    b.cli("ingest", "deletions", str(tmp_path / "in" / "d.jsonl"), ok=True)  # the other machine: pending, not moved
+
+    assert number(1).encode() in prefix("warehouse"), "control: before materialise the lake's calls file holds it"
+    for stage in ("deletion ingested", "materialised"):
+        analysts = prefix("warehouse-analyst")
+        for i in range(1, 4):
+            assert number(i).encode() not in analysts, f"{stage}: deleted call {i} in the analysts' prefix"
+            assert number(i + 1000).encode() not in analysts
+        for i in (4, 20):
+            assert number(i).encode() in analysts, f"{stage}: live call {i} not found: the scan is blind"
+        assert b.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 17}]  # B's analysts: its own publish
+        a.cli("materialise", ok=True)
+    # an analyst's sql reaches the analysts' prefix only, not the lake's calls files
+    refused = b.cli("sql", f"SELECT * FROM read_parquet('{lake_prefix(data)}main/calls/**/*.parquet')", "--json")
+    assert refused.exit_code in (2, 4) and number(1) not in refused.stdout, refused.stdout
+
+
+def lake_prefix(data: str) -> str:
+    return data.removeprefix("file://").rstrip("/") + "/"
+
+
+@postgres
+def test_an_analysts_postgresql_role_reads_no_table_of_the_catalog(lake, postgres_server, tmp_path):
+    """Analysts need no PostgreSQL role (their catalog is the analyst store, their data the analysts' prefix); one
+    given to them for something else, with PostgreSQL's default privileges, reads nothing of the catalog: not
+    deleted_calls' files, not their statistics, not an inlined row."""
+    a, _ = two_homes(tmp_path, lake["catalog"], lake["data"])
+    a.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 20)), ok=True)
+    (tmp_path / "in" / "d.jsonl").write_text(entry("UAL-1", [1, 2, 3], "2026-03-06T10:00:00Z"))
+    a.cli("ingest", "deletions", str(tmp_path / "in" / "d.jsonl"), ok=True)
+    a.cli("materialise", ok=True)
+    db = lake["catalog"].rsplit("/", 1)[1]
+    assert postgres_server.psql(db, f"CREATE ROLE analyst_{db} LOGIN").returncode == 0
+    tables = postgres_server.psql(db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").stdout.split()
+    assert "ducklake_table_column_stats" in tables and "ducklake_data_file" in tables, tables
+    stats = "SELECT count(*) FROM ducklake_file_column_stats"
+    assert int(postgres_server.psql(db, stats).stdout) > 0, "control: the writer's role reads the statistics"
+    for table in tables:
+        denied = postgres_server.psql(db, f"SELECT * FROM {table} LIMIT 1", user=f"analyst_{db}")
+        assert denied.returncode != 0 and "permission denied" in denied.stderr, (table, denied.stdout)
+    # and DuckLake itself, attached with that role, opens nothing
+    con = connection(load_settings(a.home))
+    try:
+        with pytest.raises(duckdb.Error, match="permission denied"):
+            con.execute(f"ATTACH 'ducklake:postgres:{lake['catalog'].replace('deletedcalls@', f'analyst_{db}@')}' "
+                        f"AS lake (DATA_PATH '{lake['data']}/', READ_ONLY)")
+            con.execute("SELECT count(*) FROM lake.deleted_calls").fetchall()
+    finally:
+        con.close()
+
+
+@postgres
+def test_a_purge_leaves_no_purged_byte_in_the_catalog_databases_files(lake, postgres_server, tmp_path):
+    """The purged month's file statistics (min/max phone numbers) are gone from PostgreSQL's table files, not only
+    from its visible rows: the catalog is VACUUM FULLed after the purge (plain VACUUM leaves the dead rows' bytes)."""
+    a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
+    uncompressed(a.home)
+    rows = [good_row(i, target=number(i + 1), external=number(i + 1001)) for i in range(20)]  # call id i+1
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bt.csv").write_text(csv_text(rows))
+    (tmp_path / "in" / "d.jsonl").write_text(entry("UAL-1", [1, 2, 3, 4, 5, 6], "2026-01-15T10:00:00Z")
+                                             + entry("UAL-2", [7, 8], "2026-06-01T00:00:00Z"))
+    a.cli("ingest", "cdr", str(tmp_path / "in" / "bt.csv"), ok=True)
+    a.cli("ingest", "deletions", str(tmp_path / "in" / "d.jsonl"), ok=True)
+    a.cli("materialise", ok=True)
+    db = lake["catalog"].rsplit("/", 1)[1]
+    oid = postgres_server.psql(db, f"SELECT oid FROM pg_database WHERE datname = '{db}'").stdout.strip()
+    purged = [number(i).encode() for i in range(1, 7)] + [number(i + 1000).encode() for i in range(1, 7)]
+
+    def in_table_files() -> list[bytes]:  # every file of this catalog database, written out first
+        assert postgres_server.psql(db, "CHECKPOINT").returncode == 0
+        files = [p.read_bytes() for p in (postgres_server.data / "base" / oid).iterdir() if p.is_file()]
+        return [n for n in purged if any(n in f for f in files)]
+
+    assert in_table_files(), "control: the deleted calls' statistics are in the catalog's files before the purge"
+    b.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)  # January's deletions expire
+    assert in_table_files() == []
+    kept = "SELECT count(*) FROM ducklake_data_file"
+    assert int(postgres_server.psql(db, kept).stdout) > 0, "control: the catalog still lists the kept files"
+    assert a.json("sql", "SELECT count(*) AS n FROM deleted_calls", user="dpo") == [{"n": 2}]

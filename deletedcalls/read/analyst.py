@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from deletedcalls.catalog import lake_data
+from deletedcalls.catalog import analyst_data, lake_data
 from deletedcalls.errors import PermissionDenied, UsageError
 from deletedcalls.published import reading
 from deletedcalls.read.access import record_access
@@ -223,8 +223,8 @@ def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
     """On the analyst store, which holds nothing protected; not logged, except refusals and a stopped query."""
     with reading(settings, "analyst") as con:
         readable = str(settings.published_dir.resolve() / "data") + "/"
-        if settings.shared:  # the view also reads the lake's calls files themselves (docs/SECURITY.md, shared layout)
-            readable = [readable, lake_data(settings) + "main/calls/"]  # type: ignore[assignment]
+        if settings.shared:  # the view reads the copies under the analyst prefix (docs/SECURITY.md, shared layout)
+            readable = [readable, analyst_data(settings)]  # type: ignore[assignment]
         named = sorted(_named_tables(con, text) & PROTECTED_TABLES)
         if named:
             raise _refuse(settings, q, ", ".join(named))

@@ -38,7 +38,14 @@ from typing import Any
 
 import duckdb
 
-from deletedcalls.catalog import attach, connection, metadata, unreachable, writer_lake
+from deletedcalls.catalog import (
+    attach,
+    connection,
+    metadata,
+    unreachable,
+    vacuum_catalog,
+    writer_lake,
+)
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import quoted, sql, sql_dir
@@ -218,11 +225,14 @@ def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckd
     Copy every table of the catalog into a new file (COPY FROM DATABASE writes only live rows), fsync, swap it
     in atomically. The caller holds the lock; ``con`` is closed.
 
-    A shared catalog (PostgreSQL) is not a file of ours: its dead rows are left to PostgreSQL's VACUUM
-    (docs/SCALE.md, "Erasure"); the connection is returned as it is.
+    A shared catalog (PostgreSQL) is not a file of ours: with no transaction of this process open on it, its
+    DuckLake tables are rewritten by PostgreSQL's VACUUM FULL (``catalog.vacuum_catalog``; docs/SCALE.md,
+    "Erasure on the catalog").
     """
     if settings.shared:
-        return con
+        close_lake(con)
+        vacuum_catalog(settings)
+        return open_connection(settings)
     db = settings.database
     tmp = db.with_name(f".{db.name}.rewrite")
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
