@@ -252,7 +252,11 @@ def writer_lock(settings: Settings) -> Iterator[None]:
                 f"warehouse {settings.home} is busy: another deletedcalls process (on this or another machine) is "
                 "writing to its shared catalog; try again later"
             )
-        yield
+        try:
+            yield
+        finally:  # released now: a closed session's backend exits a moment later, and the next command may be quicker
+            with contextlib.suppress(_psycopg().Error):
+                session.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK_KEY,))
 
 
 # How long the catalog's VACUUM FULL waits for a table a reader holds before the purge's command gives up (exit 5;
