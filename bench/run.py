@@ -273,7 +273,8 @@ def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
         fill_deleted_by_night(con, rows)
     with reading(settings, "protected") as con:  # type: ignore[arg-type]  # as an officer's command reads
         rng = random.Random(1)
-        page, page_total, offset_deep = [], [], []
+        page, page_total, page_kept, offset_deep = [], [], [], []
+        totals: dict = {}
         for _ in range(samples):
             after = rng.randrange(1, rows)
             t = time.perf_counter()
@@ -282,6 +283,9 @@ def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
             t = time.perf_counter()
             list_deleted_calls(con, ListQuery(id_after=after, limit=100))
             page_total.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            list_deleted_calls(con, ListQuery(id_after=after, limit=100), totals)  # as serve lists: the count kept per store
+            page_kept.append(time.perf_counter() - t)
         for _ in range(5):
             t = time.perf_counter()
             list_deleted_calls(con, ListQuery(offset=rows - 200, limit=100))
@@ -292,6 +296,8 @@ def bench_keyset(out: Path, rows: int, samples: int = 200) -> dict[str, float]:
             "page_query_p95_ms": sorted(page)[int(samples * 0.95)] * 1000,
             "list_function_median_ms": statistics.median(page_total) * 1000,
             "list_function_p95_ms": sorted(page_total)[int(samples * 0.95)] * 1000,
+            "list_count_kept_median_ms": statistics.median(page_kept) * 1000,
+            "load_average": os.getloadavg(),
             "deep_offset_median_ms": statistics.median(offset_deep) * 1000}
 
 
