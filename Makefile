@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 DEMO_HOME ?= warehouse
 REPORT_DIR ?= demo-report
 
-.PHONY: demo report test test-slow test-chromium test-all check lint bench clean
+.PHONY: demo report test test-slow test-chromium test-postgres test-all check lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench,objectlock]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,objectlock,shared]'
 	touch $(STAMP)
 
 # The demo's S3 server takes the AWS chain's credentials from the environment (dummies: it is local)
@@ -58,17 +58,22 @@ report: $(STAMP)
 
 # The suite runs on two workers (pytest-xdist; the tests share no file, port or
 # environment variable). `make test` leaves out the slow kill, exhaustive and
-# property tests (-m slow) and the tests that need Debian's Chromium (-m chromium);
-# `make test-all` runs everything, and CI runs the three parts (.ci/run), installing
-# chromium for the last.
+# property tests (-m slow), the tests that need Debian's Chromium (-m chromium) and
+# those that need Debian's PostgreSQL (-m postgres); `make test-all` runs everything,
+# and CI runs the four parts (.ci/run), installing chromium and postgresql for the last two.
 WORKERS ?= 2
 PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist worksteal
 
 test: $(STAMP)
-	$(PYTEST) -m "not slow and not chromium"
+	$(PYTEST) -m "not slow and not chromium and not postgres"
 
 test-slow: $(STAMP)
-	$(PYTEST) -m "slow and not chromium"
+	$(PYTEST) -m "slow and not chromium and not postgres"
+
+# A shared warehouse (docs/SCALE.md) on a throwaway PostgreSQL cluster of Debian's packages (apt-get install
+# postgresql) and the tests' S3 server; skipped, with the reason, without them.
+test-postgres: $(STAMP)
+	$(PYTEST) -m postgres
 
 # The review report rendered in /usr/bin/chromium (apt-get install chromium); skipped, with the reason, without it.
 test-chromium: $(STAMP)
@@ -89,7 +94,7 @@ FAST_TESTS := tests/test_architecture.py tests/test_scanning.py tests/test_deliv
 	tests/test_profiles.py tests/test_cli.py tests/test_seams.py
 
 check: lint
-	$(PYTEST) -m "not slow and not chromium" $(FAST_TESTS)
+	$(PYTEST) -m "not slow and not chromium and not postgres" $(FAST_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -22,11 +22,18 @@ from typing import Literal
 
 import duckdb
 
-from deletedcalls.catalog import attach, connection, published_lake
+from deletedcalls.catalog import (
+    ANALYST_STORE,
+    analyst_data,
+    attach,
+    connection,
+    published_lake,
+    unreachable,
+)
 from deletedcalls.environment import damaged_database, is_damaged
 from deletedcalls.errors import IntegrityFailure, UsageError
 from deletedcalls.settings import Settings
-from deletedcalls.sqlfiles import current_version, schema_version_required
+from deletedcalls.sqlfiles import current_version, quoted, schema_version_required
 
 Store = Literal["analyst", "protected"]
 STORES: tuple[Store, ...] = ("analyst", "protected")
@@ -52,8 +59,8 @@ def reading(settings: Settings, store: Store) -> Iterator[duckdb.DuckDBPyConnect
 
 def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
     path = store_path(settings, store)
-    if not path.exists():
-        if not settings.database.exists():
+    if not path.exists() and not (settings.shared and store == "protected"):
+        if not (settings.shared or settings.database.exists()):
             raise UsageError(f"no warehouse at {settings.home}: run `deletedcalls --home {settings.home} init` first")
         raise UsageError(
             f"nothing is published in {settings.home} yet: run `deletedcalls --home {settings.home} init` (as the warehouse's owner)"
@@ -85,11 +92,20 @@ def open_store(settings: Settings, store: Store) -> duckdb.DuckDBPyConnection:
 
 
 def _open(settings: Settings, store: Store, path: Path) -> duckdb.DuckDBPyConnection:
-    if store == "analyst":
+    if store == "analyst" and not settings.shared:
         return duckdb.connect(str(path), read_only=True)
-    con = connection()
+    con = connection(settings, catalog=store == "protected")  # analysts: no postgres extension (catalog.connection)
     try:
-        attach(con, published_lake(settings.home), "protected", read_only=True)
+        if store == "analyst":  # the last writer's store, in the analysts' prefix (s3:// needs httpfs and the secret)
+            con.execute(f"ATTACH {quoted(analyst_data(settings) + ANALYST_STORE)} AS analyst (READ_ONLY)")
+            con.execute("USE analyst")
+            return con
+        try:
+            attach(con, published_lake(settings), "protected", read_only=True)
+        except duckdb.Error as e:
+            if settings.shared and not isinstance(e, duckdb.CatalogException):
+                raise unreachable(settings, e) from e
+            raise
         con.execute("USE protected")
     except BaseException:
         con.close()

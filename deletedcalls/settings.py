@@ -72,6 +72,22 @@ max_temp_directory_size = "10GB"
 # (/backend/api/v1/deletedCalls/?cursor=...). Never taken from a request.
 public_url = ""
 
+[lake]
+# Where the warehouse's tables live (docs/SCALE.md). Empty: in this home (the
+# catalog deletedcalls.duckdb, the data files under data/). A shared warehouse
+# that several machines reach: catalog = "postgresql://user@host:5432/db" (no
+# password here: libpq reads $PGPASSWORD or ~/.pgpass / $PGPASSFILE) and
+# data = "s3://bucket/prefix" or "file:///shared/mount/folder". Written by
+# `init --catalog URL --data URI`; every home of the warehouse has the same two.
+catalog = ""
+data = ""
+
+[lake.s3]
+# The S3-compatible endpoint (empty: AWS, or $AWS_ENDPOINT_URL) and region of an
+# s3:// data URI. Credentials come from the AWS chain, never from here.
+endpoint = ""
+region = ""
+
 [dr]
 # Where DR archives go (SPEC 11): URIs of mounted folders (file:///mnt/offsite/deletedcalls)
 # or S3-compatible object storage (s3://bucket/prefix). Default: dr/ in this home, which is
@@ -107,6 +123,7 @@ KNOWN_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "analyst": {"timeout_seconds": int, "memory_limit": str, "threads": int, "max_temp_directory_size": str},
     "serve": {"public_url": str},
     "dr": {"targets": list, "keyring": str, "retention_days": int, "lock_mode": str, "s3": dict},
+    "lake": {"catalog": str, "data": str, "s3": dict},
 }
 # [dr.s3], a table inside [dr]
 DR_S3_KEYS: dict[str, type] = {"endpoint": str, "region": str}
@@ -225,6 +242,19 @@ class Settings:
     """S3-compatible endpoint ([dr.s3] endpoint); empty: AWS, or $AWS_ENDPOINT_URL."""
     s3_region: str = ""
     """S3 region ([dr.s3] region)."""
+    lake_catalog: str = ""
+    """The shared catalog's URL ([lake] catalog, postgresql://…); empty: the home's own DuckDB file."""
+    lake_data: str = ""
+    """Where the shared lake's data files are ([lake] data: s3://… or file:///…); empty: data/ in the home."""
+    lake_s3_endpoint: str = ""
+    """S3-compatible endpoint of an s3:// lake ([lake.s3] endpoint); empty: AWS, or $AWS_ENDPOINT_URL."""
+    lake_s3_region: str = ""
+    """Region of an s3:// lake ([lake.s3] region)."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether the warehouse lives in a shared catalog and data location (issue 30, ``catalog.py``)."""
+        return bool(self.lake_catalog)
 
     @property
     def database(self) -> Path:
@@ -285,6 +315,7 @@ def read_config(path: Path) -> dict[str, Any]:
                 raise ConfigError(f"{path}: {section}.{key} has the wrong type ({value!r})")
             check_text(path, section, key, value)
     _check_dr(path, raw.get("dr", {}))
+    check_lake(path, raw.get("lake", {}))
     return raw
 
 
@@ -314,6 +345,38 @@ def _check_dr(path: Path, dr: dict[str, Any]) -> None:
     days = dr.get("retention_days", 2555)
     if not 1 <= days <= MAX_RETENTION_DAYS:
         raise ConfigError(f"{path}: dr.retention_days must be between 1 and {MAX_RETENTION_DAYS}, not {days}")
+
+
+LAKE_S3_KEYS: dict[str, type] = {"endpoint": str, "region": str}
+
+
+def check_lake(where: object, lake: dict[str, Any]) -> None:
+    """[lake] and [lake.s3]: a postgresql:// catalog URL without a password, with an s3:// or file:/// data URI."""
+    for key, value in lake.get("s3", {}).items():
+        if key not in LAKE_S3_KEYS:
+            raise ConfigError(_unknown(Path(str(where)), f"lake.s3.{key}", {f"lake.s3.{k}": 0 for k in LAKE_S3_KEYS}))
+        if not isinstance(value, LAKE_S3_KEYS[key]):
+            raise ConfigError(f"{where}: lake.s3.{key} has the wrong type ({value!r})")
+        check_text(where, "lake.s3", key, value)
+    catalog, data = lake.get("catalog", ""), lake.get("data", "")
+    if bool(catalog) != bool(data):
+        raise ConfigError(f"{where}: [lake] catalog and data go together: a shared catalog needs a shared data URI and "
+                          "the other way round (both empty: the warehouse lives in its home)")
+    if not catalog:
+        return
+    from urllib.parse import urlsplit
+
+    url = urlsplit(catalog)
+    if url.scheme not in ("postgresql", "postgres") or not url.hostname or not url.path.strip("/"):
+        raise ConfigError(f"{where}: lake.catalog {catalog!r} is not a postgresql://user@host:port/database URL")
+    if url.password is not None:
+        raise ConfigError(f"{where}: lake.catalog holds a password; leave it out (libpq reads $PGPASSWORD or a "
+                          "~/.pgpass / $PGPASSFILE file, owner-only)")
+    if not (data.startswith("s3://") and len(data) > 5) and not (data.startswith("file:///") and len(data) > 8):
+        raise ConfigError(f"{where}: lake.data {data!r} is not an s3://bucket/prefix or file:///absolute/folder URI")
+    if not urlsplit(data).path.strip("/"):  # the analysts' prefix is beside it (catalog.analyst_data): in the bucket
+        raise ConfigError(f"{where}: lake.data {data!r} names no prefix in its bucket or folder; add one "
+                          "(s3://bucket/warehouse): the analysts' copies go beside it, under warehouse-analyst/")
 
 
 def _unknown(path: Path, key: str, known: dict[str, Any]) -> str:
@@ -405,7 +468,14 @@ def load_settings(
         limits=_query_limits(home_path / CONFIG_NAME, raw.get("analyst", {})),
         public_url=_public_url(home_path / CONFIG_NAME, raw.get("serve", {}).get("public_url", "")),
         **_dr_settings(raw.get("dr", {})),
+        **_lake_settings(raw.get("lake", {})),
     )
+
+
+def _lake_settings(lake: dict[str, Any]) -> dict[str, Any]:
+    s3 = lake.get("s3", {})
+    return dict(lake_catalog=lake.get("catalog", ""), lake_data=lake.get("data", ""),
+                lake_s3_endpoint=s3.get("endpoint", ""), lake_s3_region=s3.get("region", ""))
 
 
 def _dr_settings(dr: dict[str, Any]) -> dict[str, Any]:

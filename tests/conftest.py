@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from deletedcalls.catalog import attach, connection, published_lake, writer_lake
 from deletedcalls.cli import cli
 from deletedcalls.ingest.schemas import CDR_COLUMNS
+from deletedcalls.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = list(CDR_COLUMNS)
@@ -97,17 +98,19 @@ class Warehouse:
 
 def lake_connection(home: Path, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """The warehouse's lake attached (read-only unless asked) as ``lake`` and in use, as the writer sees it."""
-    con = connection()
-    attach(con, writer_lake(home), "lake", read_only=read_only)
+    settings = load_settings(home)  # a home of its own or a shared warehouse (issue 30): the lake its config names
+    con = connection(settings)
+    attach(con, writer_lake(settings), "lake", read_only=read_only)
     con.execute("USE lake")
     return con
 
 
 def uncompressed(home: Path) -> None:
     """Make the lake write plain Parquet (no writer is running), so that raw bytes can be scanned for values."""
-    con = connection()
+    settings = load_settings(home)
+    con = connection(settings)
     try:
-        attach(con, writer_lake(home), "lake")
+        attach(con, writer_lake(settings), "lake")
         con.execute("CALL lake.set_option('parquet_compression', 'uncompressed')")
     finally:
         con.close()

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from deletedcalls.ingest.cdr import ingest_cdr_file
 from deletedcalls.ingest.deletions import ingest_deletion_file
 from deletedcalls.ingest.synthetic import write_deletions
-from deletedcalls.settings import load_settings
+from deletedcalls.settings import Settings, load_settings
 from deletedcalls.store.audits import failed_audits
 from deletedcalls.store.materialise import materialise
 from deletedcalls.store.session import init_warehouse, writer
@@ -57,43 +57,49 @@ def test_a_call_is_in_exactly_one_table_whatever_the_order(plan):
         root = Path(tmp)
         s = load_settings(root / "wh")
         init_warehouse(s)
-        files = {
-            "a.csv": csv_text([good_row(i) for i in range(N_CALLS // 2)]),
-            "b.csv": csv_text([good_row(i) for i in range(N_CALLS // 2, N_CALLS)]),
-        }
-        with writer(s) as con:
-            for n, (kind, arg) in enumerate(plan):
-                if kind == "cdr":
-                    path = root / arg
-                    path.write_text(files[arg])
-                    ingest_cdr_file(con, s, path, run_id=n)
-                elif kind == "deletions":
-                    path = write_deletions(root / f"log{n}.jsonl", [
-                        entry(f"UAL-{k}", sel, f"2026-03-{day:02d}T00:00:00Z") for k, sel, day in arg])
-                    ingest_deletion_file(con, s, path, run_id=n)
-                else:
-                    materialise(con, run_id=n)
-            materialise(con, run_id=99)
-            snapshot = con.execute("SELECT * EXCLUDE (created, updated, runId) FROM deleted_calls ORDER BY id").fetchall()
-            again = materialise(con, run_id=100)
-            assert again.deleted == 0
-            assert con.execute("SELECT * EXCLUDE (created, updated, runId) FROM deleted_calls ORDER BY id").fetchall() == snapshot
-            assert failed_audits(con) == {}
-            live = {r[0] for r in con.execute("SELECT id FROM calls").fetchall()}
-            dead = [r[0] for r in con.execute("SELECT callId FROM deleted_calls").fetchall()]
-            assert not live & set(dead)
-            assert len(dead) == len(set(dead))
-            loaded = con.execute("SELECT coalesce(sum(\"rows\"), 0) FROM cdr_files WHERE status = 'loaded'").fetchall()[0][0]
-            assert len(live) + len(dead) == loaded
-            # every deleted call was named by the entry that deleted it
-            for call_id, cid, entry_sel in con.execute(
-                "SELECT d.callId, d.carrierCallID, u.selector FROM deleted_calls d JOIN user_activity_log u ON u.id = d.userActivityLog"
-            ).fetchall():
-                sel = json.loads(entry_sel)
-                if "callIds" in sel:
-                    assert call_id in sel["callIds"]
-                elif "carrierCallIds" in sel:
-                    assert cid in sel["carrierCallIds"]
+        check_order(root, s, plan)
+
+
+def check_order(root: Path, s: Settings, plan: list) -> None:
+    """The plan's steps on the warehouse of ``s`` (made and empty), then the invariants (also on the shared layout,
+    tests/test_shared_layouts.py)."""
+    files = {
+        "a.csv": csv_text([good_row(i) for i in range(N_CALLS // 2)]),
+        "b.csv": csv_text([good_row(i) for i in range(N_CALLS // 2, N_CALLS)]),
+    }
+    with writer(s) as con:
+        for n, (kind, arg) in enumerate(plan):
+            if kind == "cdr":
+                path = root / arg
+                path.write_text(files[arg])
+                ingest_cdr_file(con, s, path, run_id=n)
+            elif kind == "deletions":
+                path = write_deletions(root / f"log{n}.jsonl", [
+                    entry(f"UAL-{k}", sel, f"2026-03-{day:02d}T00:00:00Z") for k, sel, day in arg])
+                ingest_deletion_file(con, s, path, run_id=n)
+            else:
+                materialise(con, run_id=n)
+        materialise(con, run_id=99)
+        snapshot = con.execute("SELECT * EXCLUDE (created, updated, runId) FROM deleted_calls ORDER BY id").fetchall()
+        again = materialise(con, run_id=100)
+        assert again.deleted == 0
+        assert con.execute("SELECT * EXCLUDE (created, updated, runId) FROM deleted_calls ORDER BY id").fetchall() == snapshot
+        assert failed_audits(con) == {}
+        live = {r[0] for r in con.execute("SELECT id FROM calls").fetchall()}
+        dead = [r[0] for r in con.execute("SELECT callId FROM deleted_calls").fetchall()]
+        assert not live & set(dead)
+        assert len(dead) == len(set(dead))
+        loaded = con.execute("SELECT coalesce(sum(\"rows\"), 0) FROM cdr_files WHERE status = 'loaded'").fetchall()[0][0]
+        assert len(live) + len(dead) == loaded
+        # every deleted call was named by the entry that deleted it
+        for call_id, cid, entry_sel in con.execute(
+            "SELECT d.callId, d.carrierCallID, u.selector FROM deleted_calls d JOIN user_activity_log u ON u.id = d.userActivityLog"
+        ).fetchall():
+            sel = json.loads(entry_sel)
+            if "callIds" in sel:
+                assert call_id in sel["callIds"]
+            elif "carrierCallIds" in sel:
+                assert cid in sel["carrierCallIds"]
 
 
 retention_plans = st.lists(

@@ -16,12 +16,16 @@ if TYPE_CHECKING:
 
 
 @click.command()
+@click.option("--catalog", metavar="URL", help="A shared catalog, postgresql://user@host:port/db (docs/SCALE.md); "
+              "with --data. Default: the catalog is a file in the home.")
+@click.option("--data", metavar="URI", help="Where a shared warehouse's data files go: s3://bucket/prefix or "
+              "file:///shared/mount/folder; with --catalog.")
 @click.pass_context
-def init(ctx: click.Context) -> None:
-    """Create the warehouse, or upgrade an older one (idempotent)."""
+def init(ctx: click.Context, catalog: str | None, data: str | None) -> None:
+    """Create the warehouse, or upgrade an older one (idempotent); --catalog and --data: a home of a shared one."""
     from deletedcalls.store.session import init_warehouse
 
-    result = init_warehouse(settings_of(ctx))
+    result = init_warehouse(settings_of(ctx), catalog=catalog, data=data)
     if result.created:
         logs.info(f"created warehouse {result.home} (schema version {result.to_version})")
     elif result.from_version != result.to_version:

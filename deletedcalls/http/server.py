@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from deletedcalls.catalog import Lake, attach, connection, data_uri
+from deletedcalls.catalog import Lake, attach, connection, data_uri, published_lake
 from deletedcalls.clock import utc_now
 from deletedcalls.errors import DeletedCallsError, NotFound, UsageError
 from deletedcalls.http.openapi import MAX_OFFSET
@@ -116,13 +116,34 @@ class StoreHolder:
 
     WATCH_SECONDS = 1.0
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, settings: Settings | None = None) -> None:
         self.path = path
+        # a shared warehouse (docs/SCALE.md): no published copy; the catalog itself, a generation per snapshot
+        self.shared = settings if settings is not None and settings.shared else None
+        self._probe: duckdb.DuckDBPyConnection | None = None
+        self._probe_lock = threading.Lock()
         self._lock = threading.Lock()
         self._current: _Generation | None = None
         self._watcher: threading.Thread | None = None
 
+    def _snapshot(self, settings: Settings) -> tuple[int, int, int] | None:
+        """The shared catalog's current snapshot id, read by a connection of its own (one query to PostgreSQL)."""
+        with self._probe_lock:
+            try:
+                if self._probe is None:
+                    self._probe = connection(settings)
+                    attach(self._probe, published_lake(settings), "probe", read_only=True)
+                rows = self._probe.execute("SELECT * FROM ducklake_current_snapshot('probe')").fetchall()
+            except duckdb.Error:
+                if self._probe is not None:
+                    self._probe.close()
+                self._probe = None
+                return None
+        return (int(rows[0][0]), 0, 0) if rows else None
+
     def _key(self) -> tuple[int, int, int] | None:
+        if self.shared is not None:
+            return self._snapshot(self.shared)
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -172,8 +193,12 @@ class StoreHolder:
                 gen.close()
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        con = connection()
-        attach(con, Lake(self.path, data_uri(self.path.parent.parent)), "store", read_only=True)
+        if self.shared is not None:
+            con = connection(self.shared)
+            attach(con, published_lake(self.shared), "store", read_only=True)
+        else:
+            con = connection()
+            attach(con, Lake(self.path, data_uri(self.path.parent.parent)), "store", read_only=True)
         con.execute("USE store")
         if current_version(con) != schema_version_required():
             con.close()
@@ -305,7 +330,7 @@ class Caller:
 class Api:
     def __init__(self, home: Path) -> None:
         self.settings = SettingsHolder(home)
-        self.store = StoreHolder(store_path(self.settings.get(), "protected"))
+        self.store = StoreHolder(store_path(self.settings.get(), "protected"), self.settings.get())
 
     def handle(self, request: Request, header: str, work: Callable[[duckdb.DuckDBPyConnection, Request], tuple[Any, int]]) -> Response:
         """Authenticate, authorise, run ``work`` on the current store, log, render; errors are JSON."""

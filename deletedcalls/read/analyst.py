@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from deletedcalls.catalog import data_uri
+from deletedcalls.catalog import analyst_data, lake_data
 from deletedcalls.errors import PermissionDenied, UsageError
 from deletedcalls.published import reading
 from deletedcalls.read.access import record_access
@@ -161,7 +161,7 @@ class QueryStopped(UsageError):
 
 
 @contextlib.contextmanager
-def bounded(con: duckdb.DuckDBPyConnection, limits: QueryLimits, readable: str) -> Iterator[None]:
+def bounded(con: duckdb.DuckDBPyConnection, limits: QueryLimits, readable: str | list[str]) -> Iterator[None]:
     """The connection as every `sql` query gets it: no file outside its own store, [analyst]'s limits, all locked.
 
     Spills go to a private folder of this query alone (removed after it): a
@@ -185,7 +185,7 @@ def bounded(con: duckdb.DuckDBPyConnection, limits: QueryLimits, readable: str) 
         con.execute(f"SET max_temp_directory_size = {quoted(limits.max_temp_directory_size)}")
         # the store's own data files and nothing else: the analyst store's calls view reads the files linked into
         # published/data/, the protected store (the lake's catalog) the lake's data/ (issue 28)
-        con.execute("SET allowed_directories = [$d]", {"d": readable})
+        con.execute("SET allowed_directories = $d", {"d": readable if isinstance(readable, list) else [readable]})
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         timer = threading.Timer(limits.timeout_seconds, stop)
@@ -223,6 +223,8 @@ def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
     """On the analyst store, which holds nothing protected; not logged, except refusals and a stopped query."""
     with reading(settings, "analyst") as con:
         readable = str(settings.published_dir.resolve() / "data") + "/"
+        if settings.shared:  # the view reads the copies under the analyst prefix (docs/SECURITY.md, shared layout)
+            readable = [readable, analyst_data(settings)]  # type: ignore[assignment]
         named = sorted(_named_tables(con, text) & PROTECTED_TABLES)
         if named:
             raise _refuse(settings, q, ", ".join(named))
@@ -258,7 +260,7 @@ def _run_protected(settings: Settings, q: Query, text: str) -> QueryResult:
     """
     started: str | None = None
     with reading(settings, "protected") as con:
-        readable = data_uri(settings.home)
+        readable = lake_data(settings)
         with_spooled_access_log(con, settings)
         try:
             with bounded(con, settings.limits, readable):

@@ -34,10 +34,18 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from deletedcalls.catalog import attach, connection, metadata, writer_lake
+from deletedcalls.catalog import (
+    attach,
+    connection,
+    metadata,
+    unreachable,
+    vacuum_catalog,
+    writer_lake,
+)
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import quoted, sql, sql_dir
@@ -64,12 +72,18 @@ SPILL = ".spill"
 def open_lake(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A connection with the writer's lake attached as ``lake`` and in use (the caller holds the lock)."""
     spill = settings.home / SPILL
-    con = connection()
+    con = connection(settings)
     try:
         with private_files():
             spill.mkdir(exist_ok=True, mode=0o700)
-            settings.data_dir.mkdir(exist_ok=True, mode=0o700)
-            attach(con, writer_lake(settings.home), ALIAS)
+            if not settings.shared:
+                settings.data_dir.mkdir(exist_ok=True, mode=0o700)
+            try:
+                attach(con, writer_lake(settings), ALIAS)
+            except duckdb.Error as e:
+                if settings.shared and not isinstance(e, duckdb.CatalogException):
+                    raise unreachable(settings, e) from e
+                raise
         con.execute(f"SET temp_directory = {quoted(spill)}")  # never the working directory: spilled rows are personal data
         con.execute(f"USE {ALIAS}")
     except BaseException:
@@ -103,11 +117,26 @@ def configure(con: duckdb.DuckDBPyConnection) -> None:
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_catalog = $c AND table_type = 'BASE TABLE'", {"c": ALIAS}
     ).fetchall()]
+    never = set(NOT_INLINED) | _nested_on_postgres(con)
     for table in sorted(tables):
-        rows = 0 if table in NOT_INLINED else INLINE_ROWS
+        rows = 0 if table in never else INLINE_ROWS
         con.execute(f"CALL {ALIAS}.set_option('data_inlining_row_limit', {rows}, table_name => {quoted(table)})")
         for option, value in READ_BY_PAGE.get(table, {}).items():
             con.execute(f"CALL {ALIAS}.set_option({quoted(option)}, {value}, table_name => {quoted(table)})")
+
+
+def _nested_on_postgres(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """On a PostgreSQL catalog, the tables with a STRUCT or MAP column: duckdb 1.5.5 aborts the process reading
+    such rows inlined there (``ultravox_calls.ultravox``: "Attempted to access index 0 within vector of size
+    0"), so they are always files. A DuckDB-file catalog inlines them fine."""
+    path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = $a", {"a": ALIAS}).fetchall()
+    if not path or not str(path[0][0]).startswith("postgres:"):
+        return set()
+    rows = con.execute(
+        "SELECT DISTINCT table_name FROM information_schema.columns WHERE table_catalog = $c "
+        "AND (data_type LIKE 'STRUCT%' OR data_type LIKE 'MAP%' OR data_type LIKE '%MAP(%')", {"c": ALIAS}
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def remove_orphans(con: duckdb.DuckDBPyConnection) -> int:
@@ -195,7 +224,15 @@ def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckd
 
     Copy every table of the catalog into a new file (COPY FROM DATABASE writes only live rows), fsync, swap it
     in atomically. The caller holds the lock; ``con`` is closed.
+
+    A shared catalog (PostgreSQL) is not a file of ours: with no transaction of this process open on it, its
+    DuckLake tables are rewritten by PostgreSQL's VACUUM FULL (``catalog.vacuum_catalog``; docs/SCALE.md,
+    "Erasure on the catalog").
     """
+    if settings.shared:
+        close_lake(con)
+        vacuum_catalog(settings)
+        return open_connection(settings)
     db = settings.database
     tmp = db.with_name(f".{db.name}.rewrite")
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
@@ -242,12 +279,17 @@ def finish_interrupted_rewrite(settings: Settings) -> None:
         stale.unlink(missing_ok=True)
 
 
-def data_files(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[Path, Path | None]]:
-    """The current data files of a table, each with its delete file (None once rewritten)."""
+def data_files(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[Any, Any]]:
+    """The current data files of a table, each with its delete file (None once rewritten): paths, or the
+    URIs themselves (``s3://…``) when the data files are on object storage (a Path would fold its ``//``)."""
     rows = con.execute(
         "SELECT data_file, delete_file FROM ducklake_list_files($c, $t) ORDER BY data_file", {"c": ALIAS, "t": table}
     ).fetchall()
-    return [(Path(d), Path(x) if x else None) for d, x in rows]
+    return [(file_ref(d), file_ref(x) if x else None) for d, x in rows]
+
+
+def file_ref(name: str) -> Path | str:
+    return name if "://" in name else Path(name)
 
 
 def walk_files(folder: Path) -> Iterator[Path]:

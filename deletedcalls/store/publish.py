@@ -34,15 +34,18 @@ from __future__ import annotations
 import contextlib
 import grp
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import duckdb
+import pyarrow.fs as pafs
 
-from deletedcalls.catalog import metadata
+from deletedcalls.catalog import ANALYST_STORE, analyst_data, analyst_filesystem, metadata
 from deletedcalls.clock import utc_now
 from deletedcalls.errors import ConfigError
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
@@ -50,7 +53,7 @@ from deletedcalls.published import Store, store_path
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, quoted, sql
 from deletedcalls.store.keys import pending_touched
-from deletedcalls.store.lake import ALIAS, data_files, walk_files
+from deletedcalls.store.lake import ALIAS, data_files, file_ref, walk_files
 
 # Views of sql/views/ that the analyst store carries (pending_deletions names deleted calls: protected).
 ANALYST_VIEWS = ("archived_rows_total",)
@@ -129,12 +132,16 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | No
         _write_analyst(con, files)
         con.execute(sql("publish/published_info"), {**info, "store": "analyst", "mode": "fresh"})
     _write_protected(con, settings, info, protected)
-    for store, tmp in (("analyst", analyst), ("protected", protected)):
+    stores = (("analyst", analyst),) if settings.shared else (("analyst", analyst), ("protected", protected))
+    for store, tmp in stores:
         _finish_file(settings, store, tmp)  # type: ignore[arg-type]
     crash_point("publish-written")
-    os.replace(analyst, store_path(settings, "analyst"))
-    os.replace(protected, store_path(settings, "protected"))
+    for store, tmp in stores:
+        os.replace(tmp, store_path(settings, store))  # type: ignore[arg-type]
     fsync_path(settings.published_dir)
+    if settings.shared:  # the store every home's analysts read, then the copies it no longer names
+        _put_analyst_store(settings, _analyst_gid(settings))
+        _remove_superseded_analyst_files(settings, files)
     _remove_superseded_links(settings, files)
     return Published(run_id, now, time.perf_counter() - started, len(files), hidden)
 
@@ -154,11 +161,13 @@ def _write_protected(con: duckdb.DuckDBPyConnection, settings: Settings, info: d
     con.execute("DELETE FROM published_info")
     con.execute(sql("publish/published_info_lake"), {**info, "store": "protected", "mode": "fresh"})
     con.execute("COMMIT")
+    if settings.shared:
+        return  # readers attach the shared catalog itself (catalog.published_lake): nothing to copy
     con.execute(f"CHECKPOINT {metadata(ALIAS)}")  # the catalog file whole, its WAL empty: a consistent copy
     _copy_private(settings.database, tmp)
 
 
-def _calls_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[list[Path], int]:
+def _calls_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[list[Any], int]:
     """The published paths of the calls files the analyst view reads: links to the lake's files, or copies
     without the calls a pending deletion names; returns them and how many are such copies."""
     gid = _analyst_gid(settings)
@@ -166,6 +175,8 @@ def _calls_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[li
     if any(deletes for _, deletes in current):  # lake.tidy rewrites every file with deletes first
         raise RuntimeError("a calls file still has deleted rows at publish time; not publishing it to analysts")
     hiding = _files_holding_hidden_calls(con, [f for f, _ in current])
+    if settings.shared:  # no hard links to object storage or another file system: copies under the analyst prefix
+        return _analyst_prefix_files(con, settings, current, hiding, gid), len(hiding)
     published = []
     data_dir = settings.data_dir.resolve()  # the lake names its files under the resolved home (catalog.data_uri)
     for data_file, _ in current:
@@ -181,12 +192,12 @@ def _calls_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[li
                 os.chmod(data_file, 0o640)
             os.link(data_file, target)
         published.append(target)
-    if published:
+    if published and (settings.published_dir / LINKS).is_dir():
         fsync_path(settings.published_dir / LINKS)
     return published, len(hiding)
 
 
-def _files_holding_hidden_calls(con: duckdb.DuckDBPyConnection, files: list[Path]) -> set[Path]:
+def _files_holding_hidden_calls(con: duckdb.DuckDBPyConnection, files: list[Any]) -> set[Any]:
     if not files or not con.execute("SELECT count(*) FROM materialise_winners").fetchall()[0][0]:
         return set()
     rows = con.execute(
@@ -194,25 +205,95 @@ def _files_holding_hidden_calls(con: duckdb.DuckDBPyConnection, files: list[Path
         "WHERE id IN (SELECT callId FROM materialise_winners)",
         {"files": [str(f) for f in files]},
     ).fetchall()
-    return {Path(r[0]) for r in rows}
+    return {file_ref(r[0]) for r in rows}
 
 
-def _write_visible_copy(con: duckdb.DuckDBPyConnection, source: Path, target: Path, gid: int | None) -> None:
+def _write_visible_copy(con: duckdb.DuckDBPyConnection, source: Path | str, target: Path, gid: int | None) -> None:
     """A copy of a calls file without the calls pending deletions name, written privately then renamed."""
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.unlink(missing_ok=True)
     with private_files():
-        con.execute(
-            f"COPY (SELECT {_call_columns(con)} FROM read_parquet($f, union_by_name = true) "  # noqa: S608 -- catalog names
-            f"WHERE id NOT IN (SELECT callId FROM materialise_winners) ORDER BY id) TO {quoted(tmp)} "
-            f"(FORMAT parquet, COMPRESSION {_compression(con)})",
-            {"f": str(source)},
-        )
+        _copy_visible(con, source, str(tmp))
     if gid is not None:
         os.chown(tmp, -1, gid)
         os.chmod(tmp, 0o640)
     fsync_path(tmp)
     os.replace(tmp, target)
+
+
+def _copy_visible(con: duckdb.DuckDBPyConnection, source: Path | str, target: str) -> None:
+    con.execute(
+        f"COPY (SELECT {_call_columns(con)} FROM read_parquet($f, union_by_name = true) "  # noqa: S608 -- catalog names
+        f"WHERE id NOT IN (SELECT callId FROM materialise_winners) ORDER BY id) TO {quoted(target)} "
+        f"(FORMAT parquet, COMPRESSION {_compression(con)})",
+        {"f": str(source)},
+    )
+
+
+def _analyst_prefix_files(con: duckdb.DuckDBPyConnection, settings: Settings, current: list[Any], hiding: set[Any],
+                          gid: int | None) -> list[str]:
+    """Shared layout: the calls files the analyst view reads, copied under the analyst prefix (``analyst_data``),
+    which is all an analyst's credentials reach. A file holding a call a pending deletion names is copied without
+    it at every publish; the others whole, once (a lake file never changes), by the object store itself (S3
+    CopyObject: no transfer through this machine) or a copy on the mount, under a temporary name then renamed."""
+    fs, root = analyst_filesystem(settings)
+    where = analyst_data(settings)
+    local = not where.startswith("s3://")
+    if local:
+        _folders(settings, Path(root) / "calls", gid, top=Path(root).parent)
+    published = []
+    for data_file, _ in current:
+        stem = PurePosixPath(str(data_file)).stem
+        name = f"{stem}.visible.parquet" if data_file in hiding else f"{stem}.parquet"
+        target = f"{root}calls/{name}"
+        if data_file in hiding:
+            if local:
+                _write_visible_copy(con, data_file, Path(target), gid)
+            else:
+                _copy_visible(con, data_file, where + f"calls/{name}")  # an S3 upload appears whole or not at all
+        elif fs.get_file_info(target).type == pafs.FileType.NotFound:
+            if local:
+                tmp = Path(target).with_name(f".{name}.tmp")
+                with private_files():
+                    shutil.copyfile(data_file, tmp)
+                if gid is not None:
+                    os.chown(tmp, -1, gid)
+                    os.chmod(tmp, 0o640)
+                fsync_path(tmp)
+                os.replace(tmp, target)
+            else:
+                fs.copy_file(str(data_file).removeprefix("s3://"), target)
+        published.append(where + f"calls/{name}")
+    return published
+
+
+def _put_analyst_store(settings: Settings, gid: int | None) -> None:
+    """Shared layout: the analyst store just published, put at the top of the analysts' prefix, where every home's
+    analysts read it (``published.open_store``): a home that only reads never shows analysts a stale store."""
+    fs, root = analyst_filesystem(settings)
+    source = store_path(settings, "analyst")
+    if root.startswith("/"):
+        tmp = Path(root) / f".{ANALYST_STORE}.tmp"
+        with private_files():
+            shutil.copyfile(source, tmp)
+        if gid is not None:
+            os.chown(tmp, -1, gid)
+            os.chmod(tmp, 0o640)
+        fsync_path(tmp)
+        os.replace(tmp, Path(root) / ANALYST_STORE)
+        fsync_path(Path(root))
+    else:  # one PUT (or a multipart upload): S3 shows the new object whole or not at all
+        pafs.copy_files(str(source), root + ANALYST_STORE, source_filesystem=pafs.LocalFileSystem(),
+                        destination_filesystem=fs)
+
+
+def _remove_superseded_analyst_files(settings: Settings, keep: list[Any]) -> None:
+    """Shared layout: copies under the analyst prefix that the new analyst store no longer names."""
+    fs, root = analyst_filesystem(settings)
+    wanted = {str(k).removeprefix("s3://") for k in keep}
+    for info in fs.get_file_info(pafs.FileSelector(root + "calls", recursive=True, allow_not_found=True)):
+        if info.type == pafs.FileType.File and info.path not in wanted:
+            fs.delete_file(info.path)
 
 
 COMPRESSIONS = frozenset({"uncompressed", "snappy", "gzip", "zstd", "brotli", "lz4", "lz4_raw"})
@@ -227,9 +308,10 @@ def _compression(con: duckdb.DuckDBPyConnection) -> str:
     return value if value in COMPRESSIONS else "zstd"
 
 
-def _folders(settings: Settings, folder: Path, gid: int | None) -> None:
-    """published/data/... folders: 0750 with the analyst group when it is set, else owner-only."""
-    top = settings.published_dir
+def _folders(settings: Settings, folder: Path, gid: int | None, top: Path | None = None) -> None:
+    """published/data/... folders (or the analyst prefix's, below ``top``): 0750 with the analyst group when it is
+    set, else owner-only."""
+    top = top or settings.published_dir
     for part in reversed([folder, *folder.parents]):
         if part == top or top not in part.parents or part.is_dir():
             continue
@@ -240,7 +322,7 @@ def _folders(settings: Settings, folder: Path, gid: int | None) -> None:
             os.chmod(part, 0o750)
 
 
-def _remove_superseded_links(settings: Settings, keep: list[Path]) -> None:
+def _remove_superseded_links(settings: Settings, keep: list[Any]) -> None:
     """Published copies of calls files the new analyst store no longer names (they may hold a call deleted since)."""
     wanted = set(keep)
     links = settings.published_dir / LINKS
@@ -263,7 +345,7 @@ def _call_columns(con: duckdb.DuckDBPyConnection) -> str:
     return ", ".join(f'"{n}"' for n in names)
 
 
-def _write_analyst(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+def _write_analyst(con: duckdb.DuckDBPyConnection, files: list[Any]) -> None:
     """The analyst store, attached as pub: the allow-listed tables, calls as a view over its files, the views."""
     for statement in duckdb.extract_statements(sql("publish/analyst")):
         con.execute(statement.query)

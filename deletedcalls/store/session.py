@@ -36,7 +36,7 @@ import duckdb
 from deletedcalls import logs
 from deletedcalls.clock import utc_now
 from deletedcalls.environment import environment_failure
-from deletedcalls.errors import DeletedCallsError, ExitCode, WarehouseBusy
+from deletedcalls.errors import DeletedCallsError, ExitCode, UsageError, WarehouseBusy
 from deletedcalls.fsutil import private_files
 from deletedcalls.settings import CONFIG_NAME, DEFAULT_CONFIG, Settings
 from deletedcalls.sqlfiles import current_version, schema_version_required
@@ -132,35 +132,27 @@ class InitResult:
     to_version: int
 
 
-def init_warehouse(settings: Settings) -> InitResult:
-    """Create the warehouse home, or upgrade its schema; idempotent."""
+def init_warehouse(settings: Settings, *, catalog: str | None = None, data: str | None = None) -> InitResult:
+    """Create the warehouse home, or upgrade its schema; idempotent.
+
+    ``catalog`` and ``data`` (``init --catalog URL --data URI``): a home of a shared warehouse, recorded in
+    its config.toml's [lake]; a second home made with the same two is the same warehouse (``catalog.py``).
+    """
     home = settings.home
-    created = not settings.database.exists()
     refuse_foreign_home(home)
+    settings = shared_settings(settings, catalog, data)
+    created = not settings.database.exists()
     with private_files():  # everything init creates is owner-only from the start; nothing it did not create is chmod-ed
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         settings.dr_dir.mkdir(exist_ok=True, mode=0o700)
-        return _init_inside(settings, home, created)
+        return _init_inside(settings, home, created, DEFAULT_CONFIG if not settings.shared else lake_config(settings))
 
 
-def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
+def _init_inside(settings: Settings, home: Path, created: bool, text: str = DEFAULT_CONFIG) -> InitResult:
     """Write the config and create or upgrade the database; a failure keeps nothing half-made (SPEC 2.3)."""
-    config = home / CONFIG_NAME
-    if not config.exists():  # written whole under a temporary name: a full disk leaves no half config
-        tmp = home / CONFIG_TMP
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(DEFAULT_CONFIG)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, config)
-        except BaseException as e:
-            tmp.unlink(missing_ok=True)
-            if isinstance(e, OSError) and e.filename is None:  # a failed write names no file: name it (exit 7 says where)
-                e.filename = str(config)
-            raise
+    if settings.shared:
+        return _init_shared(settings, home, text)
+    write_config(home, text)
     with exclusive(settings):
         fresh = not settings.database.exists()  # decided under the lock: only a database this call made is removed
         # init looks inside the file (a home can hold an old-layout file beside a data/ folder); other commands trust the layout
@@ -194,6 +186,73 @@ def _init_inside(settings: Settings, home: Path, created: bool) -> InitResult:
             _remove_new_database(settings, fresh)
             raise
     return InitResult(home=home, created=created, from_version=before, to_version=after)
+
+
+def write_config(home: Path, text: str) -> None:
+    """config.toml, when the home has none: written whole under a temporary name (a full disk leaves no half config)."""
+    config = home / CONFIG_NAME
+    if not config.exists():
+        tmp = home / CONFIG_TMP
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, config)
+        except BaseException as e:
+            tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError) and e.filename is None:  # a failed write names no file: name it (exit 7 says where)
+                e.filename = str(config)
+            raise
+
+
+def shared_settings(settings: Settings, catalog: str | None, data: str | None) -> Settings:
+    """The settings of the warehouse init makes: --catalog and --data checked, and agreeing with the home's config."""
+    if catalog is None and data is None:
+        return settings
+    from dataclasses import replace
+
+    from deletedcalls.settings import check_lake
+
+    check_lake("init", {"catalog": catalog or "", "data": data or ""})
+    if settings.shared and (settings.lake_catalog, settings.lake_data) != (catalog, data):
+        raise UsageError(f"{settings.config_path} has [lake] catalog {settings.lake_catalog!r} and data {settings.lake_data!r}: "
+                         "init does not move a warehouse; name those, or a new home")
+    if not settings.shared and (settings.database.exists() or settings.config_path.exists()):
+        raise UsageError(f"warehouse {settings.home} keeps its tables in its home; init does not move them to a shared "
+                         "catalog (docs/SCALE.md): name a new home")
+    return replace(settings, lake_catalog=catalog or "", lake_data=data or "")
+
+
+def lake_config(settings: Settings) -> str:
+    """The default config.toml with the shared warehouse's [lake] catalog and data (no secret: see check_lake)."""
+    import json
+
+    text = DEFAULT_CONFIG.replace('\ncatalog = ""\ndata = ""\n',
+                                  f"\ncatalog = {json.dumps(settings.lake_catalog)}\ndata = {json.dumps(settings.lake_data)}\n", 1)
+    if text == DEFAULT_CONFIG:
+        raise RuntimeError("the default config has no [lake] catalog and data lines")
+    return text
+
+
+def _init_shared(settings: Settings, home: Path, text: str) -> InitResult:
+    """A home of a shared warehouse: its config, then the catalog created or upgraded under the writer lock, and published."""
+    write_config(home, text)
+    with exclusive(settings):
+        started = utc_now()
+        con = open_connection(settings)
+        try:
+            before = current_version(con)
+            if before > schema_version_required():
+                check_schema(con, settings)
+            apply_migrations(con)
+            after = current_version(con)
+            publish_state(con, settings, None, started)
+        finally:
+            close_lake(con)
+    return InitResult(home=home, created=before == 0, from_version=before, to_version=after)
 
 
 def _old_layout(settings: Settings) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from deletedcalls.catalog import writer_lock
 from deletedcalls.clock import utc_now
 from deletedcalls.environment import WRITER_WAY_OUT, damaged_database, is_damaged
 from deletedcalls.errors import UsageError, WarehouseBusy
@@ -39,11 +40,11 @@ def is_lock_error(e: Exception) -> bool:
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """Attach the warehouse's lake; a lock held elsewhere is ``WarehouseBusy``."""
-    if not settings.database.exists():
+    if not exists(settings):
         raise UsageError(
             f"no warehouse at {settings.home}: run `deletedcalls --home {settings.home} init` first"
         )
-    if not layout_settled(settings) and not finish_or_refuse(settings):
+    if not settings.shared and not layout_settled(settings) and not finish_or_refuse(settings):
         raise UsageError(
             f"warehouse {settings.home} has the layout of an older deletedcalls (one DuckDB file): "
             f"run `deletedcalls --home {settings.home} init` to convert it"
@@ -62,6 +63,11 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
         con.close()
         raise undamaged(settings, e) from e
     return con
+
+
+def exists(settings: Settings) -> bool:
+    """Whether the home is a warehouse: its catalog file, or (shared) a [lake] catalog that init wrote into its config."""
+    return settings.shared or settings.database.exists()
 
 
 def create_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -83,7 +89,7 @@ def undamaged(settings: Settings, error: Exception) -> Exception:
 
 @contextlib.contextmanager
 def exclusive(settings: Settings) -> Iterator[None]:
-    """Hold the warehouse's OS lock, or fail at once with ``WarehouseBusy``."""
+    """Hold the warehouse's OS lock (and a shared warehouse's lock in its catalog), or fail at once with ``WarehouseBusy``."""
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(settings.home / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -93,7 +99,8 @@ def exclusive(settings: Settings) -> Iterator[None]:
             raise WarehouseBusy(
                 f"warehouse {settings.home} is busy: another deletedcalls process is running; try again later"
             ) from e
-        yield
+        with writer_lock(settings):  # a shared warehouse: the one writer across machines (catalog.py)
+            yield
     finally:
         os.close(fd)
 
