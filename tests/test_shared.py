@@ -70,6 +70,16 @@ def calls_csv(tmp_path: Path, name: str, first: int, n: int) -> Path:
     return path
 
 
+def twenty_calls_three_deleted(home: Warehouse, tmp_path: Path) -> Path:
+    """20 calls ingested on ``home``, calls 1-3 deleted by one entry and materialised; returns the deletion log."""
+    home.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 20)), ok=True)
+    log = tmp_path / "in" / "d.jsonl"
+    log.write_text(entry("UAL-1", [1, 2, 3], "2026-03-06T10:00:00Z"))
+    home.cli("ingest", "deletions", str(log), ok=True)
+    home.cli("materialise", ok=True)
+    return log
+
+
 @postgres
 @pytest.mark.parametrize("where", ["s3", "mount"])
 def test_two_homes_made_with_the_same_catalog_and_data_are_one_warehouse(where, lake, s3, tmp_path):
@@ -190,11 +200,7 @@ def test_serve_on_the_other_home_answers_from_the_shared_catalog_and_follows_its
     from test_server import LIST, Server
 
     a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
-    a.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 20)), ok=True)
-    log = tmp_path / "in" / "d.jsonl"
-    log.write_text(entry("UAL-1", [1, 2, 3], "2026-03-06T10:00:00Z"))
-    a.cli("ingest", "deletions", str(log), ok=True)
-    a.cli("materialise", ok=True)
+    log = twenty_calls_three_deleted(a, tmp_path)
     token = a.cli("tokens", "create", "--user", "dpo", user="dpo", ok=True).stdout.strip()  # made on A, used on B
     server = Server(b.home)
     try:
@@ -274,11 +280,7 @@ def test_the_demo_night_on_a_shared_warehouse_gives_the_tables_of_a_home_of_its_
 @postgres
 def test_an_analyst_on_a_shared_home_reaches_neither_the_catalog_database_nor_protected_files(lake, tmp_path):
     a, _ = two_homes(tmp_path, lake["catalog"], lake["data"])
-    a.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 20)), ok=True)
-    log = tmp_path / "in" / "d.jsonl"
-    log.write_text(entry("UAL-1", [1, 2, 3], "2026-03-06T10:00:00Z"))
-    a.cli("ingest", "deletions", str(log), ok=True)
-    a.cli("materialise", ok=True)
+    twenty_calls_three_deleted(a, tmp_path)
     assert a.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 17}]  # control: the analyst store answers
     attempts = [
         f"SELECT * FROM postgres_scan('{lake['catalog']}', 'public', 'ducklake_table_column_stats')",
@@ -375,10 +377,7 @@ def test_an_analysts_postgresql_role_reads_no_table_of_the_catalog(lake, postgre
     given to them for something else, with PostgreSQL's default privileges, reads nothing of the catalog: not
     deleted_calls' files, not their statistics, not an inlined row."""
     a, _ = two_homes(tmp_path, lake["catalog"], lake["data"])
-    a.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 20)), ok=True)
-    (tmp_path / "in" / "d.jsonl").write_text(entry("UAL-1", [1, 2, 3], "2026-03-06T10:00:00Z"))
-    a.cli("ingest", "deletions", str(tmp_path / "in" / "d.jsonl"), ok=True)
-    a.cli("materialise", ok=True)
+    twenty_calls_three_deleted(a, tmp_path)
     db = lake["catalog"].rsplit("/", 1)[1]
     assert postgres_server.psql(db, f"CREATE ROLE analyst_{db} LOGIN").returncode == 0
     tables = postgres_server.psql(db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").stdout.split()

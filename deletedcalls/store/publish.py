@@ -253,14 +253,7 @@ def _analyst_prefix_files(con: duckdb.DuckDBPyConnection, settings: Settings, cu
                 _copy_visible(con, data_file, where + f"calls/{name}")  # an S3 upload appears whole or not at all
         elif fs.get_file_info(target).type == pafs.FileType.NotFound:
             if local:
-                tmp = Path(target).with_name(f".{name}.tmp")
-                with private_files():
-                    shutil.copyfile(data_file, tmp)
-                if gid is not None:
-                    os.chown(tmp, -1, gid)
-                    os.chmod(tmp, 0o640)
-                fsync_path(tmp)
-                os.replace(tmp, target)
+                _put_for_analysts(Path(data_file), Path(target), gid)
             else:
                 fs.copy_file(str(data_file).removeprefix("s3://"), target)
         published.append(where + f"calls/{name}")
@@ -273,18 +266,24 @@ def _put_analyst_store(settings: Settings, gid: int | None) -> None:
     fs, root = analyst_filesystem(settings)
     source = store_path(settings, "analyst")
     if root.startswith("/"):
-        tmp = Path(root) / f".{ANALYST_STORE}.tmp"
-        with private_files():
-            shutil.copyfile(source, tmp)
-        if gid is not None:
-            os.chown(tmp, -1, gid)
-            os.chmod(tmp, 0o640)
-        fsync_path(tmp)
-        os.replace(tmp, Path(root) / ANALYST_STORE)
+        _put_for_analysts(source, Path(root) / ANALYST_STORE, gid)
         fsync_path(Path(root))
     else:  # one PUT (or a multipart upload): S3 shows the new object whole or not at all
         pafs.copy_files(str(source), root + ANALYST_STORE, source_filesystem=pafs.LocalFileSystem(),
                         destination_filesystem=fs)
+
+
+def _put_for_analysts(source: Path, target: Path, gid: int | None) -> None:
+    """Shared layout on a mount: a copy of ``source`` at ``target``, whole or not at all (a temporary beside it,
+    fsynced, renamed), owner-only, or readable by the analysts' group when there is one."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    with private_files():
+        shutil.copyfile(source, tmp)
+    if gid is not None:
+        os.chown(tmp, -1, gid)
+        os.chmod(tmp, 0o640)
+    fsync_path(tmp)
+    os.replace(tmp, target)
 
 
 def _remove_superseded_analyst_files(settings: Settings, keep: list[Any]) -> None:

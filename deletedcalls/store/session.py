@@ -167,15 +167,7 @@ def _init_inside(settings: Settings, home: Path, created: bool, text: str = DEFA
             _remove_new_database(settings, fresh)
             raise undamaged(settings, e) from e
         try:
-            try:
-                before = current_version(con)
-                if before > schema_version_required():
-                    check_schema(con, settings)
-                apply_migrations(con)
-                after = current_version(con)
-                publish_state(con, settings, None, started)
-            finally:
-                close_lake(con)
+            before, after = _migrate_and_publish(con, settings, started)
         except duckdb.Error as e:
             _remove_new_database(settings, fresh)
             damage = undamaged(settings, e)
@@ -237,21 +229,27 @@ def lake_config(settings: Settings) -> str:
     return text
 
 
+def _migrate_and_publish(con: duckdb.DuckDBPyConnection, settings: Settings, started: datetime) -> tuple[int, int]:
+    """init's work on an open lake (closed on the way out): refuse a newer schema, migrate, publish; the
+    schema versions before and after."""
+    try:
+        before = current_version(con)
+        if before > schema_version_required():
+            check_schema(con, settings)
+        apply_migrations(con)
+        after = current_version(con)
+        publish_state(con, settings, None, started)
+    finally:
+        close_lake(con)
+    return before, after
+
+
 def _init_shared(settings: Settings, home: Path, text: str) -> InitResult:
     """A home of a shared warehouse: its config, then the catalog created or upgraded under the writer lock, and published."""
     write_config(home, text)
     with exclusive(settings):
         started = utc_now()
-        con = open_connection(settings)
-        try:
-            before = current_version(con)
-            if before > schema_version_required():
-                check_schema(con, settings)
-            apply_migrations(con)
-            after = current_version(con)
-            publish_state(con, settings, None, started)
-        finally:
-            close_lake(con)
+        before, after = _migrate_and_publish(open_connection(settings), settings, started)
     return InitResult(home=home, created=before == 0, from_version=before, to_version=after)
 
 
