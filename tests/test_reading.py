@@ -238,3 +238,61 @@ def test_deleted_calls_carry_their_utc_instant_beside_the_carriers_wall_clock(wh
     header, *lines = list(csv.reader(io.StringIO(csv_out.stdout)))
     assert header[12:15] == ["startDate", "startTime", "startedAt"]
     assert ["2026-03-29", "02:00:05", "2026-03-29T01:00:05Z"] in [line[12:15] for line in lines]
+
+
+@pytest.fixture(scope="module")
+def sparse_lake(tmp_path_factory):
+    """A lake of deleted calls whose ids are sparse and uneven: dense runs, long holes, every 3rd id of a stretch."""
+    from deletedcalls.settings import load_settings
+    from deletedcalls.store.session import init_warehouse, writer
+
+    settings = load_settings(tmp_path_factory.mktemp("sparse") / "wh")
+    init_warehouse(settings)
+    fill = (REPO / "bench" / "run.py").read_text().split('FILL_DELETED = """', 1)[1].split('"""', 1)[0]
+    with writer(settings) as con:
+        con.execute(fill, {"first": 1, "n": 9_000, "month": "2026-01"})
+        con.execute("DELETE FROM deleted_calls WHERE id BETWEEN 2000 AND 6000 OR (id > 6000 AND id % 3 <> 0) OR id % 97 = 0")
+    return settings
+
+
+def test_keyset_pages_in_both_directions_equal_the_plain_query_with_the_counts_kept(sparse_lake):
+    """Forward and backward pages, any start (before the first id, past the last, negative, huge), any limit and
+    filters, with the counts and id bounds kept between pages as ``serve`` keeps them: always the rows of the plain
+    ``ORDER BY id LIMIT n`` query, and the listing's true total."""
+    from datetime import date
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from deletedcalls.read.reading import _SELECT, ListQuery, list_deleted_calls, validate
+
+    positions = st.one_of(st.integers(-5, 9_100), st.sampled_from([-(2**53), 2**53, 1999, 2000, 6000, 6001, 8999, 9000]))
+    kept: dict = {}
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(pos=st.one_of(st.none(), positions), backward=st.booleans(), limit=st.sampled_from([1, 2, 7, 100, 1000]),
+           min_date=st.sampled_from([None, date(2026, 1, 20)]), keep=st.booleans())
+    def check(pos, backward, limit, min_date, keep):
+        q = ListQuery(limit=limit, min_date=min_date, **({"id_before": pos} if backward and pos is not None else {"id_after": pos}))
+        validate(q)
+        page = list_deleted_calls(con, q, kept if keep else None)
+        where, params = [], {}
+        if min_date is not None:
+            where.append('"startDate" >= $d')
+            params["d"] = min_date
+        total = con.execute("SELECT count(*) FROM deleted_calls" + (" WHERE " + " AND ".join(where) if where else ""),
+                            params or None).fetchall()[0][0]
+        if pos is not None:
+            where.append("id < $p" if backward else "id > $p")
+            params["p"] = pos
+        plain = con.execute(_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+                            + (" ORDER BY id DESC" if backward and pos is not None else " ORDER BY id") + " LIMIT $n",
+                            {**params, "n": limit}).fetchall()
+        expected = sorted(r[0] for r in plain)
+        assert [r["id"] for r in page.results] == expected, q
+        assert page.total == total
+
+    import deletedcalls.published as published
+
+    with published.reading(sparse_lake, "protected") as con:
+        check()

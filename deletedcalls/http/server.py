@@ -79,7 +79,9 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 @dataclass
 class _Generation:
-    """One published protected store: its connection, its tokens, a cursor per thread."""
+    """One published protected store: its connection, its tokens, a cursor per thread, and its listings' counts and
+    id bounds by filters (``reading.list_deleted_calls``'s ``totals``: a store never changes, a new one is a new
+    generation)."""
 
     con: duckdb.DuckDBPyConnection
     key: tuple[int, int, int]
@@ -88,6 +90,7 @@ class _Generation:
     retired: bool = False
     local: threading.local = field(default_factory=threading.local)
     cursors: list[duckdb.DuckDBPyConnection] = field(default_factory=list)
+    totals: dict[tuple, Any] = field(default_factory=dict)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the store (a DuckDB connection is used by one thread at a time)."""
@@ -345,6 +348,7 @@ class Api:
                 caller = self._authenticate(gen.tokens, request, header, settings, client)
                 if not caller.settings.may_read_deleted_calls:
                     raise ApiError(403, f"{caller.settings.user!r} lacks the data_protection permission")
+                request.state.totals = gen.totals
                 data, rows = work(gen.cursor(), request)
             finally:
                 self.store.release(gen)
@@ -417,7 +421,7 @@ def _get_only(route: Route) -> Route:
 
 
 def _safe_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, int]:
-    page = reading.list_deleted_calls(cur, safe_list_query(request))
+    page = reading.list_deleted_calls(cur, safe_list_query(request), request.state.totals)
     return _page_urls(request, page.as_dict()), len(page.results)
 
 
@@ -436,7 +440,7 @@ def _file_list(cur: duckdb.DuckDBPyConnection, request: Request) -> tuple[Any, i
     raw = request.path_params["id"]
     if not _PATH_ID.match(raw) or not cur.execute("SELECT 1 FROM cdr_files WHERE id = $id", {"id": int(raw)}).fetchall():
         raise ApiError(404, f"no CDR file with id {raw[:40]!r}")
-    page = reading.list_deleted_calls(cur, safe_list_query(request, cdr_file=int(raw)))
+    page = reading.list_deleted_calls(cur, safe_list_query(request, cdr_file=int(raw)), request.state.totals)
     return _page_urls(request, page.as_dict()), len(page.results)
 
 

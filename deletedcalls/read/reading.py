@@ -162,79 +162,84 @@ def _where(q: ListQuery, extra: list[str]) -> tuple[str, dict[str, Any]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-# First id window a keyset page looks in when ids are not dense; grown until the page is full.
-_WINDOW = 8192
+# At most this many filter sets' statistics are kept per connection (``totals``)
+_TOTALS_KEPT = 1024
 
 
-def _keyset_rows(con: duckdb.DuckDBPyConnection, q: ListQuery, descending: bool) -> list[tuple[Any, ...]]:
+@dataclass(frozen=True)
+class _Stats:
+    """A filter set's rows: how many, and their smallest and largest id (None when there are none)."""
+
+    count: int
+    lo: int | None
+    hi: int | None
+
+
+def _stats(con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any], kept: dict[tuple, _Stats] | None) -> _Stats:
+    """The count and id bounds of the listing's rows, in one query (each query on a lake costs its catalog's work:
+    ~2 ms on a DuckDB file, ~4 ms on PostgreSQL); from ``kept`` when this connection has counted them already."""
+    key = tuple(sorted(params.items()))
+    if kept is not None and key in kept:
+        return kept[key]
+    count, lo, hi = con.execute('SELECT count(*), min("id"), max("id") FROM deleted_calls' + where, params or None).fetchall()[0]  # noqa: S608 -- fixed clauses, values bound
+    stats = _Stats(int(count), lo, hi)
+    if kept is not None:
+        if len(kept) >= _TOTALS_KEPT:
+            kept.clear()
+        kept[key] = stats
+    return stats
+
+
+def _keyset_rows(con: duckdb.DuckDBPyConnection, q: ListQuery, descending: bool, stats: _Stats) -> list[tuple[Any, ...]]:
     """limit+1 rows after id_after (or before id_before), in id order (reversed when descending).
 
-    Measured on 10M rows (docs/BENCHMARKS.md): `id > a ORDER BY id LIMIT n` is a top-N
-    over every later row group, and sorting 35 columns costs more than sorting
-    in Python. So: (1) ids are dense, so first try exactly the next limit+1
-    ids, unsorted; (2) otherwise find the page's ids in a growing id window
-    (zonemaps skip all other row groups), then fetch those rows. Both give
-    exactly the rows of the plain query.
+    Measured (docs/DECISIONS.md, "Readers on the lake"): every query pays the catalog's work, and a
+    query reading the 35 columns of a few Parquet rows costs the same whatever the rows, so a page is
+    one query in the usual case. ``stats`` (the listing's count and id bounds) says how dense its
+    ids are; the page is read from an id window sized for limit+1 rows at that density
+    (zonemaps skip every other row group), ordered and cut in the query, and the window grows
+    only when filters make the ids in it sparser than the average. Gives exactly the rows of
+    ``WHERE id > a ORDER BY id LIMIT n``.
     """
+    if stats.count == 0 or stats.lo is None or stats.hi is None:
+        return []
     n = q.limit + 1
     pos = q.id_before if descending else q.id_after
-    bounds = None
-    if pos is None:
-        bounds = _id_bounds(con)
-        if bounds is None:
-            return []
-        pos = bounds[1] + 1 if descending else bounds[0] - 1
-    lo, hi = (pos - n, pos) if descending else (pos, pos + n + 1)
+    # no id lies outside the bounds: start at them (the windows below then never pass ±2^54)
+    pos = min(stats.hi + 1, pos if pos is not None else stats.hi + 1) if descending else max(stats.lo - 1, pos if pos is not None else stats.lo - 1)
+    if (pos <= stats.lo) if descending else (pos >= stats.hi):
+        return []
+    span = stats.hi - stats.lo + 1
+    # ids per row at this density, and half a page more, so that a page of average sparsity needs one window
+    window = n + 1 if stats.count == span else min(span + 1, max(n + 1, (n * span) // stats.count * 3 // 2))
     where, params = _where(q, ['"id" > $lo', '"id" < $hi'])
-    rows = con.execute(_SELECT + where, {**params, "lo": lo, "hi": hi}).fetchall()
-    if len(rows) < n:
-        bounds = bounds or _id_bounds(con)
-        rows = _window_rows(con, q, pos, descending, bounds) if bounds else []
-    rows.sort(key=lambda r: r[0], reverse=descending)
-    return rows[:n]
-
-
-def _id_bounds(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
-    lo_id, hi_id = con.execute('SELECT min("id"), max("id") FROM deleted_calls').fetchall()[0]
-    return None if lo_id is None else (lo_id, hi_id)
-
-
-def _window_rows(
-    con: duckdb.DuckDBPyConnection, q: ListQuery, pos: int, descending: bool, bounds: tuple[int, int]
-) -> list[tuple[Any, ...]]:
-    n = q.limit + 1
-    lo_id, hi_id = bounds
-    where, params = _where(q, ['"id" > $lo', '"id" < $hi'])
-    order = ' ORDER BY "id" DESC' if descending else ' ORDER BY "id"'
-    ids_sql = 'SELECT "id" FROM deleted_calls' + where + order + " LIMIT $n"  # noqa: S608 -- fixed clauses, values bound
-    window = max(_WINDOW, q.limit * 8)
+    sql = _SELECT + where + (' ORDER BY "id" DESC' if descending else ' ORDER BY "id"') + " LIMIT $n"  # noqa: S608 -- fixed clauses, values bound
     while True:
         lo, hi = (pos - window, pos) if descending else (pos, pos + window)
-        ids = [r[0] for r in con.execute(ids_sql, {**params, "lo": lo, "hi": hi, "n": n}).fetchall()]
-        if len(ids) >= n or (lo < lo_id if descending else hi > hi_id):
-            break
+        rows = con.execute(sql, {**params, "lo": lo, "hi": hi, "n": n}).fetchall()
+        if len(rows) >= n or (lo < stats.lo if descending else hi > stats.hi):
+            return rows
         window *= 4
-    if not ids:
-        return []
-    first, last = min(ids), max(ids)
-    return con.execute(_SELECT + where, {**params, "lo": first - 1, "hi": last + 1}).fetchall()
 
 
-def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery, totals: dict[tuple, int] | None = None) -> Page:
-    """One page. ``totals``: counts already made on this connection by filters, for a caller whose connection
-    sees one unchanging published store (``serve``: a store is never changed in place, only replaced)."""
+def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery, totals: dict[tuple, Any] | None = None) -> Page:
+    """One page. ``totals``: the listings' counts and id bounds already read on this connection, by filters, for a
+    caller whose connection sees one unchanging store (``serve``: a published store is never changed in place, only
+    replaced; its totals are kept per store). Without it, two queries in the usual case: the count with the id
+    bounds, then the page."""
     validate(q)
     descending = q.id_before is not None and q.id_after is None
     where, params = _where(q, [])
+    stats = _stats(con, where, params, totals)
     if q.offset:
         rows = con.execute(_SELECT + where + ' ORDER BY "id" LIMIT $n OFFSET $o', {**params, "n": q.limit + 1, "o": q.offset}).fetchall()
     else:
-        rows = _keyset_rows(con, q, descending)
+        rows = _keyset_rows(con, q, descending, stats)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     if descending:
         rows.reverse()
-    total = _total(con, where, params, totals)
+    total = stats.count
     results = [dict(zip(FIELDS, r, strict=True)) for r in rows]
     base = replace(q, offset=0, id_after=None, id_before=None)
     nxt = prev = None
@@ -250,22 +255,6 @@ def list_deleted_calls(con: duckdb.DuckDBPyConnection, q: ListQuery, totals: dic
         if not results and q.id_after is not None:
             prev = encode_cursor(replace(base, id_before=q.id_after + 1))
     return Page(results, nxt, prev, total)
-
-
-# at most this many filter sets' counts are kept per connection
-_TOTALS_KEPT = 1024
-
-
-def _total(con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any], totals: dict[tuple, int] | None) -> int:
-    key = tuple(sorted(params.items()))
-    if totals is not None and key in totals:
-        return totals[key]
-    total = int(con.execute("SELECT count(*) FROM deleted_calls" + where, params or None).fetchall()[0][0])  # noqa: S608 -- fixed clauses, values bound
-    if totals is not None:
-        if len(totals) >= _TOTALS_KEPT:
-            totals.clear()
-        totals[key] = total
-    return total
 
 
 def get_deleted_call(con: duckdb.DuckDBPyConnection, deleted_call_id: int) -> dict[str, Any]:
