@@ -11,11 +11,18 @@ share of them, with the access spool (``spool.py``).
 - ``published/protected.duckdb``: a copy of the lake's catalog, everything, for
   officers through the tool; attached read-only over the lake's data files
   (``catalog.py``), with the ducklake extension.
+- ``published/pages/``: the officers' page store (owner-only), each deleted month's
+  deleted calls as a DuckDB file sorted by id, named by ``manifest.json``. A
+  reader of the protected store sees ``deleted_calls`` through them (``attach_pages``):
+  a page of 100 reads a few DuckDB blocks (~2 ms) instead of 35 Parquet column
+  chunks through the catalog (~8-10 ms). Not on a shared warehouse, whose readers
+  attach the catalog itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -36,6 +43,9 @@ from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, quoted, schema_version_required
 
 Store = Literal["analyst", "protected"]
+# The officers' page store: a folder of published/, its manifest naming the current file of each deleted month.
+PAGES = "pages"
+MANIFEST = "manifest.json"
 STORES: tuple[Store, ...] = ("analyst", "protected")
 
 
@@ -107,6 +117,8 @@ def _open(settings: Settings, store: Store, path: Path) -> duckdb.DuckDBPyConnec
                 raise unreachable(settings, e) from e
             raise
         con.execute("USE protected")
+        if not settings.shared:
+            attach_pages(con, settings.published_dir)
     except BaseException:
         con.close()
         raise
@@ -128,3 +140,43 @@ def published_state(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     rows = con.execute('SELECT publishedAt, runId, schemaVersion FROM published_info').fetchall()
     at, run, version = rows[0]
     return {"publishedAt": at, "runId": run, "schemaVersion": version}
+
+
+def attach_pages(con: duckdb.DuckDBPyConnection, published_dir: Path, *, tries: int = 3) -> str | None:
+    """Let ``deleted_calls`` on this connection be the page store's months, attached read-only: a temp view that
+    shadows the lake's table of the protected store, as ``access_log``'s does (``read.analyst``). Returns the
+    view's statement, which each cursor of the connection runs too (temp objects are a connection's own), or None
+    when nothing is paged (no manifest: a store published before pages existed, or no deleted call; the lake's
+    table is read).
+
+    A publish replaces the manifest before it removes the files it no longer names; a reader that read the
+    previous manifest and finds a file gone reads the manifest again.
+    """
+    manifest = published_dir / PAGES / MANIFEST
+    for attempt in range(tries):
+        try:
+            months = json.loads(manifest.read_text())["months"]
+        except FileNotFoundError:
+            return None
+        if not months:
+            return None
+        aliases = []
+        try:
+            for k, (_, name) in enumerate(sorted(months.items())):
+                alias = f"page_{k}"
+                con.execute(f"ATTACH {quoted(str(published_dir / PAGES / name))} AS {alias} (READ_ONLY)")
+                aliases.append(alias)
+        except duckdb.Error as e:  # a file the manifest names is gone (replaced since it was read) or damaged
+            for alias in aliases:
+                con.execute(f"DETACH {alias}")
+            if attempt == tries - 1:
+                raise damaged_database(
+                    manifest, e, "the lake itself is not harmed: the next writer command publishes the page store "
+                    f"again (for example `deletedcalls --home {published_dir.parent} materialise`, as the warehouse's owner)",
+                ) from e
+            continue
+        union = " UNION ALL BY NAME ".join(f"SELECT * FROM {a}.deleted_calls" for a in aliases)  # noqa: S608 -- our aliases
+        view = f"CREATE OR REPLACE TEMP VIEW deleted_calls AS {union}"
+        con.execute(view)
+        return view
+    return None

@@ -318,8 +318,10 @@ def test_kill_9_during_publish_keeps_the_last_published_state_and_the_next_write
     assert deleted.json("sql", "SELECT count(*) AS n FROM calls") == before
     assert deleted.cli("materialise").exit_code == 0
     assert deleted.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": before[0]["n"] + 5}]
-    assert sorted(p.name for p in (deleted.home / "published").iterdir()) == ["analyst.duckdb", "data", "protected.duckdb"]
+    assert sorted(p.name for p in (deleted.home / "published").iterdir()) == ["analyst.duckdb", "data", "pages", "protected.duckdb"]
     assert not [p for p in (deleted.home / "published" / "data").rglob(".*")], "a killed publish left a temporary copy"
+    folder, months = _pages(deleted.home)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*months.values(), "manifest.json"])
 
 
 def test_kill_9_during_the_spool_fold_loses_no_entry_and_doubles_none(deleted):
@@ -457,3 +459,87 @@ def test_a_decompressed_delivery_left_by_a_killed_load_is_removed_by_the_next_wr
     (left / "text").write_text(f"target\n{number(1)}\n")
     deleted.cli("materialise", ok=True)
     assert not left.exists()
+
+
+# ---------------------------------------------------------------- the officers' page store
+
+
+def _pages(home: Path) -> tuple[Path, dict[str, str]]:
+    folder = home / "published" / "pages"
+    return folder, json.loads((folder / "manifest.json").read_text())["months"]
+
+
+def _page_rows(folder: Path, name: str) -> list[tuple]:
+    con = duckdb.connect(str(folder / name), read_only=True)
+    try:
+        return con.execute("SELECT * FROM deleted_calls ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+
+def test_officers_pages_are_a_private_duckdb_file_per_deleted_month_written_again_only_when_it_changes(deleted, write):
+    folder, months = _pages(deleted.home)
+    assert list(months) == ["2026-03"]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*months.values(), "manifest.json"])
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
+    assert _page_rows(folder, months["2026-03"]) == deleted.query("SELECT * FROM deleted_calls ORDER BY id")
+    march = (folder / months["2026-03"]).stat()
+    # a writer command that changes no deleted call writes no page
+    more = write("more.csv", csv_text([good_row(100 + i, target=number(60 + i)) for i in range(3)]))
+    deleted.cli("ingest", "cdr", str(more), ok=True)
+    _, again = _pages(deleted.home)
+    assert again == months and (folder / months["2026-03"]).stat().st_ino == march.st_ino
+    # a deletion dated January adds a month; March's file is kept as it was
+    log = write("jan.jsonl", json.dumps({"id": "UAL-J", "user": "carol", "timestamp": "2026-01-15T10:00:00Z",
+                                         "action": "delete_calls", "selector": {"callIds": [11]}}) + "\n")
+    deleted.cli("ingest", "deletions", str(log), ok=True)
+    deleted.cli("materialise", ok=True)
+    _, now = _pages(deleted.home)
+    assert sorted(now) == ["2026-01", "2026-03"] and now["2026-03"] == months["2026-03"]
+    assert (folder / now["2026-03"]).stat().st_ino == march.st_ino
+    january = _page_rows(folder, now["2026-01"])
+    assert january == deleted.query("SELECT * FROM deleted_calls WHERE callId = 11")
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*now.values(), "manifest.json"])
+    # another deletion dated March: March's file is a new one (the previous rows and the new), January's is kept
+    log = write("mar.jsonl", json.dumps({"id": "UAL-M", "user": "carol", "timestamp": "2026-03-20T10:00:00Z",
+                                         "action": "delete_calls", "selector": {"callIds": [12]}}) + "\n")
+    deleted.cli("ingest", "deletions", str(log), ok=True)
+    deleted.cli("materialise", ok=True)
+    _, later = _pages(deleted.home)
+    assert later["2026-01"] == now["2026-01"] and later["2026-03"] != now["2026-03"]
+    assert _page_rows(folder, later["2026-03"]) == deleted.query("SELECT * FROM deleted_calls WHERE deletedMonth = '2026-03' ORDER BY id")
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*later.values(), "manifest.json"])
+    # officers list exactly the lake's deleted calls, in id order, through the pages
+    listing = deleted.json("deleted-calls", "list", "--limit", "100", user=DPO)
+    assert [r["id"] for r in listing["results"]] == [r[0] for r in deleted.query("SELECT id FROM deleted_calls ORDER BY id")]
+    assert listing["total"] == 11
+    one = deleted.json("deleted-calls", "get", str(january[0][0]), user=DPO)
+    assert one["target"] == number(10) and one["callId"] == 11 and one["deletedMonth"] == "2026-01"
+
+
+def test_a_purged_month_leaves_no_page_file_and_no_byte_in_published(deleted, write):
+    log = write("jan.jsonl", json.dumps({"id": "UAL-J", "user": "carol", "timestamp": "2026-01-15T10:00:00Z",
+                                         "action": "delete_calls", "selector": {"callIds": [11]}}) + "\n")
+    deleted.cli("ingest", "deletions", str(log), ok=True)
+    deleted.cli("materialise", ok=True)
+    folder, months = _pages(deleted.home)
+    january = folder / months["2026-01"]
+    assert number(10).encode() in january.read_bytes(), "control: the scan below can see a page's numbers"
+    deleted.cli("retention", "enforce", "--as-of", "2026-05-02", ok=True)  # January's deleted calls expire, March's stay
+    _, after = _pages(deleted.home)
+    assert sorted(after) == ["2026-03"] and not january.exists()
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*after.values(), "manifest.json"])
+    raw = b"".join(p.read_bytes() for p in (deleted.home / "published").rglob("*") if p.is_file())
+    assert number(10).encode() not in raw
+    assert [r["callId"] for r in deleted.json("deleted-calls", "list", "--limit", "100", user=DPO)["results"]] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+
+
+def test_a_manifest_naming_a_missing_page_file_is_a_damaged_store_told_in_one_line(deleted):
+    folder, months = _pages(deleted.home)
+    (folder / months["2026-03"]).unlink()
+    result = deleted.cli("deleted-calls", "list", user=DPO)
+    assert result.exit_code == 6, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "materialise" in result.stderr
+    deleted.cli("materialise", ok=True)  # the next writer command publishes the pages again
+    assert deleted.json("deleted-calls", "list", user=DPO)["total"] == 9

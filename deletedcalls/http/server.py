@@ -45,7 +45,7 @@ from deletedcalls.clock import utc_now
 from deletedcalls.errors import DeletedCallsError, NotFound, UsageError
 from deletedcalls.http.openapi import MAX_OFFSET
 from deletedcalls.output import to_json
-from deletedcalls.published import store_path
+from deletedcalls.published import MANIFEST, PAGES, attach_pages, store_path
 from deletedcalls.read import reading
 from deletedcalls.read.access import SpoolUnwritable, record_access
 from deletedcalls.settings import Settings, load_settings
@@ -84,13 +84,14 @@ class _Generation:
     generation)."""
 
     con: duckdb.DuckDBPyConnection
-    key: tuple[int, int, int]
+    key: tuple[int, ...]
     tokens: dict[str, Any]
     users: int = 0
     retired: bool = False
     local: threading.local = field(default_factory=threading.local)
     cursors: list[duckdb.DuckDBPyConnection] = field(default_factory=list)
     totals: dict[tuple, Any] = field(default_factory=dict)
+    pages_view: str | None = None  # the page store's view, for each cursor (published.attach_pages)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the store (a DuckDB connection is used by one thread at a time)."""
@@ -98,6 +99,8 @@ class _Generation:
         if cur is None:
             cur = self.con.cursor()
             cur.execute("USE store")
+            if self.pages_view:
+                cur.execute(self.pages_view)
             self.local.cursor = cur
             self.cursors.append(cur)
         return cur
@@ -129,7 +132,7 @@ class StoreHolder:
         self._current: _Generation | None = None
         self._watcher: threading.Thread | None = None
 
-    def _snapshot(self, settings: Settings) -> tuple[int, int, int] | None:
+    def _snapshot(self, settings: Settings) -> tuple[int, ...] | None:
         """The shared catalog's current snapshot id, read by a connection of its own (one query to PostgreSQL)."""
         with self._probe_lock:
             try:
@@ -144,14 +147,19 @@ class StoreHolder:
                 return None
         return (int(rows[0][0]), 0, 0) if rows else None
 
-    def _key(self) -> tuple[int, int, int] | None:
+    def _key(self) -> tuple[int, ...] | None:
         if self.shared is not None:
             return self._snapshot(self.shared)
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        try:  # a publish replaces the page store's manifest, then the protected store: either is a new generation
+            pages = os.stat(self.path.parent / PAGES / MANIFEST)
+            page_key = (pages.st_ino, pages.st_mtime_ns)
+        except FileNotFoundError:
+            page_key = (0, 0)
+        return (st.st_ino, st.st_mtime_ns, st.st_size, *page_key)
 
     def _watch(self) -> None:
         import time
@@ -177,10 +185,10 @@ class StoreHolder:
         with self._lock:
             gen = self._current
             if gen is None or gen.key != key:
-                con = self._open()
+                con, pages_view = self._open()
                 from deletedcalls.read.tokens import token_table
 
-                new = _Generation(con, key, token_table(con))
+                new = _Generation(con, key, token_table(con), pages_view=pages_view)
                 if gen is not None:
                     gen.retired = True
                     if gen.users == 0:
@@ -195,18 +203,21 @@ class StoreHolder:
             if gen.retired and gen.users == 0:
                 gen.close()
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
+    def _open(self) -> tuple[duckdb.DuckDBPyConnection, str | None]:
+        pages_view = None
         if self.shared is not None:
             con = connection(self.shared)
             attach(con, published_lake(self.shared), "store", read_only=True)
+            con.execute("USE store")
         else:
             con = connection()
             attach(con, Lake(self.path, data_uri(self.path.parent.parent)), "store", read_only=True)
-        con.execute("USE store")
+            con.execute("USE store")
+            pages_view = attach_pages(con, self.path.parent)
         if current_version(con) != schema_version_required():
             con.close()
             raise ApiError(503, "the published store's schema differs from this server's; restart serve after the upgrade")
-        return con
+        return con, pages_view
 
 
 class SettingsHolder:

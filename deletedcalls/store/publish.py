@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import hashlib
+import json
 import os
 import shutil
 import time
@@ -49,7 +51,7 @@ from deletedcalls.catalog import ANALYST_STORE, analyst_data, analyst_filesystem
 from deletedcalls.clock import utc_now
 from deletedcalls.errors import ConfigError
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
-from deletedcalls.published import Store, store_path
+from deletedcalls.published import MANIFEST, PAGES, Store, store_path
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, quoted, sql
 from deletedcalls.store.keys import pending_touched
@@ -113,6 +115,9 @@ def remove_stale_temps(settings: Settings) -> None:
         for stale in walk_files(settings.published_dir / LINKS):
             if stale.name.startswith("."):
                 stale.unlink(missing_ok=True)
+        for stale in walk_files(settings.published_dir / PAGES):
+            if stale.name.startswith("."):
+                stale.unlink(missing_ok=True)
 
 
 def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> Published:
@@ -132,13 +137,18 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | No
         _write_analyst(con, files)
         con.execute(sql("publish/published_info"), {**info, "store": "analyst", "mode": "fresh"})
     _write_protected(con, settings, info, protected)
+    pages = None if settings.shared else _write_pages(con, settings)
     stores = (("analyst", analyst),) if settings.shared else (("analyst", analyst), ("protected", protected))
     for store, tmp in stores:
         _finish_file(settings, store, tmp)  # type: ignore[arg-type]
     crash_point("publish-written")
+    if pages is not None:
+        _put_manifest(settings, pages)
     for store, tmp in stores:
         os.replace(tmp, store_path(settings, store))  # type: ignore[arg-type]
     fsync_path(settings.published_dir)
+    if pages is not None:
+        _remove_superseded_pages(settings, pages)
     if settings.shared:  # the store every home's analysts read, then the copies it no longer names
         _put_analyst_store(settings, _analyst_gid(settings))
         _remove_superseded_analyst_files(settings, files)
@@ -406,3 +416,104 @@ def _finish_file(settings: Settings, store: Store, tmp: Path) -> None:
         os.chown(tmp, -1, gid)
         os.chmod(tmp, 0o640)
     fsync_path(tmp)
+
+
+# ---------------------------------------------------------------- the officers' page store
+
+
+def _write_pages(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
+    """The officers' page store: each deleted month's rows of ``deleted_calls`` as a DuckDB file of their own,
+    sorted by id, in ``published/pages/`` (owner-only). A month's file is named by its month and a fingerprint
+    of the lake files that hold it (data and delete files, which DuckLake never changes once written, and the
+    schema version), so a month whose files did not change since the last publish is not written again.
+
+    A month whose previous files are all still there unchanged only gained rows (a night's materialise): its
+    previous page file is copied and the new rows (ids past its last) appended, checked by count against the
+    lake; otherwise (an erasure, a compaction, a row of a lower id) the month is written whole. A night thus
+    writes what it adds, a purge writes nothing. Returns the manifest: {"months": {month: file name},
+    "files": {month: [lake files]}}.
+    """
+    folder = settings.published_dir / PAGES
+    with private_files():
+        folder.mkdir(exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    months: dict[str, list[str]] = {}
+    for data_file, delete_file in data_files(con, "deleted_calls"):
+        months.setdefault(_partition_month(str(data_file)), []).append(f"{data_file}|{delete_file or ''}")
+    previous = _read_manifest(folder)
+    version = current_version(con)
+    names: dict[str, str] = {}
+    for month, files in sorted(months.items()):
+        files.sort()
+        digest = hashlib.sha256("\n".join([f"schema {version}", *files]).encode()).hexdigest()[:20]
+        name = f"{month}.{digest}.duckdb"
+        target = folder / name
+        if not target.exists():
+            tmp = folder / f".{name}.tmp"
+            _remove_temp(tmp)
+            before = previous["months"].get(month)
+            grown = (before is not None and (folder / before).exists() and before.split(".")[1:2] != [digest]
+                     and previous.get("version") == version and set(previous["files"].get(month, [])) <= set(files))
+            if not (grown and _append_page(con, folder / before, tmp, month)):
+                _remove_temp(tmp)
+                with _attached(con, tmp):
+                    con.execute("CREATE TABLE pub.deleted_calls AS SELECT * FROM deleted_calls WHERE deletedMonth = $m ORDER BY id",
+                                {"m": month})
+            fsync_path(tmp)
+            os.replace(tmp, target)
+        names[month] = name
+    fsync_path(folder)
+    return {"months": names, "files": months, "version": version}
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (FileNotFoundError, ValueError):
+        return {"months": {}, "files": {}}
+    return {"months": manifest.get("months", {}), "files": manifest.get("files", {}), "version": manifest.get("version")}
+
+
+def _append_page(con: duckdb.DuckDBPyConnection, source: Path, tmp: Path, month: str) -> bool:
+    """``tmp``: a copy of a month's previous page file with the month's rows of higher ids appended; False (and
+    ``tmp`` to be written whole) when the result does not hold exactly the lake's rows of that month."""
+    _copy_private(source, tmp)
+    with _attached(con, tmp):
+        last = con.execute("SELECT max(id) FROM pub.deleted_calls").fetchall()[0][0]
+        con.execute("INSERT INTO pub.deleted_calls SELECT * FROM deleted_calls WHERE deletedMonth = $m AND id > $last ORDER BY id",
+                    {"m": month, "last": last if last is not None else -(2**62)})
+        got = con.execute("SELECT count(*) FROM pub.deleted_calls").fetchall()[0][0]
+        want = con.execute("SELECT count(*) FROM deleted_calls WHERE deletedMonth = $m", {"m": month}).fetchall()[0][0]
+    return bool(got == want)
+
+
+def _partition_month(path: str) -> str:
+    """The deleted month a deleted_calls file holds, from its partition folder (``deletedMonth=2026-03``)."""
+    for part in reversed(PurePosixPath(path).parts):
+        if part.startswith("deletedMonth="):
+            return part.removeprefix("deletedMonth=")
+    raise RuntimeError(f"a deleted_calls file outside a month's folder: {path}; not publishing it")
+
+
+def _put_manifest(settings: Settings, pages: dict[str, Any]) -> None:
+    """Name the current page files (``published/pages/manifest.json``), replaced whole by rename."""
+    folder = settings.published_dir / PAGES
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(pages, f, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, folder / MANIFEST)
+    fsync_path(folder)
+
+
+def _remove_superseded_pages(settings: Settings, pages: dict[str, Any]) -> None:
+    """Page files the manifest no longer names: a month purged (its rows must not outlive the purge) or rewritten."""
+    wanted = {*pages["months"].values(), MANIFEST}
+    folder = settings.published_dir / PAGES
+    for path in list(walk_files(folder)):
+        if path.name not in wanted:
+            path.unlink(missing_ok=True)
+    fsync_path(folder)
