@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,7 +79,12 @@ def remove_stale_clusters() -> list[Path]:
         try:
             pid, start = (root / OWNER).read_text().split()
         except (OSError, ValueError):
-            pid, start = "0", ""  # a folder killed before its owner file was written
+            # no owner file: a run killed before it wrote one, or a run that made its folder a moment ago and is
+            # writing it now (another worker's, another engineer's): only the first is old
+            with contextlib.suppress(OSError):
+                if time.time() - root.stat().st_mtime < 120:
+                    continue
+            pid, start = "0", ""
         if start and start_time(int(pid)) == start:
             continue  # its run is still going (another xdist worker, another engineer's run)
         if (root / "data" / "postmaster.pid").exists():
