@@ -51,7 +51,7 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
-    yield from tmpfs(tmp_path / "fs", "48m")
+    yield from tmpfs(tmp_path / "fs", "64m")  # the warehouse, its published stores and the officers' page store
 
 
 def fill(fs: Path, leave: int) -> None:

@@ -70,10 +70,12 @@ def test_a_deletion_rewrites_only_the_files_holding_the_calls_it_deletes_and_no_
     after = {p.parent.name: p for p in current_calls(months)}
     assert after["month=2"] == before["month=2"] and after["month=3"] == before["month=3"], "other months untouched"
     assert after["month=1"] != before["month=1"], "January's file was rewritten without the deleted calls"
-    # everything an analyst's group can be given: published/ but the officers' catalog copy, which is owner-only
+    # everything an analyst's group can be given: published/ but the officers' catalog copy and page store, owner-only
     protected = months.home / "published" / "protected.duckdb"
-    assert protected.stat().st_mode & 0o777 == 0o600
-    readable = [p for p in files_under(months.home / "published") if p != protected]
+    pages = months.home / "published" / "pages"
+    assert protected.stat().st_mode & 0o777 == 0o600 and pages.stat().st_mode & 0o777 == 0o700
+    readable = [p for p in files_under(months.home / "published") if p != protected and pages not in p.parents]
+    assert holding([p for p in files_under(pages)], number(3)), "control: the officers' pages hold the deleted calls"
     current = current_calls(months)
     for i in (3, 4):
         assert holding(readable, number(i)) == [], f"deleted number {number(i)} is in a published file"
