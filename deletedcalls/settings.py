@@ -367,16 +367,32 @@ def check_lake(where: object, lake: dict[str, Any]) -> None:
     from urllib.parse import urlsplit
 
     url = urlsplit(catalog)
-    if url.scheme not in ("postgresql", "postgres") or not url.hostname or not url.path.strip("/"):
-        raise ConfigError(f"{where}: lake.catalog {catalog!r} is not a postgresql://user@host:port/database URL")
-    if url.password is not None:
+    if _holds_password(catalog):  # before any message that would echo the URL
         raise ConfigError(f"{where}: lake.catalog holds a password; leave it out (libpq reads $PGPASSWORD or a "
                           "~/.pgpass / $PGPASSFILE file, owner-only)")
+    if url.scheme not in ("postgresql", "postgres") or not url.hostname or not url.path.strip("/"):
+        raise ConfigError(f"{where}: lake.catalog {catalog!r} is not a postgresql://user@host:port/database URL")
     if not (data.startswith("s3://") and len(data) > 5) and not (data.startswith("file:///") and len(data) > 8):
         raise ConfigError(f"{where}: lake.data {data!r} is not an s3://bucket/prefix or file:///absolute/folder URI")
     if not urlsplit(data).path.strip("/"):  # the analysts' prefix is beside it (catalog.analyst_data): in the bucket
         raise ConfigError(f"{where}: lake.data {data!r} names no prefix in its bucket or folder; add one "
                           "(s3://bucket/warehouse): the analysts' copies go beside it, under warehouse-analyst/")
+
+
+def _holds_password(catalog: str) -> bool:
+    """Whether a catalog URL carries a password: in its userinfo (``user:secret@``, also an empty one) or as libpq's
+    ``password=`` parameter, in any case and however percent-encoded (issue 30, finding 4). Read as text too, so
+    that a URL ``urlsplit`` cannot read is judged the same way."""
+    from urllib.parse import unquote, urlsplit
+
+    text = unquote(catalog).lower()
+    if re.search(r"[?&]\s*password\s*=", text):
+        return True
+    try:
+        return urlsplit(catalog).password is not None
+    except ValueError:  # an unreadable URL (a bad IPv6 host): its userinfo by hand
+        userinfo, at, _ = catalog.split("://", 1)[-1].partition("@")
+        return bool(at) and ":" in userinfo
 
 
 def _unknown(path: Path, key: str, known: dict[str, Any]) -> str:

@@ -49,6 +49,7 @@ from deletedcalls.store.lake import (
     remove_orphans,
     tidy,
 )
+from deletedcalls.store.prefixes import check_catalog, check_homes, check_new, check_own, claim
 from deletedcalls.store.publish import publish, remove_stale_temps
 from deletedcalls.store.runs import finish_run, mark_interrupted, start_run
 from deletedcalls.store.warehouse import (
@@ -82,6 +83,8 @@ def writing(settings: Settings) -> Iterator[Session]:
         session = Session(connect(settings))
         try:
             check_schema(session.con, settings)
+            if settings.shared:
+                check_own(session.con, settings)  # never clean a prefix another warehouse marked (store/prefixes.py)
             remove_orphans(session.con)  # a killed writer's uncommitted files (nobody else writes: we hold the lock)
             try:
                 yield session
@@ -142,16 +145,16 @@ def init_warehouse(settings: Settings, *, catalog: str | None = None, data: str 
     refuse_foreign_home(home)
     settings = shared_settings(settings, catalog, data)
     created = not settings.database.exists()
+    if settings.shared:
+        return _init_shared(settings, home, lake_config(settings))
     with private_files():  # everything init creates is owner-only from the start; nothing it did not create is chmod-ed
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         settings.dr_dir.mkdir(exist_ok=True, mode=0o700)
-        return _init_inside(settings, home, created, DEFAULT_CONFIG if not settings.shared else lake_config(settings))
+        return _init_inside(settings, home, created)
 
 
 def _init_inside(settings: Settings, home: Path, created: bool, text: str = DEFAULT_CONFIG) -> InitResult:
     """Write the config and create or upgrade the database; a failure keeps nothing half-made (SPEC 2.3)."""
-    if settings.shared:
-        return _init_shared(settings, home, text)
     write_config(home, text)
     with exclusive(settings):
         fresh = not settings.database.exists()  # decided under the lock: only a database this call made is removed
@@ -238,6 +241,8 @@ def _migrate_and_publish(con: duckdb.DuckDBPyConnection, settings: Settings, sta
             check_schema(con, settings)
         apply_migrations(con)
         after = current_version(con)
+        if settings.shared:
+            claim(con, settings)  # the data prefix is this warehouse's, before anything there is tidied
         publish_state(con, settings, None, started)
     finally:
         close_lake(con)
@@ -245,12 +250,51 @@ def _migrate_and_publish(con: duckdb.DuckDBPyConnection, settings: Settings, sta
 
 
 def _init_shared(settings: Settings, home: Path, text: str) -> InitResult:
-    """A home of a shared warehouse: its config, then the catalog created or upgraded under the writer lock, and published."""
-    write_config(home, text)
-    with exclusive(settings):
-        started = utc_now()
-        before, after = _migrate_and_publish(open_connection(settings), settings, started)
+    """A home of a shared warehouse: its prefixes checked (``prefixes``), its config, then the catalog created or
+    upgraded under the writer lock, the data prefix marked as its own, and published.
+
+    The checks come before anything is written; a failure after them (a catalog that stops answering, a prefix
+    claimed meanwhile) removes the config and whatever else this call made in the home, so the same command
+    completes once the cause is fixed (issue 30, finding 7)."""
+    check_homes(settings)
+    if not check_catalog(settings):  # a new warehouse (exit 7 here when nobody answers: nothing written yet)
+        check_new(settings)
+    made = _made_here(home)
+    try:
+        with private_files():  # everything init creates is owner-only from the start
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            settings.dr_dir.mkdir(exist_ok=True, mode=0o700)
+            write_config(home, text)
+            with exclusive(settings):
+                started = utc_now()
+                before, after = _migrate_and_publish(open_connection(settings), settings, started)
+    except BaseException:
+        _remove_made(home, made)
+        raise
     return InitResult(home=home, created=before == 0, from_version=before, to_version=after)
+
+
+def _made_here(home: Path) -> frozenset[str] | None:
+    """What the home held before init (None: there was no home): init removes only what it added."""
+    return frozenset(p.name for p in home.iterdir()) if home.is_dir() else None
+
+
+def _remove_made(home: Path, before: frozenset[str] | None) -> None:
+    """After a failed shared init: remove the entries of the home this call made, and the home if it made it.
+    A home that held a config before (a second init of a working home) is left as it was."""
+    import shutil
+
+    if before is not None and CONFIG_NAME in before:
+        return
+    with contextlib.suppress(OSError):
+        for entry in home.iterdir():
+            if before is None or entry.name not in before:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        if before is None:
+            home.rmdir()
 
 
 def _old_layout(settings: Settings) -> bool:
