@@ -294,6 +294,51 @@ def test_an_analyst_on_a_shared_home_reaches_neither_the_catalog_database_nor_pr
         assert number(0) not in result.stdout + result.stderr and "ducklake" not in result.stdout
 
 
+@postgres
+@pytest.mark.parametrize("where", ["s3", "mount"])
+def test_an_analyst_reads_no_lake_file_through_the_analysts_prefix_however_the_path_is_spelled(where, lake, s3, tmp_path):
+    """Issue 30, finding 1: DuckDB's allowed_directories is a string-prefix check and the S3 client resolves
+    ``..``, so ``s3://b/wh-analyst/../wh/…`` reached the lake's files. The analysts' connection now opens exactly
+    the files its calls view names: every other spelling is refused (exit 4, logged), built at run time too."""
+    data = lake["data"] if where == "s3" else (tmp_path / "shared-mount").as_uri()
+    a, b = two_homes(tmp_path, lake["catalog"], data)
+    twenty_calls_three_deleted(a, tmp_path)
+    assert b.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 17}]  # control: the view's files open
+    base = "warehouse" if where == "s3" else "shared-mount"  # the data prefix's last name
+    if where == "s3":
+        keys, root = list(s3.objects(lake["bucket"])), f"s3://{lake['bucket']}/"
+    else:
+        keys, root = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()], f"{tmp_path}/"
+    deleted = next(k for k in keys if k.startswith(f"{base}/main/deleted_calls/") and k.endswith(".parquet"))
+    analysts = next(k for k in keys if k.startswith(f"{base}-analyst/calls/"))
+    lake_file = deleted  # a file of the lake holding the deleted calls
+    prefix = f"{root}{base}-analyst/"
+    control = b.cli("sql", f"SELECT count(*) AS n FROM read_parquet('{root}{deleted}')", "--json", user="dpo")
+    assert control.exit_code == 0 and json.loads(control.stdout) == [{"n": 3}], control.stderr  # an officer's read
+    attempts = [
+        f"read_parquet('{prefix}../{lake_file}')",
+        f"read_parquet('{prefix}calls/../../{lake_file}')",
+        f"read_parquet('{root}{analysts}/../../../{lake_file}')",
+        f"read_parquet('{prefix}' || '..' || '/{lake_file}')",  # built at run time: no '/../' in the text
+        f"read_parquet(concat('{prefix}', chr(46), chr(46), '/{lake_file}'))",
+        f"read_parquet('{prefix}%2e%2e/{lake_file}')",
+        f"read_parquet('{prefix}%2E%2E%2F{lake_file}')",
+        f"read_parquet('{prefix}calls//../../{lake_file}')",
+        f"read_parquet('{prefix.replace('-analyst/', '-analyst//')}../{lake_file}')",
+        f"read_parquet('{prefix}./../{lake_file}')",
+        f"read_parquet('{prefix}calls/*.parquet')",  # no folder, not even the analysts' own
+        f"read_blob('{prefix}../{lake_file}')",
+    ]
+    for source in attempts:
+        q = f"SELECT * FROM {source}"
+        result = b.cli("sql", q, "--json")
+        assert result.exit_code == 4, (q, result.exit_code, result.stdout[:300], result.stderr)
+        assert result.stdout == "" and number(1) not in result.stderr, q
+    refused = [e for e in b.access_log("command", "allowed", "reason") if e[0] == "sql" and not e[1]]
+    assert refused == [("sql", False, "reads files")] * len(attempts), refused
+    assert b.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 17}]  # and the view still reads its files
+
+
 # ---------------------------------------------------------------- without a server
 
 
