@@ -249,6 +249,53 @@ def test_a_purge_removes_the_purged_months_bytes_from_the_bucket(lake, s3, tmp_p
     assert a.json("sql", "SELECT count(*) AS n FROM retention_events WHERE erasedAt IS NULL", user="dpo") == [{"n": 0}]
 
 
+@postgres
+def test_a_purge_never_makes_readers_wait_and_exits_5_when_a_reader_holds_the_catalog(lake, postgres_server, tmp_path):
+    """Issue 30, finding 9: the catalog's VACUUM FULL after a purge queued every new reader behind its lock request
+    for 20 s and then exited 1 on a closed connection. Now it waits a moment per try: a reader started meanwhile
+    answers at once, the command exits 5 with one line, the purge is kept and the next run erases."""
+    import psycopg
+
+    a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
+    rows = [good_row(i, target=number(i + 1)) for i in range(20)]  # call id i+1
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bt.csv").write_text(csv_text(rows))
+    (tmp_path / "in" / "d.jsonl").write_text(entry("UAL-1", [1, 2, 3], "2026-01-15T10:00:00Z"))
+    a.cli("ingest", "cdr", str(tmp_path / "in" / "bt.csv"), ok=True)
+    a.cli("ingest", "deletions", str(tmp_path / "in" / "d.jsonl"), ok=True)
+    a.cli("materialise", ok=True)
+    url = lake["catalog"]
+    holder = psycopg.connect(url)  # a reader in a long transaction: it holds ducklake_snapshot until it ends
+    try:
+        holder.execute("SELECT count(*) FROM ducklake_snapshot").fetchall()
+        proc = run_cli(b.home, "retention", "enforce", "--as-of", "2026-06-01", text=True)
+        waits = []
+        with psycopg.connect(url, autocommit=True) as watch:
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline:
+                queued = watch.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+                                       "'ducklake_snapshot'::regclass").fetchone()
+                if queued and queued[0]:  # the VACUUM asks for the table: a new reader now
+                    started = time.monotonic()
+                    with psycopg.connect(url, autocommit=True) as reader:
+                        reader.execute("SELECT count(*) FROM ducklake_snapshot").fetchall()
+                    waits.append(time.monotonic() - started)
+                time.sleep(0.2)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        holder.close()
+    assert waits, "the VACUUM never asked for the held table: the test proved nothing"
+    assert max(waits) < 3, f"a reader waited {max(waits):.1f} s behind the catalog's VACUUM"
+    assert proc.returncode == 5, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]  # the others: the purge's progress
+    assert len(errors) == 1 and "ducklake_snapshot" in errors[0] and "next retention run" in errors[0], err
+    assert "Traceback" not in err and "unexpected" not in err, err
+    assert a.json("sql", "SELECT count(*) AS n FROM deleted_calls", user="dpo") == [{"n": 0}]  # purged all the same
+    assert a.json("sql", "SELECT count(*) AS n FROM retention_events WHERE erasedAt IS NULL", user="dpo") != [{"n": 0}]
+    b.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)  # no reader now: the erasure completes
+    assert a.json("sql", "SELECT count(*) AS n FROM retention_events WHERE erasedAt IS NULL", user="dpo") == [{"n": 0}]
+
+
 # what an officer reads of each table after the demo's night: every column but the instants a command stamps
 NIGHT_TABLES = {
     "calls": "SELECT * FROM calls ORDER BY carrier, carrierCallID",
@@ -466,9 +513,24 @@ def test_a_purge_leaves_no_purged_byte_in_the_catalog_databases_files(lake, post
         files = [p.read_bytes() for p in (postgres_server.data / "base" / oid).iterdir() if p.is_file()]
         return [n for n in purged if any(n in f for f in files)]
 
+    # the planner's statistics (autovacuum's ANALYZE), as a catalog made before they were turned off has them
+    old = "SELECT DISTINCT tablename, attname FROM pg_stats WHERE tablename LIKE 'ducklake%' AND attname LIKE '%value'"
+    columns = [line.split("|") for line in postgres_server.psql(db, old).stdout.split()]
+    assert ["ducklake_file_column_stats", "min_value"] not in columns, "the writer turned them off on every value column"
+    for table in ("ducklake_file_column_stats", "ducklake_table_column_stats"):
+        for column in ("min_value", "max_value"):
+            assert postgres_server.psql(db, f"ALTER TABLE {table} ALTER COLUMN {column} SET STATISTICS -1").returncode == 0
+    assert postgres_server.psql(db, "ANALYZE").returncode == 0
+    stats = "SELECT string_agg(histogram_bounds::text || coalesce(most_common_vals::text, ''), ' ') FROM pg_stats " \
+            "WHERE tablename = 'ducklake_file_column_stats' AND attname = 'min_value'"
+    assert number(1) in postgres_server.psql(db, stats).stdout, "control: ANALYZE copied a purged number"
     assert in_table_files(), "control: the deleted calls' statistics are in the catalog's files before the purge"
     b.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)  # January's deletions expire
     assert in_table_files() == []
+    assert postgres_server.psql(db, stats).stdout.strip() == "", "the planner's statistics of the purged are gone"
+    assert postgres_server.psql(db, "ANALYZE").returncode == 0  # and an ANALYZE now copies no value back
+    assert all(number(i) not in postgres_server.psql(db, "SELECT * FROM pg_stats WHERE tablename LIKE 'ducklake%'").stdout
+               for i in range(7, 21)), "kept numbers in the planner's statistics: they are not turned off"
     kept = "SELECT count(*) FROM ducklake_data_file"
     assert int(postgres_server.psql(db, kept).stdout) > 0, "control: the catalog still lists the kept files"
     assert a.json("sql", "SELECT count(*) AS n FROM deleted_calls", user="dpo") == [{"n": 2}]
