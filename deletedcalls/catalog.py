@@ -395,6 +395,42 @@ def _session(settings: Settings) -> Iterator[Any]:
         session.close()  # the session ends: PostgreSQL releases its advisory lock
 
 
+# How S3 (DuckDB's httpfs, pyarrow, the AWS chain) words a data location that cannot be used, and what to say.
+_STORAGE_TEXTS = (
+    (("nosuchbucket", "no_such_bucket", "specified bucket does not exist"), "its bucket does not exist"),
+    (("secret validation failure", "no credentials", "unable to locate credentials", "invalidaccesskeyid",
+      "signaturedoesnotmatch", "invalidtoken", "expiredtoken", "accessdenied", "access denied", "http 403", "forbidden"),
+     "the S3 credentials (the AWS chain: environment, profile, role) are missing or refused there"),
+    (("could not resolve host", "connection refused", "could not establish connection", "failed to connect",
+      "couldn't connect", "timed out"), "its S3 endpoint does not answer"),
+)
+
+
+def storage_failure(error: BaseException, home: Path) -> EnvironmentFailure | None:
+    """Exit 7 for a shared warehouse's S3 data location that cannot be used (a bucket that does not exist,
+    missing or refused credentials, an endpoint that does not answer), in one line naming it; None for anything
+    else. The error's own text is not shown: an S3 error may quote a request's headers."""
+    text = " ".join(str(error).split()).lower()
+    if "s3" not in text and "aws" not in text and "bucket" not in text and "credential" not in text:
+        return None
+    why = next((what for needles, what in _STORAGE_TEXTS if any(n in text for n in needles)), None)
+    if why is None:
+        return None
+    try:
+        from deletedcalls.settings import load_settings
+
+        settings = load_settings(home)
+        where = settings.lake_data if settings.shared else ""
+    except Exception:  # noqa: BLE001 -- no readable config: the location is named as the error names it
+        where = ""
+    if where and not where.startswith("s3://"):
+        return None
+    failure = EnvironmentFailure(f"cannot use the shared data location {where or 'on S3'} of {home}: {why}; "
+                                 "fix it and run the same command again")
+    failure.__cause__ = error if isinstance(error, Exception) else None
+    return failure
+
+
 def unreachable(settings: Settings, error: Exception) -> EnvironmentFailure:
     """Exit 7 for a shared catalog or data location that cannot be reached (no server, refused, bad credentials)."""
     text = " ".join(str(error).split())[:300]

@@ -296,6 +296,38 @@ def test_a_purge_never_makes_readers_wait_and_exits_5_when_a_reader_holds_the_ca
     assert a.json("sql", "SELECT count(*) AS n FROM retention_events WHERE erasedAt IS NULL", user="dpo") == [{"n": 0}]
 
 
+@postgres
+def test_a_bucket_that_does_not_exist_or_no_credentials_is_exit_7_naming_the_location(lake, postgres_server, tmp_path,
+                                                                                     monkeypatch):
+    """Issue 30, finding 8: these were exit 1 "unexpected error" (NoSuchBucket, Secret Validation Failure)."""
+    a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
+    a.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 20)), ok=True)
+
+    def refused(w: Warehouse, *args: str, where: str, user: str = "analyst") -> None:
+        result = w.cli(*args, user=user)
+        assert result.exit_code == 7, (args, result.exit_code, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and where in result.stderr, result.stderr
+        assert "unexpected" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+    missing = "s3://no-such-bucket-30/warehouse"
+    fresh = Warehouse(tmp_path / "fresh")
+    refused(fresh, "init", "--catalog", postgres_server.database(), "--data", missing, where=missing)
+    config = b.home / "config.toml"
+    config.write_text(config.read_text().replace(lake["data"], missing))  # B's data now names a bucket nobody made
+    refused(b, "ingest", "cdr", str(calls_csv(tmp_path, "bt2.csv", 100, 5)), where=missing)
+    refused(b, "sql", "SELECT count(*) FROM calls", where=missing)
+    with monkeypatch.context() as m:  # no credentials anywhere in the AWS chain
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            m.delenv(name, raising=False)
+        m.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        m.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        m.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        refused(a, "ingest", "cdr", str(calls_csv(tmp_path, "bt2.csv", 100, 5)), where=lake["data"])
+        refused(a, "sql", "SELECT count(*) FROM calls", where=lake["data"])
+        refused(a, "sql", "SELECT count(*) FROM calls", where=lake["data"], user="dpo")
+    assert a.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 20}]  # control: with them, it answers
+
+
 # what an officer reads of each table after the demo's night: every column but the instants a command stamps
 NIGHT_TABLES = {
     "calls": "SELECT * FROM calls ORDER BY carrier, carrierCallID",
