@@ -420,11 +420,15 @@ def storage_failure(error: BaseException, home: Path) -> EnvironmentFailure | No
         from deletedcalls.settings import load_settings
 
         settings = load_settings(home)
-        where = settings.lake_data if settings.shared else ""
-    except Exception:  # noqa: BLE001 -- no readable config: the location is named as the error names it
+    except Exception:  # noqa: BLE001 -- no readable config (an init that failed early): the location is not named
         where = ""
-    if where and not where.startswith("s3://"):
-        return None
+    else:
+        where = settings.lake_data if settings.shared else ""
+        if not where.startswith("s3://"):
+            return None  # a home of its own, or a mount: not the lake's bucket (a DR target's is DR's to report)
+        bucket = where.removeprefix("s3://").split("/", 1)[0].lower()
+        if bucket not in text and "secret validation failure" not in text:  # our secrets are the lake's only
+            return None
     failure = EnvironmentFailure(f"cannot use the shared data location {where or 'on S3'} of {home}: {why}; "
                                  "fix it and run the same command again")
     failure.__cause__ = error if isinstance(error, Exception) else None
