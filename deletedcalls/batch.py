@@ -202,6 +202,8 @@ def _stages(
     ret = {"partitions": len(result.archived), "rowsPurged": result.rows_purged, "shredded": len(result.shredded),
            "erased": result.erased, "retentionDays": settings.retention_days, "seconds": round(time.perf_counter() - start, 3)}
     summary.stages["retention"] = ret
+    if result.postponed is not None:  # the night's work is committed: a warning, and the next night erases again
+        logs.warning(str(result.postponed), stage="retention")
     logs.info(f"retention as of {as_of}: archived {len(result.archived)} partition(s), purged {result.rows_purged} rows",
               stage="retention", **ret)
     return summary

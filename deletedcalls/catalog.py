@@ -36,6 +36,7 @@ import contextlib
 import functools
 import importlib.util
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,16 +253,90 @@ def writer_lock(settings: Settings) -> Iterator[None]:
                 f"warehouse {settings.home} is busy: another deletedcalls process (on this or another machine) is "
                 "writing to its shared catalog; try again later"
             )
+        _quiet(session)  # before this command writes a value
         try:
             yield
         finally:  # released now: a closed session's backend exits a moment later, and the next command may be quicker
+            _quiet(session)  # a table this command made (init's, an inlined table's new version)
             with contextlib.suppress(_psycopg().Error):
                 session.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK_KEY,))
 
 
-# How long the catalog's VACUUM FULL waits for a table a reader holds before the purge's command gives up (exit 5;
-# the next retention run erases again): its exclusive lock queues new readers behind it while it waits.
-VACUUM_LOCK_TIMEOUT = "20s"
+def _quiet(session: Any) -> None:
+    """``quiet_statistics``, one try of LOCK_TIMEOUT per lock: what a reader held, the next writer command does."""
+    with contextlib.suppress(_psycopg().Error):
+        session.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        quiet_statistics(session, attempts=1)
+
+
+# The catalog's upkeep (VACUUM FULL after a purge; dropping planner statistics) needs a table's exclusive lock, and
+# while it waits for one a reader holds, PostgreSQL queues every new reader of that table behind it (issue 30,
+# finding 9: a reader waited 20 s). So each attempt waits a moment only, then lets the queue through and tries again.
+LOCK_TIMEOUT = "1s"
+LOCK_ATTEMPTS = 4
+LOCK_PAUSE_SECONDS = 2.0
+# Column types of DuckLake's own tables that hold no value of a call (ids, counts, sizes, flags): their planner
+# statistics are kept. Every other column (min_value, max_value, partition values, names, paths) and every column of
+# an inlined data table (``ducklake_inlined_data_*``: the rows themselves) gets none (``quiet_statistics``).
+NO_VALUE_TYPES = ("smallint", "integer", "bigint", "boolean", "real", "double precision", "oid")
+
+
+def _exclusively(session: Any, statement: Any, attempts: int = LOCK_ATTEMPTS) -> bool:
+    """Run ``statement`` (which takes a table's lock) within LOCK_TIMEOUT, in up to LOCK_ATTEMPTS tries spaced by
+    LOCK_PAUSE_SECONDS; False when a reader held the table every time (the session sets its lock_timeout)."""
+    psycopg = _psycopg()
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(LOCK_PAUSE_SECONDS)
+        try:
+            session.execute(statement)
+            return True
+        except psycopg.errors.LockNotAvailable:
+            continue
+    return False
+
+
+def quiet_statistics(session: Any, attempts: int = LOCK_ATTEMPTS) -> bool:
+    """No PostgreSQL planner statistics on the catalog's value-holding columns, and none kept from before; idempotent.
+
+    ANALYZE (autovacuum's too) copies a sample of each column into ``pg_statistic`` (most common values, histogram
+    bounds): the min/max phone numbers of ``ducklake_file_column_stats`` stayed there after a purge (issue 30,
+    finding 5). ``SET STATISTICS 0`` stops the collection (a SHARE UPDATE EXCLUSIVE lock: readers go on), but ANALYZE
+    then leaves a column's old row in place; ``ALTER COLUMN … TYPE`` its own type drops it (PostgreSQL's
+    RemoveStatistics; an exclusive lock, taken as ``_exclusively`` does), and VACUUM FULL of ``pg_statistic``, which a
+    database owner may run on PostgreSQL 15, rewrites that catalog without the dead rows. Run by the writer's session
+    at the start and end of every writer command (``writer_lock``) and after a purge (``vacuum_catalog``). Returns
+    False when something was left for the next time (a reader held a table, or the role does not own the database).
+    """
+    psycopg = _psycopg()
+    sql = psycopg.sql
+    columns = session.execute(
+        "SELECT c.relname, a.attname, a.attstattarget, format_type(a.atttypid, a.atttypmod), "
+        "       EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = c.relname "
+        "               AND s.attname = a.attname) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid "
+        "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE 'ducklake%%' AND a.attnum > 0 "
+        "AND NOT a.attisdropped AND (c.relname LIKE 'ducklake_inlined_data%%' "
+        "     OR format_type(a.atttypid, NULL) <> ALL(%s)) ORDER BY 1, 2", (list(NO_VALUE_TYPES),)).fetchall()
+    done, dropped = True, False
+    for table, column, target, kind, analysed in columns:
+        ident = sql.Identifier(table), sql.Identifier(column)
+        if target != 0:
+            done &= _exclusively(session, sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET STATISTICS 0").format(*ident),
+                                 attempts)
+        if analysed:  # collected before: its own type again drops pg_statistic's row (no rewrite, the same type)
+            ok = _exclusively(session, sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(*ident, sql.SQL(kind)),
+                              attempts)
+            done &= ok
+            dropped |= ok
+    if dropped:
+        owner = session.execute("SELECT pg_has_role(datdba, 'USAGE') FROM pg_database "
+                                "WHERE datname = current_database()").fetchone()
+        if owner and owner[0]:
+            done &= _exclusively(session, "VACUUM (FULL) pg_catalog.pg_statistic", attempts)
+        else:  # PostgreSQL skips it with a warning: the dead rows' bytes stay until the space is reused
+            done = False
+    return done
 
 
 def vacuum_catalog(settings: Settings) -> list[str]:
@@ -272,24 +347,28 @@ def vacuum_catalog(settings: Settings) -> list[str]:
     the catalog"). VACUUM FULL writes each DuckLake table anew and drops the old file. It runs outside a
     transaction (DuckDB's postgres extension cannot: it wraps every statement in one), in the writer's session
     kind: psycopg in autocommit. A reader's transaction that began before the purge keeps its rows visible, and
-    then present, until the next VACUUM. The catalog's WAL is PostgreSQL's (docs/SCALE.md).
+    then present, until the next VACUUM. Readers wait a moment at most (``_exclusively``); a table a reader held
+    through every attempt is left, and the purge's command exits 5 (``WarehouseBusy``): the purge itself is
+    committed, its events stay unerased, and the next retention run erases again. The planner's statistics go
+    too (``quiet_statistics``). The catalog's WAL is PostgreSQL's (docs/SCALE.md).
     """
     psycopg = _psycopg()
     with _session(settings) as session:
         try:
-            session.execute(f"SET lock_timeout = '{VACUUM_LOCK_TIMEOUT}'")
+            session.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
             tables = [r[0] for r in session.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'ducklake%%' "
                 "ORDER BY tablename").fetchall()]
-            for table in tables:
-                session.execute(psycopg.sql.SQL("VACUUM (FULL) {}").format(psycopg.sql.Identifier(table)))
-        except psycopg.errors.LockNotAvailable as e:
-            raise WarehouseBusy(
-                f"warehouse {settings.home}: the purge is done, but the VACUUM of its shared catalog waited over "
-                f"{VACUUM_LOCK_TIMEOUT} for a reader; the next retention run (retention enforce, run) erases again"
-            ) from e
+            held = [t for t in tables
+                    if not _exclusively(session, psycopg.sql.SQL("VACUUM (FULL) {}").format(psycopg.sql.Identifier(t)))]
+            statistics = quiet_statistics(session)
         except psycopg.Error as e:
             raise unreachable(settings, e) from e
+    if held or not statistics:
+        what = f"table(s) {', '.join(held)}" if held else "tables whose planner statistics go"
+        raise WarehouseBusy(
+            f"warehouse {settings.home}: the purge is done, but readers held {what} in the shared catalog through "
+            f"{LOCK_ATTEMPTS} tries of {LOCK_TIMEOUT}; the next retention run (retention enforce, run) erases again")
     return tables
 
 
@@ -314,6 +393,46 @@ def _session(settings: Settings) -> Iterator[Any]:
         yield session
     finally:
         session.close()  # the session ends: PostgreSQL releases its advisory lock
+
+
+# How S3 (DuckDB's httpfs, pyarrow, the AWS chain) words a data location that cannot be used, and what to say.
+_STORAGE_TEXTS = (
+    (("nosuchbucket", "no_such_bucket", "specified bucket does not exist"), "its bucket does not exist"),
+    (("secret validation failure", "no credentials", "unable to locate credentials", "invalidaccesskeyid",
+      "signaturedoesnotmatch", "invalidtoken", "expiredtoken", "accessdenied", "access denied", "http 403", "forbidden"),
+     "the S3 credentials (the AWS chain: environment, profile, role) are missing or refused there"),
+    (("could not resolve host", "connection refused", "could not establish connection", "failed to connect",
+      "couldn't connect", "timed out"), "its S3 endpoint does not answer"),
+)
+
+
+def storage_failure(error: BaseException, home: Path) -> EnvironmentFailure | None:
+    """Exit 7 for a shared warehouse's S3 data location that cannot be used (a bucket that does not exist,
+    missing or refused credentials, an endpoint that does not answer), in one line naming it; None for anything
+    else. The error's own text is not shown: an S3 error may quote a request's headers."""
+    text = " ".join(str(error).split()).lower()
+    if "s3" not in text and "aws" not in text and "bucket" not in text and "credential" not in text:
+        return None
+    why = next((what for needles, what in _STORAGE_TEXTS if any(n in text for n in needles)), None)
+    if why is None:
+        return None
+    try:
+        from deletedcalls.settings import load_settings
+
+        settings = load_settings(home)
+    except Exception:  # noqa: BLE001 -- no readable config (an init that failed early): the location is not named
+        where = ""
+    else:
+        where = settings.lake_data if settings.shared else ""
+        if not where.startswith("s3://"):
+            return None  # a home of its own, or a mount: not the lake's bucket (a DR target's is DR's to report)
+        bucket = where.removeprefix("s3://").split("/", 1)[0].lower()
+        if bucket not in text and "secret validation failure" not in text:  # our secrets are the lake's only
+            return None
+    failure = EnvironmentFailure(f"cannot use the shared data location {where or 'on S3'} of {home}: {why}; "
+                                 "fix it and run the same command again")
+    failure.__cause__ = error if isinstance(error, Exception) else None
+    return failure
 
 
 def unreachable(settings: Settings, error: Exception) -> EnvironmentFailure:

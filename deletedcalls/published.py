@@ -35,10 +35,11 @@ from deletedcalls.catalog import (
     attach,
     connection,
     published_lake,
+    storage_failure,
     unreachable,
 )
 from deletedcalls.environment import damaged_database, is_damaged
-from deletedcalls.errors import IntegrityFailure, UsageError
+from deletedcalls.errors import EnvironmentFailure, IntegrityFailure, UsageError
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, quoted, schema_version_required
 
@@ -107,7 +108,15 @@ def _open(settings: Settings, store: Store, path: Path) -> duckdb.DuckDBPyConnec
     con = connection(settings, catalog=store == "protected")  # analysts: no postgres extension (catalog.connection)
     try:
         if store == "analyst":  # the last writer's store, in the analysts' prefix (s3:// needs httpfs and the secret)
-            con.execute(f"ATTACH {quoted(analyst_data(settings) + ANALYST_STORE)} AS analyst (READ_ONLY)")
+            where = analyst_data(settings) + ANALYST_STORE
+            try:
+                con.execute(f"ATTACH {quoted(where)} AS analyst (READ_ONLY)")
+            except duckdb.Error as e:  # init published it there: a bucket, a prefix or credentials that do not serve
+                if not where.startswith("s3://") or is_damaged(e):
+                    raise
+                raise storage_failure(e, settings.home) or EnvironmentFailure(
+                    f"cannot open the analysts' store {where} of {settings.home}: not there (a bucket or prefix that "
+                    "does not exist?); fix the location and run the same command again") from e
             con.execute("USE analyst")
             return con
         try:

@@ -249,6 +249,85 @@ def test_a_purge_removes_the_purged_months_bytes_from_the_bucket(lake, s3, tmp_p
     assert a.json("sql", "SELECT count(*) AS n FROM retention_events WHERE erasedAt IS NULL", user="dpo") == [{"n": 0}]
 
 
+@postgres
+def test_a_purge_never_makes_readers_wait_and_exits_5_when_a_reader_holds_the_catalog(lake, postgres_server, tmp_path):
+    """Issue 30, finding 9: the catalog's VACUUM FULL after a purge queued every new reader behind its lock request
+    for 20 s and then exited 1 on a closed connection. Now it waits a moment per try: a reader started meanwhile
+    answers at once, the command exits 5 with one line, the purge is kept and the next run erases."""
+    import psycopg
+
+    a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
+    rows = [good_row(i, target=number(i + 1)) for i in range(20)]  # call id i+1
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bt.csv").write_text(csv_text(rows))
+    (tmp_path / "in" / "d.jsonl").write_text(entry("UAL-1", [1, 2, 3], "2026-01-15T10:00:00Z"))
+    a.cli("ingest", "cdr", str(tmp_path / "in" / "bt.csv"), ok=True)
+    a.cli("ingest", "deletions", str(tmp_path / "in" / "d.jsonl"), ok=True)
+    a.cli("materialise", ok=True)
+    url = lake["catalog"]
+    holder = psycopg.connect(url)  # a reader in a long transaction: it holds ducklake_snapshot until it ends
+    try:
+        holder.execute("SELECT count(*) FROM ducklake_snapshot").fetchall()
+        proc = run_cli(b.home, "retention", "enforce", "--as-of", "2026-06-01", text=True)
+        waits = []
+        with psycopg.connect(url, autocommit=True) as watch:
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline:
+                queued = watch.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+                                       "'ducklake_snapshot'::regclass").fetchone()
+                if queued and queued[0]:  # the VACUUM asks for the table: a new reader now
+                    started = time.monotonic()
+                    with psycopg.connect(url, autocommit=True) as reader:
+                        reader.execute("SELECT count(*) FROM ducklake_snapshot").fetchall()
+                    waits.append(time.monotonic() - started)
+                time.sleep(0.2)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        holder.close()
+    assert waits, "the VACUUM never asked for the held table: the test proved nothing"
+    assert max(waits) < 3, f"a reader waited {max(waits):.1f} s behind the catalog's VACUUM"
+    assert proc.returncode == 5, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]  # the others: the purge's progress
+    assert len(errors) == 1 and "ducklake_snapshot" in errors[0] and "next retention run" in errors[0], err
+    assert "Traceback" not in err and "unexpected" not in err, err
+    assert a.json("sql", "SELECT count(*) AS n FROM deleted_calls", user="dpo") == [{"n": 0}]  # purged all the same
+    assert a.json("sql", "SELECT count(*) AS n FROM retention_events WHERE erasedAt IS NULL", user="dpo") != [{"n": 0}]
+    b.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)  # no reader now: the erasure completes
+    assert a.json("sql", "SELECT count(*) AS n FROM retention_events WHERE erasedAt IS NULL", user="dpo") == [{"n": 0}]
+
+
+@postgres
+def test_a_bucket_that_does_not_exist_or_no_credentials_is_exit_7_naming_the_location(lake, postgres_server, tmp_path,
+                                                                                     monkeypatch):
+    """Issue 30, finding 8: these were exit 1 "unexpected error" (NoSuchBucket, Secret Validation Failure)."""
+    a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
+    a.cli("ingest", "cdr", str(calls_csv(tmp_path, "bt.csv", 0, 20)), ok=True)
+
+    def refused(w: Warehouse, *args: str, where: str, user: str = "analyst") -> None:
+        result = w.cli(*args, user=user)
+        assert result.exit_code == 7, (args, result.exit_code, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and where in result.stderr, result.stderr
+        assert "unexpected" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+    missing = "s3://no-such-bucket-30/warehouse"
+    fresh = Warehouse(tmp_path / "fresh")
+    refused(fresh, "init", "--catalog", postgres_server.database(), "--data", missing, where=missing)
+    config = b.home / "config.toml"
+    config.write_text(config.read_text().replace(lake["data"], missing))  # B's data now names a bucket nobody made
+    refused(b, "ingest", "cdr", str(calls_csv(tmp_path, "bt2.csv", 100, 5)), where=missing)
+    refused(b, "sql", "SELECT count(*) FROM calls", where=missing)
+    with monkeypatch.context() as m:  # no credentials anywhere in the AWS chain
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            m.delenv(name, raising=False)
+        m.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        m.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        m.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        refused(a, "ingest", "cdr", str(calls_csv(tmp_path, "bt2.csv", 100, 5)), where=lake["data"])
+        refused(a, "sql", "SELECT count(*) FROM calls", where=lake["data"])
+        refused(a, "sql", "SELECT count(*) FROM calls", where=lake["data"], user="dpo")
+    assert a.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 20}]  # control: with them, it answers
+
+
 # what an officer reads of each table after the demo's night: every column but the instants a command stamps
 NIGHT_TABLES = {
     "calls": "SELECT * FROM calls ORDER BY carrier, carrierCallID",
@@ -292,6 +371,51 @@ def test_an_analyst_on_a_shared_home_reaches_neither_the_catalog_database_nor_pr
         result = a.cli("sql", q, "--json")
         assert result.exit_code in (2, 4), (q, result.stdout)
         assert number(0) not in result.stdout + result.stderr and "ducklake" not in result.stdout
+
+
+@postgres
+@pytest.mark.parametrize("where", ["s3", "mount"])
+def test_an_analyst_reads_no_lake_file_through_the_analysts_prefix_however_the_path_is_spelled(where, lake, s3, tmp_path):
+    """Issue 30, finding 1: DuckDB's allowed_directories is a string-prefix check and the S3 client resolves
+    ``..``, so ``s3://b/wh-analyst/../wh/…`` reached the lake's files. The analysts' connection now opens exactly
+    the files its calls view names: every other spelling is refused (exit 4, logged), built at run time too."""
+    data = lake["data"] if where == "s3" else (tmp_path / "shared-mount").as_uri()
+    a, b = two_homes(tmp_path, lake["catalog"], data)
+    twenty_calls_three_deleted(a, tmp_path)
+    assert b.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 17}]  # control: the view's files open
+    base = "warehouse" if where == "s3" else "shared-mount"  # the data prefix's last name
+    if where == "s3":
+        keys, root = list(s3.objects(lake["bucket"])), f"s3://{lake['bucket']}/"
+    else:
+        keys, root = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()], f"{tmp_path}/"
+    deleted = next(k for k in keys if k.startswith(f"{base}/main/deleted_calls/") and k.endswith(".parquet"))
+    analysts = next(k for k in keys if k.startswith(f"{base}-analyst/calls/"))
+    lake_file = deleted  # a file of the lake holding the deleted calls
+    prefix = f"{root}{base}-analyst/"
+    control = b.cli("sql", f"SELECT count(*) AS n FROM read_parquet('{root}{deleted}')", "--json", user="dpo")
+    assert control.exit_code == 0 and json.loads(control.stdout) == [{"n": 3}], control.stderr  # an officer's read
+    attempts = [
+        f"read_parquet('{prefix}../{lake_file}')",
+        f"read_parquet('{prefix}calls/../../{lake_file}')",
+        f"read_parquet('{root}{analysts}/../../../{lake_file}')",
+        f"read_parquet('{prefix}' || '..' || '/{lake_file}')",  # built at run time: no '/../' in the text
+        f"read_parquet(concat('{prefix}', chr(46), chr(46), '/{lake_file}'))",
+        f"read_parquet('{prefix}%2e%2e/{lake_file}')",
+        f"read_parquet('{prefix}%2E%2E%2F{lake_file}')",
+        f"read_parquet('{prefix}calls//../../{lake_file}')",
+        f"read_parquet('{prefix.replace('-analyst/', '-analyst//')}../{lake_file}')",
+        f"read_parquet('{prefix}./../{lake_file}')",
+        f"read_parquet('{prefix}calls/*.parquet')",  # no folder, not even the analysts' own
+        f"read_blob('{prefix}../{lake_file}')",
+    ]
+    for source in attempts:
+        q = f"SELECT * FROM {source}"
+        result = b.cli("sql", q, "--json")
+        assert result.exit_code == 4, (q, result.exit_code, result.stdout[:300], result.stderr)
+        assert result.stdout == "" and number(1) not in result.stderr, q
+    refused = [e for e in b.access_log("command", "allowed", "reason") if e[0] == "sql" and not e[1]]
+    assert refused == [("sql", False, "reads files")] * len(attempts), refused
+    assert b.json("sql", "SELECT count(*) AS n FROM calls") == [{"n": 17}]  # and the view still reads its files
 
 
 # ---------------------------------------------------------------- without a server
@@ -421,9 +545,24 @@ def test_a_purge_leaves_no_purged_byte_in_the_catalog_databases_files(lake, post
         files = [p.read_bytes() for p in (postgres_server.data / "base" / oid).iterdir() if p.is_file()]
         return [n for n in purged if any(n in f for f in files)]
 
+    # the planner's statistics (autovacuum's ANALYZE), as a catalog made before they were turned off has them
+    old = "SELECT DISTINCT tablename, attname FROM pg_stats WHERE tablename LIKE 'ducklake%' AND attname LIKE '%value'"
+    columns = [line.split("|") for line in postgres_server.psql(db, old).stdout.split()]
+    assert ["ducklake_file_column_stats", "min_value"] not in columns, "the writer turned them off on every value column"
+    for table in ("ducklake_file_column_stats", "ducklake_table_column_stats"):
+        for column in ("min_value", "max_value"):
+            assert postgres_server.psql(db, f"ALTER TABLE {table} ALTER COLUMN {column} SET STATISTICS -1").returncode == 0
+    assert postgres_server.psql(db, "ANALYZE").returncode == 0
+    stats = "SELECT string_agg(histogram_bounds::text || coalesce(most_common_vals::text, ''), ' ') FROM pg_stats " \
+            "WHERE tablename = 'ducklake_file_column_stats' AND attname = 'min_value'"
+    assert number(1) in postgres_server.psql(db, stats).stdout, "control: ANALYZE copied a purged number"
     assert in_table_files(), "control: the deleted calls' statistics are in the catalog's files before the purge"
     b.cli("retention", "enforce", "--as-of", "2026-06-01", ok=True)  # January's deletions expire
     assert in_table_files() == []
+    assert postgres_server.psql(db, stats).stdout.strip() == "", "the planner's statistics of the purged are gone"
+    assert postgres_server.psql(db, "ANALYZE").returncode == 0  # and an ANALYZE now copies no value back
+    assert all(number(i) not in postgres_server.psql(db, "SELECT * FROM pg_stats WHERE tablename LIKE 'ducklake%'").stdout
+               for i in range(7, 21)), "kept numbers in the planner's statistics: they are not turned off"
     kept = "SELECT count(*) FROM ducklake_data_file"
     assert int(postgres_server.psql(db, kept).stdout) > 0, "control: the catalog still lists the kept files"
     assert a.json("sql", "SELECT count(*) AS n FROM deleted_calls", user="dpo") == [{"n": 2}]

@@ -50,7 +50,12 @@ class Cli(click.Group):
             from deletedcalls.environment import environment_failure
             from deletedcalls.settings import resolve_home
 
-            failure = environment_failure(e, resolve_home(ctx.obj.get("home") if ctx.obj else None))
+            home = resolve_home(ctx.obj.get("home") if ctx.obj else None)
+            failure = environment_failure(e, home)
+            if failure is None:
+                from deletedcalls.catalog import storage_failure
+
+                failure = storage_failure(e, home)  # a shared warehouse's bucket or credentials (issue 30)
             if failure is not None:
                 logs.error(failure.one_line(), exit_code=int(failure.exit_code))
                 ctx.exit(int(failure.exit_code))

@@ -96,6 +96,8 @@ def retention_enforce(ctx: click.Context, as_of: str | None, retention_days: int
         with recorded_session(settings, "retention enforce") as (session, run_id, counts):
             result, session.con = enforce_retention(session.con, settings, run_id, as_of=when, days=settings.retention_days)
             counts.update(result.run_counts())
+            if result.postponed is not None:  # purged; the catalog's erasure waits for the next run: exit 5
+                raise result.postponed
     render_retention(result, as_json)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from deletedcalls.catalog import analyst_data, lake_data
+from deletedcalls.catalog import ANALYST_STORE, analyst_data, lake_data
 from deletedcalls.errors import PermissionDenied, UsageError
 from deletedcalls.published import reading
 from deletedcalls.read.access import record_access
@@ -161,8 +161,14 @@ class QueryStopped(UsageError):
 
 
 @contextlib.contextmanager
-def bounded(con: duckdb.DuckDBPyConnection, limits: QueryLimits, readable: str | list[str]) -> Iterator[None]:
+def bounded(con: duckdb.DuckDBPyConnection, limits: QueryLimits, readable: str | list[str] = "", *,
+            files: list[str] | None = None) -> Iterator[None]:
     """The connection as every `sql` query gets it: no file outside its own store, [analyst]'s limits, all locked.
+
+    ``files``: the exact files the query may open (DuckDB's ``allowed_paths``, a set lookup of the path as
+    written: ``a/../b``, ``a//b``, ``a/./b`` or ``%2e%2e`` is not in it, however the query builds it);
+    ``readable``: folders (``allowed_directories``, a string-prefix check that ``..`` passes: the protected store's
+    lake data only, which an officer reads anyway).
 
     Spills go to a private folder of this query alone (removed after it): a
     connection may read its spill folder even with external access off, so no
@@ -185,7 +191,9 @@ def bounded(con: duckdb.DuckDBPyConnection, limits: QueryLimits, readable: str |
         con.execute(f"SET max_temp_directory_size = {quoted(limits.max_temp_directory_size)}")
         # the store's own data files and nothing else: the analyst store's calls view reads the files linked into
         # published/data/, the protected store (the lake's catalog) the lake's data/ (issue 28)
-        con.execute("SET allowed_directories = $d", {"d": readable if isinstance(readable, list) else [readable]})
+        directories = readable if isinstance(readable, list) else [readable] if readable else []
+        con.execute("SET allowed_directories = $d", {"d": directories})
+        con.execute("SET allowed_paths = $p", {"p": list(files or [])})
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         timer = threading.Timer(limits.timeout_seconds, stop)
@@ -219,17 +227,48 @@ def _stopped(settings: Settings, q: Query, e: QueryStopped, store: str, started:
     return e
 
 
+_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+_DOT_SEGMENT = re.compile(r"[/\\]\.\.([/\\]|$)|^\.\.[/\\]")  # a '..' segment of a path
+# a name in a path the analysts may read: no '.', '..' or hidden name, no '%', '?', '*', '//' (an empty segment)
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_=-][A-Za-z0-9._=-]*")
+
+
+def _literals(text: str) -> list[str]:
+    return [m.replace("''", "'") for m in _LITERAL.findall(text)]
+
+
+def view_files(con: duckdb.DuckDBPyConnection, root: str) -> list[str]:
+    """The files the analyst store's ``calls`` view reads that lie under ``root`` by plain names: the exact
+    paths a query on it may open. A path spelled otherwise (``..``, ``.``, ``//``, ``%``) is left out, so the
+    view fails on it (refused) rather than open a folder to it. An empty store's ``calls`` is a table: none."""
+    rows = con.execute(
+        "SELECT sql FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND view_name = 'calls'").fetchall()
+    if not rows:
+        return []
+    files = []
+    for path in _literals(rows[0][0]):
+        rest = path.removeprefix(root) if path.startswith(root) else ""
+        if rest and all(_PLAIN_SEGMENT.fullmatch(part) for part in rest.split("/")):
+            files.append(path)
+    return files
+
+
 def _run_analyst(settings: Settings, q: Query, text: str) -> QueryResult:
     """On the analyst store, which holds nothing protected; not logged, except refusals and a stopped query."""
     with reading(settings, "analyst") as con:
-        readable = str(settings.published_dir.resolve() / "data") + "/"
+        # the exact files the store's calls view names, no folder (issue 30: an s3:// prefix let '..' out of it)
         if settings.shared:  # the view reads the copies under the analyst prefix (docs/SECURITY.md, shared layout)
-            readable = [readable, analyst_data(settings)]  # type: ignore[assignment]
+            files = [*view_files(con, analyst_data(settings) + "calls/"), analyst_data(settings) + ANALYST_STORE]
+        else:
+            files = view_files(con, str(settings.published_dir.resolve() / "data") + "/")
         named = sorted(_named_tables(con, text) & PROTECTED_TABLES)
         if named:
             raise _refuse(settings, q, ", ".join(named))
+        if any(_DOT_SEGMENT.search(literal) for literal in _literals(text)):  # a courtesy: the allow-list refuses it too
+            raise _refuse(settings, q, "files")
         try:
-            with bounded(con, settings.limits, readable):
+            with bounded(con, settings.limits, files=files):
                 try:
                     return _execute(con, text)
                 except duckdb.PermissionException as e:

@@ -46,6 +46,7 @@ from deletedcalls.catalog import (
     vacuum_catalog,
     writer_lake,
 )
+from deletedcalls.errors import WarehouseBusy
 from deletedcalls.fsutil import crash_point, fsync_path, private_files
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import quoted, sql, sql_dir
@@ -219,7 +220,7 @@ def drop_ended_inlined_rows(con: duckdb.DuckDBPyConnection) -> int:
     return removed
 
 
-def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckdb.DuckDBPyConnection:
+def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[duckdb.DuckDBPyConnection, WarehouseBusy | None]:
     """Rewrite the catalog file so that none of its freed blocks keeps a purged byte; returns a new connection.
 
     Copy every table of the catalog into a new file (COPY FROM DATABASE writes only live rows), fsync, swap it
@@ -227,12 +228,18 @@ def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckd
 
     A shared catalog (PostgreSQL) is not a file of ours: with no transaction of this process open on it, its
     DuckLake tables are rewritten by PostgreSQL's VACUUM FULL (``catalog.vacuum_catalog``; docs/SCALE.md,
-    "Erasure on the catalog").
+    "Erasure on the catalog"). When readers held a table through every try, the new connection comes back with
+    the ``WarehouseBusy`` to report (the caller leaves the erasure for the next retention run): a connection is
+    always handed back, so that the command ends as any busy one does (exit 5), never on a closed connection.
     """
     if settings.shared:
         close_lake(con)
-        vacuum_catalog(settings)
-        return open_connection(settings)
+        postponed = None
+        try:
+            vacuum_catalog(settings)
+        except WarehouseBusy as e:
+            postponed = e
+        return open_connection(settings), postponed
     db = settings.database
     tmp = db.with_name(f".{db.name}.rewrite")
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
@@ -256,7 +263,7 @@ def rewrite_catalog(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckd
     os.replace(tmp, db)
     wal.unlink(missing_ok=True)
     fsync_path(db.parent)
-    return open_connection(settings)
+    return open_connection(settings), None
 
 
 def open_connection(settings: Settings) -> duckdb.DuckDBPyConnection:

@@ -42,7 +42,7 @@ from deletedcalls.dr.archives import Checksum, archive_names, object_rels, part_
 from deletedcalls.dr.context import DrContext
 from deletedcalls.dr.targets import TargetFailure
 from deletedcalls.environment import listed, note_committed
-from deletedcalls.errors import DeletedCallsError, IntegrityFailure
+from deletedcalls.errors import DeletedCallsError, IntegrityFailure, WarehouseBusy
 from deletedcalls.fsutil import crash_point
 from deletedcalls.published import reading
 from deletedcalls.settings import Settings
@@ -80,6 +80,8 @@ class RetentionResult:
     targets: list[str] = field(default_factory=list)
     shredded: list[str] = field(default_factory=list)  # keys destroyed at DR expiry (dry run: would be)
     erased: bool = False
+    # the shared catalog's VACUUM waited for readers through every try: purged, erased by the next retention run
+    postponed: WarehouseBusy | None = field(default=None, repr=False, compare=False)
 
     def run_counts(self) -> dict[str, Any]:
         """What ``retention enforce`` records in its run's counts."""
@@ -159,8 +161,8 @@ def enforce_retention(
         except DeletedCallsError as e:  # what was purged before is still erased below; then the failure is reported
             failure = e
         if _erasure_pending(con):
-            con = erase(con, settings)
-            result.erased = True
+            con, result.postponed = erase(con, settings)
+            result.erased = result.postponed is None
         if failure is not None:
             raise failure
     except BaseException as e:
@@ -303,7 +305,7 @@ def _erasure_pending(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(con.execute("SELECT count(*) FROM retention_events WHERE erasedAt IS NULL").fetchall()[0][0])
 
 
-def erase(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckdb.DuckDBPyConnection:
+def erase(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[duckdb.DuckDBPyConnection, WarehouseBusy | None]:
     """Make purged rows physically gone from every file of the lake; returns the (new) connection.
 
     The purge's DELETEs leave delete files and the old data files: they are rewritten
@@ -311,14 +313,17 @@ def erase(con: duckdb.DuckDBPyConnection, settings: Settings) -> duckdb.DuckDBPy
     of the previous catalog copy get an error and reopen). Then the catalog forgets its
     table-wide column statistics (all-time min/max) and is rewritten without its freed
     blocks; the events are marked erased after the swap, so a run killed before it
-    erases again. The caller holds the warehouse lock.
+    erases again. The caller holds the warehouse lock. A shared catalog whose VACUUM readers held off
+    (``rewrite_catalog``) leaves its events unerased and the ``WarehouseBusy`` to report with the new connection.
     """
     tidy(con, utc_now(), erase=True)
     forget_column_statistics(con)
-    con = rewrite_catalog(con, settings)
+    con, postponed = rewrite_catalog(con, settings)
+    if postponed is not None:
+        return con, postponed
     try:
         con.execute("UPDATE retention_events SET erasedAt = $t WHERE erasedAt IS NULL", {"t": utc_now()})
     except BaseException:
         close_lake(con)  # the caller's session holds the connection rewrite_catalog closed, not this one
         raise
-    return con
+    return con, None
