@@ -149,7 +149,8 @@ def main() -> None:
                      region_name="us-east-1").create_bucket(Bucket=bucket)
         e = {**env(), **KEYS, "AWS_ENDPOINT_URL": endpoint}
         mount = args.out / "mount"
-        shutil.rmtree(mount, ignore_errors=True)
+        for folder_ in (mount, mount.with_name(mount.name + "-analyst")):  # a new warehouse needs both empty
+            shutil.rmtree(folder_, ignore_errors=True)
         results = [
             layout(args.out, "home", folder, [], e),
             layout(args.out, "pg+mount", folder, ["--catalog", database(bin_, run_as, port), "--data", mount.as_uri()], e),
