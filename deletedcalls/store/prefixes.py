@@ -191,6 +191,15 @@ def check_own(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     mine = _warehouse_id(con)
     marker = _read_marker(settings)
     if marker is None:
+        fs, root, _ = _fs(settings)
+        try:
+            nothing = _is_empty(fs, root)
+        except OSError as e:
+            raise _failed(settings, settings.lake_data, e) from e
+        if nothing:  # no marker and no file at all: a bucket that does not exist, or one these credentials cannot see
+            raise EnvironmentFailure(f"the shared data location {settings.lake_data} of {settings.home} holds nothing this "
+                                     "warehouse wrote (a bucket that does not exist, or credentials that cannot read it); "
+                                     "nothing was changed")
         raise UsageError(f"the data prefix {settings.lake_data} of {settings.home} has no {MARKER}, so nothing marks it as "
                          f"this warehouse's; nothing was changed: run `deletedcalls --home {settings.home} init` to mark it")
     if marker.get("warehouseId") != mine:
