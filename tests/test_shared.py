@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,7 +138,16 @@ def test_a_killed_writer_leaves_the_lock_to_the_other_home_and_its_rerun_equals_
     a, b = two_homes(tmp_path, lake["catalog"], lake["data"])
     big = calls_csv(tmp_path, "bt.csv", 0, 10_000)
     proc = run_cli(a.home, "ingest", "cdr", str(big))
-    time.sleep(2.5)  # mid-run (the ingest of 10,000 rows takes longer on a shared catalog)
+    # mid-run, deterministically: once the writer holds the catalog's writer lock, it is stopped (SIGSTOP) until the kill
+    import psycopg
+
+    with psycopg.connect(lake["catalog"], autocommit=True) as watch:
+        deadline = time.monotonic() + 60
+        while not watch.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").fetchone()[0]:
+            assert proc.poll() is None and time.monotonic() < deadline, "the writer never held the lock"
+            time.sleep(0.02)
+    proc.send_signal(signal.SIGSTOP)
     assert proc.poll() is None, "the writer finished before the kill: the test would prove nothing"
     # while A's writer runs: a second writer on B exits 5 at once, an officer's read on B answers
     second = b.cli("ingest", "cdr", str(calls_csv(tmp_path, "other.csv", 10_000, 5)))
