@@ -50,7 +50,7 @@ import pyarrow.fs as pafs
 from deletedcalls.catalog import ANALYST_STORE, analyst_data, analyst_filesystem, metadata
 from deletedcalls.clock import utc_now
 from deletedcalls.errors import ConfigError
-from deletedcalls.fsutil import crash_point, fsync_path, private_files
+from deletedcalls.fsutil import crash_point, fsync_path, private_files, write_durably
 from deletedcalls.published import MANIFEST, PAGES, Store, store_path
 from deletedcalls.settings import Settings
 from deletedcalls.sqlfiles import current_version, quoted, sql
@@ -112,12 +112,10 @@ def remove_stale_temps(settings: Settings) -> None:
     if settings.published_dir.is_dir():
         for stale in settings.published_dir.glob(".*.tmp*"):
             stale.unlink(missing_ok=True)
-        for stale in walk_files(settings.published_dir / LINKS):
-            if stale.name.startswith("."):
-                stale.unlink(missing_ok=True)
-        for stale in walk_files(settings.published_dir / PAGES):
-            if stale.name.startswith("."):
-                stale.unlink(missing_ok=True)
+        for folder in (LINKS, PAGES):
+            for stale in walk_files(settings.published_dir / folder):
+                if stale.name.startswith("."):
+                    stale.unlink(missing_ok=True)
 
 
 def publish(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: int | None) -> Published:
@@ -452,7 +450,7 @@ def _write_pages(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str
             tmp = folder / f".{name}.tmp"
             _remove_temp(tmp)
             before = previous["months"].get(month)
-            grown = (before is not None and (folder / before).exists() and before.split(".")[1:2] != [digest]
+            grown = (before is not None and (folder / before).exists()
                      and previous.get("version") == version and set(previous["files"].get(month, [])) <= set(files))
             if not (grown and _append_page(con, folder / before, tmp, month)):
                 _remove_temp(tmp)
@@ -499,12 +497,7 @@ def _put_manifest(settings: Settings, pages: dict[str, Any]) -> None:
     """Name the current page files (``published/pages/manifest.json``), replaced whole by rename."""
     folder = settings.published_dir / PAGES
     tmp = folder / f".{MANIFEST}.tmp"
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(pages, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
+    write_durably(tmp, json.dumps(pages, sort_keys=True).encode())
     os.replace(tmp, folder / MANIFEST)
     fsync_path(folder)
 
